@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * overlay/ — everything layerctl knows about overlayfs: option strings and
+ * their escaping, mounting and unmounting through libmount, kernel and
+ * storage feature probing, and decoding what an upper directory encodes.
+ *
+ * Never prints, never exits: every function returns 0 (or a documented
+ * positive value) or -errno, with an optional detail in struct lc_err.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/stat.h>
+
+#include "overlay/macro.h"
+
+/* The kernel's legacy mount(2) data page; longer option strings fail. */
+#define OV_OPTIONS_MAX 4095
+
+/* A layer stack: lowers[0] is the top-most lower layer. */
+struct ov_layers {
+	const char *const *lowers;
+	size_t n_lowers;
+	const char *upper; /* NULL: read-only overlay (needs >= 2 lowers) */
+	const char *work;
+};
+
+/*
+ * Escape a path for use as an overlay option value: '\', ',' and ':' get a
+ * backslash (the kernel unescapes lowerdir=, upperdir= and workdir=).
+ * Paths holding a newline are refused (-EINVAL): mountinfo could not
+ * represent them unambiguously and fstab cannot carry them.
+ */
+int ov_escape_path(const char *path, char **ret);
+
+/* Reverse of ov_escape_path (used by tests and by fstab-gen --check). */
+int ov_unescape_path(const char *escaped, char **ret);
+
+/*
+ * The full option string layerctl mounts children with:
+ *   lowerdir=L1:L2,upperdir=U,workdir=W,index=off,metacopy=off,redirect_dir=off
+ * (index/metacopy/redirect_dir are always off: lowers change at refresh).
+ * -ENAMETOOLONG when the result exceeds OV_OPTIONS_MAX.
+ */
+int ov_build_options(const struct ov_layers *layers, char **ret, struct lc_err *err);
+
+/* Mount an overlay at target through a libmount context. */
+int ov_mount(const struct ov_layers *layers, const char *target, struct lc_err *err);
+
+/*
+ * Unmount the overlay at target through a libmount context.  Returns 0 when
+ * unmounted, 1 when nothing was mounted there (not an error).
+ */
+int ov_umount(const char *target, struct lc_err *err);
+
+/*
+ * Is an overlay mounted exactly at target (a canonical absolute path)?
+ * Read from the kernel's mount table (/proc/self/mountinfo) via libmount.
+ * Returns 1 mounted, 0 not, -errno on failure.  If upper is not NULL, the
+ * overlay must also use that upper dir (so another overlay at the same place
+ * is not mistaken for ours): returns -EBUSY when something else is there.
+ */
+int ov_is_mounted(const char *target, const char *upper);
+
+/* List of targets of overlay mounts at or below prefix (for cleanup/listing). */
+int ov_list_mounts_below(const char *prefix, char ***ret_targets, size_t *ret_n);
+
+/* Is overlayfs available in this kernel (loaded or loadable)? */
+int ov_kernel_supported(struct lc_err *err);
+
+/*
+ * Can dir's file system hold an overlay upper/work dir?  Refuses (-EOPNOTSUPP
+ * with a reason in err) an overlayfs, a file system without d_type support,
+ * and one without trusted.* xattrs.  Probes by creating (and removing) a
+ * scratch entry inside dir.
+ */
+int ov_check_upper_fs(const char *dir, struct lc_err *err);
+
+/* ---- What an upper directory encodes (see OVERLAYFS-NOTES.md) ---- */
+
+enum ov_entry_kind {
+	OV_ENTRY_PLAIN = 0,     /* an ordinary upper entry */
+	OV_ENTRY_WHITEOUT,      /* 0/0 char device, or xattr whiteout */
+};
+
+struct ov_entry_info {
+	enum ov_entry_kind kind;
+	bool opaque;          /* dir with overlay.opaque="y": hides the lower dir */
+	bool xwhiteouts;      /* dir with overlay.opaque="x": holds xattr whiteouts */
+	bool metacopy;        /* file with overlay.metacopy: content is in the lower */
+	char *redirect;       /* overlay.redirect value, or NULL; caller frees */
+	bool has_origin;      /* overlay.origin present (a copy-up) */
+};
+
+/*
+ * Decode the upper entry `name` in directory fd dirfd, whose lstat is st.
+ * Reads both trusted.overlay.* and user.overlay.* (userxattr mounts).
+ * parent_xwhiteouts: the parent dir carries overlay.opaque="x", which is when
+ * a zero-size regular file with overlay.whiteout counts as a whiteout.
+ */
+int ov_read_entry(int dirfd, const char *name, const struct stat *st,
+		  bool parent_xwhiteouts, struct ov_entry_info *ret);
+void ov_entry_info_done(struct ov_entry_info *info);
+
+/* True for overlay-private xattr names (trusted.overlay.*, user.overlay.*). */
+bool ov_xattr_is_private(const char *name);

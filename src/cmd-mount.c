@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* layerctl mount|umount CHILD|--all */
+#include <getopt.h>
+#include <stdio.h>
+
+#include "src/commands.h"
+#include "src/log.h"
+
+static const char mount_help[] =
+"Usage: layerctl mount CHILD...|--all\n"
+"       layerctl umount CHILD...|--all\n"
+"\n"
+"Mount (unmount) each child's overlay at children/NAME/root, with\n"
+"lowerdir = its base generation, upperdir/workdir = its own, and\n"
+"index=off,metacopy=off,redirect_dir=off.  Mounting a mounted child and\n"
+"unmounting an unmounted one do nothing and succeed.\n"
+"\n"
+"  -a, --all       every child of the store\n"
+"  -h, --help      this help\n";
+
+static int one(struct ctx *ctx, const char *name, bool mount)
+{
+	const char *cmd = mount ? "mount" : "umount";
+	const char *why;
+	struct child_info c;
+	_cleanup_free_ char *err = NULL;
+	int r;
+
+	if (name_validate(name, &why) < 0)
+		return log_fail(EXIT_FAIL, "%s: child name '%s': %s", cmd, name, why);
+	r = store_child_load(&ctx->store, name, &c, &err);
+	if (r == -ENOENT)
+		return log_fail(EXIT_FAIL, "%s %s: no such child", cmd, name);
+	if (r < 0)
+		return log_fail(EXIT_FAIL, "%s %s: %s", cmd, name, err ? err : strerror(-r));
+	_cleanup_close_ int lock = store_lock(&ctx->store, LOCK_CHILD, name, LOCK_EX);
+	if (lock < 0) {
+		child_info_done(&c);
+		return log_fail(EXIT_FAIL, "%s %s: lock: %s", cmd, name, strerror(-lock));
+	}
+	if (!mount && child_is_running(ctx, name) > 0) {
+		child_info_done(&c);
+		return log_fail(EXIT_FAIL, "umount %s: the child is running; stop it first (layerctl stop %s)", name, name);
+	}
+	r = mount ? store_child_mount(&ctx->store, &c, &err) : store_child_umount(&ctx->store, &c, &err);
+	child_info_done(&c);
+	if (r < 0) {
+		log_error("%s %s: %s", cmd, name, err ? err : strerror(-r));
+		if (!mount && r == -EBUSY)
+			log_hint("a process still uses files below children/%s/root (fuser -vm)", name);
+		return EXIT_FAIL;
+	}
+	if (r == 0)
+		log_info("%s %s.", mount ? "Mounted" : "Unmounted", name);
+	return EXIT_OK;
+}
+
+static int mount_or_umount(struct ctx *ctx, int argc, char **argv, bool mount)
+{
+	static const struct option opts[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	const char *cmd = mount ? "mount" : "umount";
+	bool all = false;
+	int c, r, ret = EXIT_OK;
+	char **names = NULL;
+	size_t n = 0;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "ah", opts, NULL)) != -1) {
+		if (c == 'a')
+			all = true;
+		else if (c == 'h') {
+			fputs(mount_help, stdout);
+			return EXIT_OK;
+		} else
+			return usage_error(cmd, "unknown option");
+	}
+	if (all == (optind < argc))
+		return usage_error(cmd, "needs CHILD names or --all (not both)");
+	if ((r = ctx_store(ctx, false)))
+		return r;
+	if (all) {
+		if ((r = store_list_children(&ctx->store, &names, &n)) < 0)
+			return log_fail(EXIT_FAIL, "%s: %s", cmd, strerror(-r));
+		for (size_t i = 0; i < n; i++)
+			if (one(ctx, names[i], mount))
+				ret = EXIT_FAIL;
+		strv_free(names);
+		return ret;
+	}
+	for (int i = optind; i < argc; i++)
+		if (one(ctx, argv[i], mount))
+			ret = EXIT_FAIL;
+	return ret;
+}
+
+int cmd_mount(struct ctx *ctx, int argc, char **argv)
+{
+	return mount_or_umount(ctx, argc, argv, true);
+}
+
+int cmd_umount(struct ctx *ctx, int argc, char **argv)
+{
+	return mount_or_umount(ctx, argc, argv, false);
+}

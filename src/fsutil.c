@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* File helpers for atomic state changes: write-then-rename, tree removal. */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "src/store.h"
+#include "overlay/macro.h"
+
+int fsync_dir_at(int dirfd, const char *name)
+{
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return fsync(fd) < 0 ? -errno : 0;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* A temp name next to `name` that no other writer picks: pid + clock. */
+static void temp_name(char *buf, size_t size, const char *name)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(buf, size, ".#%s.%d.%lx", name, (int)getpid(), (unsigned long)ts.tv_nsec);
+}
+
+int atomic_write_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode)
+{
+	char tmp[NAME_MAX + 1];
+	int r;
+
+	if (strlen(name) > NAME_MAX - 32)
+		return -ENAMETOOLONG;
+	temp_name(tmp, sizeof(tmp), name);
+	_cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return -errno;
+	r = write_all(fd, data, len);
+	if (r == 0 && fchmod(fd, mode) < 0) /* umask must not change the mode */
+		r = -errno;
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlinkat(dirfd, tmp, 0);
+		return r;
+	}
+	return fsync_dir_at(dirfd, ".");
+}
+
+static int rm_rf_children(int fd, dev_t dev);
+
+/* Remove dirfd/name (not following symlinks, not crossing into other mounts). */
+static int rm_entry(int dirfd, const char *name, dev_t dev)
+{
+	struct stat st;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+	if (st.st_dev != dev)
+		return -EBUSY; /* something is mounted there: never delete through it */
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = rm_rf_children(fd, dev);
+	close(fd);
+	if (r < 0)
+		return r;
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+static int rm_rf_children(int fd, dev_t dev)
+{
+	int dfd = dup(fd);
+	if (dfd < 0)
+		return -errno;
+	_cleanup_closedir_ DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return -errno;
+	}
+	struct dirent *de;
+	int r = 0;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		int k = rm_entry(fd, de->d_name, dev);
+		if (k < 0 && r == 0)
+			r = k;
+	}
+	return r;
+}
+
+int rm_rf_at(int dirfd, const char *name)
+{
+	struct stat st;
+	if (fstatat(dirfd, ".", &st, 0) < 0)
+		return -errno;
+	return rm_entry(dirfd, name, st.st_dev);
+}
+
+int remove_atomically(int dirfd, const char *name)
+{
+	char trash[PATH_MAX];
+	struct timespec ts;
+	const char *slash = strrchr(name, '/');
+	int dir_len = slash ? (int)(slash - name + 1) : 0;
+	const char *leaf = slash ? slash + 1 : name;
+
+	/* The trash name sits next to the entry: a rename never crosses directories. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(trash, sizeof(trash), "%.*s.trash-%.64s.%d.%lx", dir_len, name, leaf, (int)getpid(),
+		 (unsigned long)ts.tv_nsec);
+	if (renameat(dirfd, name, dirfd, trash) < 0)
+		return -errno;
+	/* From here on the entry is gone for every reader; the rest is cleanup. */
+	_cleanup_free_ char *parent = dir_len ? strndup(name, (size_t)dir_len) : strdup(".");
+	if (parent)
+		fsync_dir_at(dirfd, parent);
+	return rm_rf_at(dirfd, trash);
+}
+
+int mkdir_p(const char *path, mode_t mode)
+{
+	_cleanup_free_ char *p = strdup(path);
+	if (!p)
+		return -ENOMEM;
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	if (mkdir(p, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdint.h>
+
+struct import_stats {
+	uint64_t entries;
+	uint64_t bytes;
+};
+
+/*
+ * Copy a directory tree, or extract a tarball (.tar, .tar.gz, .tar.xz,
+ * .tar.zst, … whatever libarchive's filters read), into dest, an existing
+ * empty directory.  Owners (numeric), modes, times, hard links, symlinks,
+ * device nodes, fifos, ACLs and xattrs are kept.  On failure *err says which
+ * entry and why.
+ */
+int import_tree(const char *source, const char *dest, struct import_stats *stats, char **err);

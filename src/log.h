@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* User-facing messages: "layerctl: CONTEXT: what went wrong" on stderr. */
+#pragma once
+
+#include <stdbool.h>
+#include "overlay/macro.h"
+
+_printf_(1, 2) void log_error(const char *fmt, ...);
+_printf_(1, 2) void log_warning(const char *fmt, ...);
+_printf_(1, 2) void log_info(const char *fmt, ...);   /* stderr, unless --quiet */
+_printf_(1, 2) void log_hint(const char *fmt, ...);   /* "hint: ..." on stderr */
+
+/* log_error() and return `ret` (an exit code). */
+#define log_fail(ret, ...) ({ log_error(__VA_ARGS__); (ret); })
+
+extern bool log_quiet;
+
+/* Colour on stdout: a terminal, and NO_COLOR unset. */
+bool use_color_stdout(void);

@@ -1,0 +1,473 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The store: layout, names, locks, loading base and child records, mounts. */
+#include <ctype.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <xxhash.h>
+
+#include "src/store.h"
+#include "overlay/overlay.h"
+
+int name_validate(const char *name, const char **why)
+{
+	const char *dummy;
+	size_t n = strlen(name);
+	if (!why)
+		why = &dummy;
+	if (n == 0)
+		return *why = "must not be empty", -EINVAL;
+	if (n > NAME_MAX_LEN)
+		return *why = "must be at most 64 bytes", -EINVAL;
+	if (name[0] == '.' || name[0] == '-')
+		return *why = "must not start with '.' or '-'", -EINVAL;
+	for (const char *p = name; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (!(isascii(c) && (isalnum(c) || c == '-' || c == '_' || c == '.')))
+			return *why = "may only hold ASCII letters, digits, '-', '_' and '.'", -EINVAL;
+		if (c == '.' && p[1] == '.')
+			return *why = "must not hold '..' (an empty hostname label)", -EINVAL;
+	}
+	if (name[n - 1] == '.')
+		return *why = "must not end with '.'", -EINVAL;
+	return 0;
+}
+
+static char *path_join(const char *a, const char *b, const char *c, const char *d)
+{
+	char *p;
+	if (asprintf(&p, "%s/%s%s%s%s%s", a, b, c ? "/" : "", c ? c : "", d ? "/" : "", d ? d : "") < 0)
+		return NULL;
+	return p;
+}
+
+static int make_runtime_path(struct store *s, const char *runtime)
+{
+	const char *base = runtime;
+	if (!base || !*base)
+		base = getenv("LAYERCTL_RUNTIME_DIR");
+	if (!base || !*base)
+		base = STORE_DEFAULT_RUNTIME;
+	if (strcmp(s->root, STORE_DEFAULT_ROOT) == 0 || (runtime && *runtime)) {
+		s->runtime = strdup(base);
+		return s->runtime ? 0 : -ENOMEM;
+	}
+	/* A non-default store without its own runtime dir: keep it apart from others. */
+	unsigned long long h = (unsigned long long)XXH3_64bits(s->root, strlen(s->root));
+	return asprintf(&s->runtime, "%s/stores/%016llx", base, h) < 0 ? -ENOMEM : 0;
+}
+
+int store_open(struct store *s, const char *root, const char *runtime, bool create)
+{
+	char real[PATH_MAX];
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	s->root_fd = -1;
+	if (!root || !*root)
+		root = getenv("LAYERCTL_ROOT");
+	if (!root || !*root)
+		root = STORE_DEFAULT_ROOT;
+	if (strchr(root, '\n'))
+		return -EINVAL;
+	if (create) {
+		r = mkdir_p(root, 0700);
+		if (r < 0)
+			return r;
+	}
+	if (!realpath(root, real))
+		return -errno;
+	if (!(s->root = strdup(real)))
+		return -ENOMEM;
+	s->root_fd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->root_fd < 0) {
+		r = -errno;
+		store_close(s);
+		return r;
+	}
+	if (create)
+		for (const char *const *d = (const char *const[]){ "bases", "children", "locks", NULL }; *d; d++)
+			if (mkdirat(s->root_fd, *d, 0755) < 0 && errno != EEXIST) {
+				r = -errno;
+				store_close(s);
+				return r;
+			}
+	r = make_runtime_path(s, runtime);
+	if (r < 0)
+		store_close(s);
+	return r;
+}
+
+void store_close(struct store *s)
+{
+	if (s->root_fd >= 0)
+		close(s->root_fd);
+	free(s->root);
+	free(s->runtime);
+	memset(s, 0, sizeof(*s));
+	s->root_fd = -1;
+}
+
+static int lock_file(struct store *s, const char *file, int op)
+{
+	if (mkdirat(s->root_fd, "locks", 0755) < 0 && errno != EEXIST)
+		return -errno;
+	_cleanup_free_ char *path = NULL;
+	if (asprintf(&path, "locks/%s", file) < 0)
+		return -ENOMEM;
+	int fd = openat(s->root_fd, path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	while (flock(fd, op) < 0) {
+		if (errno == EINTR)
+			continue;
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+int store_lock(struct store *s, enum lock_kind kind, const char *name, int op)
+{
+	char file[NAME_MAX_LEN + 16];
+	if (name_validate(name, NULL) < 0)
+		return -EINVAL;
+	snprintf(file, sizeof(file), "%s.%s", kind == LOCK_BASE ? "base" : "child", name);
+	return lock_file(s, file, op);
+}
+
+int store_lock_global(struct store *s, int op)
+{
+	return lock_file(s, "store", op);
+}
+
+char *store_base_dir(const struct store *s, const char *base)
+{
+	return path_join(s->root, "bases", base, NULL);
+}
+
+char *store_gen_dir(const struct store *s, const char *base, unsigned gen)
+{
+	char g[32];
+	snprintf(g, sizeof(g), "gens/%u", gen);
+	return path_join(s->root, "bases", base, g);
+}
+
+char *store_gen_tree(const struct store *s, const char *base, unsigned gen)
+{
+	char g[40];
+	snprintf(g, sizeof(g), "gens/%u/tree", gen);
+	return path_join(s->root, "bases", base, g);
+}
+
+char *store_gen_manifest(const struct store *s, const char *base, unsigned gen)
+{
+	char g[40];
+	snprintf(g, sizeof(g), "gens/%u/manifest", gen);
+	return path_join(s->root, "bases", base, g);
+}
+
+char *store_child_dir(const struct store *s, const char *child)
+{
+	return path_join(s->root, "children", child, NULL);
+}
+
+char *store_child_path(const struct store *s, const char *child, const char *leaf)
+{
+	return path_join(s->root, "children", child, leaf);
+}
+
+void strv_free(char **v)
+{
+	if (!v)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Valid names of directories in root/sub, sorted; skips in-progress and trash entries. */
+static int list_dir(struct store *s, const char *sub, char ***ret, size_t *ret_n)
+{
+	char **v = calloc(1, sizeof(*v));
+	size_t n = 0;
+	int fd = openat(s->root_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (!v)
+		return -ENOMEM;
+	if (fd < 0) {
+		if (errno == ENOENT) {
+			*ret = v;
+			*ret_n = 0;
+			return 0;
+		}
+		free(v);
+		return -errno;
+	}
+	_cleanup_closedir_ DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		free(v);
+		return -errno;
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (name_validate(de->d_name, NULL) < 0)
+			continue;
+		char **nv = realloc(v, (n + 2) * sizeof(*v));
+		if (!nv || !(nv[n] = strdup(de->d_name))) {
+			strv_free(nv ? nv : v);
+			return -ENOMEM;
+		}
+		v = nv;
+		v[++n] = NULL;
+	}
+	qsort(v, n, sizeof(*v), cmp_str);
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int store_list_bases(struct store *s, char ***ret, size_t *n)
+{
+	return list_dir(s, "bases", ret, n);
+}
+
+int store_list_children(struct store *s, char ***ret, size_t *n)
+{
+	return list_dir(s, "children", ret, n);
+}
+
+void base_info_done(struct base_info *b)
+{
+	free(b->name);
+	free(b->description);
+	free(b->source);
+	free(b->gens);
+	settings_free(b->conf);
+	memset(b, 0, sizeof(*b));
+}
+
+void child_info_done(struct child_info *c)
+{
+	free(c->name);
+	free(c->base);
+	settings_free(c->conf);
+	memset(c, 0, sizeof(*c));
+}
+
+static int cmp_uint(const void *a, const void *b)
+{
+	unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int list_gens(int base_fd, unsigned **ret, size_t *ret_n)
+{
+	int fd = openat(base_fd, "gens", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	unsigned *v = NULL;
+	size_t n = 0;
+	if (fd < 0)
+		return -errno;
+	_cleanup_closedir_ DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char *end;
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		unsigned long g = strtoul(de->d_name, &end, 10);
+		if (*end || g == 0 || g > UINT_MAX)
+			continue;
+		unsigned *nv = realloc(v, (n + 1) * sizeof(*v));
+		if (!nv) {
+			free(v);
+			return -ENOMEM;
+		}
+		v = nv;
+		v[n++] = (unsigned)g;
+	}
+	qsort(v, n, sizeof(*v), cmp_uint);
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+_printf_(2, 3) static int set_err(char **err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (err && vasprintf(err, fmt, ap) < 0)
+		*err = NULL;
+	va_end(ap);
+	return -EBADMSG;
+}
+
+int store_base_load(struct store *s, const char *name, struct base_info *ret, char **err)
+{
+	_cleanup_free_ char *sub = NULL;
+	unsigned long cur;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	if (name_validate(name, NULL) < 0)
+		return -EINVAL;
+	if (asprintf(&sub, "bases/%s", name) < 0)
+		return -ENOMEM;
+	_cleanup_close_ int fd = openat(s->root_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = settings_load(fd, "base.conf", &ret->conf, err);
+	if (r < 0) {
+		if (r == -ENOENT)
+			return set_err(err, "base.conf: missing");
+		return r;
+	}
+	r = settings_get_uint(ret->conf, "Base", "Current", &cur);
+	if (r < 0 || cur == 0 || cur > UINT_MAX) {
+		base_info_done(ret);
+		return set_err(err, "base.conf: [Base] Current= %s", r == -ENOENT ? "is missing" : "is not a generation number");
+	}
+	ret->current = (unsigned)cur;
+	r = list_gens(fd, &ret->gens, &ret->n_gens);
+	if (r < 0) {
+		base_info_done(ret);
+		return r;
+	}
+	const char *desc = settings_get(ret->conf, "Base", "Description");
+	const char *src = settings_get(ret->conf, "Base", "Source");
+	ret->name = strdup(name);
+	ret->description = desc ? strdup(desc) : NULL;
+	ret->source = src ? strdup(src) : NULL;
+	if (!ret->name) {
+		base_info_done(ret);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int store_child_load(struct store *s, const char *name, struct child_info *ret, char **err)
+{
+	_cleanup_free_ char *sub = NULL;
+	unsigned long gen;
+	const char *why;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	if (name_validate(name, NULL) < 0)
+		return -EINVAL;
+	if (asprintf(&sub, "children/%s", name) < 0)
+		return -ENOMEM;
+	_cleanup_close_ int fd = openat(s->root_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = settings_load(fd, "child.conf", &ret->conf, err);
+	if (r < 0)
+		return r == -ENOENT ? set_err(err, "child.conf: missing") : r;
+	const char *base = settings_get(ret->conf, "Child", "Base");
+	if (!base || name_validate(base, &why) < 0) {
+		child_info_done(ret);
+		return set_err(err, "child.conf: [Child] Base= %s", base ? "is not a valid base name" : "is missing");
+	}
+	r = settings_get_uint(ret->conf, "Child", "Generation", &gen);
+	if (r < 0 || gen == 0 || gen > UINT_MAX) {
+		child_info_done(ret);
+		return set_err(err, "child.conf: [Child] Generation= %s", r == -ENOENT ? "is missing" : "is not a generation number");
+	}
+	ret->gen = (unsigned)gen;
+	ret->name = strdup(name);
+	ret->base = strdup(base);
+	if (!ret->name || !ret->base) {
+		child_info_done(ret);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int store_child_save_conf(struct store *s, const char *name, const struct settings *conf)
+{
+	_cleanup_free_ char *sub = NULL;
+	if (asprintf(&sub, "children/%s", name) < 0)
+		return -ENOMEM;
+	_cleanup_close_ int fd = openat(s->root_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return settings_save(conf, fd, "child.conf");
+}
+
+int store_child_is_mounted(struct store *s, const struct child_info *c)
+{
+	_cleanup_free_ char *target = store_child_path(s, c->name, "root");
+	_cleanup_free_ char *upper = store_child_path(s, c->name, "upper");
+	if (!target || !upper)
+		return -ENOMEM;
+	return ov_is_mounted(target, upper);
+}
+
+static int str_err(char **err, const struct lc_err *e)
+{
+	if (err && e->msg[0])
+		*err = strdup(e->msg);
+	return 0;
+}
+
+int store_child_mount(struct store *s, const struct child_info *c, char **err)
+{
+	_cleanup_free_ char *tree = store_gen_tree(s, c->base, c->gen);
+	_cleanup_free_ char *upper = store_child_path(s, c->name, "upper");
+	_cleanup_free_ char *work = store_child_path(s, c->name, "work");
+	_cleanup_free_ char *target = store_child_path(s, c->name, "root");
+	_cleanup_free_ char *dir = store_child_dir(s, c->name);
+	struct lc_err e = { "" };
+	struct stat st;
+	int r;
+
+	if (!tree || !upper || !work || !target || !dir)
+		return -ENOMEM;
+	r = ov_is_mounted(target, upper);
+	if (r == -EBUSY) {
+		if (err && asprintf(err, "something other than this child's overlay is mounted at %s", target) < 0)
+			*err = NULL;
+		return r;
+	}
+	if (r != 0)
+		return r < 0 ? r : 1;
+	r = stat(tree, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	if (r < 0) {
+		if (err && asprintf(err, "base %s has no generation %u (%s)", c->base, c->gen, tree) < 0)
+			*err = NULL;
+		return r;
+	}
+	r = ov_kernel_supported(&e);
+	if (r == 0)
+		r = ov_check_upper_fs(dir, &e);
+	if (r == 0) {
+		const char *lowers[] = { tree };
+		struct ov_layers l = { .lowers = lowers, .n_lowers = 1, .upper = upper, .work = work };
+		r = ov_mount(&l, target, &e);
+	}
+	if (r < 0)
+		str_err(err, &e);
+	return r;
+}
+
+int store_child_umount(struct store *s, const struct child_info *c, char **err)
+{
+	_cleanup_free_ char *target = store_child_path(s, c->name, "root");
+	struct lc_err e = { "" };
+	if (!target)
+		return -ENOMEM;
+	int r = ov_umount(target, &e);
+	if (r < 0)
+		str_err(err, &e);
+	return r;
+}

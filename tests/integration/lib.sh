@@ -1,0 +1,108 @@
+# shellcheck shell=bash
+# Shared by every integration test: a private store per test, cleanup of
+# every mount below it even when the test fails, and small assertions.
+#
+# A test file defines functions named test_* and ends with `run_tests`.
+# Each test runs in its own subshell with `set -e`, with:
+#   $T      a fresh temporary directory (removed afterwards)
+#   $ROOT   the store ($T/store), exported as LAYERCTL_ROOT
+#   $L      the layerctl binary
+# and prints "ok NAME", "FAIL NAME" or "skip NAME: why".
+
+set -u
+L=${LAYERCTL:?LAYERCTL must point at the binary}
+BUSYBOX=${BUSYBOX:-$(command -v busybox || echo /bin/busybox)}
+
+# Unmount everything at or below $1 (deepest first), whatever state it is in.
+unmount_below() {
+	local prefix=$1 target
+	# mountinfo field 5 is the mount point, octal-escaped (\040 for space).
+	awk '{print $5}' /proc/self/mountinfo | while read -r target; do
+		target=$(printf '%b' "$target")
+		case "$target" in "$prefix"|"$prefix"/*) printf '%s\n' "$target" ;; esac
+	done | sort -r | while read -r target; do
+		umount -l "$target" 2>/dev/null || true
+	done
+}
+
+cleanup_test_dir() {
+	[ -n "${T:-}" ] || return 0
+	unmount_below "$T"
+	rm -rf "$T" 2>/dev/null || { chattr -R -i "$T" 2>/dev/null; rm -rf "$T"; }
+}
+
+# A minimal busybox root: /bin/busybox plus applet links, /etc/os-release.
+make_busybox_tree() {
+	local dir=$1 applet
+	mkdir -p "$dir"/{bin,sbin,etc,tmp,dev,proc,sys,run,root,var/tmp}
+	cp "$BUSYBOX" "$dir/bin/busybox"
+	for applet in sh ls cat echo true false mkdir rm mv cp ln chmod chown touch stat id hostname \
+		mount umount ps sleep kill readlink test env grep sed head tail wc dd mknod sync uname; do
+		ln -sf busybox "$dir/bin/$applet"
+	done
+	chmod 1777 "$dir/tmp" "$dir/var/tmp"
+	printf 'ID=busybox\nNAME=BusyBox\nPRETTY_NAME="layerctl busybox test base"\n' >"$dir/etc/os-release"
+	echo "root:x:0:0:root:/root:/bin/sh" >"$dir/etc/passwd"
+	echo "root:x:0:" >"$dir/etc/group"
+}
+
+fail() { echo "  $*" >&2; return 1; }
+assert_eq() { [ "$1" = "$2" ] || fail "expected '$2', got '$1'${3:+ ($3)}"; }
+assert_contains() { case "$1" in *"$2"*) ;; *) fail "expected output to contain '$2', got: $1" ;; esac; }
+assert_file() { [ -e "$1" ] || fail "missing: $1"; }
+assert_no_file() { [ ! -e "$1" ] && [ ! -L "$1" ] || fail "should not exist: $1"; }
+# Run a command that must fail; its stderr is left in $ERR.
+expect_fail() {
+	local rc=0
+	ERR=$("$@" 2>&1 >/dev/null) || rc=$?
+	[ "$rc" -ne 0 ] || fail "expected failure: $*"
+	[ -n "$ERR" ] || fail "failed without a message: $*"
+	return 0
+}
+# Number of mounts at or below $1.
+mounts_below() {
+	local prefix=$1
+	awk '{print $5}' /proc/self/mountinfo | while read -r t; do
+		t=$(printf '%b' "$t")
+		case "$t" in "$prefix"|"$prefix"/*) echo x ;; esac
+	done | wc -l
+}
+
+run_one() {
+	local name=$1 rc=0
+	T=$(mktemp -d /tmp/layerctl-test.XXXXXX)
+	ROOT="$T/store"
+	export LAYERCTL_ROOT=$ROOT LAYERCTL_RUNTIME_DIR="$T/run"
+	(
+		trap 'cleanup_test_dir' EXIT
+		set -e
+		"$name"
+	) >"$T.log" 2>&1 || rc=$?
+	# The subshell's trap already cleaned up; this catches a killed subshell.
+	cleanup_test_dir
+	if [ "$rc" -eq 77 ]; then
+		echo "skip ${name#test_}: $(tail -n 1 "$T.log")"
+	elif [ "$rc" -eq 0 ]; then
+		echo "ok ${name#test_}"
+	else
+		echo "FAIL ${name#test_}"
+		sed 's/^/    /' "$T.log"
+	fi
+	rm -f "$T.log"
+}
+
+skip() { echo "$*"; exit 77; }
+
+run_tests() {
+	local fn only=${TEST_ONLY:-}
+	if [ "$(id -u)" -ne 0 ]; then
+		for fn in $(declare -F | awk '{print $3}' | grep '^test_'); do
+			echo "skip ${fn#test_}: needs root (real mounts and namespaces)"
+		done
+		exit 0
+	fi
+	for fn in $(declare -F | awk '{print $3}' | grep '^test_'); do
+		[ -z "$only" ] || [ "${fn#test_}" = "$only" ] || continue
+		run_one "$fn"
+	done
+}
