@@ -8,6 +8,7 @@
  */
 #include <archive.h>
 #include <archive_entry.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -58,6 +59,9 @@ static int rewrite_path(struct archive_entry *e, const char *dest, const char *s
 	const char *rel = relative_name(archive_entry_pathname(e), strip_prefix);
 	if (asprintf(&p, "%s%s%s", dest, *rel ? "/" : "", rel) < 0)
 		return -ENOMEM;
+	/* "dir/" from a tarball: libarchive's deferred time/ACL fixups want "dir" */
+	for (size_t n = strlen(p); n > 1 && p[n - 1] == '/'; n--)
+		p[n - 1] = '\0';
 	archive_entry_copy_pathname(e, p);
 	const char *hl = archive_entry_hardlink(e);
 	if (hl) {
@@ -102,22 +106,63 @@ static struct archive *new_disk_writer(void)
 	return w;
 }
 
+/* libarchive reports "could not restore this ACL/xattr/owner" as a warning: pass it on. */
+static void note_warning(struct import_stats *st, struct archive *a, const char *path)
+{
+	if (st->warnings++ < 5)
+		fprintf(stderr, "layerctl: warning: %s: %s\n", path,
+			archive_error_string(a) ? archive_error_string(a) : "metadata not fully restored");
+	else if (st->warnings == 6)
+		fprintf(stderr, "layerctl: warning: (more warnings not shown)\n");
+}
+
+/* Remember the tree root's times: its children are created after libarchive set them. */
+static void note_root(struct import_stats *st, struct archive_entry *e, const char *dest)
+{
+	if (strcmp(archive_entry_pathname(e), dest) != 0 || !archive_entry_mtime_is_set(e))
+		return;
+	st->root_times_set = true;
+	st->root_times[0].tv_sec = archive_entry_atime_is_set(e) ? archive_entry_atime(e) : archive_entry_mtime(e);
+	st->root_times[0].tv_nsec = archive_entry_atime_is_set(e) ? archive_entry_atime_nsec(e) : archive_entry_mtime_nsec(e);
+	st->root_times[1].tv_sec = archive_entry_mtime(e);
+	st->root_times[1].tv_nsec = archive_entry_mtime_nsec(e);
+}
+
+static int finish_tree(struct archive *out, const char *dest, struct import_stats *st, char **err)
+{
+	int k = archive_write_close(out);
+	if (k < ARCHIVE_WARN)
+		return fail(err, out, "finish", dest);
+	if (k == ARCHIVE_WARN)
+		note_warning(st, out, dest);
+	if (st->root_times_set && utimensat(AT_FDCWD, dest, st->root_times, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return 0;
+}
+
 /* Write one entry (header + data); `in` is where its data comes from. */
 static int write_entry(struct archive *in, struct archive *out, struct archive_entry *e,
 		       struct import_stats *st, char **err)
 {
 	_cleanup_free_ char *path = strdup(archive_entry_pathname(e));
+	int k;
 	if (!path)
 		return -ENOMEM;
-	if (archive_write_header(out, e) < ARCHIVE_WARN)
+	k = archive_write_header(out, e);
+	if (k < ARCHIVE_WARN)
 		return fail(err, out, "create", path);
+	if (k == ARCHIVE_WARN)
+		note_warning(st, out, path);
 	if (archive_entry_size(e) > 0 && !archive_entry_hardlink(e)) {
 		int r = copy_data(in, out, err, path);
 		if (r < 0)
 			return r;
 	}
-	if (archive_write_finish_entry(out) < ARCHIVE_WARN)
+	k = archive_write_finish_entry(out);
+	if (k < ARCHIVE_WARN)
 		return fail(err, out, "finish", path);
+	if (k == ARCHIVE_WARN)
+		note_warning(st, out, path);
 	st->entries++;
 	st->bytes += (uint64_t)archive_entry_size(e);
 	return 0;
@@ -159,6 +204,7 @@ static int import_from_dir(const char *source, const char *dest, struct import_s
 			archive_read_disk_descend(in);
 		if ((r = rewrite_path(e, dest, source)) < 0)
 			break;
+		note_root(st, e, dest);
 		struct archive_entry *spare = NULL;
 		archive_entry_linkify(links, &e, &spare);
 		if (e)
@@ -171,9 +217,7 @@ static int import_from_dir(const char *source, const char *dest, struct import_s
 			break;
 	}
 	archive_entry_free(e);
-	if (r == 0 && archive_write_close(out) != ARCHIVE_OK)
-		r = fail(err, out, "finish", dest);
-	return r;
+	return r < 0 ? r : finish_tree(out, dest, st, err);
 }
 
 static int import_from_tar(const char *source, const char *dest, struct import_stats *st, char **err)
@@ -197,12 +241,11 @@ static int import_from_tar(const char *source, const char *dest, struct import_s
 			return fail(err, in, "read", source);
 		if ((r = rewrite_path(e, dest, NULL)) < 0)
 			return r;
+		note_root(st, e, dest);
 		if ((r = write_entry(in, out, e, st, err)) < 0)
 			return r;
 	}
-	if (archive_write_close(out) != ARCHIVE_OK)
-		return fail(err, out, "finish", dest);
-	return 0;
+	return finish_tree(out, dest, st, err);
 }
 
 int import_tree(const char *source, const char *dest, struct import_stats *stats, char **err)

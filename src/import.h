@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 struct import_stats {
 	uint64_t entries;
 	uint64_t bytes;
+	uint64_t warnings;          /* metadata libarchive could not restore */
+	bool root_times_set;
+	struct timespec root_times[2];
 };
 
 /*

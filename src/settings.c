@@ -319,14 +319,28 @@ int settings_add(struct settings *s, const char *section, const char *key, const
 
 int settings_set(struct settings *s, const char *section, const char *key, const char *value)
 {
+	bool replaced = false;
 	if (value && !settings_value_ok(value))
 		return -EINVAL;
-	for (size_t i = s->n; i-- > 0;) {
-		const struct line *l = &s->lines[i];
-		if (l->type == LINE_ASSIGN && !strcmp(l->section, section) && !strcmp(l->key, key))
+	/* Keep the key where it stands (first assignment); drop any repeats. */
+	for (size_t i = 0; i < s->n;) {
+		struct line *l = &s->lines[i];
+		if (l->type != LINE_ASSIGN || strcmp(l->section, section) || strcmp(l->key, key)) {
+			i++;
+			continue;
+		}
+		if (value && !replaced) {
+			char *v = strdup(value);
+			if (!v)
+				return -ENOMEM;
+			free(l->value);
+			l->value = v;
+			replaced = true;
+			i++;
+		} else
 			drop_line(s, i);
 	}
-	return value ? settings_add(s, section, key, value) : 0;
+	return value && !replaced ? settings_add(s, section, key, value) : 0;
 }
 
 char *settings_to_string(const struct settings *s)

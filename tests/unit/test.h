@@ -6,7 +6,9 @@
  */
 #pragma once
 
+#include <errno.h>
 #include <stdbool.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

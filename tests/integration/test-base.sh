@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# base import / list / show / rm: metadata preservation, tarball formats,
+# atomicity (killed import), bad input.
+. "$(dirname "$0")/lib.sh"
+
+# A source tree with one of every kind of entry and metadata worth keeping.
+make_rich_tree() {
+	local d=$1
+	make_busybox_tree "$d"
+	echo content >"$d/file"
+	chown 1234:567 "$d/file"
+	chmod 4751 "$d/file"
+	touch -h -d '2001-02-03 04:05:06.123456789' "$d/file"
+	ln "$d/file" "$d/hardlink"
+	ln -s file "$d/symlink"
+	ln -s /nonexistent/target "$d/dangling"
+	touch -h -d '2002-01-01' "$d/symlink"
+	mkfifo "$d/fifo"
+	mknod "$d/chardev" c 1 3
+	mknod "$d/blockdev" b 7 0
+	mkdir -p "$d/dir with space/sub"
+	chmod 2770 "$d/dir with space"
+	chown 42:43 "$d/dir with space"
+	touch -d '2003-03-03' "$d/dir with space"
+	setfattr -n user.color -v blue "$d/file"
+	setfattr -n trusted.layerctl-test -v secret "$d/file"
+	setfacl -m u:1000:rx "$d/dir with space" 2>/dev/null || true
+	printf 'x\n' >"$d/name,with:odd\\chars"
+	dd if=/dev/zero of="$d/sparse" bs=1 count=0 seek=10M 2>/dev/null
+}
+
+# "path mode uid gid size mtime nlink type [target] [rdev]" for every entry.
+describe_tree() {
+	(cd "$1" && find . -printf '%p %m %U %G %s %T@ %n %y %l\n' | sort |
+		sed -e 's/^\(\.\/[^ ]*\/*\) [0-9]* \([0-9]* [0-9]*\) [0-9]* \([0-9.]*\) [0-9]* d /\1 DIR \2 - \3 - d /')
+	(cd "$1" && stat -c '%n %t:%T' chardev blockdev)
+	(cd "$1" && getfattr -d -m - --absolute-names file "dir with space" 2>/dev/null | grep -v '^#' | sort)
+}
+
+test_import_directory_preserves_everything() {
+	make_rich_tree "$T/src"
+	$L base import rich "$T/src"
+	local tree="$ROOT/bases/rich/gens/1/tree"
+	diff <(describe_tree "$T/src") <(describe_tree "$tree")
+	assert_eq "$(stat -c %i "$tree/file")" "$(stat -c %i "$tree/hardlink")" "hard link kept"
+	assert_eq "$(stat -c %F "$tree/fifo")" "fifo"
+	assert_eq "$(stat -c '%F %t %T' "$tree/blockdev")" "block special file 7 0"
+	assert_eq "$(getfattr --only-values -n user.color "$tree/file")" "blue"
+	assert_eq "$(getfattr --only-values -n trusted.layerctl-test "$tree/file")" "secret"
+	assert_eq "$(stat -c %a "$tree/file")" "4751" "setuid kept"
+	assert_eq "$(stat -c %Y "$tree/file")" "$(stat -c %Y "$T/src/file")"
+	assert_eq "$(stat -c %y "$tree/file")" "$(stat -c %y "$T/src/file")" "nanosecond mtime"
+	[ "$(stat -c %b "$tree/sparse")" -lt 100 ] || fail "sparse file was filled in"
+	if getfacl -p "$T/src/dir with space" 2>/dev/null | grep -q 'user:1000'; then
+		getfacl -p "$tree/dir with space" | grep -q 'user:1000:r-x' || fail "ACL lost"
+	fi
+	assert_file "$ROOT/bases/rich/base.conf"
+	grep -q '^Current=1$' "$ROOT/bases/rich/base.conf"
+}
+
+test_import_tarballs() {
+	command -v zstd >/dev/null || skip "zstd not installed"
+	make_rich_tree "$T/src"
+	# (ACLs stay out: GNU tar's ACL records with user names do not survive
+	# libarchive 3.6's reader; directory imports keep ACLs, tested above)
+	setfacl -b "$T/src/dir with space" 2>/dev/null || true
+	tar --xattrs --xattrs-include='*' -C "$T/src" -cf "$T/img.tar" .
+	gzip -k "$T/img.tar"; xz -k "$T/img.tar"; zstd -q "$T/img.tar"; bzip2 -k "$T/img.tar"
+	local ext
+	for ext in tar tar.gz tar.xz tar.zst tar.bz2; do
+		local name="t-${ext//./-}"
+		$L base import "$name" "$T/img.$ext"
+		diff <(describe_tree "$T/src") <(describe_tree "$ROOT/bases/$name/gens/1/tree") ||
+			fail "tree from .$ext differs"
+	done
+}
+
+test_import_refuses_hostile_tarball() {
+	mkdir -p "$T/evil"
+	echo pwned >"$T/evil/x"
+	tar -C "$T/evil" -cf "$T/evil.tar" --transform 's,^\./x,../../escaped,' ./x
+	expect_fail $L base import evil "$T/evil.tar"
+	assert_no_file "$T/escaped"
+	assert_no_file "$ROOT/escaped"
+	assert_no_file "$ROOT/bases/evil"
+	[ -z "$(ls -A "$ROOT/bases")" ] || fail "half base left: $(ls -A "$ROOT/bases")"
+}
+
+test_import_bad_input_changes_nothing() {
+	make_busybox_tree "$T/src"
+	expect_fail $L base import "bad name" "$T/src"; assert_contains "$ERR" "letters"
+	expect_fail $L base import .hidden "$T/src"; assert_contains "$ERR" "start"
+	expect_fail $L base import "$(printf 'a%.0s' {1..65})" "$T/src"; assert_contains "$ERR" "64"
+	expect_fail $L base import ok "$T/does-not-exist"; assert_contains "$ERR" "does-not-exist"
+	echo "not a tarball" >"$T/junk.tar"
+	expect_fail $L base import junk "$T/junk.tar"
+	head -c 3000 /dev/urandom | gzip >"$T/corrupt.tar.gz"
+	expect_fail $L base import corrupt "$T/corrupt.tar.gz"
+	assert_no_file "$ROOT/bases/junk"
+	assert_no_file "$ROOT/bases/corrupt"
+	[ -z "$(ls -A "$ROOT/bases" 2>/dev/null)" ] || fail "left behind: $(ls -A "$ROOT/bases")"
+	$L base import ok "$T/src"
+	expect_fail $L base import ok "$T/src"; assert_contains "$ERR" "already exists"
+	local status=0
+	$L base import 2>/dev/null || status=$?
+	assert_eq "$status" 2 "usage error exit code"
+}
+
+test_killed_import_leaves_no_half_base() {
+	make_busybox_tree "$T/src"
+	mkdir -p "$T/src/many"
+	# enough entries that the import is still running when we kill it
+	(cd "$T/src/many" && seq 1 30000 | xargs touch)
+	$L base import big "$T/src" >/dev/null 2>&1 &
+	local pid=$! i
+	for i in $(seq 1 500); do
+		ls -A "$ROOT/bases" 2>/dev/null | grep -q '^\.new-big' && break
+		sleep 0.01
+	done
+	kill -9 "$pid"; wait "$pid" 2>/dev/null || true
+	assert_no_file "$ROOT/bases/big"
+	assert_eq "$($L base list --json)" "[]"
+	$L base import big "$T/src"
+	assert_file "$ROOT/bases/big/gens/1/tree/many/30000"
+	ls -A "$ROOT/bases" | grep -q '^\.new-' && fail "stale import dir not cleaned"
+	return 0
+}
+
+test_list_show_json() {
+	make_busybox_tree "$T/src"
+	$L base import --description "tiny busybox" bb "$T/src"
+	$L child create c1 --base bb
+	$L base list | grep -q '^bb .*1 .*1 .*tiny busybox'
+	local j; j=$($L base show bb --json)
+	python3 - "$j" <<'PY'
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["name"] == "bb", d
+assert d["current_generation"] == 1 and d["generations"] == [1], d
+assert d["children"] == ["c1"], d
+assert d["description"] == "tiny busybox", d
+assert d["tree"].endswith("/bases/bb/gens/1/tree"), d
+for k in ("source", "created", "path"): assert k in d, k
+PY
+	python3 -c 'import json,sys; l=json.load(sys.stdin); assert [b["name"] for b in l]==["bb"], l' < <($L base list --json)
+	$L base show bb | grep -q '^Children: *1 (c1)'
+	expect_fail $L base show nope; assert_contains "$ERR" "no such base"
+}
+
+test_rm_refused_while_used() {
+	make_busybox_tree "$T/src"
+	$L base import bb "$T/src"
+	$L child create c1 --base bb
+	expect_fail $L base rm bb; assert_contains "$ERR" "c1"
+	assert_file "$ROOT/bases/bb/gens/1/tree/bin/busybox"
+	$L child rm c1
+	$L base rm bb
+	assert_no_file "$ROOT/bases/bb"
+	ls -A "$ROOT/bases" | grep -q trash && fail "trash left behind"
+	expect_fail $L base rm bb; assert_contains "$ERR" "no such base"
+}
+
+test_corrupt_base_conf_reported() {
+	make_busybox_tree "$T/src"
+	$L base import bb "$T/src"
+	printf '[Base]\nCurrent=banana\n' >"$ROOT/bases/bb/base.conf"
+	expect_fail $L base show bb; assert_contains "$ERR" "Current="
+	expect_fail $L child create c --base bb; assert_contains "$ERR" "Current="
+	assert_no_file "$ROOT/children/c"
+	printf 'garbage line\n' >"$ROOT/bases/bb/base.conf"
+	expect_fail $L base show bb; assert_contains "$ERR" "base.conf:1"
+}
+
+run_tests

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# child create / list / show / rm / reset: cost, concurrency, bad input.
+. "$(dirname "$0")/lib.sh"
+
+setup_base() {
+	make_busybox_tree "$T/src"
+	$L base import bb "$T/src" >/dev/null 2>&1
+}
+
+test_create_costs_two_dirs_and_a_file() {
+	setup_base
+	$L child create web --base bb
+	local d="$ROOT/children/web"
+	assert_eq "$(ls -A "$d/upper")" "" "upper starts empty"
+	assert_eq "$(ls -A "$d/root")" ""
+	grep -q '^Base=bb$' "$d/child.conf"
+	grep -q '^Generation=1$' "$d/child.conf"
+	# the merged root takes the upper dir's attributes: they must be the base's
+	assert_eq "$(stat -c '%a %u %g' "$d/upper")" "$(stat -c '%a %u %g' "$ROOT/bases/bb/gens/1/tree")"
+	local blocks; blocks=$(du -s --block-size=1K "$d" | cut -f1)
+	[ "$blocks" -le 32 ] || fail "a new child takes ${blocks} KiB"
+}
+
+test_create_refuses_bad_input() {
+	setup_base
+	expect_fail $L child create "we b" --base bb; assert_contains "$ERR" "letters"
+	expect_fail $L child create web --base nope; assert_contains "$ERR" "no base named nope"
+	expect_fail $L child create web; assert_contains "$ERR" "--base"
+	expect_fail $L child create -- -web --base bb
+	expect_fail $L child create web.. --base bb
+	expect_fail $L child create web --base "b b"; assert_contains "$ERR" "base name"
+	assert_eq "$(ls -A "$ROOT/children")" ""
+	$L child create web --base bb
+	expect_fail $L child create web --base bb; assert_contains "$ERR" "already exists"
+}
+
+test_concurrent_creates_exactly_one_wins() {
+	setup_base
+	local i ok=0
+	for i in $(seq 1 8); do
+		($L child create same --base bb >/dev/null 2>"$T/err.$i"; echo $? >"$T/rc.$i") &
+	done
+	wait
+	for i in $(seq 1 8); do
+		if [ "$(cat "$T/rc.$i")" = 0 ]; then ok=$((ok + 1)); else grep -q "already exists" "$T/err.$i" || fail "odd error: $(cat "$T/err.$i")"; fi
+	done
+	assert_eq "$ok" 1 "winners"
+	assert_eq "$(ls -A "$ROOT/children")" "same" "no half children"
+}
+
+test_list_and_show_json() {
+	setup_base
+	$L child create a --base bb --description "first one"
+	$L child create b --base bb
+	$L mount a
+	local j; j=$($L child list --json)
+	python3 - "$j" <<'PY'
+import json, sys
+l = json.loads(sys.argv[1])
+assert [c["name"] for c in l] == ["a", "b"], l
+a, b = l
+assert a["mounted"] is True and b["mounted"] is False, l
+assert a["base"] == "bb" and a["generation"] == 1 and a["description"] == "first one", a
+for k in ("running", "automount", "path", "root", "upper", "work"): assert k in a, k
+PY
+	j=$($L child show a --json)
+	python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["name"]=="a" and "[Child]" in d["settings"], d' "$j"
+	$L child list | grep -q '^a .* bb .* 1 yes'
+	$L child show b | grep -q '^Mounted: *no'
+	$L umount a
+	expect_fail $L child show nope; assert_contains "$ERR" "no such child"
+}
+
+test_rm_and_reset_refused_while_mounted() {
+	setup_base
+	$L child create c --base bb
+	$L mount c
+	echo data >"$ROOT/children/c/root/newfile"
+	expect_fail $L child rm c; assert_contains "$ERR" "mounted"
+	expect_fail $L child reset c; assert_contains "$ERR" "mounted"
+	assert_file "$ROOT/children/c/upper/newfile"
+	$L umount c
+	$L child reset c
+	assert_eq "$(ls -A "$ROOT/children/c/upper")" ""
+	$L mount c
+	assert_no_file "$ROOT/children/c/root/newfile"
+	assert_file "$ROOT/children/c/root/bin/busybox"
+	$L umount c
+	$L child rm c
+	assert_no_file "$ROOT/children/c"
+	assert_eq "$(ls -A "$ROOT/children")" "" "no trash left"
+}
+
+test_corrupt_child_conf_reported() {
+	setup_base
+	$L child create c --base bb
+	printf '[Child]\nBase=bb\n' >"$ROOT/children/c/child.conf"
+	expect_fail $L child show c; assert_contains "$ERR" "Generation="
+	expect_fail $L mount c; assert_contains "$ERR" "Generation="
+	printf '\x00\x01binary' >"$ROOT/children/c/child.conf"
+	expect_fail $L child show c; assert_contains "$ERR" "child.conf"
+	# one corrupt child does not hide the others, but the listing says so
+	$L child create d --base bb
+	expect_fail $L child list
+	$L child list 2>/dev/null | grep -q '^d '
+	assert_eq "$(mounts_below "$T")" 0
+}
+
+test_many_children_cost_does_not_grow_with_base() {
+	setup_base
+	mkdir -p "$T/big"; make_busybox_tree "$T/big"
+	dd if=/dev/zero of="$T/big/blob" bs=1M count=64 2>/dev/null
+	$L base import big "$T/big" >/dev/null 2>&1
+	local i
+	for i in $(seq 1 50); do $L child create "s$i" --base bb; $L child create "b$i" --base big; done
+	local small big
+	small=$(du -s --block-size=1K "$ROOT"/children/s* | awk '{s+=$1} END {print s}')
+	big=$(du -s --block-size=1K "$ROOT"/children/b* | awk '{s+=$1} END {print s}')
+	assert_eq "$small" "$big" "children of a 64 MiB base cost the same as of a tiny one"
+	$L mount --all
+	assert_eq "$(mounts_below "$ROOT")" 100
+	$L umount --all
+	assert_eq "$(mounts_below "$ROOT")" 0
+}
+
+run_tests

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Settings files: parsing, multi-valued keys, round trips, corrupt input. */
+#include "tests/unit/test.h"
+#include "src/settings.h"
+
+static struct settings *parse(const char *text)
+{
+	struct settings *s = NULL;
+	char *err = NULL;
+	int r = settings_parse(text, strlen(text), "test.conf", &s, &err);
+	if (r < 0)
+		fprintf(stderr, "  parse failed: %s\n", err ? err : "?");
+	free(err);
+	return s;
+}
+
+TEST(get_values)
+{
+	struct settings *s = parse("# comment\n[Child]\nBase = deb \nGeneration=3\n\n[Exec]\nBoot=yes\n");
+	CHECK(s != NULL);
+	CHECK_STREQ(settings_get(s, "Child", "Base"), "deb");
+	unsigned long g = 0;
+	CHECK_INT(settings_get_uint(s, "Child", "Generation", &g), 0);
+	CHECK_INT(g, 3);
+	CHECK_INT(settings_get_bool(s, "Exec", "Boot", false), 1);
+	CHECK_INT(settings_get_bool(s, "Exec", "Missing", true), 1);
+	CHECK(settings_get(s, "Exec", "Base") == NULL);
+	settings_free(s);
+}
+
+TEST(multi_values_and_reset)
+{
+	struct settings *s = parse("[Files]\nBind=/a\nBind=/b\nBind=\nBind=/c\nBind=/d\n");
+	size_t n = 0;
+	const char **v = settings_get_all(s, "Files", "Bind", &n);
+	CHECK_INT(n, 2);
+	CHECK_STREQ(v[0], "/c");
+	CHECK_STREQ(v[1], "/d");
+	CHECK(v[2] == NULL);
+	free(v);
+	settings_free(s);
+}
+
+TEST(set_preserves_comments_and_order)
+{
+	const char *text = "# keep me\n[Child]\nBase=deb\n; and me\nGeneration=1\n\n[Exec]\nBoot=no\n";
+	struct settings *s = parse(text);
+	CHECK_INT(settings_set(s, "Child", "Generation", "2"), 0);
+	CHECK_INT(settings_set(s, "Child", "Automount", "yes"), 0);
+	CHECK_INT(settings_set(s, "Network", "Private", "yes"), 0);
+	char *out = settings_to_string(s);
+	CHECK_STREQ(out, "# keep me\n[Child]\nBase=deb\n; and me\nGeneration=2\nAutomount=yes\n\n[Exec]\nBoot=no\n\n"
+			 "[Network]\nPrivate=yes\n");
+	/* and it parses back to the same */
+	struct settings *again = parse(out);
+	char *out2 = settings_to_string(again);
+	CHECK_STREQ(out2, out);
+	free(out);
+	free(out2);
+	settings_free(again);
+	CHECK_INT(settings_set(s, "Child", "Automount", NULL), 0);
+	CHECK(settings_get(s, "Child", "Automount") == NULL);
+	settings_free(s);
+}
+
+TEST(corrupt_files_refused_with_line)
+{
+	const char *bad[] = { "Base=x\n", "[Child\nBase=x\n", "[Child]\njust words\n", "[Child]\nBa se=x\n",
+			      "[Ch ild]\n", "[Child]\n=x\n" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		struct settings *s = NULL;
+		char *err = NULL;
+		CHECK_INT(settings_parse(bad[i], strlen(bad[i]), "c.conf", &s, &err), -EBADMSG);
+		CHECK(err && strncmp(err, "c.conf:", 7) == 0);
+		CHECK(s == NULL);
+		free(err);
+	}
+	struct settings *s = NULL;
+	char *err = NULL;
+	CHECK_INT(settings_parse("[A]\nB=c\0d\n", 9, "bin.conf", &s, &err), -EBADMSG);
+	free(err);
+}
+
+TEST(values_with_odd_characters)
+{
+	struct settings *s = settings_new();
+	CHECK_INT(settings_set(s, "Files", "Bind", "/a b,c:d\\e#f;g=h"), 0);
+	CHECK_INT(settings_set(s, "Files", "Bind", "bad\nvalue"), -EINVAL);
+	char *out = settings_to_string(s);
+	struct settings *again = parse(out);
+	CHECK_STREQ(settings_get(again, "Files", "Bind"), "/a b,c:d\\e#f;g=h");
+	free(out);
+	settings_free(again);
+	settings_free(s);
+}
+
+TEST_MAIN(T(get_values), T(multi_values_and_reset), T(set_preserves_comments_and_order),
+	  T(corrupt_files_refused_with_line), T(values_with_odd_characters))
