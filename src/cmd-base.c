@@ -61,27 +61,6 @@ static int check_name(const char *kind, const char *name)
 	return 0;
 }
 
-/* Remove bases/.new-NAME.* left by an import that was killed (we hold NAME's lock). */
-static void remove_stale_imports(struct store *s, const char *name)
-{
-	_cleanup_close_ int fd = openat(s->root_fd, "bases", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	int dfd = dup(fd);
-	_cleanup_closedir_ DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-	if (!d)
-		return;
-	_cleanup_free_ char *prefix = NULL;
-	if (asprintf(&prefix, ".new-%s.", name) < 0)
-		return;
-	struct dirent *de;
-	while ((de = readdir(d)))
-		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
-			log_info("removing %s/bases/%s left by an interrupted import", s->root, de->d_name);
-			rm_rf_at(fd, de->d_name);
-		}
-}
-
 static int write_base_conf(int gen_parent_fd, const char *source, const char *description)
 {
 	_cleanup_settings_ struct settings *conf = settings_new();
@@ -181,7 +160,7 @@ static int base_import(struct ctx *ctx, int argc, char **argv)
 	_cleanup_free_ char *final = store_base_dir(s, name);
 	if (access(final, F_OK) == 0)
 		return log_fail(EXIT_FAIL, "base import %s: a base of that name already exists", name);
-	remove_stale_imports(s, name);
+	store_remove_stale_new(s, "bases", name);
 
 	/* Build everything under a hidden name, then rename it into place in one step. */
 	_cleanup_free_ char *tmp_rel = NULL, *tmp = NULL;

@@ -143,7 +143,7 @@ static int child_create(struct ctx *ctx, int argc, char **argv)
 	    (description && settings_set(conf, "Child", "Description", description) < 0))
 		return log_fail(EXIT_FAIL, "out of memory");
 
-	rm_rf_at(s->root_fd, tmp_rel); /* a leftover of a killed create with our pid */
+	store_remove_stale_new(s, "children", name);
 	if (mkdirat(s->root_fd, tmp_rel, 0755) < 0)
 		return log_fail(EXIT_FAIL, "child create %s: mkdir: %m", name);
 	_cleanup_close_ int dfd = openat(s->root_fd, tmp_rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

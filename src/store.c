@@ -471,3 +471,27 @@ int store_child_umount(struct store *s, const struct child_info *c, char **err)
 		str_err(err, &e);
 	return r;
 }
+
+int store_remove_stale_new(struct store *s, const char *subdir, const char *name)
+{
+	_cleanup_close_ int fd = openat(s->root_fd, subdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_free_ char *prefix = NULL;
+	int dfd, removed = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (asprintf(&prefix, ".new-%s.", name) < 0)
+		return -ENOMEM;
+	if ((dfd = dup(fd)) < 0)
+		return -errno;
+	_cleanup_closedir_ DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return -errno;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0 && rm_rf_at(fd, de->d_name) == 0)
+			removed++;
+	return removed;
+}

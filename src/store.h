@@ -86,6 +86,13 @@ int store_child_load(struct store *s, const char *name, struct child_info *ret, 
 /* Atomically rewrite children/NAME/child.conf (caller holds the child lock). */
 int store_child_save_conf(struct store *s, const char *name, const struct settings *conf);
 
+/*
+ * Remove SUBDIR/.new-NAME.* left by a create or import that was killed half
+ * way.  Only call while holding NAME's lock exclusively: then no live command
+ * owns them.  Returns how many were removed.
+ */
+int store_remove_stale_new(struct store *s, const char *subdir, const char *name);
+
 /* Sorted names of bases / children (dot-entries skipped). */
 int store_list_bases(struct store *s, char ***ret, size_t *n);
 int store_list_children(struct store *s, char ***ret, size_t *n);

@@ -73,11 +73,14 @@ run_one() {
 	T=$(mktemp -d /tmp/layerctl-test.XXXXXX)
 	ROOT="$T/store"
 	export LAYERCTL_ROOT=$ROOT LAYERCTL_RUNTIME_DIR="$T/run"
+	# Not "( ... ) || rc=$?": inside a || list bash ignores set -e, and a
+	# failed assertion would not end the test.
 	(
 		trap 'cleanup_test_dir' EXIT
 		set -e
 		"$name"
-	) >"$T.log" 2>&1 || rc=$?
+	) >"$T.log" 2>&1
+	rc=$?
 	# The subshell's trap already cleaned up; this catches a killed subshell.
 	cleanup_test_dir
 	if [ "$rc" -eq 77 ]; then
