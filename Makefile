@@ -49,13 +49,17 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .PHONY: all check check-unit check-integration demo bench install uninstall clean deps fuzz
 
+# ./layerctl is the default build only; other BUILD dirs (sanitizers) keep theirs.
+all: $(BUILD)/layerctl
+ifeq ($(BUILD),build)
 all: layerctl
-
 layerctl: $(BUILD)/layerctl
-	@if [ "$(BUILD)" = build ]; then cp -f $< $@; else ln -sf $(abspath $<) $@; fi
+	cp -f $< $@
+endif
 
 $(BUILD)/layerctl: $(call obj,src/main.c) $(LIBS_A)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/liboverlay.a: $(call obj,$(OVERLAY_SRC))
 $(BUILD)/libdiff.a: $(call obj,$(DIFF_SRC))
@@ -63,15 +67,21 @@ $(BUILD)/libfstab-gen.a: $(call obj,$(FSTAB_SRC))
 $(BUILD)/libapp.a: $(call obj,$(APP_SRC))
 $(BUILD)/%.a:
 	@mkdir -p $(dir $@)
-	rm -f $@ && $(AR) rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+# V=1 shows the full commands.
+ifneq ($(V),1)
+  Q := @
+endif
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBS_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
@@ -80,7 +90,7 @@ deps:
 	@contrib/install-deps --if-missing
 
 check: deps
-	$(MAKE) layerctl unit-tests
+	$(MAKE) all unit-tests
 	LAYERCTL=$(abspath $(BUILD)/layerctl) UNIT_DIR=$(abspath $(BUILD)/tests) tests/run
 
 unit-tests: $(UNIT_BIN)
@@ -88,21 +98,21 @@ unit-tests: $(UNIT_BIN)
 check-unit: unit-tests
 	LAYERCTL=$(abspath $(BUILD)/layerctl) UNIT_DIR=$(abspath $(BUILD)/tests) tests/run --unit
 
-check-integration: layerctl
+check-integration: all
 	LAYERCTL=$(abspath $(BUILD)/layerctl) UNIT_DIR=$(abspath $(BUILD)/tests) tests/run --integration
 
 demo: deps
-	$(MAKE) layerctl
+	$(MAKE) all
 	LAYERCTL=$(abspath $(BUILD)/layerctl) contrib/demo
 
 bench: deps
-	$(MAKE) layerctl
+	$(MAKE) all
 	LAYERCTL=$(abspath $(BUILD)/layerctl) tests/bench/run
 
 fuzz:
 	@echo "fuzz targets: $(FUZZ_SRC)"
 
-install: layerctl
+install: all
 	install -Dm755 $(BUILD)/layerctl $(DESTDIR)$(BINDIR)/layerctl
 	for m in man/*.[0-9]; do install -Dm644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}; done
 	install -Dm644 contrib/bash-completion $(DESTDIR)$(PREFIX)/share/bash-completion/completions/layerctl

@@ -55,7 +55,10 @@ test_empty_store_lists_nothing() {
 }
 
 test_make_install_honours_prefix_and_destdir() {
-	make -C "$top" -s install PREFIX=/opt/lc DESTDIR="$T/dest" >/dev/null
+	# install the binary under test (its build dir), not a fresh default build
+	local build; build=$(basename "$(dirname "$(readlink -f "$L")")")
+	case "$build" in build*) ;; *) build=build ;; esac
+	make -C "$top" -s install BUILD="$build" PREFIX=/opt/lc DESTDIR="$T/dest" >/dev/null
 	assert_file "$T/dest/opt/lc/bin/layerctl"
 	assert_file "$T/dest/opt/lc/share/man/man1/layerctl.1"
 	"$T/dest/opt/lc/bin/layerctl" --version | grep -q '^layerctl '
