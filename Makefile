@@ -109,8 +109,14 @@ bench: deps
 	$(MAKE) all
 	LAYERCTL=$(abspath $(BUILD)/layerctl) tests/bench/run
 
-fuzz:
-	@echo "fuzz targets: $(FUZZ_SRC)"
+# libFuzzer targets (clang): build-fuzz/fuzz-NAME; run with -max_total_time=SECONDS.
+# Each target is compiled with the sources it needs, instrumented:
+FUZZ_DEPS_fuzz-settings := src/settings.c src/fsutil.c
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -I. $(PKG_CFLAGS)
+fuzz: $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
+build-fuzz/%: tests/fuzz/%.c
+	@mkdir -p build-fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_DEPS_$*) $(LDLIBS)
 
 install: all
 	install -Dm755 $(BUILD)/layerctl $(DESTDIR)$(BINDIR)/layerctl
@@ -125,4 +131,4 @@ uninstall:
 	for m in man/*.[0-9]; do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}; done
 
 clean:
-	rm -rf build build-san layerctl
+	rm -rf build build-san build-fuzz layerctl
