@@ -153,6 +153,10 @@ static int base_import(struct ctx *ctx, int argc, char **argv)
 	if ((r = ctx_store(ctx, true)))
 		return r;
 	struct store *s = &ctx->store;
+	/* A directory import of a tree holding the store would copy itself forever. */
+	size_t slen = strlen(source);
+	if (strcmp(source, "/") == 0 || (strncmp(s->root, source, slen) == 0 && (s->root[slen] == '/' || !s->root[slen])))
+		return log_fail(EXIT_FAIL, "base import %s: source %s contains the store %s", name, source, s->root);
 
 	_cleanup_close_ int lock = store_lock(s, LOCK_BASE, name, LOCK_EX);
 	if (lock < 0)

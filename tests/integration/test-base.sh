@@ -99,6 +99,9 @@ test_import_bad_input_changes_nothing() {
 	assert_no_file "$ROOT/bases/junk"
 	assert_no_file "$ROOT/bases/corrupt"
 	[ -z "$(ls -A "$ROOT/bases" 2>/dev/null)" ] || fail "left behind: $(ls -A "$ROOT/bases")"
+	mkdir -p "$T/src/inner"
+	expect_fail $L --root "$T/src/inner/store" base import self "$T/src"; assert_contains "$ERR" "contains the store"
+	expect_fail $L base import root /; assert_contains "$ERR" "contains the store"
 	$L base import ok "$T/src"
 	expect_fail $L base import ok "$T/src"; assert_contains "$ERR" "already exists"
 	local status=0
