@@ -40,23 +40,44 @@ int fg_overlay_options(const struct fg_child *c, char **ret, struct lc_err *err)
 }
 
 /*
- * The store path as the value of x-systemd.requires-mounts-for=, readable by
- * both consumers of that option: libmount keeps a double-quoted value whole
- * (so a ',' or ' ' inside never splits the option list), and systemd's fstab
- * generator splits options at unescaped ',' only and then unquotes the value
- * (backslash escapes inside the quotes).  Hence "…" around the overlay-style
- * escaped path.  A '"' in the path fits neither: refused.
+ * The store path as the value of x-systemd.requires-mounts-for=.  Only
+ * systemd reads it, through three layers, and each must leave it whole:
+ *  - libmount (mount(8)) keeps a double-quoted option value in one piece,
+ *    whatever ',' or ' ' it holds, and drops the x- option;
+ *  - systemd-fstab-generator splits the option list at unescaped ',' and
+ *    turns "\," into "," and "\\" into "\";
+ *  - the unit file's RequiresMountsFor="..." is unquoted with backslash
+ *    escapes, so a '\' must arrive there as "\\".
+ * Hence: '"' around, ',' -> "\,", '\' -> four backslashes.  A '"' in the path
+ * fits none of this and is refused.  (Checked against systemd-fstab-generator
+ * by the integration tests: its RequiresMountsFor= equals ours.)
  */
 static int requires_mounts_for_value(const struct fg_child *c, char **ret, struct lc_err *err)
 {
-	_cleanup_free_ char *esc = NULL;
-	if (strchr(c->store, '"'))
-		return lc_err_ret(err, -EINVAL, "store path %s holds a '\"', which fstab options cannot quote",
+	if (strchr(c->store, '"') || strchr(c->store, '\n'))
+		return lc_err_ret(err, -EINVAL, "store path %s holds a '\"' or newline, which fstab options cannot carry",
 				  c->store);
-	int r = ov_escape_path(c->store, &esc);
-	if (r < 0)
-		return lc_err_ret(err, r, "store path %s cannot go into an fstab entry (newline?)", c->store);
-	return asprintf(ret, "\"%s\"", esc) < 0 ? -ENOMEM : 0;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return -ENOMEM;
+	fputc('"', f);
+	for (const char *p = c->store; *p; p++) {
+		if (*p == '\\')
+			fputs("\\\\\\\\", f); /* four: see above */
+		else if (*p == ',')
+			fputs("\\,", f);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+	if (fclose(f) != 0) {
+		free(buf);
+		return -ENOMEM;
+	}
+	*ret = buf;
+	return 0;
 }
 
 /*
