@@ -77,7 +77,10 @@ run_one() {
 		trap 'cleanup_test_dir' EXIT
 		set -e
 		"$name"
-	) >"$T.log" 2>&1 || rc=$?
+	) >"$T.log" 2>&1
+	# Not "|| rc=$?": bash ignores set -e inside anything whose status is
+	# tested, so a failing assertion would not stop (or fail) the test.
+	rc=$?
 	# The subshell's trap already cleaned up; this catches a killed subshell.
 	cleanup_test_dir
 	if [ "$rc" -eq 77 ]; then
