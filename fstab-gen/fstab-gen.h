@@ -83,7 +83,11 @@ enum {
 
 /*
  * Make the fstab at path hold exactly one entry per element of children
- * (sorted by the caller; names unique) and no other layerctl entry.
+ * (sorted by the caller; names unique) and no other layerctl entry of this
+ * store.  scope: the store's children directory ("STORE/children"); an
+ * entry carrying x-layerctl.child= whose mount point is not below it
+ * belongs to another store and is left alone like any foreign line (NULL:
+ * every x-layerctl.child= entry is ours).
  *
  * libmount parses and validates the whole file first: any line it cannot
  * parse makes this fail with -EBADMSG ("PATH:LINE: ...") before anything is
@@ -100,15 +104,15 @@ enum {
  * directory.  A symlinked path is resolved and its target replaced.  A
  * missing file is created (mode 0644) unless FG_SYNC_DRY_RUN.
  */
-int fg_fstab_sync(const char *path, const struct fg_child *children, size_t n, unsigned flags,
-		  struct fg_report *ret, struct lc_err *err);
+int fg_fstab_sync(const char *path, const char *scope, const struct fg_child *children, size_t n,
+		  unsigned flags, struct fg_report *ret, struct lc_err *err);
 
 /*
  * The same merge on text in memory, without locking or writing: text is the
  * old file content, parsed by libmount from the file at parse_path (which
  * must hold exactly text).  For tests and for fg_fstab_sync.
  */
-int fg_fstab_merge(const char *text, size_t len, const char *parse_path, const char *what,
+int fg_fstab_merge(const char *text, size_t len, const char *parse_path, const char *what, const char *scope,
 		   const struct fg_child *children, size_t n, char **ret_text, size_t *ret_len,
 		   struct fg_report *ret, struct lc_err *err);
 

@@ -330,11 +330,25 @@ static int parse_text(const char *text, size_t len, const char *parse_path, cons
 	return map_entries_to_lines(p, what, err);
 }
 
-/* The x-layerctl.child= value of an entry (malloc'd), or NULL if not ours. */
-static char *owner_of(struct libmnt_fs *fs)
+/* Is path below dir (a plain prefix test on whole components)? */
+static bool path_below(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	return path && strncmp(path, dir, n) == 0 && path[n] == '/';
+}
+
+/*
+ * The x-layerctl.child= value of an entry (malloc'd), or NULL if not ours:
+ * no marker, or a mount point outside scope (another store's entry).
+ */
+static char *owner_of(struct libmnt_fs *fs, const char *scope)
 {
 	char *v = NULL;
 	size_t n = 0;
+	if (scope && !path_below(mnt_fs_get_target(fs), scope))
+		return NULL;
 	/*
 	 * mnt_fs_get_option() splits at every ',' (it does not know overlay's
 	 * "\,"), which is fine here: we write the marker first, before any
@@ -433,7 +447,7 @@ static int merge_owned_line(FILE *out, const struct line *l, unsigned lineno, co
 	return add_change(rep, FG_UPDATE, owner, lineno, diff);
 }
 
-int fg_fstab_merge(const char *text, size_t len, const char *parse_path, const char *what,
+int fg_fstab_merge(const char *text, size_t len, const char *parse_path, const char *what, const char *scope,
 		   const struct fg_child *children, size_t n, char **ret_text, size_t *ret_len,
 		   struct fg_report *rep, struct lc_err *err)
 {
@@ -457,7 +471,7 @@ int fg_fstab_merge(const char *text, size_t len, const char *parse_path, const c
 		goto finish;
 	}
 	for (size_t i = 0; i < p.n_lines && r == 0; i++) {
-		_cleanup_free_ char *owner = p.lines[i].fs ? owner_of(p.lines[i].fs) : NULL;
+		_cleanup_free_ char *owner = p.lines[i].fs ? owner_of(p.lines[i].fs, scope) : NULL;
 		if (owner)
 			r = merge_owned_line(out, &p.lines[i], (unsigned)(i + 1), owner, w, n, rep);
 		else
@@ -685,7 +699,7 @@ static int write_replacement(struct target_file *t, const char *text, size_t len
  * hand it a different file.  Without /proc, the path; a missing file is
  * /dev/null.
  */
-static int merge_target(const char *path, struct target_file *t, const struct fg_child *children, size_t n,
+static int merge_target(const char *path, const char *scope, struct target_file *t, const struct fg_child *children, size_t n,
 			char **new_text, size_t *new_len, struct fg_report *rep, struct lc_err *err)
 {
 	char parse_path[64] = "/dev/null";
@@ -698,12 +712,12 @@ static int merge_target(const char *path, struct target_file *t, const struct fg
 		if (access(parse_path, R_OK) < 0)
 			snprintf(parse_path, sizeof(parse_path), "%s", "");
 	}
-	return fg_fstab_merge(t->text, t->len, parse_path[0] ? parse_path : path, path, children, n, new_text,
+	return fg_fstab_merge(t->text, t->len, parse_path[0] ? parse_path : path, path, scope, children, n, new_text,
 			      new_len, rep, err);
 }
 
-int fg_fstab_sync(const char *path, const struct fg_child *children, size_t n, unsigned flags,
-		  struct fg_report *rep, struct lc_err *err)
+int fg_fstab_sync(const char *path, const char *scope, const struct fg_child *children, size_t n,
+		  unsigned flags, struct fg_report *rep, struct lc_err *err)
 {
 	struct target_file t = { .dirfd = -1 };
 	bool dry = flags & FG_SYNC_DRY_RUN;
@@ -713,7 +727,7 @@ int fg_fstab_sync(const char *path, const struct fg_child *children, size_t n, u
 	memset(rep, 0, sizeof(*rep));
 	int r = open_target(path, !dry, &t, err);
 	if (r == 0)
-		r = merge_target(path, &t, children, n, &new_text, &new_len, rep, err);
+		r = merge_target(path, scope, &t, children, n, &new_text, &new_len, rep, err);
 	if (r == 0) {
 		rep->created = !t.exists && rep->n_changes > 0;
 		if (!dry && rep->n_changes > 0 && (r = write_replacement(&t, new_text, new_len, path, err)) < 0)

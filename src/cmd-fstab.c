@@ -285,7 +285,13 @@ static int fstab_sync(struct ctx *ctx, const char *file, bool check)
 		enabled_done(&e);
 		return ret;
 	}
-	int r = fg_fstab_sync(file, e.children, e.n, check ? FG_SYNC_DRY_RUN : 0, &rep, &err);
+	_cleanup_free_ char *scope = NULL;
+	if (asprintf(&scope, "%s/children", ctx->store.root) < 0) {
+		enabled_done(&e);
+		return log_fail(EXIT_FAIL, "%s: out of memory", cmd);
+	}
+	/* Entries of other stores (mount points elsewhere) are not ours to remove. */
+	int r = fg_fstab_sync(file, scope, e.children, e.n, check ? FG_SYNC_DRY_RUN : 0, &rep, &err);
 	if (r < 0) {
 		enabled_done(&e);
 		return log_fail(EXIT_FAIL, "%s: %s", cmd, err.msg[0] ? err.msg : strerror(-r));

@@ -151,6 +151,25 @@ test_broken_fstab_is_not_touched() {
 	assert_eq "$(find "$T" -maxdepth 1 -name '.fstab.layerctl-*' | wc -l)" 0 "temp file left"
 }
 
+test_two_stores_share_one_fstab() {
+	make_store "$ROOT"
+	"$L" -q enable c1
+	local f="$T/fstab"
+	printf '%s' "$HAND" >"$f"
+	"$L" -q fstab --write --file "$f"
+	"$L" -q --root "$T/store2" base import b "$T/tree"
+	"$L" -q --root "$T/store2" child create c1 --base b
+	"$L" -q --root "$T/store2" enable c1
+	"$L" -q --root "$T/store2" fstab --write --file "$f"
+	assert_eq "$(grep -c 'x-layerctl\.child=c1,' "$f")" 2 "both stores' c1"
+	"$L" -q fstab --check --file "$f"
+	"$L" -q --root "$T/store2" fstab --check --file "$f"
+	"$L" -q --root "$T/store2" disable c1
+	"$L" -q --root "$T/store2" fstab --write --file "$f"
+	assert_eq "$(grep -c 'x-layerctl\.child=c1,' "$f")" 1
+	"$L" -q fstab --check --file "$f"
+}
+
 test_keeps_mode_owner_and_symlink() {
 	make_store "$ROOT"
 	"$L" -q enable c1

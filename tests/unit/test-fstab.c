@@ -62,7 +62,7 @@ static char *merge(const char *text, const struct fg_child *c, size_t n, struct 
 	char *out = NULL;
 	size_t len = 0;
 	struct lc_err e = { "" };
-	*r = fg_fstab_merge(text, strlen(text), p, "fstab", c, n, &out, &len, rep, &e);
+	*r = fg_fstab_merge(text, strlen(text), p, "fstab", NULL, c, n, &out, &len, rep, &e);
 	if (*r < 0)
 		fprintf(stderr, "  merge: %s\n", e.msg);
 	return out;
@@ -232,6 +232,30 @@ TEST(merge_keeps_equivalent_owned_line_verbatim)
 	fg_report_done(&rep);
 }
 
+/* Another store's entries carry the marker too, but are not ours to touch. */
+TEST(merge_leaves_other_stores_alone)
+{
+	struct kid mine, other;
+	struct fg_report rep;
+	make_kid(&mine, "/srv/st", "alpha");
+	make_kid(&other, "/srv/stother", "alpha");
+	_cleanup_free_ char *lo = NULL, *lm = NULL, *text = NULL, *out = NULL;
+	fg_entry_line(&other.c, &lo, NULL);
+	fg_entry_line(&mine.c, &lm, NULL);
+	CHECK(asprintf(&text, "# x\n%s", lo) > 0);
+	_cleanup_free_ char *p = write_tmp("scoped", text);
+	size_t len;
+	struct fg_child c[] = { mine.c };
+	CHECK_INT(fg_fstab_merge(text, strlen(text), p, "F", "/srv/st/children", c, 1, &out, &len, &rep, NULL), 0);
+	CHECK_INT(rep.n_changes, 1);
+	if (rep.n_changes == 1)
+		CHECK_INT(rep.changes[0].kind, FG_ADD);
+	_cleanup_free_ char *expect = NULL;
+	CHECK(asprintf(&expect, "%s%s", text, lm) > 0);
+	CHECK_STREQ(out, expect);
+	fg_report_done(&rep);
+}
+
 TEST(merge_without_final_newline)
 {
 	struct kid a;
@@ -261,7 +285,7 @@ TEST(merge_refuses_unparsable_line)
 	_cleanup_free_ char *p = write_tmp("broken", text);
 	char *out = NULL;
 	size_t len;
-	r = fg_fstab_merge(text, strlen(text), p, "F", NULL, 0, &out, &len, &rep, &e);
+	r = fg_fstab_merge(text, strlen(text), p, "F", NULL, NULL, 0, &out, &len, &rep, &e);
 	CHECK_INT(r, -EBADMSG);
 	CHECK(strstr(e.msg, "F:2: "));
 	CHECK(!out);
@@ -284,14 +308,14 @@ TEST(sync_writes_atomically_keeping_mode_and_owner)
 	CHECK_INT(stat(p, &before), 0);
 
 	/* --check: reports, writes nothing. */
-	CHECK_INT(fg_fstab_sync(link, c, 1, FG_SYNC_DRY_RUN, &rep, &e), 0);
+	CHECK_INT(fg_fstab_sync(link, "/srv/st/children", c, 1, FG_SYNC_DRY_RUN, &rep, &e), 0);
 	CHECK_INT(rep.n_changes, 1);
 	fg_report_done(&rep);
 	CHECK_INT(stat(p, &after), 0);
 	CHECK(after.st_ino == before.st_ino);
 
 	/* --write through the symlink: the target is replaced, the link stays. */
-	CHECK_INT(fg_fstab_sync(link, c, 1, 0, &rep, &e), 0);
+	CHECK_INT(fg_fstab_sync(link, "/srv/st/children", c, 1, 0, &rep, &e), 0);
 	CHECK_INT(rep.n_changes, 1);
 	fg_report_done(&rep);
 	struct stat lst;
@@ -307,7 +331,7 @@ TEST(sync_writes_atomically_keeping_mode_and_owner)
 	CHECK(text && strncmp(text, hand_written, strlen(hand_written)) == 0 && STREQ(text + strlen(hand_written), la));
 
 	/* Nothing to do: the file is not even rewritten. */
-	CHECK_INT(fg_fstab_sync(p, c, 1, 0, &rep, &e), 0);
+	CHECK_INT(fg_fstab_sync(p, "/srv/st/children", c, 1, 0, &rep, &e), 0);
 	CHECK_INT(rep.n_changes, 0);
 	fg_report_done(&rep);
 	CHECK_INT(stat(p, &before), 0);
@@ -333,7 +357,7 @@ TEST(sync_broken_file_is_not_touched)
 	static const char text[] = "# ok\n/dev/a / ext4 defaults 0 1\n/dev/b\n";
 	_cleanup_free_ char *p = write_tmp("fstab-broken", text);
 	CHECK_INT(stat(p, &before), 0);
-	CHECK_INT(fg_fstab_sync(p, c, 1, 0, &rep, &e), -EBADMSG);
+	CHECK_INT(fg_fstab_sync(p, "/srv/st/children", c, 1, 0, &rep, &e), -EBADMSG);
 	CHECK(strstr(e.msg, ":3: libmount cannot parse"));
 	CHECK_INT(stat(p, &after), 0);
 	CHECK(after.st_ino == before.st_ino);
@@ -350,10 +374,10 @@ TEST(sync_creates_missing_file)
 	struct fg_child c[] = { a.c };
 	_cleanup_free_ char *p = NULL;
 	CHECK(asprintf(&p, "%s/new-fstab", tmpdir) > 0);
-	CHECK_INT(fg_fstab_sync(p, c, 1, FG_SYNC_DRY_RUN, &rep, &e), 0);
+	CHECK_INT(fg_fstab_sync(p, "/srv/st/children", c, 1, FG_SYNC_DRY_RUN, &rep, &e), 0);
 	CHECK(access(p, F_OK) < 0);
 	fg_report_done(&rep);
-	CHECK_INT(fg_fstab_sync(p, c, 1, 0, &rep, &e), 0);
+	CHECK_INT(fg_fstab_sync(p, "/srv/st/children", c, 1, 0, &rep, &e), 0);
 	CHECK(rep.created);
 	fg_report_done(&rep);
 	struct stat st;
@@ -469,7 +493,7 @@ static void teardown(void)
 
 TEST_MAIN(T(entry_options_plain), T(entry_line_two_layers), T(entry_refuses_what_libmount_would_mangle),
 	  T(merge_adds_and_keeps_foreign_lines), T(merge_updates_in_place_and_removes),
-	  T(merge_keeps_equivalent_owned_line_verbatim), T(merge_without_final_newline),
+	  T(merge_keeps_equivalent_owned_line_verbatim), T(merge_leaves_other_stores_alone), T(merge_without_final_newline),
 	  T(merge_refuses_unparsable_line), T(sync_writes_atomically_keeping_mode_and_owner),
 	  T(sync_broken_file_is_not_touched), T(sync_creates_missing_file), T(unit_names_match_systemd_escape),
 	  T(generator_writes_units))
