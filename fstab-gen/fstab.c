@@ -1,3 +1,738 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* (stub until fstab-gen lands) */
+/*
+ * fstab entries of children, and bringing an fstab file in line with them.
+ *
+ * Two layers of quoting apply to an entry, and each is done by its owner:
+ * overlay's `\,` `\:` `\\` in option values by ov_escape_path(), fstab's
+ * octal `\040` `\011` `\134` in fields by libmount when it writes a table.
+ * libmount's option-string functions (mnt_optstr_*, mnt_fs_get_option) know
+ * nothing of overlay's backslashes and split `lowerdir=/a\,b` at the comma,
+ * so the overlay part of an entry is only ever compared as a whole string,
+ * never taken apart by them.
+ */
+#include <fcntl.h>
+#include <libgen.h>
+#include <libmount.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
 #include "fstab-gen/fstab-gen.h"
+
+static inline void fg_unref_fsp(struct libmnt_fs **fs) { mnt_unref_fs(*fs); }
+static inline void fg_unref_tablep(struct libmnt_table **tb) { mnt_unref_table(*tb); }
+static inline void fg_free_iterp(struct libmnt_iter **it) { mnt_free_iter(*it); }
+#define _cleanup_fs_ _cleanup_(fg_unref_fsp)
+#define _cleanup_table_ _cleanup_(fg_unref_tablep)
+
+int fg_overlay_options(const struct fg_child *c, char **ret, struct lc_err *err)
+{
+	const char *lowers[] = { c->lower };
+	struct ov_layers l = { .lowers = lowers, .n_lowers = 1, .upper = c->upper, .work = c->work };
+	int r = ov_build_options(&l, ret, err);
+	if (r < 0 && err) {
+		char why[sizeof(err->msg)];
+		snprintf(why, sizeof(why), "%s", err->msg);
+		lc_err_set(err, "child %s: %s", c->name, why[0] ? why : strerror(-r));
+	}
+	return r;
+}
+
+/*
+ * The store path as the value of x-systemd.requires-mounts-for=.  Only
+ * systemd reads it, through three layers, and each must leave it whole:
+ *  - libmount (mount(8)) keeps a double-quoted option value in one piece,
+ *    whatever ',' or ' ' it holds, and drops the x- option;
+ *  - systemd-fstab-generator splits the option list at unescaped ',' and
+ *    turns "\," into "," and "\\" into "\";
+ *  - the unit file's RequiresMountsFor="..." is unquoted with backslash
+ *    escapes, so a '\' must arrive there as "\\".
+ * Hence: '"' around, ',' -> "\,", '\' -> four backslashes.  A '"' in the path
+ * fits none of this and is refused.  (Checked against systemd-fstab-generator
+ * by the integration tests: its RequiresMountsFor= equals ours.)
+ */
+static int requires_mounts_for_value(const struct fg_child *c, char **ret, struct lc_err *err)
+{
+	if (strchr(c->store, '"') || strchr(c->store, '\n'))
+		return lc_err_ret(err, -EINVAL, "store path %s holds a '\"' or newline, which fstab options cannot carry",
+				  c->store);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return -ENOMEM;
+	fputc('"', f);
+	for (const char *p = c->store; *p; p++) {
+		if (*p == '\\')
+			fputs("\\\\\\\\", f); /* four: see above */
+		else if (*p == ',')
+			fputs("\\,", f);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+	if (fclose(f) != 0) {
+		free(buf);
+		return -ENOMEM;
+	}
+	*ret = buf;
+	return 0;
+}
+
+/*
+ * Would mount(8) give the kernel exactly `overlay` from `options`?  Asked of
+ * libmount's own splitter, which is what mount(8) uses: everything it does
+ * not take as a VFS flag or a userspace option is handed to the kernel.
+ */
+static int check_libmount_split(const struct fg_child *c, const char *options, const char *overlay,
+				struct lc_err *err)
+{
+	_cleanup_free_ char *user = NULL, *vfs = NULL, *fs = NULL;
+	int r = mnt_split_optstr(options, &user, &vfs, &fs, 0, 0);
+	if (r < 0)
+		return lc_err_ret(err, r, "child %s: libmount cannot split the entry's options", c->name);
+	if (vfs || !fs || !STREQ(fs, overlay))
+		return lc_err_ret(err, -EINVAL,
+				  "child %s: a store path holds ',' followed by a word libmount reads as a mount option "
+				  "(kernel would get '%s'); rename the store directory",
+				  c->name, vfs ? vfs : fs ? fs : "");
+	return 0;
+}
+
+int fg_entry_options(const struct fg_child *c, char **ret, struct lc_err *err)
+{
+	_cleanup_free_ char *overlay = NULL, *rmf = NULL;
+	char *opts;
+	int r;
+
+	if (!c->name || !*c->name || strchr(c->name, ',') || strchr(c->name, '"'))
+		return lc_err_ret(err, -EINVAL, "child name '%s' cannot go into an fstab option", c->name ? c->name : "");
+	r = fg_overlay_options(c, &overlay, err);
+	if (r < 0)
+		return r;
+	r = requires_mounts_for_value(c, &rmf, err);
+	if (r < 0)
+		return r;
+	if (asprintf(&opts, FG_OWNER_OPTION "=%s,noauto,x-systemd.automount,x-systemd.requires-mounts-for=%s,%s",
+		     c->name, rmf, overlay) < 0)
+		return -ENOMEM;
+	r = check_libmount_split(c, opts, overlay, err);
+	if (r < 0) {
+		free(opts);
+		return r;
+	}
+	*ret = opts;
+	return 0;
+}
+
+static int entry_fs(const struct fg_child *c, struct libmnt_fs **ret, struct lc_err *err)
+{
+	_cleanup_free_ char *opts = NULL;
+	int r = fg_entry_options(c, &opts, err);
+	if (r < 0)
+		return r;
+	if (strchr(c->target, '\n'))
+		return lc_err_ret(err, -EINVAL, "child %s: mount point holds a newline", c->name);
+	struct libmnt_fs *fs = mnt_new_fs();
+	if (!fs)
+		return -ENOMEM;
+	if ((r = mnt_fs_set_source(fs, "overlay")) < 0 || (r = mnt_fs_set_target(fs, c->target)) < 0 ||
+	    (r = mnt_fs_set_fstype(fs, "overlay")) < 0 || (r = mnt_fs_set_options(fs, opts)) < 0 ||
+	    (r = mnt_fs_set_freq(fs, 0)) < 0 || (r = mnt_fs_set_passno(fs, 0)) < 0) {
+		mnt_unref_fs(fs);
+		return lc_err_ret(err, r, "child %s: libmount refused the entry", c->name);
+	}
+	*ret = fs;
+	return 0;
+}
+
+/* One fstab line for fs, written (and its fields mangled) by libmount. */
+static int format_fs_line(struct libmnt_fs *fs, char **ret)
+{
+	_cleanup_table_ struct libmnt_table *tb = mnt_new_table();
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if (!tb)
+		return -ENOMEM;
+	r = mnt_table_add_fs(tb, fs);
+	if (r < 0)
+		return r;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return -ENOMEM;
+	r = mnt_table_write_file(tb, f);
+	if (fclose(f) != 0 && r == 0)
+		r = -ENOMEM;
+	if (r < 0) {
+		free(buf);
+		return r;
+	}
+	*ret = buf;
+	return 0;
+}
+
+int fg_entry_line(const struct fg_child *c, char **ret, struct lc_err *err)
+{
+	_cleanup_fs_ struct libmnt_fs *fs = NULL;
+	int r = entry_fs(c, &fs, err);
+	if (r < 0)
+		return r;
+	r = format_fs_line(fs, ret);
+	return r < 0 ? lc_err_ret(err, r, "child %s: libmount could not format the entry", c->name) : 0;
+}
+
+void fg_report_done(struct fg_report *rep)
+{
+	if (!rep)
+		return;
+	for (size_t i = 0; i < rep->n_changes; i++) {
+		free(rep->changes[i].child);
+		free(rep->changes[i].detail);
+	}
+	free(rep->changes);
+	memset(rep, 0, sizeof(*rep));
+}
+
+static int add_change(struct fg_report *rep, enum fg_change_kind kind, const char *child, unsigned line,
+		      const char *detail)
+{
+	struct fg_change *v = realloc(rep->changes, (rep->n_changes + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	rep->changes = v;
+	v[rep->n_changes] = (struct fg_change){ .kind = kind, .line = line };
+	if (!(v[rep->n_changes].child = strdup(child)) || (detail && !(v[rep->n_changes].detail = strdup(detail)))) {
+		free(v[rep->n_changes].child);
+		return -ENOMEM;
+	}
+	rep->n_changes++;
+	return 0;
+}
+
+/* ---- The old file: its lines, and which of them libmount read as entries ---- */
+
+struct line {
+	const char *p;
+	size_t len;            /* including the '\n', if there is one */
+	struct libmnt_fs *fs;  /* the entry libmount parsed from this line, or NULL */
+};
+
+struct parsed {
+	struct libmnt_table *tb;
+	struct line *lines;
+	size_t n_lines;
+	unsigned bad_line;     /* first line libmount could not parse, 0 if none */
+};
+
+static void parsed_done(struct parsed *p)
+{
+	mnt_unref_table(p->tb);
+	free(p->lines);
+	memset(p, 0, sizeof(*p));
+}
+
+static int parse_error_cb(struct libmnt_table *tb, const char *filename, int line)
+{
+	struct parsed *p = mnt_table_get_userdata(tb);
+	if (p && p->bad_line == 0)
+		p->bad_line = line > 0 ? (unsigned)line : 1;
+	return 1; /* go on, so parsing terminates normally; we refuse afterwards */
+}
+
+static int split_lines(const char *text, size_t len, struct parsed *p)
+{
+	size_t n = 0, cap = 0;
+	for (size_t off = 0; off < len;) {
+		const char *nl = memchr(text + off, '\n', len - off);
+		size_t l = nl ? (size_t)(nl - (text + off)) + 1 : len - off;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			struct line *v = realloc(p->lines, cap * sizeof(*v));
+			if (!v)
+				return -ENOMEM;
+			p->lines = v;
+		}
+		p->lines[n++] = (struct line){ .p = text + off, .len = l };
+		off += l;
+	}
+	p->n_lines = n;
+	return 0;
+}
+
+/* Lines in a comment block libmount kept ("a\n\n# b\n" is three). */
+static size_t block_lines(const char *s)
+{
+	size_t n = 0;
+	if (!s || !*s)
+		return 0;
+	for (const char *c = s; *c; c++)
+		n += *c == '\n';
+	return n + (s[strlen(s) - 1] != '\n');
+}
+
+/*
+ * Give each entry libmount parsed its line in the text.  With comments
+ * enabled libmount keeps every comment and blank line, attached to the next
+ * entry (or to the table's intro or trailing comment), so the k-th entry's
+ * line is the number of lines before it.  The sum must come out at the
+ * file's line count; if it does not, libmount and we disagree on what the
+ * file is and we refuse rather than guess.  (libmount drops a final comment
+ * line that lacks its '\n': that one line may be missing from the sum.)
+ */
+static int map_entries_to_lines(struct parsed *p, const char *what, struct lc_err *err)
+{
+	_cleanup_(fg_free_iterp) struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
+	struct libmnt_fs *fs;
+	size_t i = block_lines(mnt_table_get_intro_comment(p->tb));
+
+	if (!it)
+		return -ENOMEM;
+	while (mnt_table_next_fs(p->tb, it, &fs) == 0) {
+		i += block_lines(mnt_fs_get_comment(fs));
+		if (i >= p->n_lines)
+			break;
+		p->lines[i++].fs = fs;
+	}
+	i += block_lines(mnt_table_get_trailing_comment(p->tb));
+	bool last_unterminated = p->n_lines && p->lines[p->n_lines - 1].p[p->lines[p->n_lines - 1].len - 1] != '\n';
+	if (i == p->n_lines || (last_unterminated && i + 1 == p->n_lines && !p->lines[p->n_lines - 1].fs))
+		return 0;
+	return lc_err_ret(err, -EBADMSG, "%s: libmount's reading of the file does not match its %zu lines; not touching it",
+			  what, p->n_lines);
+}
+
+static int parse_text(const char *text, size_t len, const char *parse_path, const char *what, struct parsed *p,
+		      struct lc_err *err)
+{
+	int r;
+
+	memset(p, 0, sizeof(*p));
+	if (memchr(text, '\0', len))
+		return lc_err_ret(err, -EBADMSG, "%s: holds a NUL byte; not an fstab", what);
+	if (!(p->tb = mnt_new_table()))
+		return -ENOMEM;
+	mnt_table_enable_comments(p->tb, 1);
+	mnt_table_set_userdata(p->tb, p);
+	mnt_table_set_parser_errcb(p->tb, parse_error_cb);
+	/* An empty (or missing) file has nothing to parse; libmount refuses /dev/null. */
+	r = len ? mnt_table_parse_fstab(p->tb, parse_path) : 0;
+	if (r < 0)
+		return lc_err_ret(err, r, "%s: libmount cannot read it", what);
+	if (p->bad_line)
+		return lc_err_ret(err, -EBADMSG, "%s:%u: libmount cannot parse this line; fix or remove it (nothing was changed)",
+				  what, p->bad_line);
+	r = split_lines(text, len, p);
+	if (r < 0)
+		return r;
+	return map_entries_to_lines(p, what, err);
+}
+
+/* Is path below dir (a plain prefix test on whole components)? */
+static bool path_below(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	return path && strncmp(path, dir, n) == 0 && path[n] == '/';
+}
+
+/*
+ * The x-layerctl.child= value of an entry (malloc'd), or NULL if not ours:
+ * no marker, or a mount point outside scope (another store's entry).
+ */
+static char *owner_of(struct libmnt_fs *fs, const char *scope)
+{
+	char *v = NULL;
+	size_t n = 0;
+	if (scope && !path_below(mnt_fs_get_target(fs), scope))
+		return NULL;
+	/*
+	 * mnt_fs_get_option() splits at every ',' (it does not know overlay's
+	 * "\,"), which is fine here: we write the marker first, before any
+	 * path, and a child name holds no ',' or '\'.
+	 */
+	if (mnt_fs_get_option(fs, FG_OWNER_OPTION, &v, &n) != 0)
+		return NULL;
+	return v ? strndup(v, n) : strdup("");
+}
+
+static bool streq_null(const char *a, const char *b)
+{
+	return a && b ? STREQ(a, b) : a == b;
+}
+
+/* What differs between an existing entry and the wanted one, or NULL if nothing. */
+static const char *entry_difference(struct libmnt_fs *have, struct libmnt_fs *want)
+{
+	if (!streq_null(mnt_fs_get_target(have), mnt_fs_get_target(want)))
+		return "mount point";
+	if (!streq_null(mnt_fs_get_options(have), mnt_fs_get_options(want)))
+		return "options";
+	if (!streq_null(mnt_fs_get_source(have), mnt_fs_get_source(want)))
+		return "source";
+	if (!streq_null(mnt_fs_get_fstype(have), mnt_fs_get_fstype(want)))
+		return "file system type";
+	if (mnt_fs_get_freq(have) != mnt_fs_get_freq(want) || mnt_fs_get_passno(have) != mnt_fs_get_passno(want))
+		return "dump/pass fields";
+	return NULL;
+}
+
+struct wanted {
+	const struct fg_child *child;
+	struct libmnt_fs *fs;
+	char *line;
+	bool seen;
+};
+
+static void wanted_free(struct wanted *w, size_t n)
+{
+	for (size_t i = 0; w && i < n; i++) {
+		mnt_unref_fs(w[i].fs);
+		free(w[i].line);
+	}
+	free(w);
+}
+
+static struct wanted *find_wanted(struct wanted *w, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (STREQ(w[i].child->name, name))
+			return &w[i];
+	return NULL;
+}
+
+static int build_wanted(const struct fg_child *children, size_t n, struct wanted **ret, struct lc_err *err)
+{
+	struct wanted *w = calloc(n ? n : 1, sizeof(*w));
+	int r = 0;
+	if (!w)
+		return -ENOMEM;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		w[i].child = &children[i];
+		if (find_wanted(w, i, children[i].name))
+			r = lc_err_ret(err, -EINVAL, "child %s: given twice", children[i].name);
+		if (r == 0)
+			r = entry_fs(&children[i], &w[i].fs, err);
+		if (r == 0 && (r = format_fs_line(w[i].fs, &w[i].line)) < 0)
+			lc_err_set(err, "child %s: libmount could not format the entry", children[i].name);
+	}
+	if (r < 0) {
+		wanted_free(w, n);
+		return r;
+	}
+	*ret = w;
+	return 0;
+}
+
+/* Decide the fate of one owned entry: keep it verbatim, replace it, or drop it. */
+static int merge_owned_line(FILE *out, const struct line *l, unsigned lineno, const char *owner, struct wanted *w,
+			    size_t n, struct fg_report *rep)
+{
+	struct wanted *want = find_wanted(w, n, owner);
+	if (!want)
+		return add_change(rep, FG_REMOVE, owner, lineno, NULL);
+	if (want->seen)
+		return add_change(rep, FG_DUPLICATE, owner, lineno, NULL);
+	want->seen = true;
+	rep->n_entries++;
+	const char *diff = entry_difference(l->fs, want->fs);
+	if (!diff) {
+		fwrite(l->p, 1, l->len, out);
+		return 0;
+	}
+	fputs(want->line, out);
+	return add_change(rep, FG_UPDATE, owner, lineno, diff);
+}
+
+int fg_fstab_merge(const char *text, size_t len, const char *parse_path, const char *what, const char *scope,
+		   const struct fg_child *children, size_t n, char **ret_text, size_t *ret_len,
+		   struct fg_report *rep, struct lc_err *err)
+{
+	struct parsed p;
+	struct wanted *w = NULL;
+	char *buf = NULL;
+	size_t buflen = 0;
+	int r;
+
+	memset(rep, 0, sizeof(*rep));
+	r = parse_text(text, len, parse_path, what, &p, err);
+	if (r == 0)
+		r = build_wanted(children, n, &w, err);
+	if (r < 0) {
+		parsed_done(&p);
+		return r;
+	}
+	FILE *out = open_memstream(&buf, &buflen);
+	if (!out) {
+		r = -ENOMEM;
+		goto finish;
+	}
+	for (size_t i = 0; i < p.n_lines && r == 0; i++) {
+		_cleanup_free_ char *owner = p.lines[i].fs ? owner_of(p.lines[i].fs, scope) : NULL;
+		if (owner)
+			r = merge_owned_line(out, &p.lines[i], (unsigned)(i + 1), owner, w, n, rep);
+		else
+			fwrite(p.lines[i].p, 1, p.lines[i].len, out); /* not ours: byte for byte */
+	}
+	bool appended = false;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		if (w[i].seen)
+			continue;
+		/* The old last line lacked its newline: it needs one before ours. */
+		if (!appended) {
+			fflush(out);
+			if (buflen > 0 && buf[buflen - 1] != '\n')
+				fputc('\n', out);
+			appended = true;
+		}
+		fputs(w[i].line, out);
+		rep->n_entries++;
+		r = add_change(rep, FG_ADD, w[i].child->name, 0, NULL);
+	}
+	if (fclose(out) != 0 && r == 0)
+		r = -ENOMEM;
+finish:
+	wanted_free(w, n);
+	parsed_done(&p);
+	if (r < 0) {
+		free(buf);
+		fg_report_done(rep);
+		return r;
+	}
+	*ret_text = buf;
+	*ret_len = buflen;
+	return 0;
+}
+
+/* ---- Reading, locking and atomically replacing the file ---- */
+
+static int read_all(int fd, char **ret, size_t *ret_len)
+{
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	for (;;) {
+		if (cap - len < 4096) {
+			cap = cap ? cap * 2 : 16384;
+			char *nb = realloc(buf, cap + 1);
+			if (!nb) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = nb;
+		}
+		ssize_t k = read(fd, buf + len, cap - len);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			int r = -errno;
+			free(buf);
+			return r;
+		}
+		if (k == 0)
+			break;
+		len += (size_t)k;
+	}
+	buf[len] = '\0';
+	*ret = buf;
+	*ret_len = len;
+	return 0;
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t k = write(fd, p, len);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += k;
+		len -= (size_t)k;
+	}
+	return 0;
+}
+
+static bool same_file_state(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Does libmount read the written temp file without complaint? (A last safety net.) */
+static int verify_written(const char *tmp_path, const char *what, struct lc_err *err)
+{
+	struct parsed p = {};
+	if (!(p.tb = mnt_new_table()))
+		return -ENOMEM;
+	mnt_table_set_userdata(p.tb, &p);
+	mnt_table_set_parser_errcb(p.tb, parse_error_cb);
+	int r = mnt_table_parse_fstab(p.tb, tmp_path);
+	if (r == 0 && p.bad_line)
+		r = lc_err_ret(err, -EBADMSG, "%s: the new text does not parse at line %u (a layerctl bug); not written",
+			       what, p.bad_line);
+	parsed_done(&p);
+	return r;
+}
+
+struct target_file {
+	char *dir, *base;    /* where the file is (symlinks resolved) */
+	int dirfd;
+	bool exists;
+	struct stat st;      /* of the old file, when it exists */
+	char *text;
+	size_t len;
+};
+
+static void target_file_done(struct target_file *t)
+{
+	free(t->dir);
+	free(t->base);
+	if (t->dirfd >= 0)
+		close(t->dirfd);
+	free(t->text);
+}
+
+static int split_path(const char *path, struct target_file *t)
+{
+	char real[PATH_MAX];
+	const char *use = path;
+	if (realpath(path, real))
+		use = real;
+	else if (errno != ENOENT)
+		return -errno;
+	_cleanup_free_ char *a = strdup(use), *b = strdup(use);
+	if (!a || !b)
+		return -ENOMEM;
+	t->dir = strdup(dirname(a));
+	t->base = strdup(basename(b));
+	if (!t->dir || !t->base)
+		return -ENOMEM;
+	if (!*t->base || STREQ(t->base, "/") || STREQ(t->base, ".") || STREQ(t->base, ".."))
+		return -EISDIR;
+	return 0;
+}
+
+/* Open, lock and read.  On success the lock is held through t->dirfd. */
+static int open_target(const char *path, bool exclusive, struct target_file *t, struct lc_err *err)
+{
+	int r = split_path(path, t);
+	if (r < 0)
+		return lc_err_ret(err, r, "%s: %s", path, strerror(-r));
+	t->dirfd = open(t->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (t->dirfd < 0)
+		return lc_err_ret(err, -errno, "%s: %m", t->dir);
+	while (flock(t->dirfd, exclusive ? LOCK_EX : LOCK_SH) < 0)
+		if (errno != EINTR)
+			return lc_err_ret(err, -errno, "%s: lock: %m", t->dir);
+	_cleanup_close_ int fd = openat(t->dirfd, t->base, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			return lc_err_ret(err, -errno, "%s: %m", path);
+		t->text = strdup("");
+		return t->text ? 0 : -ENOMEM;
+	}
+	if (fstat(fd, &t->st) < 0)
+		return -errno;
+	if (!S_ISREG(t->st.st_mode))
+		return lc_err_ret(err, -EINVAL, "%s: not a regular file", path);
+	t->exists = true;
+	r = read_all(fd, &t->text, &t->len);
+	return r < 0 ? lc_err_ret(err, r, "%s: read: %s", path, strerror(-r)) : 0;
+}
+
+static int write_replacement(struct target_file *t, const char *text, size_t len, const char *what,
+			     struct lc_err *err)
+{
+	_cleanup_free_ char *tmp = NULL;
+	struct stat now;
+	int r;
+
+	if (asprintf(&tmp, "%s/.%s.layerctl-XXXXXX", t->dir, t->base) < 0)
+		return -ENOMEM;
+	_cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return lc_err_ret(err, -errno, "%s: temporary file: %m", t->dir);
+	mode_t mode = t->exists ? t->st.st_mode & 07777 : 0644;
+	r = write_all(fd, text, len);
+	if (r == 0 && fchmod(fd, mode) < 0)
+		r = -errno;
+	if (r == 0 && t->exists && (t->st.st_uid != geteuid() || t->st.st_gid != getegid()) &&
+	    fchown(fd, t->st.st_uid, t->st.st_gid) < 0)
+		r = -errno;
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(tmp);
+		return lc_err_ret(err, r, "%s: writing %s: %s", what, tmp, strerror(-r));
+	}
+	r = verify_written(tmp, what, err);
+	if (r < 0) {
+		unlink(tmp);
+		return r;
+	}
+	/* Someone else (an editor, another tool) changed the file since we read it? */
+	bool changed = fstatat(t->dirfd, t->base, &now, AT_SYMLINK_NOFOLLOW) == 0
+			       ? !t->exists || !same_file_state(&now, &t->st)
+			       : errno != ENOENT || t->exists;
+	if (changed) {
+		unlink(tmp);
+		return lc_err_ret(err, -EAGAIN, "%s: changed by someone else while layerctl was updating it; try again",
+				  what);
+	}
+	if (renameat(t->dirfd, strrchr(tmp, '/') + 1, t->dirfd, t->base) < 0) {
+		r = -errno;
+		unlink(tmp);
+		return lc_err_ret(err, r, "%s: rename: %s", what, strerror(-r));
+	}
+	if (fsync(t->dirfd) < 0)
+		return lc_err_ret(err, -errno, "%s: fsync of %s: %m", what, t->dir);
+	return 0;
+}
+
+/*
+ * Merge against the bytes we hold, parsed by libmount from the same open
+ * file (through /proc), so a rename between our read and its parse cannot
+ * hand it a different file.  Without /proc, the path; a missing file is
+ * /dev/null.
+ */
+static int merge_target(const char *path, const char *scope, struct target_file *t, const struct fg_child *children, size_t n,
+			char **new_text, size_t *new_len, struct fg_report *rep, struct lc_err *err)
+{
+	char parse_path[64] = "/dev/null";
+	_cleanup_close_ int fd = -1;
+	if (t->exists) {
+		fd = openat(t->dirfd, t->base, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			return lc_err_ret(err, -errno, "%s: %m", path);
+		snprintf(parse_path, sizeof(parse_path), "/proc/self/fd/%d", fd);
+		if (access(parse_path, R_OK) < 0)
+			snprintf(parse_path, sizeof(parse_path), "%s", "");
+	}
+	return fg_fstab_merge(t->text, t->len, parse_path[0] ? parse_path : path, path, scope, children, n, new_text,
+			      new_len, rep, err);
+}
+
+int fg_fstab_sync(const char *path, const char *scope, const struct fg_child *children, size_t n,
+		  unsigned flags, struct fg_report *rep, struct lc_err *err)
+{
+	struct target_file t = { .dirfd = -1 };
+	bool dry = flags & FG_SYNC_DRY_RUN;
+	_cleanup_free_ char *new_text = NULL;
+	size_t new_len = 0;
+
+	memset(rep, 0, sizeof(*rep));
+	int r = open_target(path, !dry, &t, err);
+	if (r == 0)
+		r = merge_target(path, scope, &t, children, n, &new_text, &new_len, rep, err);
+	if (r == 0) {
+		rep->created = !t.exists && rep->n_changes > 0;
+		if (!dry && rep->n_changes > 0 && (r = write_replacement(&t, new_text, new_len, path, err)) < 0)
+			fg_report_done(rep);
+	}
+	target_file_done(&t);
+	return r;
+}
