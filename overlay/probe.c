@@ -65,6 +65,7 @@ static int has_d_type(int dirfd, const char *name)
 
 static int probe_in(int probe_fd, struct lc_err *err, const char *dir)
 {
+	unlinkat(probe_fd, "f", 0); /* left by a probe that was killed, under a reused pid */
 	int fd = openat(probe_fd, "f", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return lc_err_ret(err, -errno, "%s: cannot create a probe file: %s", dir, strerror(errno));

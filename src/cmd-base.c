@@ -98,7 +98,8 @@ static int fill_new_base(struct store *s, const char *name, const char *source, 
 		return log_fail(-ENOMEM, "out of memory");
 	if ((r = mkdir_p(tree, 0755)) < 0)
 		return log_fail(r, "base import %s: mkdir %s: %s", name, tree, strerror(-r));
-	r = import_tree(source, tree, st, &detail);
+	struct stat store_st;
+	r = import_tree(source, tree, fstat(s->root_fd, &store_st) == 0 ? &store_st : NULL, st, &detail);
 	if (r < 0)
 		return log_fail(r, "base import %s: %s", name, detail ? detail : strerror(-r));
 	r = diff_manifest_build(tree, manifest, &e);
@@ -164,11 +165,11 @@ static int base_import(struct ctx *ctx, int argc, char **argv)
 	_cleanup_free_ char *final = store_base_dir(s, name);
 	if (access(final, F_OK) == 0)
 		return log_fail(EXIT_FAIL, "base import %s: a base of that name already exists", name);
-	store_remove_stale_new(s, "bases", name);
+	store_sweep(s);
 
 	/* Build everything under a hidden name, then rename it into place in one step. */
 	_cleanup_free_ char *tmp_rel = NULL, *tmp = NULL;
-	if (asprintf(&tmp_rel, "bases/.new-%s.%d", name, (int)getpid()) < 0 ||
+	if (asprintf(&tmp_rel, "bases/.new-%s@%d", name, (int)getpid()) < 0 ||
 	    asprintf(&tmp, "%s/%s", s->root, tmp_rel) < 0)
 		return log_fail(EXIT_FAIL, "out of memory");
 
@@ -381,6 +382,7 @@ static int base_rm(struct ctx *ctx, int argc, char **argv)
 		return EXIT_FAIL;
 	if (faccessat(s->root_fd, rel, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
 		return log_fail(EXIT_FAIL, "base rm %s: no such base", name);
+	store_sweep(s);
 	if ((r = children_of(s, name, &kids, &nk, &corrupt)) < 0)
 		return log_fail(EXIT_FAIL, "base rm %s: %s", name, strerror(-r));
 	if (nk > 0) {
@@ -391,7 +393,7 @@ static int base_rm(struct ctx *ctx, int argc, char **argv)
 	}
 	strv_free(kids);
 	if (corrupt)
-		return log_fail(EXIT_FAIL, "base rm %s: some child.conf cannot be read, so it is unknown whether a child uses this base (see 'layerctl child list')", name);
+		return log_fail(EXIT_FAIL, "base rm %s: some child.conf cannot be read, so it is unknown whether a child uses this base (see 'layerctl child list'; a broken child can be removed with 'layerctl child rm')", name);
 	if ((r = remove_atomically(s->root_fd, rel)) < 0)
 		return log_fail(EXIT_FAIL, "base rm %s: %s", name, strerror(-r));
 	log_info("Removed base %s.", name);

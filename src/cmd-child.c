@@ -119,13 +119,17 @@ static int child_create(struct ctx *ctx, int argc, char **argv)
 		return r;
 	struct store *s = &ctx->store;
 
-	/* Child lock: one create of NAME at a time.  Base lock shared: the base stays. */
-	_cleanup_close_ int clock = store_lock(s, LOCK_CHILD, name, LOCK_EX);
-	_cleanup_close_ int block = clock >= 0 ? store_lock(s, LOCK_BASE, base, LOCK_SH) : -1;
+	/*
+	 * Base lock shared (the base stays while we add a child of it), then the
+	 * child lock (one create of NAME at a time) — base before child, the
+	 * store's lock order.
+	 */
+	_cleanup_close_ int block = store_lock(s, LOCK_BASE, base, LOCK_SH);
+	_cleanup_close_ int clock = block >= 0 ? store_lock(s, LOCK_CHILD, name, LOCK_EX) : -1;
 	if (clock < 0 || block < 0)
-		return log_fail(EXIT_FAIL, "child create %s: lock: %s", name, strerror(-(clock < 0 ? clock : block)));
+		return log_fail(EXIT_FAIL, "child create %s: lock: %s", name, strerror(-(block < 0 ? block : clock)));
 	if (asprintf(&final_rel, "children/%s", name) < 0 ||
-	    asprintf(&tmp_rel, "children/.new-%s.%d", name, (int)getpid()) < 0)
+	    asprintf(&tmp_rel, "children/.new-%s@%d", name, (int)getpid()) < 0)
 		return EXIT_FAIL;
 	if (faccessat(s->root_fd, final_rel, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 		return log_fail(EXIT_FAIL, "child create %s: a child of that name already exists", name);
@@ -143,15 +147,16 @@ static int child_create(struct ctx *ctx, int argc, char **argv)
 	    (description && settings_set(conf, "Child", "Description", description) < 0))
 		return log_fail(EXIT_FAIL, "out of memory");
 
-	store_remove_stale_new(s, "children", name);
+	store_sweep(s);
 	if (mkdirat(s->root_fd, tmp_rel, 0755) < 0)
-		return log_fail(EXIT_FAIL, "child create %s: mkdir: %m", name);
+		return log_fail(EXIT_FAIL, "child create %s: mkdir %s/%s: %m", name, s->root, tmp_rel);
 	_cleanup_close_ int dfd = openat(s->root_fd, tmp_rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0 || (r = make_child_dirs(dfd, tree)) < 0 || (r = settings_save(conf, dfd, "child.conf")) < 0 ||
 	    (r = fsync_dir_at(dfd, ".")) < 0) {
 		r = dfd < 0 ? -errno : r;
 		rm_rf_at(s->root_fd, tmp_rel);
-		return log_fail(EXIT_FAIL, "child create %s: %s", name, strerror(-r));
+		return log_fail(EXIT_FAIL, "child create %s: setting up %s/%s (base tree %s): %s", name, s->root,
+				final_rel, tree, strerror(-r));
 	}
 	/* NOREPLACE: if another create won (it cannot while we hold the lock), we fail cleanly. */
 	if (renameat2(s->root_fd, tmp_rel, s->root_fd, final_rel, RENAME_NOREPLACE) < 0) {
@@ -291,18 +296,36 @@ static int child_show(struct ctx *ctx, int argc, char **argv)
 }
 
 /*
- * Lock NAME exclusively and check it is neither mounted nor running — the
- * common start of rm and reset.  Returns the lock fd or -exit code.
+ * Lock NAME exclusively, then load it and check it is neither mounted nor
+ * running — the common start of rm and reset.  With tolerate_corrupt (rm), a
+ * child.conf that cannot be read is no obstacle: the mount check needs only
+ * the name, and removing is how a broken child gets cleaned up.
+ * Returns the lock fd or -exit code.
  */
-static int lock_idle_child(struct ctx *ctx, const char *cmd, const char *name, struct child_info *c)
+static int lock_idle_child(struct ctx *ctx, const char *cmd, const char *name, struct child_info *c,
+			   bool tolerate_corrupt)
 {
-	int r = load_child(ctx, cmd, name, c);
-	if (r)
-		return -r;
+	_cleanup_free_ char *err = NULL, *rel = NULL;
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	if (check_name("child", name) || (r = ctx_store(ctx, false)))
+		return -EXIT_FAIL;
 	int lock = store_lock(&ctx->store, LOCK_CHILD, name, LOCK_EX);
-	if (lock < 0) {
-		child_info_done(c);
+	if (lock < 0)
 		return -log_fail(EXIT_FAIL, "%s %s: lock: %s", cmd, name, strerror(-lock));
+	r = store_child_load(&ctx->store, name, c, &err);
+	if (r == -EBADMSG && tolerate_corrupt && asprintf(&rel, "children/%s", name) >= 0 &&
+	    faccessat(ctx->store.root_fd, rel, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		log_warning("%s %s: %s (removing it anyway)", cmd, name, err ? err : "child.conf cannot be read");
+		c->name = strdup(name);
+		r = c->name ? 0 : -ENOMEM;
+	}
+	if (r < 0) {
+		close(lock);
+		if (r == -ENOENT)
+			return -log_fail(EXIT_FAIL, "%s %s: no such child", cmd, name);
+		return -log_fail(EXIT_FAIL, "%s %s: %s", cmd, name, err ? err : strerror(-r));
 	}
 	if (child_is_running(ctx, name) > 0)
 		r = log_fail(EXIT_FAIL, "%s %s: the child is running; stop it first (layerctl stop %s)", cmd, name, name);
@@ -330,10 +353,11 @@ static int child_rm(struct ctx *ctx, int argc, char **argv)
 	if (argc - optind != 1)
 		return usage_error("child rm", "needs NAME");
 	const char *name = argv[optind];
-	_cleanup_close_ int lock = lock_idle_child(ctx, "child rm", name, &c);
+	_cleanup_close_ int lock = lock_idle_child(ctx, "child rm", name, &c, true);
 	if (lock < 0)
 		return -lock;
 	child_info_done(&c);
+	store_sweep(&ctx->store);
 	if (asprintf(&rel, "children/%s", name) < 0)
 		return EXIT_FAIL;
 	if ((r = remove_atomically(ctx->store.root_fd, rel)) < 0)
@@ -353,7 +377,7 @@ static int child_reset(struct ctx *ctx, int argc, char **argv)
 	if (argc - optind != 1)
 		return usage_error("child reset", "needs NAME");
 	const char *name = argv[optind];
-	_cleanup_close_ int lock = lock_idle_child(ctx, "child reset", name, &c);
+	_cleanup_close_ int lock = lock_idle_child(ctx, "child reset", name, &c, false);
 	if (lock < 0)
 		return -lock;
 	tree = store_gen_tree(&ctx->store, c.base, c.gen);
@@ -362,7 +386,7 @@ static int child_reset(struct ctx *ctx, int argc, char **argv)
 		return EXIT_FAIL;
 	_cleanup_close_ int dfd = openat(ctx->store.root_fd, dir_rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
-		return log_fail(EXIT_FAIL, "child reset %s: %m", name);
+		return log_fail(EXIT_FAIL, "child reset %s: %s/%s: %m", name, ctx->store.root, dir_rel);
 
 	/* A fresh upper, swapped in with one atomic RENAME_EXCHANGE; then drop the old one. */
 	rm_rf_at(dfd, ".upper-new");

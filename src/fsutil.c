@@ -131,7 +131,7 @@ int remove_atomically(int dirfd, const char *name)
 
 	/* The trash name sits next to the entry: a rename never crosses directories. */
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	snprintf(trash, sizeof(trash), "%.*s.trash-%.64s.%d.%lx", dir_len, name, leaf, (int)getpid(),
+	snprintf(trash, sizeof(trash), "%.*s.trash-%.64s@%d.%lx", dir_len, name, leaf, (int)getpid(),
 		 (unsigned long)ts.tv_nsec);
 	if (renameat(dirfd, name, dirfd, trash) < 0)
 		return -errno;
@@ -139,7 +139,16 @@ int remove_atomically(int dirfd, const char *name)
 	_cleanup_free_ char *parent = dir_len ? strndup(name, (size_t)dir_len) : strdup(".");
 	if (parent)
 		fsync_dir_at(dirfd, parent);
-	return rm_rf_at(dirfd, trash);
+	/*
+	 * The removal has happened; what is left is garbage collection.  If it
+	 * fails (an immutable file, a mount inside), say where and succeed: a
+	 * later store_sweep() retries.
+	 */
+	int r = rm_rf_at(dirfd, trash);
+	if (r < 0)
+		fprintf(stderr, "layerctl: warning: could not delete all of %s (%s); it is no longer part of the store\n",
+			trash, strerror(-r));
+	return 0;
 }
 
 int mkdir_p(const char *path, mode_t mode)

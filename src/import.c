@@ -20,18 +20,55 @@ static void archive_freep(struct archive **a) { if (*a) archive_free(*a); }
 static void resolver_freep(struct archive_entry_linkresolver **r) { if (*r) archive_entry_linkresolver_free(*r); }
 #define _cleanup_archive_ _cleanup_(archive_freep)
 
-static int fail(char **err, struct archive *a, const char *what, const char *path)
+struct import {
+	const char *dest;             /* the tree being filled */
+	const char *source;
+	struct import_stats *stats;
+	const struct stat *skip;      /* a directory never to copy (the store), or NULL */
+	char **err;
+};
+
+/* What to call an entry in messages: its path inside the tree, "./etc/x". */
+static const char *shown(const struct import *im, const char *path)
+{
+	size_t n = strlen(im->dest);
+	if (strncmp(path, im->dest, n) == 0 && (path[n] == '/' || path[n] == '\0'))
+		return path[n] ? path + n + 1 : ".";
+	return path;
+}
+
+static int fail(const struct import *im, struct archive *a, const char *what, const char *path)
 {
 	int e = archive_errno(a);
-	if (err && asprintf(err, "%s%s%s: %s", what, path ? " " : "", path ? path : "",
-			    archive_error_string(a) ? archive_error_string(a) : strerror(e ? e : EIO)) < 0)
-		*err = NULL;
+	const char *msg = archive_error_string(a);
+	/* libarchive's text ("Write failed") does not always carry the errno's ("No space left"). */
+	bool add_errno = msg && e > 0 && !strstr(msg, strerror(e));
+	if (im->err && asprintf(im->err, "%s %s: %s%s%s%s", what, shown(im, path), msg ? msg : strerror(e > 0 ? e : EIO),
+				add_errno ? " (" : "", add_errno ? strerror(e) : "", add_errno ? ")" : "") < 0)
+		*im->err = NULL;
 	return e > 0 ? -e : -EIO;
+}
+
+static int fail_msg(const struct import *im, int r, const char *path, const char *msg)
+{
+	if (im->err && asprintf(im->err, "%s: %s", shown(im, path), msg) < 0)
+		*im->err = NULL;
+	return r;
+}
+
+/* libarchive reports "could not restore this ACL/xattr/owner" as a warning: pass it on. */
+static void warn(const struct import *im, struct archive *a, const char *path, const char *why)
+{
+	if (im->stats->warnings++ < 5)
+		fprintf(stderr, "layerctl: warning: %s: %s\n", shown(im, path),
+			why ? why : archive_error_string(a) ? archive_error_string(a) : "metadata not fully restored");
+	else if (im->stats->warnings == 6)
+		fprintf(stderr, "layerctl: warning: (more warnings not shown)\n");
 }
 
 /*
  * The entry's path inside the tree: strip "./", leading "/", and the source
- * prefix for directory imports.  Returns NULL for the tree root itself ("").
+ * prefix for directory imports.  "" is the tree root itself.
  */
 static const char *relative_name(const char *path, const char *strip_prefix)
 {
@@ -73,7 +110,43 @@ static int rewrite_path(struct archive_entry *e, const char *dest, const char *s
 	return 0;
 }
 
-static int copy_data(struct archive *in, struct archive *out, char **err, const char *path)
+/* Remember the tree root's times: its children are created after libarchive set them. */
+static void note_root(struct import *im, struct archive_entry *e)
+{
+	struct import_stats *st = im->stats;
+	if (!archive_entry_mtime_is_set(e))
+		return;
+	st->root_times_set = true;
+	bool a = archive_entry_atime_is_set(e);
+	st->root_times[0].tv_sec = a ? archive_entry_atime(e) : archive_entry_mtime(e);
+	st->root_times[0].tv_nsec = a ? archive_entry_atime_nsec(e) : archive_entry_mtime_nsec(e);
+	st->root_times[1].tv_sec = archive_entry_mtime(e);
+	st->root_times[1].tv_nsec = archive_entry_mtime_nsec(e);
+}
+
+/*
+ * Decide whether to write an entry at all.  Returns 1 to write, 0 to skip,
+ * -errno to fail.  The root must stay a real directory (a hostile tarball's
+ * "." symlink to "/" would make every child's lower layer the host's root);
+ * sockets cannot be restored (libarchive would make them regular files).
+ */
+static int screen_entry(struct import *im, struct archive_entry *e)
+{
+	const char *path = archive_entry_pathname(e);
+	mode_t type = archive_entry_filetype(e);
+	if (strcmp(path, im->dest) == 0) {
+		if (type != AE_IFDIR)
+			return fail_msg(im, -EINVAL, path, "the root of the tree must be a directory");
+		note_root(im, e);
+	}
+	if (type == AE_IFSOCK) {
+		warn(im, NULL, path, "socket skipped (sockets are made by the programs that listen on them)");
+		return 0;
+	}
+	return 1;
+}
+
+static int copy_data(struct import *im, struct archive *in, struct archive *out, const char *path)
 {
 	const void *buf;
 	size_t size;
@@ -83,9 +156,10 @@ static int copy_data(struct archive *in, struct archive *out, char **err, const 
 		if (r == ARCHIVE_EOF)
 			return 0;
 		if (r < ARCHIVE_WARN)
-			return fail(err, in, "read", path);
-		if (archive_write_data_block(out, buf, size, offset) < ARCHIVE_WARN)
-			return fail(err, out, "write", path);
+			return fail(im, in, "read", path);
+		/* ARCHIVE_WARN here is a failed write(2) (ENOSPC, EIO): never a partial base. */
+		if (archive_write_data_block(out, buf, size, offset) != ARCHIVE_OK)
+			return fail(im, out, "write", path);
 	}
 }
 
@@ -106,69 +180,60 @@ static struct archive *new_disk_writer(void)
 	return w;
 }
 
-/* libarchive reports "could not restore this ACL/xattr/owner" as a warning: pass it on. */
-static void note_warning(struct import_stats *st, struct archive *a, const char *path)
-{
-	if (st->warnings++ < 5)
-		fprintf(stderr, "layerctl: warning: %s: %s\n", path,
-			archive_error_string(a) ? archive_error_string(a) : "metadata not fully restored");
-	else if (st->warnings == 6)
-		fprintf(stderr, "layerctl: warning: (more warnings not shown)\n");
-}
-
-/* Remember the tree root's times: its children are created after libarchive set them. */
-static void note_root(struct import_stats *st, struct archive_entry *e, const char *dest)
-{
-	if (strcmp(archive_entry_pathname(e), dest) != 0 || !archive_entry_mtime_is_set(e))
-		return;
-	st->root_times_set = true;
-	st->root_times[0].tv_sec = archive_entry_atime_is_set(e) ? archive_entry_atime(e) : archive_entry_mtime(e);
-	st->root_times[0].tv_nsec = archive_entry_atime_is_set(e) ? archive_entry_atime_nsec(e) : archive_entry_mtime_nsec(e);
-	st->root_times[1].tv_sec = archive_entry_mtime(e);
-	st->root_times[1].tv_nsec = archive_entry_mtime_nsec(e);
-}
-
-static int finish_tree(struct archive *out, const char *dest, struct import_stats *st, char **err)
-{
-	int k = archive_write_close(out);
-	if (k < ARCHIVE_WARN)
-		return fail(err, out, "finish", dest);
-	if (k == ARCHIVE_WARN)
-		note_warning(st, out, dest);
-	if (st->root_times_set && utimensat(AT_FDCWD, dest, st->root_times, AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
-	return 0;
-}
-
 /* Write one entry (header + data); `in` is where its data comes from. */
-static int write_entry(struct archive *in, struct archive *out, struct archive_entry *e,
-		       struct import_stats *st, char **err)
+static int write_entry(struct import *im, struct archive *in, struct archive *out, struct archive_entry *e)
 {
 	_cleanup_free_ char *path = strdup(archive_entry_pathname(e));
 	int k;
 	if (!path)
 		return -ENOMEM;
+	k = screen_entry(im, e);
+	if (k <= 0)
+		return k;
 	k = archive_write_header(out, e);
 	if (k < ARCHIVE_WARN)
-		return fail(err, out, "create", path);
+		return fail(im, out, "create", path);
 	if (k == ARCHIVE_WARN)
-		note_warning(st, out, path);
+		warn(im, out, path, NULL);
 	if (archive_entry_size(e) > 0 && !archive_entry_hardlink(e)) {
-		int r = copy_data(in, out, err, path);
+		int r = copy_data(im, in, out, path);
 		if (r < 0)
 			return r;
 	}
 	k = archive_write_finish_entry(out);
 	if (k < ARCHIVE_WARN)
-		return fail(err, out, "finish", path);
+		return fail(im, out, "finish", path);
 	if (k == ARCHIVE_WARN)
-		note_warning(st, out, path);
-	st->entries++;
-	st->bytes += (uint64_t)archive_entry_size(e);
+		warn(im, out, path, NULL);
+	im->stats->entries++;
+	im->stats->bytes += (uint64_t)archive_entry_size(e);
 	return 0;
 }
 
-static int import_from_dir(const char *source, const char *dest, struct import_stats *st, char **err)
+static int finish_tree(struct import *im, struct archive *out)
+{
+	struct import_stats *st = im->stats;
+	struct stat root;
+	int k = archive_write_close(out);
+	if (k < ARCHIVE_WARN)
+		return fail(im, out, "finish", im->dest);
+	if (k == ARCHIVE_WARN)
+		warn(im, out, im->dest, NULL);
+	if (lstat(im->dest, &root) < 0 || !S_ISDIR(root.st_mode))
+		return fail_msg(im, -EINVAL, im->dest, "the root of the tree is no longer a directory");
+	if (st->root_times_set && utimensat(AT_FDCWD, im->dest, st->root_times, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The store itself, reached inside the source (say, through a bind mount). */
+static bool is_skipped_dir(const struct import *im, struct archive_entry *e)
+{
+	return im->skip && archive_entry_filetype(e) == AE_IFDIR && archive_entry_dev(e) == im->skip->st_dev &&
+	       archive_entry_ino64(e) == (la_int64_t)im->skip->st_ino;
+}
+
+static int import_from_dir(struct import *im)
 {
 	_cleanup_archive_ struct archive *in = archive_read_disk_new();
 	_cleanup_archive_ struct archive *out = new_disk_writer();
@@ -186,8 +251,8 @@ static int import_from_dir(const char *source, const char *dest, struct import_s
 	 * must not pull the host's into the base.
 	 */
 	archive_read_disk_set_behavior(in, ARCHIVE_READDISK_NO_TRAVERSE_MOUNTS | ARCHIVE_READDISK_NO_FFLAGS);
-	if (archive_read_disk_open(in, source) != ARCHIVE_OK)
-		return fail(err, in, "open", source);
+	if (archive_read_disk_open(in, im->source) != ARCHIVE_OK)
+		return fail(im, in, "open", im->source);
 
 	for (;;) {
 		e = archive_entry_new();
@@ -197,18 +262,22 @@ static int import_from_dir(const char *source, const char *dest, struct import_s
 		if (k == ARCHIVE_EOF)
 			break;
 		if (k < ARCHIVE_WARN) {
-			r = fail(err, in, "read", archive_entry_pathname(e));
+			r = fail(im, in, "read", archive_entry_pathname(e) ? archive_entry_pathname(e) : im->source);
 			break;
+		}
+		if (is_skipped_dir(im, e)) {
+			warn(im, NULL, archive_entry_pathname(e), "the store itself: skipped");
+			archive_entry_free(e);
+			continue;
 		}
 		if (archive_read_disk_can_descend(in))
 			archive_read_disk_descend(in);
-		if ((r = rewrite_path(e, dest, source)) < 0)
+		if ((r = rewrite_path(e, im->dest, im->source)) < 0)
 			break;
-		note_root(st, e, dest);
 		struct archive_entry *spare = NULL;
 		archive_entry_linkify(links, &e, &spare);
 		if (e)
-			r = write_entry(in, out, e, st, err);
+			r = write_entry(im, in, out, e);
 		archive_entry_free(e);
 		e = NULL;
 		if (spare)
@@ -217,10 +286,10 @@ static int import_from_dir(const char *source, const char *dest, struct import_s
 			break;
 	}
 	archive_entry_free(e);
-	return r < 0 ? r : finish_tree(out, dest, st, err);
+	return r < 0 ? r : finish_tree(im, out);
 }
 
-static int import_from_tar(const char *source, const char *dest, struct import_stats *st, char **err)
+static int import_from_tar(struct import *im)
 {
 	_cleanup_archive_ struct archive *in = archive_read_new();
 	_cleanup_archive_ struct archive *out = new_disk_writer();
@@ -231,32 +300,33 @@ static int import_from_tar(const char *source, const char *dest, struct import_s
 		return -ENOMEM;
 	archive_read_support_filter_all(in);
 	archive_read_support_format_tar(in);
-	if (archive_read_open_filename(in, source, 1 << 16) != ARCHIVE_OK)
-		return fail(err, in, "open", source);
+	if (archive_read_open_filename(in, im->source, 1 << 16) != ARCHIVE_OK)
+		return fail(im, in, "open", im->source);
 	for (;;) {
 		int k = archive_read_next_header(in, &e);
 		if (k == ARCHIVE_EOF)
 			break;
 		if (k < ARCHIVE_WARN)
-			return fail(err, in, "read", source);
-		if ((r = rewrite_path(e, dest, NULL)) < 0)
+			return fail(im, in, "read", im->source);
+		if ((r = rewrite_path(e, im->dest, NULL)) < 0)
 			return r;
-		note_root(st, e, dest);
-		if ((r = write_entry(in, out, e, st, err)) < 0)
+		if ((r = write_entry(im, in, out, e)) < 0)
 			return r;
 	}
-	return finish_tree(out, dest, st, err);
+	return finish_tree(im, out);
 }
 
-int import_tree(const char *source, const char *dest, struct import_stats *stats, char **err)
+int import_tree(const char *source, const char *dest, const struct stat *skip, struct import_stats *stats,
+		char **err)
 {
+	struct import im = { .dest = dest, .source = source, .stats = stats, .skip = skip, .err = err };
 	struct stat st;
 	memset(stats, 0, sizeof(*stats));
 	if (stat(source, &st) < 0)
 		return -errno;
 	if (S_ISDIR(st.st_mode))
-		return import_from_dir(source, dest, stats, err);
+		return import_from_dir(&im);
 	if (S_ISREG(st.st_mode))
-		return import_from_tar(source, dest, stats, err);
+		return import_from_tar(&im);
 	return -EINVAL;
 }

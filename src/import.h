@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <time.h>
 
 struct import_stats {
@@ -17,7 +18,9 @@ struct import_stats {
  * Copy a directory tree, or extract a tarball (.tar, .tar.gz, .tar.xz,
  * .tar.zst, … whatever libarchive's filters read), into dest, an existing
  * empty directory.  Owners (numeric), modes, times, hard links, symlinks,
- * device nodes, fifos, ACLs and xattrs are kept.  On failure *err says which
- * entry and why.
+ * device nodes, fifos, ACLs and xattrs are kept; sockets are skipped with a
+ * warning.  A directory whose (dev, ino) is *skip (the store) is not copied.
+ * On failure *err says which entry (by its path in the tree) and why.
  */
-int import_tree(const char *source, const char *dest, struct import_stats *stats, char **err);
+int import_tree(const char *source, const char *dest, const struct stat *skip, struct import_stats *stats,
+		char **err);

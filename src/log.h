@@ -11,7 +11,7 @@ _printf_(1, 2) void log_info(const char *fmt, ...);   /* stderr, unless --quiet 
 _printf_(1, 2) void log_hint(const char *fmt, ...);   /* "hint: ..." on stderr */
 
 /* log_error() and return `ret` (an exit code). */
-#define log_fail(ret, ...) ({ log_error(__VA_ARGS__); (ret); })
+#define log_fail(ret, ...) ({ __typeof__(ret) _r = (ret); log_error(__VA_ARGS__); _r; })
 
 extern bool log_quiet;
 

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <xxhash.h>
@@ -69,7 +70,11 @@ int store_open(struct store *s, const char *root, const char *runtime, bool crea
 		root = getenv("LAYERCTL_ROOT");
 	if (!root || !*root)
 		root = STORE_DEFAULT_ROOT;
-	if (strchr(root, '\n'))
+	/*
+	 * A newline cannot be carried by mountinfo or fstab; libmount takes '"'
+	 * for quoting when it splits mount options.  Refuse both up front.
+	 */
+	if (strpbrk(root, "\n\""))
 		return -EINVAL;
 	if (create) {
 		r = mkdir_p(root, 0700);
@@ -323,7 +328,7 @@ int store_base_load(struct store *s, const char *name, struct base_info *ret, ch
 		return -EINVAL;
 	if (asprintf(&sub, "bases/%s", name) < 0)
 		return -ENOMEM;
-	_cleanup_close_ int fd = openat(s->root_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int fd = openat(s->root_fd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	r = settings_load(fd, "base.conf", &ret->conf, err);
@@ -367,9 +372,9 @@ int store_child_load(struct store *s, const char *name, struct child_info *ret, 
 		return -EINVAL;
 	if (asprintf(&sub, "children/%s", name) < 0)
 		return -ENOMEM;
-	_cleanup_close_ int fd = openat(s->root_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int fd = openat(s->root_fd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
+		return errno == ELOOP || errno == ENOTDIR ? set_err(err, "%s is not a directory (symlinks are refused inside the store)", sub) : -errno;
 	r = settings_load(fd, "child.conf", &ret->conf, err);
 	if (r < 0)
 		return r == -ENOENT ? set_err(err, "child.conf: missing") : r;
@@ -420,6 +425,42 @@ static int str_err(char **err, const struct lc_err *e)
 	return 0;
 }
 
+/*
+ * Every path component from the store root down to each leaf must be a real
+ * directory: mount state is matched by path string against the kernel's mount
+ * table, and a symlink anywhere would make a mounted child look unmounted.
+ */
+static int check_real_dirs(struct store *s, const char *const *rels, char **err)
+{
+	for (; *rels; rels++) {
+		_cleanup_free_ char *p = strdup(*rels);
+		if (!p)
+			return -ENOMEM;
+		for (char *slash = p;; slash++) {
+			slash = strchr(slash, '/');
+			if (slash)
+				*slash = '\0';
+			struct stat st;
+			if (fstatat(s->root_fd, p, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+				int r = -errno;
+				if (err && asprintf(err, "%s/%s: %s", s->root, p, strerror(-r)) < 0)
+					*err = NULL;
+				return r;
+			}
+			if (!S_ISDIR(st.st_mode)) {
+				if (err && asprintf(err, "%s/%s is not a directory (symlinks are refused inside the store)",
+						    s->root, p) < 0)
+					*err = NULL;
+				return -ENOTDIR;
+			}
+			if (!slash)
+				break;
+			*slash = '/';
+		}
+	}
+	return 0;
+}
+
 int store_child_mount(struct store *s, const struct child_info *c, char **err)
 {
 	_cleanup_free_ char *tree = store_gen_tree(s, c->base, c->gen);
@@ -427,12 +468,28 @@ int store_child_mount(struct store *s, const struct child_info *c, char **err)
 	_cleanup_free_ char *work = store_child_path(s, c->name, "work");
 	_cleanup_free_ char *target = store_child_path(s, c->name, "root");
 	_cleanup_free_ char *dir = store_child_dir(s, c->name);
+	_cleanup_free_ char *rel_tree = NULL, *rel_upper = NULL, *rel_work = NULL, *rel_root = NULL;
 	struct lc_err e = { "" };
-	struct stat st;
 	int r;
 
 	if (!tree || !upper || !work || !target || !dir)
 		return -ENOMEM;
+	if (asprintf(&rel_tree, "bases/%s/gens/%u/tree", c->base, c->gen) < 0 ||
+	    asprintf(&rel_upper, "children/%s/upper", c->name) < 0 || asprintf(&rel_work, "children/%s/work", c->name) < 0 ||
+	    asprintf(&rel_root, "children/%s/root", c->name) < 0)
+		return -ENOMEM;
+	r = check_real_dirs(s, (const char *const[]){ rel_upper, rel_work, rel_root, NULL }, err);
+	if (r < 0)
+		return r;
+	r = check_real_dirs(s, (const char *const[]){ rel_tree, NULL }, err);
+	if (r < 0) {
+		if (r == -ENOENT && err) {
+			free(*err);
+			if (asprintf(err, "base %s has no generation %u (%s)", c->base, c->gen, tree) < 0)
+				*err = NULL;
+		}
+		return r;
+	}
 	r = ov_is_mounted(target, upper);
 	if (r == -EBUSY) {
 		if (err && asprintf(err, "something other than this child's overlay is mounted at %s", target) < 0)
@@ -441,12 +498,6 @@ int store_child_mount(struct store *s, const struct child_info *c, char **err)
 	}
 	if (r != 0)
 		return r < 0 ? r : 1;
-	r = stat(tree, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
-	if (r < 0) {
-		if (err && asprintf(err, "base %s has no generation %u (%s)", c->base, c->gen, tree) < 0)
-			*err = NULL;
-		return r;
-	}
 	r = ov_kernel_supported(&e);
 	if (r == 0)
 		r = ov_check_upper_fs(dir, &e);
@@ -463,35 +514,63 @@ int store_child_mount(struct store *s, const struct child_info *c, char **err)
 int store_child_umount(struct store *s, const struct child_info *c, char **err)
 {
 	_cleanup_free_ char *target = store_child_path(s, c->name, "root");
+	_cleanup_free_ char *upper = store_child_path(s, c->name, "upper");
 	struct lc_err e = { "" };
-	if (!target)
+	if (!target || !upper)
 		return -ENOMEM;
-	int r = ov_umount(target, &e);
+	/* Never unmount what is not this child's overlay. */
+	int r = ov_is_mounted(target, upper);
+	if (r == -EBUSY) {
+		if (err && asprintf(err, "something other than this child's overlay is mounted at %s; not touching it", target) < 0)
+			*err = NULL;
+		return r;
+	}
+	if (r <= 0)
+		return r < 0 ? r : 1;
+	r = ov_umount(target, &e);
 	if (r < 0)
 		str_err(err, &e);
 	return r;
 }
 
-int store_remove_stale_new(struct store *s, const char *subdir, const char *name)
+/* PID in ".new-NAME@PID" / ".trash-NAME@PID.NSEC", or 0 if the name is not ours. */
+static pid_t leftover_pid(const char *entry)
 {
-	_cleanup_close_ int fd = openat(s->root_fd, subdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	_cleanup_free_ char *prefix = NULL;
-	int dfd, removed = 0;
+	if (strncmp(entry, ".new-", 5) != 0 && strncmp(entry, ".trash-", 7) != 0)
+		return 0;
+	const char *at = strrchr(entry, '@');
+	if (!at || !isdigit((unsigned char)at[1]))
+		return 0;
+	char *end;
+	long pid = strtol(at + 1, &end, 10);
+	if ((*end != '\0' && *end != '.') || pid <= 0 || pid > INT_MAX)
+		return 0;
+	return (pid_t)pid;
+}
 
-	if (fd < 0)
-		return -errno;
-	if (asprintf(&prefix, ".new-%s.", name) < 0)
-		return -ENOMEM;
-	if ((dfd = dup(fd)) < 0)
-		return -errno;
-	_cleanup_closedir_ DIR *d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return -errno;
+int store_sweep(struct store *s)
+{
+	int removed = 0;
+	for (const char *const *sub = (const char *const[]){ "bases", "children", NULL }; *sub; sub++) {
+		_cleanup_close_ int fd = openat(s->root_fd, *sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		int dfd = dup(fd);
+		_cleanup_closedir_ DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+		if (!d) {
+			if (dfd >= 0)
+				close(dfd);
+			continue;
+		}
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			pid_t pid = leftover_pid(de->d_name);
+			/* A live owner is still building or removing it: not ours to touch. */
+			if (pid == 0 || pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH)
+				continue;
+			if (rm_rf_at(fd, de->d_name) == 0)
+				removed++;
+		}
 	}
-	struct dirent *de;
-	while ((de = readdir(d)))
-		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0 && rm_rf_at(fd, de->d_name) == 0)
-			removed++;
 	return removed;
 }

@@ -43,6 +43,10 @@ void store_close(struct store *s);
 /* Hostname rules, <= 64 bytes.  On failure *why says which rule broke. */
 int name_validate(const char *name, const char **why);
 
+/*
+ * Lock order, to stay deadlock-free: a base's lock before any child's lock,
+ * and never two children at once.
+ */
 enum lock_kind { LOCK_BASE, LOCK_CHILD };
 /*
  * flock(2) locks/base.NAME or locks/child.NAME; op is LOCK_SH or LOCK_EX,
@@ -87,11 +91,12 @@ int store_child_load(struct store *s, const char *name, struct child_info *ret, 
 int store_child_save_conf(struct store *s, const char *name, const struct settings *conf);
 
 /*
- * Remove SUBDIR/.new-NAME.* left by a create or import that was killed half
- * way.  Only call while holding NAME's lock exclusively: then no live command
- * owns them.  Returns how many were removed.
+ * In-progress and trash entries are named ".new-NAME@PID" and
+ * ".trash-NAME@PID.NSEC" ('@' cannot occur in a name).  Remove those under
+ * bases/ and children/ whose PID is gone: what a killed import, create or
+ * rm left behind.  Returns how many were removed.
  */
-int store_remove_stale_new(struct store *s, const char *subdir, const char *name);
+int store_sweep(struct store *s);
 
 /* Sorted names of bases / children (dot-entries skipped). */
 int store_list_bases(struct store *s, char ***ret, size_t *n);

@@ -86,6 +86,59 @@ test_import_refuses_hostile_tarball() {
 	[ -z "$(ls -A "$ROOT/bases")" ] || fail "half base left: $(ls -A "$ROOT/bases")"
 }
 
+test_import_refuses_a_tree_root_that_is_not_a_directory() {
+	python3 - "$T/root-link.tar" <<'PY'
+import sys, tarfile
+with tarfile.open(sys.argv[1], "w") as t:
+    i = tarfile.TarInfo("."); i.type = tarfile.SYMTYPE; i.linkname = "/"
+    t.addfile(i)
+PY
+	expect_fail $L base import rl "$T/root-link.tar"; assert_contains "$ERR" "must be a directory"
+	assert_no_file "$ROOT/bases/rl"
+}
+
+test_import_skips_sockets_with_a_warning() {
+	make_busybox_tree "$T/src"
+	python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$T/src/sock"
+	local out; out=$($L base import s "$T/src" 2>&1)
+	assert_contains "$out" "sock: socket skipped"
+	assert_no_file "$ROOT/bases/s/gens/1/tree/sock"
+}
+
+test_import_out_of_space_fails_cleanly() {
+	mkdir -p "$T/tiny" "$T/src"
+	mount -t tmpfs -o size=2m tmpfs "$T/tiny"
+	head -c 3000000 /dev/urandom >"$T/src/big"
+	expect_fail $L --root "$T/tiny/store" base import x "$T/src"
+	assert_contains "$ERR" "big"
+	assert_contains "$ERR" "space"
+	assert_eq "$(ls -A "$T/tiny/store/bases")" "" "nothing left behind"
+}
+
+test_concurrent_imports_of_dotted_names_do_not_interfere() {
+	make_busybox_tree "$T/src"
+	mkdir -p "$T/src/many"; (cd "$T/src/many" && seq 1 20000 | xargs touch)
+	$L base import a.b "$T/src" >/dev/null 2>&1 & local pid=$!
+	$L base import a "$T/src" >/dev/null 2>&1
+	wait "$pid"
+	assert_file "$ROOT/bases/a/gens/1/tree/many/20000"
+	assert_file "$ROOT/bases/a.b/gens/1/tree/many/20000"
+}
+
+test_killed_rm_leaves_trash_that_is_swept() {
+	make_busybox_tree "$T/src"
+	mkdir -p "$T/src/many"; (cd "$T/src/many" && seq 1 30000 | xargs touch)
+	$L base import big "$T/src" >/dev/null 2>&1
+	$L base rm big >/dev/null 2>&1 & local pid=$! i
+	for i in $(seq 1 500); do ls -A "$ROOT/bases" | grep -q '^\.trash-' && break; sleep 0.01; done
+	kill -9 "$pid"; wait "$pid" 2>/dev/null || true
+	assert_no_file "$ROOT/bases/big"
+	make_busybox_tree "$T/src2"
+	$L base import other "$T/src2" >/dev/null 2>&1
+	ls -A "$ROOT/bases" | grep -q '^\.' && fail "leftovers: $(ls -A "$ROOT/bases")"
+	return 0
+}
+
 test_import_bad_input_changes_nothing() {
 	make_busybox_tree "$T/src"
 	expect_fail $L base import "bad name" "$T/src"; assert_contains "$ERR" "letters"

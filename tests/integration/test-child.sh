@@ -106,6 +106,26 @@ test_corrupt_child_conf_reported() {
 	assert_eq "$(mounts_below "$T")" 0
 }
 
+test_broken_child_can_still_be_removed() {
+	setup_base
+	$L child create bad --base bb
+	echo 'garbage line' >>"$ROOT/children/bad/child.conf"
+	expect_fail $L base rm bb; assert_contains "$ERR" "child rm"
+	$L child rm bad 2>"$T/err"
+	assert_contains "$(cat "$T/err")" "removing it anyway"
+	assert_no_file "$ROOT/children/bad"
+	$L base rm bb
+}
+
+test_symlinked_child_dir_refused() {
+	setup_base
+	$L child create s1 --base bb
+	mv "$ROOT/children/s1" "$T/elsewhere"
+	ln -s "$T/elsewhere" "$ROOT/children/s1"
+	expect_fail $L mount s1; assert_contains "$ERR" "symlink"
+	assert_eq "$(mounts_below "$T")" 0
+}
+
 test_many_children_cost_does_not_grow_with_base() {
 	setup_base
 	mkdir -p "$T/big"; make_busybox_tree "$T/big"

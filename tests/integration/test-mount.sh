@@ -47,7 +47,14 @@ test_state_comes_from_the_kernel() {
 	# something else mounted on root/ is reported, not mistaken for ours
 	mount -t tmpfs tmpfs "$ROOT/children/two/root"
 	expect_fail $L mount two; assert_contains "$ERR" "something other"
+	expect_fail $L umount two; assert_contains "$ERR" "something other"
 	expect_fail $L child rm two
+	umount "$ROOT/children/two/root"
+	# nor is another tool's overlay unmounted
+	mkdir -p "$T/l" "$T/u" "$T/w"
+	mount -t overlay overlay -o "lowerdir=$T/l,upperdir=$T/u,workdir=$T/w" "$ROOT/children/two/root"
+	expect_fail $L umount two; assert_contains "$ERR" "something other"
+	assert_eq "$(mounts_below "$ROOT/children/two/root")" 1
 	umount "$ROOT/children/two/root"
 }
 
@@ -70,9 +77,11 @@ test_odd_store_path() {
 	$L --root "$ROOT" umount one
 }
 
-test_newline_in_store_path_refused() {
+test_newline_and_quote_in_store_path_refused() {
 	expect_fail $L --root "$T/new
 line" base list
+	expect_fail $L --root "$T/q\"x" base list
+	assert_no_file "$T/q\"x"
 }
 
 test_umount_busy_is_reported() {
