@@ -517,7 +517,8 @@ static int walk_dir(struct walk *w, int dfd, const struct lower *lo, bool plain,
 	_cleanup_free_ size_t *offs = NULL;
 	int r = 0;
 
-	int dup_fd = dup(dfd);
+	/* Our own open file description: a dup() would share (and move) the caller's offset. */
+	int dup_fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dup_fd < 0)
 		return -errno;
 	_cleanup_closedir_ DIR *d = fdopendir(dup_fd);
@@ -617,8 +618,22 @@ int diff_classify(int upper_fd, const struct diff_manifest *base, struct diff_ha
 						      .in_upper = true })) < 0)
 			goto out;
 	}
+	/* The root may hold xattr whiteouts too (overlay.opaque="x"). */
+	bool root_private = false, root_x = false;
+	uint8_t ignored[DIFF_HASH_SIZE];
+	if ((r = diff_xattr_digest(w.h, upper_fd, ".", ignored, &root_private)) < 0)
+		goto out;
+	if (root_private) {
+		struct ov_entry_info info;
+		if ((r = ov_read_entry(upper_fd, ".", &st, false, &info)) < 0) {
+			lc_err_set(err, "upper dir: overlay xattrs: %s", strerror(-r));
+			goto out;
+		}
+		root_x = info.xwhiteouts;
+		ov_entry_info_done(&info);
+	}
 	struct lower same = { LOWER_SAME, NULL, 0 };
-	if ((r = walk_dir(&w, upper_fd, &same, true, false)) < 0)
+	if ((r = walk_dir(&w, upper_fd, &same, true, root_x)) < 0)
 		goto out;
 	sort_pool = ret->pool;
 	if (ret->n)

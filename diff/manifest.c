@@ -293,7 +293,7 @@ static int scan_entry(struct scan *sc, int dirfd, const char *name, const struct
 static int scan_dir(struct scan *sc, int dfd)
 {
 	size_t saved = sc->path.len;
-	int dup_fd = dup(dfd), r = 0;
+	int dup_fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0; /* not dup(): own offset */
 	if (dup_fd < 0)
 		return -errno;
 	_cleanup_closedir_ DIR *d = fdopendir(dup_fd);
