@@ -29,8 +29,10 @@ int diff_hash_fd(struct diff_hasher *h, int fd, uint8_t out[DIFF_HASH_SIZE], uin
 /*
  * Digest of the xattrs of dirfd/name (not following a final symlink),
  * overlay-private names (trusted.overlay.*, user.overlay.*) excluded, sorted
- * by name.  All zero when there are none.  *ret_private: some
- * overlay-private name is present (so ov_read_entry() is worth calling).
+ * by name.  All zero when there are none.  *ret_private: an overlay xattr
+ * that changes the entry's meaning (opaque, redirect, metacopy, whiteout)
+ * is present, so ov_read_entry() is worth calling; copy-up bookkeeping
+ * (origin, impure, ...) does not count.
  */
 int diff_xattr_digest(struct diff_hasher *h, int dirfd, const char *name, uint8_t out[DIFF_HASH_SIZE],
 		      bool *ret_private);

@@ -2,6 +2,7 @@
 /* Helpers shared by the files of diff/ (not part of its public interface). */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,3 +25,11 @@ int diff_write_atomic(int dirfd, const char *name, const void *data, size_t len,
 
 /* Fill e from an lstat result (the parts a stat gives; hashes untouched). */
 void diff_entry_from_stat(struct diff_entry *e, const struct stat *st);
+
+/* XXH3-128 built for AVX2 (diff/xxh-avx2.c); use only when available() says so. */
+bool diff_xxh_avx2_available(void);
+void *diff_xxh_avx2_new(void);
+void diff_xxh_avx2_free(void *s);
+void diff_xxh_avx2_reset(void *s);
+void diff_xxh_avx2_update(void *s, const void *data, size_t len);
+void diff_xxh_avx2_digest(void *s, uint8_t out[DIFF_HASH_SIZE]);

@@ -231,6 +231,33 @@ TEST(xattr_digest_ignores_overlay_private)
 	close(fd);
 }
 
+/* Whatever build of XXH3 hashes (the library's, or the AVX2 one), the result is the library's. */
+TEST(hash_matches_library_on_large_input)
+{
+	setup();
+	size_t n = (1 << 20) + 17;
+	unsigned char *data = malloc(n);
+	for (size_t i = 0; i < n; i++)
+		data[i] = (unsigned char)(i * 2654435761u >> 13);
+	_cleanup_free_ char *p = sub("large");
+	int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	CHECK(write(fd, data, n) == (ssize_t)n);
+	CHECK(lseek(fd, 0, SEEK_SET) == 0);
+	struct diff_hasher *h;
+	uint8_t got[16];
+	uint64_t bytes;
+	CHECK_INT(diff_hasher_new(&h), 0);
+	CHECK_INT(diff_hash_fd(h, fd, got, &bytes), 0);
+	CHECK_INT(bytes, n);
+	XXH128_canonical_t want;
+	XXH128_canonicalFromHash(&want, XXH3_128bits(data, n));
+	CHECK(memcmp(got, want.digest, 16) == 0);
+	diff_hasher_free(h);
+	close(fd);
+	free(data);
+}
+
 TEST(cleanup)
 {
 	if (dir) {
@@ -241,4 +268,4 @@ TEST(cleanup)
 }
 
 TEST_MAIN(T(scan_sorted_and_hashed), T(write_open_roundtrip), T(compare_finds_edits), T(corruption_detected),
-	  T(xattr_digest_ignores_overlay_private), T(cleanup))
+	  T(xattr_digest_ignores_overlay_private), T(hash_matches_library_on_large_input), T(cleanup))
