@@ -22,7 +22,7 @@
 #include "diff/internal.h"
 
 #define HC_MAGIC "LCHCACHE"
-#define HC_VERSION 1
+#define HC_VERSION 2
 #define HC_ENDIAN 0x01020304u
 #define RACY_MARGIN_NS (50 * 1000 * 1000LL)
 #define RACY_MARGIN_COARSE_NS (2 * 1000 * 1000 * 1000LL)
@@ -44,10 +44,11 @@ struct hc_record {
 	uint32_t mtime_nsec;
 	uint32_t ctime_nsec;
 	uint8_t hash[DIFF_HASH_SIZE];
+	uint8_t xattrs[DIFF_HASH_SIZE]; /* every xattr write moves ctime too, so the key covers them */
 };
 
 _Static_assert(sizeof(struct hc_header) == 48, "header layout");
-_Static_assert(sizeof(struct hc_record) == 56, "record layout");
+_Static_assert(sizeof(struct hc_record) == 72, "record layout");
 
 struct diff_hash_cache {
 	dev_t dev;
@@ -56,7 +57,7 @@ struct diff_hash_cache {
 	size_t n_old;
 	struct hc_record *cur; /* used by this walk */
 	size_t n_cur, alloc_cur;
-	size_t hits, stored;
+	size_t hits, stored, added;
 };
 
 static void key_from_stat(struct hc_record *r, const struct stat *st)
@@ -175,7 +176,8 @@ static int append(struct diff_hash_cache *c, const struct hc_record *r)
 	return 0;
 }
 
-bool diff_cache_lookup(struct diff_hash_cache *c, const struct stat *st, uint8_t out[DIFF_HASH_SIZE])
+bool diff_cache_lookup(struct diff_hash_cache *c, const struct stat *st, uint8_t out[DIFF_HASH_SIZE],
+		       uint8_t out_xattrs[DIFF_HASH_SIZE])
 {
 	struct hc_record key;
 	size_t lo = 0, hi = c->n_old;
@@ -190,16 +192,20 @@ bool diff_cache_lookup(struct diff_hash_cache *c, const struct stat *st, uint8_t
 	if (lo >= c->n_old || !same_key(&c->old[lo], &key))
 		return false;
 	memcpy(out, c->old[lo].hash, DIFF_HASH_SIZE);
+	memcpy(out_xattrs, c->old[lo].xattrs, DIFF_HASH_SIZE);
 	c->hits++;
 	(void)append(c, &c->old[lo]); /* keep it for the next save; losing it only costs a re-hash */
 	return true;
 }
 
-int diff_cache_remember(struct diff_hash_cache *c, const struct stat *st, const uint8_t h[DIFF_HASH_SIZE])
+int diff_cache_remember(struct diff_hash_cache *c, const struct stat *st, const uint8_t h[DIFF_HASH_SIZE],
+			const uint8_t xattrs[DIFF_HASH_SIZE])
 {
 	struct hc_record r;
 	key_from_stat(&r, st);
 	memcpy(r.hash, h, DIFF_HASH_SIZE);
+	memcpy(r.xattrs, xattrs, DIFF_HASH_SIZE);
+	c->added++;
 	return append(c, &r);
 }
 
@@ -222,6 +228,11 @@ int diff_cache_save(struct diff_hash_cache *c, int dirfd, const char *name)
 	struct hc_header h = {};
 	size_t n = 0;
 
+	/* Nothing new and every old entry used again: the file on disk is already right. */
+	if (c->added == 0 && c->hits == c->n_old && c->n_cur == c->n_old) {
+		c->stored = c->n_old;
+		return 0;
+	}
 	if (c->n_cur)
 		qsort(c->cur, c->n_cur, sizeof(*c->cur), cmp_ino);
 	/* Keep settled entries, one per inode (hard links share theirs). */
@@ -244,7 +255,8 @@ int diff_cache_save(struct diff_hash_cache *c, int dirfd, const char *name)
 	if (n)
 		memcpy(buf + sizeof(h), c->cur, n * sizeof(struct hc_record));
 	c->stored = n;
-	return diff_write_atomic(dirfd, name, buf, len, 0600);
+	/* Not fsync'd: after a crash a torn cache fails its checksum and is rebuilt. */
+	return diff_write_atomic(dirfd, name, buf, len, 0600, false);
 }
 
 void diff_cache_stats(const struct diff_hash_cache *c, size_t *loaded, size_t *hits, size_t *stored)

@@ -360,13 +360,10 @@ static bool lower_entry(struct walk *w, const struct lower *lo, struct diff_entr
 	return find_entry(w->base, lo->path, lo->len, ret);
 }
 
+/* Hash an upper file; remember it (with its xattr digest) in the cache when that is safe. */
 static int hash_upper_file(struct walk *w, int dfd, const char *name, const struct stat *st,
-			   uint8_t out[DIFF_HASH_SIZE])
+			   uint8_t out[DIFF_HASH_SIZE], const uint8_t xattrs[DIFF_HASH_SIZE], bool cacheable)
 {
-	if (w->cache && diff_cache_lookup(w->cache, st, out)) {
-		w->res->cache_hits++;
-		return 0;
-	}
 	_cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NOATIME);
 	if (fd < 0 && errno == EPERM)
 		fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
@@ -378,8 +375,8 @@ static int hash_upper_file(struct walk *w, int dfd, const char *name, const stru
 		return lc_err_ret(w->err, r, "/%s: read: %s", w->path.p, strerror(-r));
 	w->res->hashed_files++;
 	w->res->hashed_bytes += bytes;
-	if (w->cache && bytes == (uint64_t)st->st_size)
-		return diff_cache_remember(w->cache, st, out);
+	if (w->cache && cacheable && bytes == (uint64_t)st->st_size)
+		return diff_cache_remember(w->cache, st, out, xattrs);
 	return 0;
 }
 
@@ -401,9 +398,19 @@ static int walk_entry(struct walk *w, int dfd, const char *name, const struct lo
 	w->res->upper_bytes += (uint64_t)st.st_blocks * 512;
 	have_base = find_entry(w->base, w->path.p, w->path.len, &b);
 
+	/*
+	 * A file of the base file's size would be hashed: the cache may know
+	 * both its hash and its xattr digest (only entries without overlay
+	 * xattrs that matter are ever stored).
+	 */
+	bool cached = w->cache && S_ISREG(st.st_mode) && have_base && S_ISREG(b.mode) &&
+		      (uint64_t)st.st_size == b.size && diff_cache_lookup(w->cache, &st, u.content, u.xattrs);
+	if (cached)
+		w->res->cache_hits++;
+
 	if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {
 		info.kind = OV_ENTRY_WHITEOUT;
-	} else {
+	} else if (!cached) {
 		r = diff_xattr_digest(w->h, dfd, name, u.xattrs, &private);
 		if (r < 0)
 			return lc_err_ret(w->err, r, "/%s: xattrs: %s", w->path.p, strerror(-r));
@@ -491,10 +498,10 @@ static int walk_entry(struct walk *w, int dfd, const char *name, const struct lo
 				memcpy(u.content, src.content, DIFF_HASH_SIZE);
 				u.size = src.size;
 				e.size = src.size;
-			} else if ((r = hash_upper_file(w, dfd, name, &st, u.content)) < 0)
+			} else if ((r = hash_upper_file(w, dfd, name, &st, u.content, u.xattrs, false)) < 0)
 				return r;
 		} else if (u.size == b.size) {
-			if ((r = hash_upper_file(w, dfd, name, &st, u.content)) < 0)
+			if (!cached && (r = hash_upper_file(w, dfd, name, &st, u.content, u.xattrs, !private)) < 0)
 				return r;
 		} else
 			memset(u.content, 0, DIFF_HASH_SIZE); /* sizes differ: no need to read it */

@@ -137,10 +137,13 @@ struct diff_hash_cache;
 /* Load from dirfd/name; missing or bad -> empty cache, *ret_status says which ("missing", "corrupt", ...). */
 int diff_cache_load(int dirfd, const char *name, dev_t dev, struct diff_hash_cache **ret, const char **ret_status);
 void diff_cache_free(struct diff_hash_cache *c);
-bool diff_cache_lookup(struct diff_hash_cache *c, const struct stat *st, uint8_t out[DIFF_HASH_SIZE]);
-/* Remember a hash computed during this walk (kept for the next save). */
-int diff_cache_remember(struct diff_hash_cache *c, const struct stat *st, const uint8_t h[DIFF_HASH_SIZE]);
-/* Write what this walk used (hits + new hashes) to dirfd/name atomically. */
+/* Content hash and xattr digest of a file whose key is unchanged (setxattr moves ctime too). */
+bool diff_cache_lookup(struct diff_hash_cache *c, const struct stat *st, uint8_t out[DIFF_HASH_SIZE],
+		       uint8_t out_xattrs[DIFF_HASH_SIZE]);
+/* Remember what this walk computed (kept for the next save). */
+int diff_cache_remember(struct diff_hash_cache *c, const struct stat *st, const uint8_t h[DIFF_HASH_SIZE],
+			const uint8_t xattrs[DIFF_HASH_SIZE]);
+/* Write what this walk used (hits + new hashes) to dirfd/name atomically; nothing when unchanged. */
 int diff_cache_save(struct diff_hash_cache *c, int dirfd, const char *name);
 /* Number of entries loaded, hits and stores of this walk (for tests and --verbose). */
 void diff_cache_stats(const struct diff_hash_cache *c, size_t *loaded, size_t *hits, size_t *stored);

@@ -53,7 +53,7 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-int diff_write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode)
+int diff_write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode, bool durable)
 {
 	char tmp[NAME_MAX + 1];
 	struct timespec ts;
@@ -69,7 +69,7 @@ int diff_write_atomic(int dirfd, const char *name, const void *data, size_t len,
 	r = write_all(fd, data, len);
 	if (r == 0 && fchmod(fd, mode) < 0)
 		r = -errno;
-	if (r == 0 && fsync(fd) < 0)
+	if (r == 0 && durable && fsync(fd) < 0)
 		r = -errno;
 	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
 		r = -errno;
@@ -77,6 +77,8 @@ int diff_write_atomic(int dirfd, const char *name, const void *data, size_t len,
 		unlinkat(dirfd, tmp, 0);
 		return r;
 	}
+	if (!durable)
+		return 0;
 	return fsync(dirfd) < 0 && errno != EINVAL && errno != EBADF ? -errno : 0;
 }
 

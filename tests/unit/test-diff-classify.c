@@ -176,14 +176,14 @@ TEST(hash_cache_roundtrip_racy_and_corrupt)
 	int cfd = open_dir("cache");
 	struct stat st;
 	CHECK(fstatat(cfd, "f", &st, 0) == 0);
-	uint8_t h[DIFF_HASH_SIZE] = { 1, 2, 3 }, out[DIFF_HASH_SIZE];
+	uint8_t h[DIFF_HASH_SIZE] = { 1, 2, 3 }, out[DIFF_HASH_SIZE], outx[DIFF_HASH_SIZE];
 	struct diff_hash_cache *c;
 	const char *status;
 
 	/* just written: racy, so not stored */
 	CHECK_INT(diff_cache_load(cfd, "hc", st.st_dev, &c, &status), 0);
 	CHECK_STREQ(status, "missing");
-	CHECK_INT(diff_cache_remember(c, &st, h), 0);
+	CHECK_INT(diff_cache_remember(c, &st, h, h), 0);
 	CHECK_INT(diff_cache_save(c, cfd, "hc"), 0);
 	size_t stored;
 	diff_cache_stats(c, NULL, NULL, &stored);
@@ -194,25 +194,26 @@ TEST(hash_cache_roundtrip_racy_and_corrupt)
 	struct stat old = st;
 	old.st_ctim.tv_sec -= 100;
 	CHECK_INT(diff_cache_load(cfd, "hc", st.st_dev, &c, &status), 0);
-	CHECK_INT(diff_cache_remember(c, &old, h), 0);
+	CHECK_INT(diff_cache_remember(c, &old, h, h), 0);
 	CHECK_INT(diff_cache_save(c, cfd, "hc"), 0);
 	diff_cache_free(c);
 	CHECK_INT(diff_cache_load(cfd, "hc", st.st_dev, &c, &status), 0);
 	CHECK_STREQ(status, "loaded");
-	CHECK(diff_cache_lookup(c, &old, out));
+	CHECK(diff_cache_lookup(c, &old, out, outx));
 	CHECK(memcmp(out, h, sizeof(h)) == 0);
+	CHECK(memcmp(outx, h, sizeof(h)) == 0);
 	struct stat changed = old;
 	changed.st_size++;
-	CHECK(!diff_cache_lookup(c, &changed, out));
+	CHECK(!diff_cache_lookup(c, &changed, out, outx));
 	changed = old;
 	changed.st_ctim.tv_nsec ^= 1;
-	CHECK(!diff_cache_lookup(c, &changed, out));
+	CHECK(!diff_cache_lookup(c, &changed, out, outx));
 	diff_cache_free(c);
 
 	/* another file system: not trusted */
 	CHECK_INT(diff_cache_load(cfd, "hc", st.st_dev + 1, &c, &status), 0);
 	CHECK_STREQ(status, "stale");
-	CHECK(!diff_cache_lookup(c, &old, out));
+	CHECK(!diff_cache_lookup(c, &old, out, outx));
 	diff_cache_free(c);
 
 	/* one flipped byte: corrupt, ignored */
@@ -224,7 +225,7 @@ TEST(hash_cache_roundtrip_racy_and_corrupt)
 	close(fd);
 	CHECK_INT(diff_cache_load(cfd, "hc", st.st_dev, &c, &status), 0);
 	CHECK_STREQ(status, "corrupt");
-	CHECK(!diff_cache_lookup(c, &old, out));
+	CHECK(!diff_cache_lookup(c, &old, out, outx));
 	diff_cache_free(c);
 	close(cfd);
 }
