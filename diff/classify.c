@@ -392,8 +392,12 @@ static int walk_entry(struct walk *w, int dfd, const char *name, const struct lo
 	bool private = false, have_base;
 	int r;
 
+	/*
+	 * A mounted, running child may remove entries under us: what vanished
+	 * between readdir and here is simply not there (ENOENT below).
+	 */
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return lc_err_ret(w->err, -errno, "/%s: stat: %m", w->path.p);
+		return errno == ENOENT ? 0 : lc_err_ret(w->err, -errno, "/%s: stat: %m", w->path.p);
 	w->res->upper_entries++;
 	w->res->upper_bytes += (uint64_t)st.st_blocks * 512;
 	have_base = find_entry(w->base, w->path.p, w->path.len, &b);
@@ -412,6 +416,8 @@ static int walk_entry(struct walk *w, int dfd, const char *name, const struct lo
 		info.kind = OV_ENTRY_WHITEOUT;
 	} else if (!cached) {
 		r = diff_xattr_digest(w->h, dfd, name, u.xattrs, &private);
+		if (r == -ENOENT)
+			return 0;
 		if (r < 0)
 			return lc_err_ret(w->err, r, "/%s: xattrs: %s", w->path.p, strerror(-r));
 		if (private && (r = ov_read_entry(dfd, name, &st, parent_xwhiteouts, &info)) < 0)
@@ -454,7 +460,7 @@ static int walk_entry(struct walk *w, int dfd, const char *name, const struct lo
 			return r;
 		_cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
-			return lc_err_ret(w->err, -errno, "/%s: open: %m", w->path.p);
+			return errno == ENOENT ? 0 : lc_err_ret(w->err, -errno, "/%s: open: %m", w->path.p);
 		bool plain = parent_plain && lo.kind == LOWER_SAME && !info.redirect;
 		return walk_dir(w, fd, &lo, plain, info.xwhiteouts);
 	}
@@ -462,7 +468,7 @@ static int walk_entry(struct walk *w, int dfd, const char *name, const struct lo
 	if (S_ISLNK(st.st_mode)) {
 		ssize_t n = readlinkat(dfd, name, w->target, sizeof(w->target) - 1);
 		if (n < 0)
-			return lc_err_ret(w->err, -errno, "/%s: readlink: %m", w->path.p);
+			return errno == ENOENT ? 0 : lc_err_ret(w->err, -errno, "/%s: readlink: %m", w->path.p);
 		w->target[n] = '\0';
 		u.target = w->target;
 		u.target_len = (size_t)n;
@@ -499,10 +505,10 @@ static int walk_entry(struct walk *w, int dfd, const char *name, const struct lo
 				u.size = src.size;
 				e.size = src.size;
 			} else if ((r = hash_upper_file(w, dfd, name, &st, u.content, u.xattrs, false)) < 0)
-				return r;
+				return r == -ENOENT ? 0 : r;
 		} else if (u.size == b.size) {
 			if (!cached && (r = hash_upper_file(w, dfd, name, &st, u.content, u.xattrs, !private)) < 0)
-				return r;
+				return r == -ENOENT ? 0 : r;
 		} else
 			memset(u.content, 0, DIFF_HASH_SIZE); /* sizes differ: no need to read it */
 	}
