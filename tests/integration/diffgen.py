@@ -9,9 +9,10 @@ merged view and the base tree with plain lstat/read (no overlay knowledge).
 Then unmount, vacuum, remount, and check that the merged view did not change
 and that nothing vacuumable is left.
 
-Some seeds mount the overlay themselves with redirect_dir=on,metacopy=on
-(layerctl never does, but upper dirs made elsewhere have redirects and
-metacopy files) so the classifier's redirect and metacopy paths run too.
+A quarter of the seeds mount the overlay themselves with
+redirect_dir=on,metacopy=on and another quarter with userxattr (layerctl
+never does, but upper dirs made elsewhere have redirects, metacopy files
+and user.overlay.* xattrs), so those decoding paths run too.
 
   diffgen.py --layerctl BIN --work DIR --seeds N [--first S] [--verbose]
 Exit 0 when every seed agrees; prints the first disagreement otherwise.
@@ -81,6 +82,8 @@ def make_base(rng, root):
             os.symlink(rng.choice([b"a", b"../x", b"/etc/passwd", b"no\nwhere"]), p)
         elif kind < 0.95 and files:
             os.link(rng.choice(files), p)
+        elif kind < 0.97:
+            os.mknod(p, stat.S_IFCHR | 0o644, os.makedev(1, rng.choice([3, 5])))
         else:
             os.mkfifo(p, 0o644)
         if rng.random() < 0.2:
@@ -172,6 +175,16 @@ def write_file(p, data):
         fh.write(data)
 
 
+def copy_entry(src, dst):
+    """Copy like `mv` across devices does: device nodes and FIFOs are made, never read."""
+    st = os.lstat(src)
+    if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) or stat.S_ISFIFO(st.st_mode):
+        os.mknod(dst, st.st_mode, st.st_rdev)
+        os.chmod(dst, stat.S_IMODE(st.st_mode))
+    else:
+        shutil.copy2(src, dst, follow_symlinks=False)
+
+
 def pick(rng, tree, want_type=None):
     paths = [p for p, d in tree.items() if p and (want_type is None or d[0] == want_type)]
     return rng.choice(sorted(paths)) if paths else None
@@ -181,7 +194,7 @@ def mutate(rng, m, steps):
     """Random changes through the merged view m (bytes path)."""
     for _ in range(steps):
         tree = walk(m)
-        op = rng.randrange(18)
+        op = rng.randrange(19)
         dirs = [b""] + [p for p, d in tree.items() if p and d[0] == stat.S_IFDIR]
         parent = rng.choice(sorted(dirs))
         newp = os.path.join(m, parent, rand_name(rng)) if parent else os.path.join(m, rand_name(rng))
@@ -219,7 +232,7 @@ def mutate(rng, m, steps):
                     try:
                         os.rename(src, newp)
                     except OSError:  # EXDEV with redirect_dir=off: copy like mv does
-                        shutil.copytree(src, newp, symlinks=True)
+                        shutil.copytree(src, newp, symlinks=True, copy_function=copy_entry)
                         shutil.rmtree(src)
             elif op == 9 and any_:  # delete
                 p = full(any_)
@@ -260,10 +273,25 @@ def mutate(rng, m, steps):
             elif op == 16 and f:  # opened for writing, nothing written: a copy-up
                 with open(full(f), "r+b"):
                     pass
+            elif op == 18:  # a device node, new or replacing one
+                if os.path.lexists(newp) and stat.S_ISCHR(os.lstat(newp).st_mode):
+                    os.unlink(newp)
+                if not os.path.lexists(newp):
+                    os.mknod(newp, stat.S_IFCHR | 0o600, os.makedev(1, rng.choice([3, 5, 7])))
             elif op == 17 and d:  # create a file in an existing dir
                 write_file(os.path.join(full(d), rand_name(rng)), rand_content(rng))
         except (OSError, shutil.Error):
             pass  # an operation the tree does not allow right now (ENOTDIR, EEXIST...)
+
+
+# How a seed mounts its child: layerctl's own way, or by hand with options
+# layerctl never uses, as other tools would have made the upper dir.
+VARIANTS = {
+    0: None,
+    1: "index=off,userxattr",                      # user.overlay.* instead of trusted.overlay.*
+    2: None,
+    3: "index=off,redirect_dir=on,metacopy=on",    # redirects and metacopy files
+}
 
 
 def mount_variant(args, store, child, tree, fancy):
@@ -273,7 +301,7 @@ def mount_variant(args, store, child, tree, fancy):
         return root
     upper = os.path.join(store, "children", child, "upper")
     work = os.path.join(store, "children", child, "work")
-    opts = "lowerdir=%s,upperdir=%s,workdir=%s,index=off,redirect_dir=on,metacopy=on" % (tree, upper, work)
+    opts = "lowerdir=%s,upperdir=%s,workdir=%s,%s" % (tree, upper, work, fancy)
     run(["mount", "-t", "overlay", "overlay", "-o", opts, root])
     return root
 
@@ -297,7 +325,7 @@ def one_seed(args, seed):
         run([args.layerctl, "-q", "base", "import", "b", src.decode("utf-8", "surrogateescape")])
         run([args.layerctl, "-q", "child", "create", "c", "--base", "b"])
         tree = os.path.join(store, "bases", "b", "gens", "1", "tree")
-        fancy = seed % 4 == 3
+        fancy = VARIANTS[seed % 4]
         merged = mount_variant(args, store, "c", tree, fancy).encode()
         mutate(rng, merged, rng.randrange(3, 16))
         base_snap = walk(tree.encode())
@@ -309,7 +337,7 @@ def one_seed(args, seed):
             for p in sorted(set(got) | set(exp)):
                 if got.get(p) != exp.get(p):
                     lines.append("  %r: layerctl %s, expected %s" % (p, got.get(p), exp.get(p)))
-            raise Failure("seed %d (%s mount): diff disagrees:\n%s" % (seed, "redirect/metacopy" if fancy else "plain",
+            raise Failure("seed %d (%s mount): diff disagrees:\n%s" % (seed, fancy or "layerctl",
                                                                          "\n".join(lines)))
         got2, raw2, _ = layerctl_diff(args, "c")
         if raw2 != raw:
