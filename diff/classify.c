@@ -380,7 +380,7 @@ static int hash_upper_file(struct walk *w, int dfd, const char *name, const stru
 	return 0;
 }
 
-static int walk_dir(struct walk *w, int dfd, const struct lower *lo, bool plain, bool xwhiteouts);
+static int walk_dir(struct walk *w, int owned_fd, const struct lower *lo, bool plain, bool xwhiteouts);
 
 /* One upper entry (w->path is its merged path). */
 static int walk_entry(struct walk *w, int dfd, const char *name, const struct lower *parent_lo, bool parent_plain,
@@ -458,7 +458,7 @@ static int walk_entry(struct walk *w, int dfd, const char *name, const struct lo
 		}
 		if ((r = emit(w, w->path.p, w->path.len, &e)) < 0)
 			return r;
-		_cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			return errno == ENOENT ? 0 : lc_err_ret(w->err, -errno, "/%s: open: %m", w->path.p);
 		bool plain = parent_plain && lo.kind == LOWER_SAME && !info.redirect;
@@ -520,7 +520,8 @@ static int walk_entry(struct walk *w, int dfd, const char *name, const struct lo
 	return emit(w, w->path.p, w->path.len, &e);
 }
 
-static int walk_dir(struct walk *w, int dfd, const struct lower *lo, bool plain, bool xwhiteouts)
+/* Walk the dir open at owned_fd (closed here, whatever happens). */
+static int walk_dir(struct walk *w, int owned_fd, const struct lower *lo, bool plain, bool xwhiteouts)
 {
 	size_t saved = w->path.len;
 	bool collect = lo->kind != LOWER_SAME;
@@ -530,15 +531,12 @@ static int walk_dir(struct walk *w, int dfd, const struct lower *lo, bool plain,
 	_cleanup_free_ size_t *offs = NULL;
 	int r = 0;
 
-	/* Our own open file description: a dup() would share (and move) the caller's offset. */
-	int dup_fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dup_fd < 0)
-		return -errno;
-	_cleanup_closedir_ DIR *d = fdopendir(dup_fd);
+	_cleanup_closedir_ DIR *d = fdopendir(owned_fd);
 	if (!d) {
-		close(dup_fd);
+		close(owned_fd);
 		return -errno;
 	}
+	int dfd = dirfd(d);
 	for (;;) {
 		errno = 0;
 		struct dirent *de = readdir(d);
@@ -646,7 +644,13 @@ int diff_classify(int upper_fd, const struct diff_manifest *base, struct diff_ha
 		ov_entry_info_done(&info);
 	}
 	struct lower same = { LOWER_SAME, NULL, 0 };
-	if ((r = walk_dir(&w, upper_fd, &same, true, root_x)) < 0)
+	/* Our own open file description: reading the caller's fd would move its offset. */
+	int root_fd = openat(upper_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0) {
+		r = lc_err_ret(err, -errno, "upper dir: %m");
+		goto out;
+	}
+	if ((r = walk_dir(&w, root_fd, &same, true, root_x)) < 0)
 		goto out;
 	sort_pool = ret->pool;
 	if (ret->n)

@@ -120,6 +120,13 @@ static bool is_utf8(const char *s, size_t n)
 static void put_escaped(FILE *f, const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
+	size_t plain = 0;
+	while (plain < n && p[plain] >= 0x20 && p[plain] < 0x7f && p[plain] != '\\')
+		plain++;
+	if (plain == n) { /* the usual name: printable ASCII, one write */
+		fwrite(s, 1, n, f);
+		return;
+	}
 	for (size_t i = 0; i < n;) {
 		unsigned char c = p[i];
 		if (c == '\\') fputs("\\\\", f);
