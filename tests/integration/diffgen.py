@@ -194,7 +194,7 @@ def mutate(rng, m, steps):
     """Random changes through the merged view m (bytes path)."""
     for _ in range(steps):
         tree = walk(m)
-        op = rng.randrange(19)
+        op = rng.randrange(20)
         dirs = [b""] + [p for p, d in tree.items() if p and d[0] == stat.S_IFDIR]
         parent = rng.choice(sorted(dirs))
         newp = os.path.join(m, parent, rand_name(rng)) if parent else os.path.join(m, rand_name(rng))
@@ -278,6 +278,14 @@ def mutate(rng, m, steps):
                     os.unlink(newp)
                 if not os.path.lexists(newp):
                     os.mknod(newp, stat.S_IFCHR | 0o600, os.makedev(1, rng.choice([3, 5, 7])))
+            elif op == 19:  # the root's own metadata (the upper dir's root inode)
+                what = rng.randrange(3)
+                if what == 0:
+                    os.chmod(m, rng.choice([0o755, 0o700, 0o751]))
+                elif what == 1:
+                    os.chown(m, rng.randrange(2), rng.randrange(2))
+                else:
+                    set_xattr(rng, m)
             elif op == 17 and d:  # create a file in an existing dir
                 write_file(os.path.join(full(d), rand_name(rng)), rand_content(rng))
         except (OSError, shutil.Error):
