@@ -323,6 +323,12 @@ static int lower_of(struct walk *w, const struct lower *parent, const char *name
 		plen = w->path.len >= nl + 1 ? w->path.len - nl - 1 : 0;
 	}
 	*ret_buf = NULL;
+	/*
+	 * Below an opaque dir nothing of the lower is looked up, except through
+	 * an absolute redirect, which the kernel resolves from the layer root.
+	 */
+	if (redirect && redirect[0] != '/' && parent->kind == LOWER_NONE)
+		redirect = NULL;
 	if (redirect) {
 		if (redirect[0] == '/') {
 			while (*redirect == '/')

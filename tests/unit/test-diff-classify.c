@@ -106,6 +106,9 @@ TEST(classes_of_a_hand_made_upper)
 	mk("up/opq");
 	xattr("up/opq", "user.overlay.opaque", "y");
 	put("up/opq/fresh", "x", 0644);
+	/* an absolute redirect reaches the lower even below an opaque dir */
+	mk("up/opq/abs");
+	xattr("up/opq/abs", "user.overlay.redirect", "/d1");
 
 	struct diff_result r;
 	struct lc_err e = { "" };
@@ -125,6 +128,9 @@ TEST(classes_of_a_hand_made_upper)
 	CHECK_INT(class_of(&r, "opq"), 'O');
 	CHECK_INT(class_of(&r, "opq/old"), 'D');
 	CHECK_INT(class_of(&r, "opq/fresh"), 'A');
+	CHECK_INT(class_of(&r, "opq/abs"), 'A');
+	CHECK_INT(class_of(&r, "opq/abs/f"), 'A');
+	CHECK_INT(class_of(&r, "opq/abs/sub/g"), 'A');
 	CHECK_INT(r.totals['D'].count, 6);
 	CHECK(diff_result_differs(&r));
 	CHECK_INT(r.hashed_files, 2);          /* etc/a and etc/b only: sizes equal the base's */
