@@ -237,6 +237,38 @@ test_base_verify_finds_in_place_edits() {
 	assert_contains "$ERR" "differences from its manifest"
 }
 
+test_diff_while_the_child_keeps_changing() {
+	setup_child
+	mkdir -p "$M/tmp/churn/sub"
+	(
+		while :; do
+			for i in 1 2 3 4 5 6 7 8 9; do
+				echo "$i" >"$M/tmp/churn/f$i"
+				mkdir -p "$M/tmp/churn/d$i" && echo y >"$M/tmp/churn/d$i/g"
+				rm -rf "$M/tmp/churn/f$((i - 1))" "$M/tmp/churn/d$((i - 1))"
+			done
+		done
+	) &
+	churn=$!
+	rc=0
+	for _ in $(seq 40); do
+		"$L" diff c >/dev/null || { rc=$?; break; }
+	done
+	kill "$churn"
+	wait "$churn" 2>/dev/null || true
+	assert_eq "$rc" 0 "diff of a child whose files come and go"
+}
+
+test_base_verify_sees_xattr_and_owner_edits() {
+	setup_child
+	tree=$ROOT/bases/b/gens/1/tree
+	setfattr -n user.note -v edited "$tree/etc/hello"
+	chown 7:7 "$tree/etc/same"
+	out=$("$L" base verify b 2>/dev/null || true)
+	assert_contains "$out" "changed /etc/hello: xattrs"
+	assert_contains "$out" "changed /etc/same: owner"
+}
+
 # Upper dirs made elsewhere: xattr whiteouts, user.overlay.* (userxattr), a
 # relative redirect.  The claim of diff is checked against a real mount.
 test_upper_made_elsewhere() {
