@@ -133,6 +133,18 @@ struct xattr_args_compat {
 
 static int have_xattrat = -1; /* unknown, 0 no, 1 yes */
 
+/*
+ * Did an *xattrat() call fail because the call itself is missing?  ENOSYS
+ * on old kernels; EPERM where a seccomp filter (container runtimes' default
+ * profiles) rejects system calls it does not know.  The xattr calls
+ * themselves do not fail with EPERM, so the fallback then reports any real
+ * error.
+ */
+static bool xattrat_missing(void)
+{
+	return errno == ENOSYS || errno == EPERM;
+}
+
 /* Where an xattr call goes: dirfd + name with the *at calls, or a /proc path. */
 struct xtarget {
 	int dirfd;
@@ -152,7 +164,7 @@ static ssize_t x_list(const struct xtarget *t, char *buf, size_t size)
 {
 	if (have_xattrat != 0) {
 		long n = syscall(SYS_listxattrat, t->dirfd, t->name, AT_SYMLINK_NOFOLLOW, buf, size);
-		if (n >= 0 || errno != ENOSYS) {
+		if (n >= 0 || !xattrat_missing()) {
 			have_xattrat = 1;
 			return n;
 		}
@@ -166,7 +178,7 @@ static ssize_t x_get(const struct xtarget *t, const char *key, char *buf, size_t
 	if (have_xattrat != 0) {
 		struct xattr_args_compat args = { .value = (uint64_t)(uintptr_t)buf, .size = (uint32_t)size };
 		long n = syscall(SYS_getxattrat, t->dirfd, t->name, AT_SYMLINK_NOFOLLOW, key, &args, sizeof(args));
-		if (n >= 0 || errno != ENOSYS) {
+		if (n >= 0 || !xattrat_missing()) {
 			have_xattrat = 1;
 			return n;
 		}

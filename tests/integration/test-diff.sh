@@ -84,6 +84,7 @@ test_diff_classes_and_formats() {
 	assert_contains "$out" "D /usr/share/doc/README"
 	assert_contains "$out" "= /etc/group"
 	case "$out" in *" /etc"$'\n'*|*" /usr"$'\n'*) fail "parent dirs of changes must not be listed: $out" ;; esac
+	"$L" diff c --color=always | grep -q $'^\033\[33mM\033\[0m /etc/hello$'
 	docker=$("$L" diff c --format=docker)
 	assert_contains "$docker" "C /etc/hello"
 	assert_contains "$docker" "A /etc/new"

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Classification of a hand-made upper dir against a base manifest; the hash cache; vacuum. */
 #include <fcntl.h>
+#include <seccomp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <time.h>
 
@@ -236,6 +238,56 @@ TEST(hash_cache_roundtrip_racy_and_corrupt)
 	close(cfd);
 }
 
+/*
+ * Without the *xattrat() calls (old kernel: ENOSYS; a container's seccomp
+ * profile: EPERM) the digest comes from the /proc fallback, identical.
+ */
+static void digest_in_child(int err, const char *file_dir, uint8_t out[DIFF_HASH_SIZE])
+{
+	int pfd[2];
+	CHECK(pipe(pfd) == 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+		if (err) {
+			seccomp_rule_add(ctx, SCMP_ACT_ERRNO(err), 464, 0); /* getxattrat */
+			seccomp_rule_add(ctx, SCMP_ACT_ERRNO(err), 465, 0); /* listxattrat */
+			if (seccomp_load(ctx) < 0)
+				_exit(2);
+		}
+		struct diff_hasher *h;
+		uint8_t d[DIFF_HASH_SIZE];
+		int fd = open(file_dir, O_RDONLY | O_DIRECTORY);
+		if (diff_hasher_new(&h) < 0 || diff_xattr_digest(h, fd, "f", d, NULL) < 0)
+			_exit(1);
+		_exit(write(pfd[1], d, sizeof(d)) == (ssize_t)sizeof(d) ? 0 : 1);
+	}
+	close(pfd[1]);
+	CHECK(read(pfd[0], out, DIFF_HASH_SIZE) == DIFF_HASH_SIZE);
+	close(pfd[0]);
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+TEST(xattr_digest_without_xattrat_syscalls)
+{
+	setup();
+	mk("nox");
+	put("nox/f", "x", 0644);
+	xattr("nox/f", "user.a", "1");
+	xattr("nox/f", "user.b", "2");
+	char p[512];
+	snprintf(p, sizeof(p), "%s/nox", dir);
+	uint8_t normal[DIFF_HASH_SIZE], nosys[DIFF_HASH_SIZE], eperm[DIFF_HASH_SIZE];
+	digest_in_child(0, p, normal);
+	digest_in_child(ENOSYS, p, nosys);
+	digest_in_child(EPERM, p, eperm);
+	CHECK(!diff_hash_is_zero(normal));
+	CHECK(memcmp(normal, nosys, DIFF_HASH_SIZE) == 0);
+	CHECK(memcmp(normal, eperm, DIFF_HASH_SIZE) == 0);
+}
+
 TEST(cleanup)
 {
 	char cmd[256];
@@ -245,4 +297,4 @@ TEST(cleanup)
 }
 
 TEST_MAIN(T(classes_of_a_hand_made_upper), T(vacuum_removes_redundant_and_emptied_dirs),
-	  T(hash_cache_roundtrip_racy_and_corrupt), T(cleanup))
+	  T(hash_cache_roundtrip_racy_and_corrupt), T(xattr_digest_without_xattrat_syscalls), T(cleanup))
