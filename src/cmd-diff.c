@@ -644,8 +644,12 @@ int cmd_vacuum(struct ctx *ctx, int argc, char **argv)
 		log_hint("layerctl umount %s", name);
 		return EXIT_FAIL;
 	}
+	/*
+	 * Deleting is not undoable: every candidate is hashed again rather than
+	 * taken from the cache, whatever the cache's own safeguards.
+	 */
 	struct diff_result res;
-	if (classify_child("vacuum", &x, true, &res) < 0)
+	if (classify_child("vacuum", &x, false, &res) < 0)
 		return EXIT_FAIL;
 	struct json j;
 	struct vacuum_print p = { .dry_run = dry_run };
