@@ -1,0 +1,671 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Classifying a child's upper dir against its base manifest.
+ *
+ * One openat-relative walk of the upper dir; every upper entry is looked up
+ * in the (mmap'd) base manifest by binary search.  Only the upper is read:
+ * an upper dir that merges with the base dir of the same path (the usual
+ * case) shows every other name of that dir unchanged, so nothing of the
+ * base is visited.  Three things make the merged dir differ from "upper over
+ * the same base dir", and only then are the base's names of that dir
+ * enumerated (from the manifest, never from disk):
+ *
+ *  - an opaque dir (overlay.opaque=y), or any dir below one: nothing of the
+ *    lower shows through, so every base name missing from upper is deleted;
+ *  - a dir with overlay.redirect: its lower content comes from another
+ *    path, so each lower name is compared with the base at the new path;
+ *  - an upper dir where the base has no dir.
+ *
+ * Content is hashed only for upper regular files of the same size as their
+ * base file, through the per-child hash cache when one is given.
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/sysmacros.h>
+
+#include "diff/diff.h"
+#include "diff/internal.h"
+
+enum lower_kind {
+	LOWER_SAME,  /* the base dir of the same path */
+	LOWER_NONE,  /* nothing shows through */
+	LOWER_OTHER, /* the base dir at another path (a redirect) */
+};
+
+struct lower {
+	enum lower_kind kind;
+	const char *path; /* LOWER_OTHER: base path (no leading '/') */
+	size_t len;
+};
+
+struct walk {
+	const struct diff_manifest *base;
+	struct diff_hash_cache *cache;
+	struct diff_hasher *h;
+	struct diff_result *res;
+	struct lc_err *err;
+	struct dbuf path;    /* merged path of the entry at hand */
+	struct dbuf scratch; /* paths built while comparing base subtrees */
+	char target[PATH_MAX + 1];
+};
+
+void diff_result_done(struct diff_result *r)
+{
+	free(r->v);
+	free(r->pool);
+	memset(r, 0, sizeof(*r));
+}
+
+bool diff_result_differs(const struct diff_result *r)
+{
+	return r->totals[DIFF_ADDED].count || r->totals[DIFF_MODIFIED].count || r->totals[DIFF_METADATA].count ||
+	       r->totals[DIFF_DELETED].count || r->totals[DIFF_OPAQUE].count;
+}
+
+struct emit {
+	char cls;
+	unsigned changes;
+	uint32_t mode;
+	uint64_t size, disk_bytes;
+	bool in_upper, vacuumable, silent, metacopy, redirect;
+};
+
+static int emit(struct walk *w, const char *path, size_t len, const struct emit *e)
+{
+	struct diff_result *r = w->res;
+	if (r->n == r->alloc) {
+		size_t na = r->alloc ? r->alloc * 2 : 256;
+		struct diff_change *v = realloc(r->v, na * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		r->v = v;
+		r->alloc = na;
+	}
+	if (r->pool_len + len + 1 > r->pool_alloc) {
+		size_t na = r->pool_alloc ? r->pool_alloc : 4096;
+		while (na < r->pool_len + len + 1)
+			na *= 2;
+		char *p = realloc(r->pool, na);
+		if (!p)
+			return -ENOMEM;
+		r->pool = p;
+		r->pool_alloc = na;
+	}
+	struct diff_change *c = &r->v[r->n++];
+	*c = (struct diff_change){
+		.cls = e->cls,
+		.changes = e->changes,
+		.path_off = r->pool_len,
+		.path_len = len,
+		.mode = e->mode,
+		.size = e->size,
+		.disk_bytes = e->disk_bytes,
+		.in_upper = e->in_upper,
+		.vacuumable = e->vacuumable,
+		.silent = e->silent,
+		.metacopy = e->metacopy,
+		.redirect = e->redirect,
+	};
+	memcpy(r->pool + r->pool_len, path, len);
+	r->pool[r->pool_len + len] = '\0';
+	r->pool_len += len + 1;
+	if (!e->silent) {
+		r->totals[(unsigned char)e->cls].count++;
+		r->totals[(unsigned char)e->cls].bytes += e->size;
+	}
+	if (e->vacuumable && !S_ISDIR(e->mode)) {
+		r->vacuum_entries++;
+		r->vacuum_bytes += e->disk_bytes;
+	}
+	return 0;
+}
+
+static int emit_base(struct walk *w, char cls, unsigned changes, const struct diff_entry *b)
+{
+	return emit(w, b->path, b->path_len, &(struct emit){ .cls = cls, .changes = changes, .mode = b->mode, .size = b->size });
+}
+
+/* Base entry idx and everything below it are hidden: deleted. */
+static int emit_deleted_subtree(struct walk *w, size_t idx)
+{
+	struct diff_entry b;
+	size_t begin, end;
+	int r;
+	diff_manifest_get(w->base, idx, &b);
+	if ((r = emit_base(w, DIFF_DELETED, 0, &b)) < 0)
+		return r;
+	if (!S_ISDIR(b.mode))
+		return 0;
+	diff_manifest_subtree(w->base, b.path, b.path_len, &begin, &end);
+	for (size_t i = begin; i < end; i++) {
+		diff_manifest_get(w->base, i, &b);
+		if ((r = emit_base(w, DIFF_DELETED, 0, &b)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static bool find_entry(const struct diff_manifest *m, const char *path, size_t len, struct diff_entry *ret)
+{
+	ssize_t i = diff_manifest_find(m, path, len);
+	if (i < 0)
+		return false;
+	diff_manifest_get(m, (size_t)i, ret);
+	return true;
+}
+
+/* Build prefix + "/" + rest in w->scratch (prefix "" is the root). */
+static int scratch_join(struct walk *w, const char *prefix, size_t plen, const char *rest, size_t rlen)
+{
+	w->scratch.len = 0;
+	int r = dbuf_reserve(&w->scratch, plen + rlen + 2);
+	if (r < 0)
+		return r;
+	memcpy(w->scratch.p, prefix, plen);
+	w->scratch.len = plen;
+	if (plen && rlen)
+		w->scratch.p[w->scratch.len++] = '/';
+	memcpy(w->scratch.p + w->scratch.len, rest, rlen);
+	w->scratch.len += rlen;
+	w->scratch.p[w->scratch.len] = '\0';
+	return 0;
+}
+
+/* Class of an entry present in both, from its DIFF_CH_* bits. */
+static char class_of(unsigned ch)
+{
+	if (ch & (DIFF_CH_TYPE | DIFF_CH_CONTENT))
+		return DIFF_MODIFIED;
+	if (ch)
+		return DIFF_METADATA;
+	return DIFF_SAME;
+}
+
+/* Drift identity: content, type, mode, owner, xattrs; directories have no content, mtime never counts. */
+static unsigned drift_changes(const struct diff_entry *merged, const struct diff_entry *base)
+{
+	return diff_entry_changes(merged, base, false);
+}
+
+/*
+ * The lower entry lidx shows through, unchanged by upper, at merged path
+ * (mp, mlen) (a redirected dir's content): compare it and its subtree with
+ * the base at the merged path.  None of it is in upper.
+ */
+static int compare_lower_subtree(struct walk *w, size_t lidx, const char *mp, size_t mlen)
+{
+	struct diff_entry l, b;
+	size_t begin, end;
+	int r;
+	_cleanup_free_ char *mpath = strndup(mp, mlen);
+	if (!mpath)
+		return -ENOMEM;
+
+	diff_manifest_get(w->base, lidx, &l);
+	const char *lpath = l.path;
+	size_t llen = l.path_len;
+	/* Every lower path lpath/rest shows at mpath/rest. */
+	diff_manifest_subtree(w->base, lpath, llen, &begin, &end);
+	for (size_t i = lidx; i < end; i = i == lidx ? begin : i + 1) {
+		diff_manifest_get(w->base, i, &l);
+		const char *rest = l.path + llen + (i == lidx ? 0 : 1);
+		size_t rlen = l.path_len - (size_t)(rest - l.path);
+		if ((r = scratch_join(w, mpath, mlen, rest, rlen)) < 0)
+			return r;
+		struct emit e = { .mode = l.mode, .size = l.size };
+		if (!find_entry(w->base, w->scratch.p, w->scratch.len, &b))
+			e.cls = DIFF_ADDED;
+		else {
+			e.changes = drift_changes(&l, &b);
+			e.cls = class_of(e.changes);
+			if (e.cls == DIFF_SAME)
+				continue;
+		}
+		if ((r = emit(w, w->scratch.p, w->scratch.len, &e)) < 0)
+			return r;
+	}
+	/* Base paths below mpath with no lower counterpart are hidden. */
+	diff_manifest_subtree(w->base, mpath, mlen, &begin, &end);
+	for (size_t i = begin; i < end; i++) {
+		diff_manifest_get(w->base, i, &b);
+		const char *rest = b.path + mlen + 1;
+		if ((r = scratch_join(w, lpath, llen, rest, b.path_len - mlen - 1)) < 0)
+			return r;
+		if (diff_manifest_find(w->base, w->scratch.p, w->scratch.len) < 0 &&
+		    (r = emit_base(w, DIFF_DELETED, 0, &b)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static bool has_name(char **names, size_t n, const char *name)
+{
+	return bsearch(&name, names, n, sizeof(*names), cmp_name) != NULL;
+}
+
+/*
+ * The merged dir at w->path does not simply overlay the base dir of the same
+ * path: account for the base names upper does not mention (deleted, or
+ * replaced by the lower dir's entry of that name).
+ */
+static int merge_dir_names(struct walk *w, const struct lower *lo, char **names, size_t n)
+{
+	const struct diff_manifest *m = w->base;
+	_cleanup_free_ char *p = strndup(w->path.p, w->path.len);
+	size_t plen = w->path.len, begin, end;
+	struct diff_entry e;
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	qsort(names, n, sizeof(*names), cmp_name);
+	/*
+	 * Direct children of the base dir.  Their subtrees interleave with
+	 * siblings in byte order ("a/x" sorts after "a-b"), so scan the range
+	 * and skip deeper paths; this runs only for opaque or redirected dirs.
+	 */
+	diff_manifest_subtree(m, p, plen, &begin, &end);
+	for (size_t i = begin; i < end; i++) {
+		diff_manifest_get(m, i, &e);
+		const char *name = e.path + (plen ? plen + 1 : 0);
+		if (strchr(name, '/'))
+			continue;
+		bool in_lower = false;
+		if (lo->kind == LOWER_OTHER) {
+			if ((r = scratch_join(w, lo->path, lo->len, name, strlen(name))) < 0)
+				return r;
+			in_lower = diff_manifest_find(m, w->scratch.p, w->scratch.len) >= 0;
+		}
+		if (!has_name(names, n, name) && !in_lower && (r = emit_deleted_subtree(w, i)) < 0)
+			return r;
+	}
+	if (lo->kind != LOWER_OTHER)
+		return 0;
+	/* Names of the lower dir that upper does not mention show through. */
+	_cleanup_free_ char *lp = strndup(lo->path, lo->len);
+	if (!lp)
+		return -ENOMEM;
+	diff_manifest_subtree(m, lp, lo->len, &begin, &end);
+	for (size_t i = begin; i < end; i++) {
+		diff_manifest_get(m, i, &e);
+		const char *name = e.path + (lo->len ? lo->len + 1 : 0);
+		if (strchr(name, '/') || has_name(names, n, name))
+			continue;
+		_cleanup_free_ char *mp = NULL;
+		if (asprintf(&mp, "%s%s%s", p, plen ? "/" : "", name) < 0)
+			return -ENOMEM;
+		if ((r = compare_lower_subtree(w, i, mp, strlen(mp))) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * Where the lower content of upper entry `name` (in a dir whose lower is
+ * parent) is: its redirect when it has one (absolute: from the layer root;
+ * relative: a name in the parent's lower dir), else the same name in the
+ * parent's lower dir.  kind NONE when nothing is below.
+ */
+static int lower_of(struct walk *w, const struct lower *parent, const char *name, const char *redirect,
+		    struct lower *ret, char **ret_buf)
+{
+	const char *ppath = parent->kind == LOWER_OTHER ? parent->path : w->path.p;
+	size_t plen = parent->kind == LOWER_OTHER ? parent->len : w->path.len;
+	/* w->path holds the entry itself here: strip "/name" to get the parent's path */
+	if (parent->kind != LOWER_OTHER) {
+		size_t nl = strlen(name);
+		plen = w->path.len >= nl + 1 ? w->path.len - nl - 1 : 0;
+	}
+	*ret_buf = NULL;
+	/*
+	 * Below an opaque dir nothing of the lower is looked up, except through
+	 * an absolute redirect, which the kernel resolves from the layer root.
+	 */
+	if (redirect && redirect[0] != '/' && parent->kind == LOWER_NONE)
+		redirect = NULL;
+	if (redirect) {
+		if (redirect[0] == '/') {
+			while (*redirect == '/')
+				redirect++;
+			*ret_buf = strdup(redirect);
+		} else if (asprintf(ret_buf, "%.*s%s%s", (int)plen, ppath, plen ? "/" : "", redirect) < 0)
+			*ret_buf = NULL;
+		if (!*ret_buf)
+			return -ENOMEM;
+		*ret = (struct lower){ LOWER_OTHER, *ret_buf, strlen(*ret_buf) };
+	} else if (parent->kind == LOWER_NONE) {
+		*ret = (struct lower){ LOWER_NONE, NULL, 0 };
+		return 0;
+	} else if (parent->kind == LOWER_SAME) {
+		*ret = (struct lower){ LOWER_SAME, NULL, 0 };
+		return 0;
+	} else {
+		if (asprintf(ret_buf, "%.*s%s%s", (int)plen, ppath, plen ? "/" : "", name) < 0)
+			return -ENOMEM;
+		*ret = (struct lower){ LOWER_OTHER, *ret_buf, strlen(*ret_buf) };
+	}
+	/* A redirect back to the entry's own path is the same as none. */
+	if (ret->len == w->path.len && memcmp(ret->path, w->path.p, ret->len) == 0)
+		*ret = (struct lower){ LOWER_SAME, NULL, 0 };
+	return 0;
+}
+
+/* Base entry of a lower position, if it exists. */
+static bool lower_entry(struct walk *w, const struct lower *lo, struct diff_entry *ret)
+{
+	if (lo->kind == LOWER_NONE)
+		return false;
+	if (lo->kind == LOWER_SAME)
+		return find_entry(w->base, w->path.p, w->path.len, ret);
+	return find_entry(w->base, lo->path, lo->len, ret);
+}
+
+/* Hash an upper file; remember it (with its xattr digest) in the cache when that is safe. */
+static int hash_upper_file(struct walk *w, int dfd, const char *name, const struct stat *st,
+			   uint8_t out[DIFF_HASH_SIZE], const uint8_t xattrs[DIFF_HASH_SIZE], bool cacheable)
+{
+	_cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return lc_err_ret(w->err, -errno, "/%s: open: %m", w->path.p);
+	uint64_t bytes;
+	int r = diff_hash_fd(w->h, fd, out, &bytes);
+	if (r < 0)
+		return lc_err_ret(w->err, r, "/%s: read: %s", w->path.p, strerror(-r));
+	w->res->hashed_files++;
+	w->res->hashed_bytes += bytes;
+	if (w->cache && cacheable && bytes == (uint64_t)st->st_size)
+		return diff_cache_remember(w->cache, st, out, xattrs);
+	return 0;
+}
+
+static int walk_dir(struct walk *w, int owned_fd, const struct lower *lo, bool plain, bool xwhiteouts);
+
+/* One upper entry (w->path is its merged path). */
+static int walk_entry(struct walk *w, int dfd, const char *name, const struct lower *parent_lo, bool parent_plain,
+		      bool parent_xwhiteouts)
+{
+	struct stat st;
+	struct diff_entry u = {}, b, src;
+	_cleanup_(ov_entry_info_done) struct ov_entry_info info = {};
+	bool private = false, have_base;
+	int r;
+
+	/*
+	 * A mounted, running child may remove entries under us: what vanished
+	 * between readdir and here is simply not there (ENOENT below).
+	 */
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : lc_err_ret(w->err, -errno, "/%s: stat: %m", w->path.p);
+	w->res->upper_entries++;
+	w->res->upper_bytes += (uint64_t)st.st_blocks * 512;
+	have_base = find_entry(w->base, w->path.p, w->path.len, &b);
+
+	/*
+	 * A file of the base file's size would be hashed: the cache may know
+	 * both its hash and its xattr digest (only entries without overlay
+	 * xattrs that matter are ever stored).
+	 */
+	bool cached = w->cache && S_ISREG(st.st_mode) && have_base && S_ISREG(b.mode) &&
+		      (uint64_t)st.st_size == b.size && diff_cache_lookup(w->cache, &st, u.content, u.xattrs);
+	if (cached)
+		w->res->cache_hits++;
+
+	if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {
+		info.kind = OV_ENTRY_WHITEOUT;
+	} else if (!cached) {
+		r = diff_xattr_digest(w->h, dfd, name, u.xattrs, &private);
+		if (r == -ENOENT)
+			return 0;
+		if (r < 0)
+			return lc_err_ret(w->err, r, "/%s: xattrs: %s", w->path.p, strerror(-r));
+		if (private && (r = ov_read_entry(dfd, name, &st, parent_xwhiteouts, &info)) < 0)
+			return lc_err_ret(w->err, r, "/%s: overlay xattrs: %s", w->path.p, strerror(-r));
+	}
+	if (info.kind == OV_ENTRY_WHITEOUT) {
+		/* A whiteout of a name the base lacks (e.g. after a redirect) hides nothing there. */
+		if (!have_base)
+			return 0;
+		return emit_deleted_subtree(w, (size_t)diff_manifest_find(w->base, w->path.p, w->path.len));
+	}
+
+	diff_entry_from_stat(&u, &st);
+	struct lower lo;
+	_cleanup_free_ char *lo_buf = NULL;
+	if ((r = lower_of(w, parent_lo, name, info.redirect, &lo, &lo_buf)) < 0)
+		return r;
+	struct emit e = { .mode = st.st_mode, .size = u.size, .disk_bytes = (uint64_t)st.st_blocks * 512,
+			  .in_upper = true, .metacopy = info.metacopy, .redirect = info.redirect != NULL };
+
+	if (S_ISDIR(st.st_mode)) {
+		struct diff_entry ld;
+		/* Lower shows through only when the lower entry is a dir and this one is not opaque. */
+		if (info.opaque || !lower_entry(w, &lo, &ld) || !S_ISDIR(ld.mode))
+			lo = (struct lower){ LOWER_NONE, NULL, 0 };
+		if (!have_base)
+			e.cls = DIFF_ADDED;
+		else {
+			e.changes = drift_changes(&u, &b);
+			if (info.opaque && !(e.changes & DIFF_CH_TYPE))
+				e.cls = DIFF_OPAQUE;
+			else {
+				e.cls = class_of(e.changes);
+				e.silent = e.cls == DIFF_SAME;
+				e.vacuumable = e.silent && parent_plain && lo.kind == LOWER_SAME && !info.redirect &&
+					       !info.xwhiteouts && w->path.len > 0;
+			}
+		}
+		if ((r = emit(w, w->path.p, w->path.len, &e)) < 0)
+			return r;
+		int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return errno == ENOENT ? 0 : lc_err_ret(w->err, -errno, "/%s: open: %m", w->path.p);
+		bool plain = parent_plain && lo.kind == LOWER_SAME && !info.redirect;
+		return walk_dir(w, fd, &lo, plain, info.xwhiteouts);
+	}
+
+	if (S_ISLNK(st.st_mode)) {
+		ssize_t n = readlinkat(dfd, name, w->target, sizeof(w->target) - 1);
+		if (n < 0)
+			return errno == ENOENT ? 0 : lc_err_ret(w->err, -errno, "/%s: readlink: %m", w->path.p);
+		w->target[n] = '\0';
+		u.target = w->target;
+		u.target_len = (size_t)n;
+	} else
+		u.target = "";
+
+	if (!have_base) {
+		e.cls = DIFF_ADDED;
+		return emit(w, w->path.p, w->path.len, &e);
+	}
+	if ((b.mode & S_IFMT) != (st.st_mode & S_IFMT)) {
+		e.cls = DIFF_MODIFIED;
+		e.changes = DIFF_CH_TYPE;
+		if ((r = emit(w, w->path.p, w->path.len, &e)) < 0)
+			return r;
+		if (!S_ISDIR(b.mode))
+			return 0;
+		/* The base dir's content is gone with it. */
+		size_t begin, end;
+		diff_manifest_subtree(w->base, b.path, b.path_len, &begin, &end);
+		for (size_t i = begin; i < end; i++) {
+			struct diff_entry d;
+			diff_manifest_get(w->base, i, &d);
+			if ((r = emit_base(w, DIFF_DELETED, 0, &d)) < 0)
+				return r;
+		}
+		return 0;
+	}
+	if (S_ISREG(st.st_mode)) {
+		if (info.metacopy) {
+			/* Metadata only: the content is the lower file's (at its redirect, if any). */
+			if (lower_entry(w, &lo, &src) && S_ISREG(src.mode)) {
+				memcpy(u.content, src.content, DIFF_HASH_SIZE);
+				u.size = src.size;
+				e.size = src.size;
+			} else if ((r = hash_upper_file(w, dfd, name, &st, u.content, u.xattrs, false)) < 0)
+				return r == -ENOENT ? 0 : r;
+		} else if (u.size == b.size) {
+			if (!cached && (r = hash_upper_file(w, dfd, name, &st, u.content, u.xattrs, !private)) < 0)
+				return r == -ENOENT ? 0 : r;
+		} else
+			memset(u.content, 0, DIFF_HASH_SIZE); /* sizes differ: no need to read it */
+	}
+	e.changes = drift_changes(&u, &b);
+	e.cls = class_of(e.changes);
+	/* A hard-linked copy is not removed: the other names would lose their link. */
+	e.vacuumable = e.cls == DIFF_SAME && parent_plain && parent_lo->kind == LOWER_SAME && !info.redirect &&
+		       st.st_nlink == 1;
+	return emit(w, w->path.p, w->path.len, &e);
+}
+
+/* Walk the dir open at owned_fd (closed here, whatever happens). */
+static int walk_dir(struct walk *w, int owned_fd, const struct lower *lo, bool plain, bool xwhiteouts)
+{
+	size_t saved = w->path.len;
+	bool collect = lo->kind != LOWER_SAME;
+	_cleanup_free_ char **names = NULL;
+	struct dbuf name_pool = {};
+	size_t n_names = 0, alloc_names = 0;
+	_cleanup_free_ size_t *offs = NULL;
+	int r = 0;
+
+	_cleanup_closedir_ DIR *d = fdopendir(owned_fd);
+	if (!d) {
+		close(owned_fd);
+		return -errno;
+	}
+	int dfd = dirfd(d);
+	for (;;) {
+		errno = 0;
+		struct dirent *de = readdir(d);
+		if (!de) {
+			if (errno)
+				r = lc_err_ret(w->err, -errno, "/%s: readdir: %m", w->path.p);
+			break;
+		}
+		if (STREQ(de->d_name, ".") || STREQ(de->d_name, ".."))
+			continue;
+		size_t nl = strlen(de->d_name);
+		w->path.len = saved;
+		if ((r = dbuf_reserve(&w->path, nl + 2)) < 0)
+			break;
+		if (saved)
+			w->path.p[w->path.len++] = '/';
+		memcpy(w->path.p + w->path.len, de->d_name, nl + 1);
+		w->path.len += nl;
+		if (collect) {
+			if (n_names == alloc_names) {
+				alloc_names = alloc_names ? alloc_names * 2 : 64;
+				size_t *no = realloc(offs, alloc_names * sizeof(*no));
+				if (!no) {
+					r = -ENOMEM;
+					break;
+				}
+				offs = no;
+			}
+			offs[n_names++] = name_pool.len;
+			if ((r = dbuf_append(&name_pool, de->d_name, nl + 1)) < 0)
+				break;
+		}
+		if ((r = walk_entry(w, dfd, de->d_name, lo, plain, xwhiteouts)) < 0)
+			break;
+	}
+	w->path.len = saved;
+	w->path.p[saved] = '\0';
+	if (r == 0 && collect) {
+		names = malloc((n_names + 1) * sizeof(*names));
+		if (!names)
+			r = -ENOMEM;
+		for (size_t i = 0; r == 0 && i < n_names; i++)
+			names[i] = name_pool.p + offs[i];
+		if (r == 0)
+			r = merge_dir_names(w, lo, names, n_names);
+	}
+	dbuf_done(&name_pool);
+	return r;
+}
+
+static _Thread_local const char *sort_pool;
+
+static int change_cmp(const void *a, const void *b)
+{
+	const struct diff_change *x = a, *y = b;
+	int c = diff_path_cmp(sort_pool + x->path_off, x->path_len, sort_pool + y->path_off, y->path_len);
+	if (c)
+		return c;
+	/* The same path twice (a type change hiding a base subtree is not one of them): keep it stable. */
+	return x->cls - y->cls;
+}
+
+int diff_classify(int upper_fd, const struct diff_manifest *base, struct diff_hash_cache *cache,
+		  struct diff_result *ret, struct lc_err *err)
+{
+	struct walk w = { .base = base, .cache = cache, .res = ret, .err = err };
+	struct stat st;
+	struct diff_entry u = {}, b;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	if ((r = diff_hasher_new(&w.h)) < 0)
+		return r;
+	if ((r = dbuf_reserve(&w.path, 256)) < 0)
+		goto out;
+	w.path.p[0] = '\0';
+	if (fstat(upper_fd, &st) < 0) {
+		r = lc_err_ret(err, -errno, "upper dir: %m");
+		goto out;
+	}
+	/* The root: its mode, owner and xattrs are what the merged "/" shows. */
+	diff_entry_from_stat(&u, &st);
+	if ((r = diff_xattr_digest(w.h, upper_fd, ".", u.xattrs, NULL)) < 0) {
+		lc_err_set(err, "upper dir: xattrs: %s", strerror(-r));
+		goto out;
+	}
+	if (find_entry(base, "", 0, &b)) {
+		unsigned ch = drift_changes(&u, &b);
+		if (ch && (r = emit(&w, "", 0, &(struct emit){ .cls = class_of(ch), .changes = ch, .mode = st.st_mode,
+						      .in_upper = true })) < 0)
+			goto out;
+	}
+	/* The root may hold xattr whiteouts too (overlay.opaque="x"). */
+	bool root_private = false, root_x = false;
+	uint8_t ignored[DIFF_HASH_SIZE];
+	if ((r = diff_xattr_digest(w.h, upper_fd, ".", ignored, &root_private)) < 0)
+		goto out;
+	if (root_private) {
+		struct ov_entry_info info;
+		if ((r = ov_read_entry(upper_fd, ".", &st, false, &info)) < 0) {
+			lc_err_set(err, "upper dir: overlay xattrs: %s", strerror(-r));
+			goto out;
+		}
+		root_x = info.xwhiteouts;
+		ov_entry_info_done(&info);
+	}
+	struct lower same = { LOWER_SAME, NULL, 0 };
+	/* Our own open file description: reading the caller's fd would move its offset. */
+	int root_fd = openat(upper_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0) {
+		r = lc_err_ret(err, -errno, "upper dir: %m");
+		goto out;
+	}
+	if ((r = walk_dir(&w, root_fd, &same, true, root_x)) < 0)
+		goto out;
+	sort_pool = ret->pool;
+	if (ret->n)
+		qsort(ret->v, ret->n, sizeof(*ret->v), change_cmp);
+out:
+	diff_hasher_free(w.h);
+	dbuf_done(&w.path);
+	dbuf_done(&w.scratch);
+	if (r < 0)
+		diff_result_done(ret);
+	return r;
+}

@@ -1,0 +1,298 @@
+#!/usr/bin/env bash
+# diff, audit, vacuum, base manifest, base verify on real overlay mounts.
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+# A base "b" (busybox tree plus a few files) and a child "c" mounted at $M.
+setup_child() {
+	make_busybox_tree "$T/src"
+	echo hello >"$T/src/etc/hello"
+	echo same >"$T/src/etc/same"
+	mkdir -p "$T/src/usr/share/doc"
+	echo doc >"$T/src/usr/share/doc/README"
+	"$L" -q base import b "$T/src"
+	"$L" -q child create c --base b
+	"$L" -q mount c
+	M=$ROOT/children/c/root
+	U=$ROOT/children/c/upper
+}
+
+test_every_imported_base_has_a_valid_manifest() {
+	make_busybox_tree "$T/src"
+	"$L" -q base import b "$T/src"
+	assert_file "$ROOT/bases/b/gens/1/manifest"
+	"$L" base verify b
+	n=$("$L" base manifest b | wc -l)
+	assert_eq "$n" "$(find "$T/src" | wc -l)" "one manifest line per entry"
+	"$L" base manifest b --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["entries"][0]["path"]=="/"'
+}
+
+test_manifest_hash_matches_xxhsum() {
+	make_busybox_tree "$T/src"
+	"$L" -q base import b "$T/src"
+	want=$(xxhsum -H2 "$T/src/bin/busybox" | cut -d' ' -f1)
+	got=$("$L" base manifest b | awk -F'\t' '$9 == "/bin/busybox" {print $7}')
+	assert_eq "$got" "$want"
+}
+
+test_odd_names_round_trip() {
+	mkdir -p "$T/src"
+	printf x >"$T/src/$(printf 'new\nline')"
+	printf x >"$T/src/$(printf 'tab\there')"
+	printf x >"$T/src/back\\slash"
+	printf x >"$T/src/$(printf 'bad\377name')"
+	"$L" -q base import b "$T/src"
+	out=$("$L" base manifest b)
+	assert_contains "$out" '/new\nline'
+	assert_contains "$out" '/tab\there'
+	assert_contains "$out" '/back\\slash'
+	assert_contains "$out" '/bad\xffname'
+	# JSON: exact bytes in path_hex when the name is not UTF-8
+	"$L" base manifest b --json | python3 -c '
+import json, sys
+paths = set()
+for e in json.load(sys.stdin)["entries"]:
+    paths.add(bytes.fromhex(e["path_hex"]) if "path_hex" in e else e["path"].encode())
+want = {b"/", b"/new\nline", b"/tab\there", b"/back\\slash", b"/bad\xffname"}
+assert paths == want, paths'
+	"$L" -q child create c --base b
+	"$L" -q mount c
+	printf y >"$ROOT/children/c/root/$(printf 'bad\377name')"
+	rm "$ROOT/children/c/root/$(printf 'new\nline')"
+	out=$("$L" diff c)
+	assert_contains "$out" 'M /bad\xffname'
+	assert_contains "$out" 'D /new\nline'
+}
+
+test_diff_classes_and_formats() {
+	setup_child
+	echo changed >"$M/etc/hello"
+	chmod 600 "$M/etc/same"
+	echo new >"$M/etc/new"
+	rm "$M/bin/ls"
+	rm -rf "$M/usr/share/doc"
+	mkdir "$M/usr/share/doc"
+	cat "$M/etc/passwd" >/dev/null
+	python3 -c "open('$M/etc/group', 'r+')"   # copy-up without a change
+	out=$("$L" diff c --color=never)
+	assert_contains "$out" "M /etc/hello"
+	assert_contains "$out" "m /etc/same"
+	assert_contains "$out" "A /etc/new"
+	assert_contains "$out" "D /bin/ls"
+	assert_contains "$out" "O /usr/share/doc"
+	assert_contains "$out" "D /usr/share/doc/README"
+	assert_contains "$out" "= /etc/group"
+	case "$out" in *" /etc"$'\n'*|*" /usr"$'\n'*) fail "parent dirs of changes must not be listed: $out" ;; esac
+	"$L" diff c --color=always | grep -q $'^\033\[33mM\033\[0m /etc/hello$'
+	docker=$("$L" diff c --format=docker)
+	assert_contains "$docker" "C /etc/hello"
+	assert_contains "$docker" "A /etc/new"
+	assert_contains "$docker" "D /bin/ls"
+	case "$docker" in *group*) fail "docker format lists redundant copies" ;; esac
+	"$L" diff c --summary | grep -q '^= redundant *1 '
+	"$L" diff c --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+cls = {c["path"]: c["class"] for c in d["changes"]}
+assert cls["/etc/hello"] == "M" and cls["/etc/group"] == "=" and cls["/bin/ls"] == "D", cls
+assert d["summary"]["redundant"]["count"] == 1'
+	rc=0; "$L" diff c --exit-code >/dev/null || rc=$?
+	assert_eq "$rc" 3 "--exit-code with drift"
+}
+
+test_exit_code_zero_without_drift() {
+	setup_child
+	cat "$M/etc/hello" >/dev/null
+	"$L" diff c --exit-code
+	out=$("$L" diff c)
+	assert_eq "$out" ""
+	python3 -c "open('$M/etc/hello', 'r+')"   # a redundant copy is not drift
+	"$L" diff c --exit-code >/dev/null
+}
+
+test_usage_errors() {
+	setup_child
+	rc=0; "$L" diff c --format=xml 2>/dev/null || rc=$?
+	assert_eq "$rc" 2
+	rc=0; "$L" diff 2>/dev/null || rc=$?
+	assert_eq "$rc" 2
+	expect_fail "$L" diff nosuch
+	assert_contains "$ERR" "nosuch: no such child"
+	expect_fail "$L" base manifest b --gen 7
+	assert_contains "$ERR" "no generation 7"
+}
+
+test_corrupt_manifest_is_reported_not_trusted() {
+	setup_child
+	mf=$ROOT/bases/b/gens/1/manifest
+	cp "$mf" "$T/good"
+	printf '\x55' | dd of="$mf" bs=1 seek=200 conv=notrunc 2>/dev/null
+	expect_fail "$L" diff c
+	assert_contains "$ERR" "manifest of base b generation 1"
+	assert_contains "$ERR" "checksum"
+	head -c 100 "$T/good" >"$mf"
+	expect_fail "$L" base manifest b
+	assert_contains "$ERR" "truncated"
+	rm "$mf"
+	expect_fail "$L" audit
+	assert_contains "$ERR" "missing"
+}
+
+test_hash_cache_is_used_and_never_trusted_when_corrupt() {
+	setup_child
+	for i in 1 2 3 4 5; do dd if=/dev/urandom of="$T/src/f$i" bs=1k count=8 2>/dev/null; done
+	"$L" -q umount c
+	"$L" -q child rm c
+	"$L" -q base rm b
+	"$L" -q base import b "$T/src"
+	"$L" -q child create c --base b
+	"$L" -q mount c
+	for i in 1 2 3 4 5; do python3 -c "open('$M/f$i', 'r+')"; done   # same-size copies: hashed
+	sleep 0.2   # past the racy window
+	first=$("$L" diff c --summary --json)
+	second=$("$L" diff c --summary --json)
+	echo "$first" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["hashed_files"] >= 5, d'
+	echo "$second" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["hashed_files"] == 0 and d["cache_hits"] >= 5, d'
+	# a changed file is hashed again (same size, new content)
+	dd if=/dev/urandom of="$M/f1" bs=1k count=8 conv=notrunc 2>/dev/null
+	"$L" diff c | grep -q '^M /f1$'
+	# garbage in the cache: ignored, rebuilt, same answer
+	head -c 300 /dev/urandom >"$ROOT/children/c/hash-cache"
+	"$L" diff c | grep -q '^M /f1$'
+	"$L" diff c --summary --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["redundant"]["count"] == 4, d'
+	# an in-place write keeps the size: the new ctime makes it a cache miss
+	printf 'xyz' | dd of="$M/f2" conv=notrunc 2>/dev/null
+	"$L" diff c | grep -q '^M /f2$'
+}
+
+test_vacuum_removes_only_redundant_copies() {
+	setup_child
+	python3 -c "open('$M/etc/same', 'r+')"
+	python3 -c "open('$M/usr/share/doc/README', 'r+')"
+	echo changed >"$M/etc/hello"
+	chmod 4755 "$M/bin/busybox"; chmod 755 "$M/bin/busybox"   # back to the base mode
+	chmod u+s "$M/etc/passwd"                               # setuid only: not redundant
+	expect_fail "$L" vacuum c
+	assert_contains "$ERR" "mounted"
+	"$L" -q umount c
+	out=$("$L" vacuum c --dry-run)
+	assert_contains "$out" "would remove /etc/same"
+	assert_file "$U/etc/same"
+	out=$("$L" vacuum c)
+	assert_contains "$out" "removed /etc/same"
+	assert_contains "$out" "removed /bin/busybox"
+	assert_contains "$out" "removed /usr/share/doc/README"
+	assert_contains "$out" "removed /usr/share/doc/"
+	assert_no_file "$U/etc/same"
+	assert_no_file "$U/usr"
+	assert_file "$U/etc/hello"
+	assert_file "$U/etc/passwd"
+	"$L" -q mount c
+	assert_eq "$(cat "$M/etc/hello")" changed
+	assert_eq "$(cat "$M/etc/same")" same
+	out=$("$L" diff c)
+	assert_contains "$out" "m /etc/passwd"
+	case "$out" in *"="*) fail "redundant copies left: $out" ;; esac
+}
+
+test_vacuum_keeps_hard_links() {
+	setup_child
+	ln "$M/etc/same" "$M/etc/same-link"
+	"$L" -q umount c
+	"$L" -q vacuum c
+	assert_file "$U/etc/same"
+	"$L" diff c | grep -q '^A /etc/same-link$'
+}
+
+test_audit_table_and_json() {
+	setup_child
+	echo x >"$M/etc/added"
+	python3 -c "open('$M/etc/same', 'r+')"
+	"$L" -q child create d --base b
+	out=$("$L" audit)
+	assert_contains "$out" "CHILD"
+	echo "$out" | grep -Eq '^c +b +1 +1 +0 +0 +0 +0 +1 '
+	echo "$out" | grep -Eq '^d +b +1 +0 +0 +0 +0 +0 +0 '
+	"$L" audit --json | python3 -c '
+import json, sys
+d = {c["child"]: c for c in json.load(sys.stdin)}
+assert d["c"]["differs"] and not d["d"]["differs"]
+assert d["c"]["summary"]["vacuum_bytes"] > 0'
+}
+
+test_base_verify_finds_in_place_edits() {
+	setup_child
+	tree=$ROOT/bases/b/gens/1/tree
+	"$L" base verify b
+	echo tampered >"$tree/etc/hello"
+	chmod 600 "$tree/etc/same"
+	rm "$tree/bin/ls"
+	touch "$tree/etc/extra"
+	expect_fail "$L" base verify b
+	out=$("$L" base verify b 2>/dev/null || true)
+	assert_contains "$out" "changed /etc/hello: content"
+	assert_contains "$out" "changed /etc/same: mode"
+	assert_contains "$out" "missing /bin/ls"
+	assert_contains "$out" "extra /etc/extra"
+	assert_contains "$ERR" "differences from its manifest"
+}
+
+test_diff_while_the_child_keeps_changing() {
+	setup_child
+	mkdir -p "$M/tmp/churn/sub"
+	(
+		while :; do
+			for i in 1 2 3 4 5 6 7 8 9; do
+				echo "$i" >"$M/tmp/churn/f$i"
+				mkdir -p "$M/tmp/churn/d$i" && echo y >"$M/tmp/churn/d$i/g"
+				rm -rf "$M/tmp/churn/f$((i - 1))" "$M/tmp/churn/d$((i - 1))"
+			done
+		done
+	) &
+	churn=$!
+	rc=0
+	for _ in $(seq 40); do
+		"$L" diff c >/dev/null || { rc=$?; break; }
+	done
+	kill "$churn"
+	wait "$churn" 2>/dev/null || true
+	assert_eq "$rc" 0 "diff of a child whose files come and go"
+}
+
+test_base_verify_sees_xattr_and_owner_edits() {
+	setup_child
+	tree=$ROOT/bases/b/gens/1/tree
+	setfattr -n user.note -v edited "$tree/etc/hello"
+	chown 7:7 "$tree/etc/same"
+	out=$("$L" base verify b 2>/dev/null || true)
+	assert_contains "$out" "changed /etc/hello: xattrs"
+	assert_contains "$out" "changed /etc/same: owner"
+}
+
+# Upper dirs made elsewhere: xattr whiteouts, user.overlay.* (userxattr), a
+# relative redirect.  The claim of diff is checked against a real mount.
+test_upper_made_elsewhere() {
+	setup_child
+	"$L" -q umount c
+	tree=$ROOT/bases/b/gens/1/tree
+	# xattr whiteout: dir marked opaque="x", zero-size file with overlay.whiteout
+	mkdir "$U/etc"
+	setfattr -n trusted.overlay.opaque -v x "$U/etc"
+	: >"$U/etc/hello"
+	setfattr -n trusted.overlay.whiteout -v y "$U/etc/hello"
+	# an opaque dir marked the userxattr way
+	mkdir -p "$U/usr/share/doc"
+	setfattr -n user.overlay.opaque -v y "$U/usr/share/doc"
+	out=$("$L" diff c)
+	assert_contains "$out" "D /etc/hello"
+	assert_contains "$out" "O /usr/share/doc"
+	assert_contains "$out" "D /usr/share/doc/README"
+	case "$out" in *"/etc"$'\n'*|*"A /etc/hello"*) fail "xattr whiteout misread: $out" ;; esac
+	# the kernel agrees on the xattr whiteout
+	"$L" -q mount c
+	assert_no_file "$M/etc/hello"
+	assert_file "$M/etc/same"
+}
+
+run_tests
