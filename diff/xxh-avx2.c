@@ -16,7 +16,8 @@
 
 #include "diff/internal.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
+/* clang ignores "#pragma GCC target" for the intrinsics headers: baseline there. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #pragma GCC push_options
 #pragma GCC target("avx2")
 #define XXH_INLINE_ALL
