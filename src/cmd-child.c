@@ -4,10 +4,12 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include "src/commands.h"
 #include "src/json.h"
 #include "src/log.h"
+#include "overlay/overlay.h"
 
 static const char child_help[] =
 "Usage: layerctl child COMMAND ...\n"
@@ -72,17 +74,42 @@ static int parse_common(int argc, char **argv, const char *cmd, bool *json, cons
 	return 0;
 }
 
+/* The tree root's xattrs (ACLs, security labels…), overlay's own excepted. */
+static int copy_root_xattrs(const char *tree, int upper_fd)
+{
+	char names[65536], value[65536];
+	ssize_t n = llistxattr(tree, names, sizeof(names));
+	if (n < 0)
+		return errno == ENOTSUP ? 0 : -errno;
+	for (char *name = names; name < names + n; name += strlen(name) + 1) {
+		if (ov_xattr_is_private(name))
+			continue;
+		ssize_t v = lgetxattr(tree, name, value, sizeof(value));
+		if (v < 0)
+			return -errno;
+		if (fsetxattr(upper_fd, name, value, (size_t)v, 0) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
 /*
  * The overlay's root directory is the upper dir's root inode, so the merged
- * "/" shows the upper dir's owner, mode and times: give it the base tree's.
+ * "/" shows the upper dir's owner, mode, xattrs and times: give it the base
+ * tree's (lstat: the tree root is always a real directory).
  */
 static int copy_root_attributes(const char *tree, int upper_fd)
 {
 	struct stat st;
-	if (stat(tree, &st) < 0)
+	int r;
+	if (lstat(tree, &st) < 0)
 		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
 	if (fchown(upper_fd, st.st_uid, st.st_gid) < 0 || fchmod(upper_fd, st.st_mode & 07777) < 0)
 		return -errno;
+	if ((r = copy_root_xattrs(tree, upper_fd)) < 0)
+		return r;
 	struct timespec ts[2] = { st.st_atim, st.st_mtim };
 	return futimens(upper_fd, ts) < 0 ? -errno : 0;
 }

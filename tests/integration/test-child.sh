@@ -21,6 +21,16 @@ test_create_costs_two_dirs_and_a_file() {
 	[ "$blocks" -le 32 ] || fail "a new child takes ${blocks} KiB"
 }
 
+test_new_child_shows_no_drift_even_with_root_xattrs() {
+	make_busybox_tree "$T/src"
+	setfattr -n user.marker -v base-root "$T/src"
+	setfacl -m u:1000:rx "$T/src" 2>/dev/null || true
+	$L base import bb "$T/src" >/dev/null 2>&1
+	$L child create c --base bb
+	assert_eq "$(getfattr --only-values -n user.marker "$ROOT/children/c/upper")" "base-root"
+	$L diff c --exit-code
+}
+
 test_create_refuses_bad_input() {
 	setup_base
 	expect_fail $L child create "we b" --base bb; assert_contains "$ERR" "letters"
