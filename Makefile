@@ -47,6 +47,9 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 LIBS_A := $(BUILD)/libapp.a $(BUILD)/libfstab-gen.a $(BUILD)/libdiff.a $(BUILD)/liboverlay.a
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
+# Unit-test objects are intermediates of a pattern rule: keep them.
+.SECONDARY:
+
 .PHONY: all check check-unit check-integration demo bench install uninstall clean deps fuzz
 
 # ./layerctl is the default build only; other BUILD dirs (sanitizers) keep theirs.
