@@ -280,6 +280,7 @@ static int load_child(struct ctx *ctx, const char *cmd, const char *name, struct
 		return log_fail(EXIT_FAIL, "%s %s: %s", cmd, name, err ? err : strerror(-r));
 	c->name = strdup(name);
 	c->root = store_child_path(&ctx->store, name, "root");
+	c->runtime = ctx->store.runtime;
 	if (!c->name || !c->root)
 		return log_fail(EXIT_FAIL, "out of memory");
 	r = run_config_from_settings(c, ci->conf, &err);

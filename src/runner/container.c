@@ -157,7 +157,7 @@ static _Noreturn void exec_command(const struct run_config *c, int errfd, const 
 }
 
 /* PID 1 of the new namespaces. */
-static _Noreturn void container_init(const struct run_config *c, int errfd, int sock, const sigset_t *oldmask)
+static _Noreturn void container_init(const struct run_config *c, int errfd, int sock, int bpffd, const sigset_t *oldmask)
 {
 	_cleanup_free_ char *slave = NULL;
 	const char *step = "hostname";
@@ -191,8 +191,9 @@ static _Noreturn void container_init(const struct run_config *c, int errfd, int 
 
 	if ((r = caps_apply(run_config_caps(c), &step)) < 0)
 		fail(errfd, step, r);
-	if ((r = seccomp_apply(c->boot ? SECCOMP_BOOT : SECCOMP_PLAIN)) < 0)
+	if ((r = seccomp_load_from(c->boot ? SECCOMP_BOOT : SECCOMP_PLAIN, bpffd)) < 0)
 		fail(errfd, "seccomp", r);
+	close(bpffd);
 
 	if (c->boot) {
 		if (slave && (setsid() < 0 || (r = pty_attach(slave)) < 0))
@@ -273,7 +274,7 @@ static sigset_t parent_signals(void)
 
 int container_start(struct run_config *c, struct container *ret, char *errbuf, size_t errlen, int *exit_hint)
 {
-	int errpipe[2], sv[2] = { -1, -1 };
+	int errpipe[2], bpfpipe[2], sv[2] = { -1, -1 };
 	_cleanup_close_ int cgfd = -1;
 	unsigned long long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP;
 	bool pty = c->console == CONSOLE_PTY || c->console == CONSOLE_LOG ||
@@ -293,10 +294,19 @@ int container_start(struct run_config *c, struct container *ret, char *errbuf, s
 	}
 	if (pipe2(errpipe, O_CLOEXEC) < 0)
 		return snprintf(errbuf, errlen, "pipe: %m"), -errno;
+	if (pipe2(bpfpipe, O_CLOEXEC) < 0) {
+		int e = errno;
+		close(errpipe[0]);
+		close(errpipe[1]);
+		snprintf(errbuf, errlen, "pipe: %s", strerror(e));
+		return -e;
+	}
 	if (pty && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		int e = errno;
 		close(errpipe[0]);
 		close(errpipe[1]);
+		close(bpfpipe[0]);
+		close(bpfpipe[1]);
 		snprintf(errbuf, errlen, "socketpair: %s", strerror(e));
 		return -e;
 	}
@@ -305,11 +315,20 @@ int container_start(struct run_config *c, struct container *ret, char *errbuf, s
 	pid_t pid = clone_into_namespaces(flags, cgfd, &ret->pidfd);
 	if (pid == 0) {
 		close(errpipe[0]);
+		close(bpfpipe[1]);
 		if (sv[0] >= 0)
 			close(sv[0]);
-		container_init(c, errpipe[1], sv[1], &old);
+		container_init(c, errpipe[1], sv[1], bpfpipe[0], &old);
 	}
 	close(errpipe[1]);
+	close(bpfpipe[0]);
+	if (pid > 0) {
+		/* Meanwhile the container builds its root; an empty pipe tells it we failed. */
+		int r = seccomp_export_to(c->boot ? SECCOMP_BOOT : SECCOMP_PLAIN, c->runtime, bpfpipe[1]);
+		if (r < 0)
+			fprintf(stderr, "layerctl: %s: seccomp filter: %s\n", c->name, strerror(-r));
+	}
+	close(bpfpipe[1]);
 	if (sv[1] >= 0)
 		close(sv[1]);
 	if (pid < 0) {

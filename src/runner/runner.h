@@ -77,6 +77,7 @@ struct run_config {
 	int log_fd;             /* CONSOLE_LOG: where the console goes */
 	/* Set by the runner: */
 	char *cgroup;           /* host path of the container's cgroup (boot) */
+	const char *runtime;    /* the store's runtime dir (filter cache), or NULL */
 };
 
 void run_config_done(struct run_config *c);
@@ -137,6 +138,9 @@ enum seccomp_profile {
 	SECCOMP_BOOT,   /* an init: reboot allowed (the kernel ends the PID namespace) */
 };
 int seccomp_apply(enum seccomp_profile p);
+/* Write the filter's BPF program to fd (cached in runtime when not NULL) / read one from fd and load it. */
+int seccomp_export_to(enum seccomp_profile p, const char *runtime, int fd);
+int seccomp_load_from(enum seccomp_profile p, int fd);
 
 /* ---- pid1.c ---- */
 
