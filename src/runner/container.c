@@ -253,13 +253,32 @@ static int make_cgroup(struct run_config *c)
 	return fd < 0 ? -errno : fd;
 }
 
+/* rmdir a cgroup and the ones an init made below it, deepest first (cgroupfs holds only directories to remove). */
+static int rmdir_cgroup_tree(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	if (d) {
+		while ((de = readdir(d)))
+			if (de->d_type == DT_DIR && !STREQ(de->d_name, ".") && !STREQ(de->d_name, "..")) {
+				char sub[PATH_MAX];
+				if (snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name) < (int)sizeof(sub))
+					rmdir_cgroup_tree(sub);
+			}
+		closedir(d);
+	}
+	return rmdir(path) < 0 ? -errno : 0;
+}
+
 static void remove_cgroup(struct run_config *c)
 {
 	if (!c->cgroup)
 		return;
 	/* The last processes may take a moment to leave after PID 1 is reaped. */
-	for (int i = 0; i < 50 && rmdir(c->cgroup) < 0 && errno == EBUSY; i++)
+	for (int i = 0; i < 50 && rmdir_cgroup_tree(c->cgroup) == -EBUSY; i++)
 		usleep(10000);
+	free(c->cgroup);
+	c->cgroup = NULL;
 }
 
 static sigset_t parent_signals(void)
