@@ -63,6 +63,10 @@ test_start_exec_ps_stop() {
 	$L exec c -- /nope 2>"$T/err" || rc=$?
 	assert_eq "$rc" 127
 	assert_contains "$(cat "$T/err")" "exec c: exec /nope"
+	if command -v script >/dev/null; then
+		# A terminal gets a pty of the container's own devpts.
+		assert_contains "$(script -qec "$L exec c -- tty" /dev/null </dev/null)" "/dev/pts/"
+	fi
 	# The running child is protected.
 	expect_fail $L child rm c
 	expect_fail $L umount c

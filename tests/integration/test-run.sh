@@ -217,8 +217,10 @@ test_pty_console() {
 	setup
 	command -v script >/dev/null || skip "no script(1)"
 	local out
-	out=$(script -qec "$L run c -- sh -c 'tty; stty size'" /dev/null </dev/null)
+	out=$(script -qec "stty rows 40 cols 100; $L run c -- sh -c 'tty; stty size'" /dev/null </dev/null)
 	assert_contains "$out" "/dev/pts/0"
+	# The window size of the host terminal is copied onto the container's pty.
+	assert_contains "$out" "40 100"
 	# ^] three times leaves a shell that would otherwise run for a minute.
 	local start=$SECONDS
 	out=$( (sleep 0.5; printf '\035\035\035') | script -qec "$L run c -- sleep 60" /dev/null)
