@@ -157,7 +157,11 @@ static int parse_run_opts(const char *cmd, int argc, char **argv, struct run_opt
 			if (config_add_env(&o->lists, optarg) < 0)
 				return usage_error(cmd, "--setenv %s: needs KEY=VALUE", optarg);
 			break;
-		case 'u': o->user = optarg; break;
+		case 'u':
+			if (!*optarg)
+				return usage_error(cmd, "--user: empty name");
+			o->user = optarg;
+			break;
 		case OPT_CHDIR:
 			if (optarg[0] != '/')
 				return usage_error(cmd, "--chdir %s: needs an absolute path", optarg);
@@ -228,6 +232,8 @@ static int apply_opts(struct run_config *c, struct run_opts *o, char **cmdv)
 	int r;
 	if (o->boot)
 		c->boot = true;
+	if (c->boot && (o->user || c->user))
+		return -EINVAL;   /* an init runs as root; said by the caller */
 	if (o->private_network)
 		c->private_network = true;
 	c->caps_add = (c->caps_add & ~o->caps_drop) | o->caps_add;
@@ -255,6 +261,16 @@ static int apply_opts(struct run_config *c, struct run_opts *o, char **cmdv)
 		    (r = config_add_tmpfs(c, arg)) < 0)
 			return -ENOMEM;
 	}
+	return 0;
+}
+
+static int apply_opts_or_fail(const char *cmd, struct run_config *c, struct run_opts *o, char **cmdv)
+{
+	int r = apply_opts(c, o, cmdv);
+	if (r == -EINVAL)
+		return log_fail(EXIT_FAIL, "%s %s: --user/User= does not go with --boot/Boot=yes (an init runs as root)", cmd, c->name);
+	if (r < 0)
+		return log_fail(EXIT_FAIL, "out of memory");
 	return 0;
 }
 
@@ -414,7 +430,7 @@ int cmd_run(struct ctx *ctx, int argc, char **argv)
 		return r < 0 ? EXIT_OK : r;
 	if (argc - optind != 1)
 		ret = usage_error("run", "needs exactly one CHILD (the command goes after --)");
-	else if (!(ret = load_child(ctx, "run", argv[optind], &ci, &c)) && !(ret = apply_opts(&c, &o, cmdv) < 0 ? EXIT_FAIL : 0)) {
+	else if (!(ret = load_child(ctx, "run", argv[optind], &ci, &c)) && !(ret = apply_opts_or_fail("run", &c, &o, cmdv))) {
 		_cleanup_close_ int lock = take_run_lock(ctx, "run", c.name);
 		if (lock < 0)
 			ret = EXIT_FAIL;
@@ -477,37 +493,43 @@ int cmd_start(struct ctx *ctx, int argc, char **argv)
 		ret = log_fail(EXIT_FAIL, "start %s: %s: %m", c.name, logpath);
 		goto out;
 	}
-	int report[2];
-	if (pipe2(report, O_CLOEXEC) < 0) {
+	/* Checked here, so that errors reach the caller's terminal. */
+	if ((ret = mount_for_run(ctx, "start", &ci, &mounted_here))) {
 		close(lock);
-		ret = log_fail(EXIT_FAIL, "start %s: pipe: %m", c.name);
+		goto out;
+	}
+	fill_kill_signal(&c);
+	int report[2] = { -1, -1 };
+	if ((ret = check_root("start", &c)) || (ret = check_boot("start", &c)) ||
+	    (pipe2(report, O_CLOEXEC) < 0 && (ret = log_fail(EXIT_FAIL, "start %s: pipe: %m", c.name)))) {
+		close(lock);
+		if (mounted_here)
+			umount_after_run(ctx, "start", &ci);
 		goto out;
 	}
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0) {
-		close(lock);
 		ret = log_fail(EXIT_FAIL, "start %s: fork: %m", c.name);
+		close(lock);
+		close(report[0]);
+		close(report[1]);
+		if (mounted_here)
+			umount_after_run(ctx, "start", &ci);
 		goto out;
 	}
 	if (pid == 0) {
-		/* The monitor: its own session, stdio to the log. */
+		/* The monitor: its own session, stdio to the log, pinning no directory. */
 		close(report[0]);
 		setsid();
+		if (chdir("/") < 0) {
+			/* keep the old cwd */
+		}
 		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		if (null >= 0)
 			dup2(null, STDIN_FILENO);
 		dup2(c.log_fd, STDOUT_FILENO);
 		dup2(c.log_fd, STDERR_FILENO);
-		if ((r = mount_for_run(ctx, "start", &ci, &mounted_here))) {
-			dprintf(report[1], "mount overlay failed (see %s)", logpath);
-			_exit(r);
-		}
-		fill_kill_signal(&c);
-		if ((r = check_root("start", &c)) || (r = check_boot("start", &c))) {
-			dprintf(report[1], "see %s", logpath);
-			_exit(r);
-		}
 		r = run_container(ctx, "start", &c, report[1]);
 		if (mounted_here)
 			umount_after_run(ctx, "start", &ci);
@@ -606,6 +628,8 @@ static _Noreturn void exec_joined(struct run_config *c, int pidfd, bool net, int
 	char msg[600];
 	const char *step;
 	int r;
+	/* Nothing of the caller's open files crosses into the container. */
+	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
 	if ((r = join_namespaces(pidfd, net)) < 0) {
 		snprintf(msg, sizeof(msg), "Ssetns: %s", strerror(-r));
 		goto fail;
@@ -697,10 +721,8 @@ int cmd_exec(struct ctx *ctx, int argc, char **argv)
 	if ((ret = running_state(ctx, "exec", name, &st)) || (ret = load_child(ctx, "exec", name, &ci, &c)))
 		goto out;
 	c.boot = false;   /* exec'd commands get the plain profile, even in a booted child */
-	if (apply_opts(&c, &o, cmdv) < 0) {
-		ret = log_fail(EXIT_FAIL, "out of memory");
+	if ((ret = apply_opts_or_fail("exec", &c, &o, cmdv)))
 		goto out;
-	}
 	ret = EXIT_FAIL;
 	pidfd = syscall(SYS_pidfd_open, st.pid, 0);
 	if (pidfd < 0) {

@@ -211,14 +211,18 @@ static _Noreturn void container_init(const struct run_config *c, int errfd, int 
 	if (pid == 0)
 		exec_command(c, errfd, slave, oldmask);
 	close(errfd);
-	/* The stub's own stdio must not keep the parent's pipes open after the command ends. */
+	/*
+	 * The stub's own stdio must not keep the parent's pipes open after the
+	 * command ends, and it keeps no other descriptor: the container's root
+	 * could otherwise open host files (the run lock, say) through /proc/1/fd.
+	 */
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null >= 0) {
 		dup2(null, 0);
 		dup2(null, 1);
 		dup2(null, 2);
-		close(null);
 	}
+	syscall(SYS_close_range, 3, ~0U, 0);
 	pid1_stub(pid);
 }
 

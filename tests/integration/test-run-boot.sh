@@ -119,6 +119,16 @@ test_boot_needs_os_release_and_an_init() {
 	expect_fail $L run c --boot
 	assert_contains "$ERR" "run c: boot: no /etc/os-release"
 	assert_eq "$(mounts_below "$ROOT")" 0
+	expect_fail $L start c
+	assert_contains "$ERR" "start c: boot: no /etc/os-release"
+	assert_eq "$(mounts_below "$ROOT")" 0
+	assert_eq "$($L ps | wc -l)" 1
+	# No init at all: the container reports the step.
+	echo ID=x >"$ROOT/bases/bb/gens/1/tree/etc/os-release"
+	rm "$ROOT/bases/bb/gens/1/tree/sbin/init"
+	expect_fail $L start c
+	assert_contains "$ERR" "start c: boot: no init"
+	assert_eq "$(mounts_below "$ROOT")" 0
 }
 
 test_boot_setting_in_child_conf() {

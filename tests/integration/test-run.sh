@@ -13,6 +13,9 @@ setup() {
 test_pipe_through_cat() {
 	setup
 	assert_eq "$(echo hi | $L run c -- cat)" hi
+	# Descriptors of the caller do not leak into the container.
+	assert_eq "$($L run c -- ls /proc/self/fd 7>/dev/null 9</dev/null | tr '\n' ' ')" "0 1 2 3 "
+	assert_eq "$($L run c -- ls /proc/1/fd | tr '\n' ' ')" "0 1 2 "
 	# Not mounted before: mounted for the run and unmounted again.
 	assert_eq "$(mounts_below "$ROOT")" 0
 }
@@ -180,6 +183,8 @@ test_errors_name_the_step_and_leave_nothing_mounted() {
 	expect_fail $L run c --chdir /nope -- true
 	assert_contains "$ERR" "run c: chdir /nope"
 	assert_eq "$(mounts_below "$ROOT")" 0
+	expect_fail $L run c --boot --user root
+	assert_contains "$ERR" "does not go with --boot"
 	expect_fail $L run c --bind relative -- true
 	expect_fail $L run c extra -- true
 }
