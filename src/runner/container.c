@@ -309,10 +309,19 @@ int container_start(struct run_config *c, struct container *ret, char *errbuf, s
 	if (c->private_network)
 		flags |= CLONE_NEWNET;
 	if (c->boot) {
+		/*
+		 * Best effort: without a cgroup of its own (no cgroup2 tree, or a
+		 * read-only one, as in some CI containers) a simple init still
+		 * boots; systemd will say what it misses.
+		 */
 		cgfd = make_cgroup(c);
 		if (cgfd < 0) {
-			snprintf(errbuf, errlen, "cgroup %s: %s", c->cgroup ? c->cgroup : "", strerror(-cgfd));
-			return cgfd;
+			fprintf(stderr, "layerctl: %s: boot: no cgroup of its own (%s%s%s); /sys/fs/cgroup stays empty\n",
+				c->name, c->cgroup ? c->cgroup : "", c->cgroup ? ": " : "", strerror(-cgfd));
+			if (c->cgroup)
+				rmdir(c->cgroup);
+			free(c->cgroup);
+			c->cgroup = NULL;
 		}
 	}
 	if (pipe2(errpipe, O_CLOEXEC) < 0)

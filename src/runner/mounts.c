@@ -240,7 +240,7 @@ int setup_root(const struct run_config *c, const char **step)
 		if ((r = mnt("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) < 0)
 			goto out;
 		/* systemd as init needs a writable cgroup2 tree: its own, thanks to the cgroup namespace. */
-		if (c->boot) {
+		if (c->boot && c->cgroup) {
 			STEP("/sys/fs/cgroup");
 			if ((r = mnt("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) < 0)
 				goto out;
