@@ -41,8 +41,8 @@ static const char run_help[] =
 "      --private-network      own network namespace with loopback only\n"
 "      --capability CAPS      add capabilities (CAP_X,CAP_Y or all)\n"
 "      --drop-capability CAPS drop capabilities\n"
-"      --console MODE         auto (pty when stdin and stdout are terminals),\n"
-"                             pty, or pipe\n"
+"      --console MODE         auto (pty when stdin and stdout are terminals,\n"
+"                             always with --boot), pty, or pipe\n"
 "  -h, --help                 this help\n"
 "\n"
 "With a pty, press ^] three times within a second to leave (kills the container).\n";

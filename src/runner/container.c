@@ -300,8 +300,13 @@ int container_start(struct run_config *c, struct container *ret, char *errbuf, s
 	int errpipe[2], bpfpipe[2], sv[2] = { -1, -1 };
 	_cleanup_close_ int cgfd = -1;
 	unsigned long long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP;
+	/*
+	 * An init writes to /dev/console, not to its stdout: a booted child
+	 * always gets a pty (relayed to our stdout when there is no terminal,
+	 * like nspawn's read-only console), a command only on a terminal.
+	 */
 	bool pty = c->console == CONSOLE_PTY || c->console == CONSOLE_LOG ||
-		   (c->console == CONSOLE_AUTO && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO));
+		   (c->console == CONSOLE_AUTO && (c->boot || (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO))));
 	sigset_t block = parent_signals(), old;
 
 	*ret = (struct container){ .pidfd = -1, .master = -1 };

@@ -113,6 +113,17 @@ test_exec_into_a_plain_run() {
 	assert_eq "$rc" 143
 }
 
+test_exec_joins_a_private_network() {
+	setup
+	$L run c --private-network -- sleep 30 </dev/null >/dev/null 2>&1 &
+	local pid=$!
+	wait_running c
+	# /proc/net follows the caller's network namespace: the container's, loopback only.
+	assert_eq "$($L exec c -- sh -c 'tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " "')" lo
+	$L stop c
+	wait $pid || true
+}
+
 test_boot_needs_os_release_and_an_init() {
 	setup
 	rm "$ROOT/bases/bb/gens/1/tree/etc/os-release"
