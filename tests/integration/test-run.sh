@@ -48,6 +48,15 @@ test_command_is_pid2_under_a_stub_init() {
 	assert_eq "$($L run c -- sh -c 'ls -d /proc/[0-9]* | wc -l')" 4
 }
 
+test_stub_init_reaps_orphans() {
+	setup
+	# An orphan (its parent shell exits at once) is re-parented to PID 1 and,
+	# once it ends, must not stay a zombie.
+	local out
+	out=$($L run c -- sh -c 'sh -c "sleep 0.2 &"; sleep 1; cat /proc/[0-9]*/stat 2>/dev/null | cut -d" " -f2,3 | grep -c " Z" || true')
+	assert_eq "$out" 0
+}
+
 test_hostname_env_and_defaults() {
 	setup
 	assert_eq "$($L run c -- hostname)" c
