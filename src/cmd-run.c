@@ -622,84 +622,6 @@ int cmd_stop(struct ctx *ctx, int argc, char **argv)
 	return EXIT_OK;
 }
 
-/* exec: the process that joined the namespaces; forks the command into the PID namespace. */
-static _Noreturn void exec_joined(struct run_config *c, int pidfd, bool net, int errfd, int sock)
-{
-	char msg[600];
-	const char *step;
-	int r;
-	/* Nothing of the caller's open files crosses into the container. */
-	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
-	if ((r = join_namespaces(pidfd, net)) < 0) {
-		snprintf(msg, sizeof(msg), "Ssetns: %s", strerror(-r));
-		goto fail;
-	}
-	_cleanup_free_ char *slave = NULL;
-	if (sock >= 0) {
-		int master = pty_open(&slave);
-		if (master < 0 || fd_send(sock, master) < 0) {
-			snprintf(msg, sizeof(msg), "Sconsole: pty: %s", strerror(master < 0 ? -master : errno));
-			goto fail;
-		}
-		close(master);
-	}
-	if ((r = caps_apply(run_config_caps(c), &step)) < 0) {
-		snprintf(msg, sizeof(msg), "S%s: %s", step, strerror(-r));
-		goto fail;
-	}
-	if ((r = seccomp_apply(SECCOMP_PLAIN)) < 0) {
-		snprintf(msg, sizeof(msg), "Sseccomp: %s", strerror(-r));
-		goto fail;
-	}
-	pid_t pid = fork();   /* the child is in the container's PID namespace */
-	if (pid < 0) {
-		snprintf(msg, sizeof(msg), "Sfork: %m");
-		goto fail;
-	}
-	if (pid == 0) {
-		if (setsid() < 0 || (slave && pty_attach(slave) < 0)) {
-			snprintf(msg, sizeof(msg), "Sconsole: %m");
-			goto fail;
-		}
-		_cleanup_free_ char *home = NULL;
-		if (c->user && !STREQ(c->user, "root") && !STREQ(c->user, "0") &&
-		    (r = switch_user(c->user, &home, &step)) < 0) {
-			snprintf(msg, sizeof(msg), "Suser %s: %s", c->user, r == -ESRCH ? "not in the container's /etc/passwd" : strerror(-r));
-			goto fail;
-		}
-		if (chdir(c->chdir ? c->chdir : "/") < 0) {
-			snprintf(msg, sizeof(msg), "Schdir %s: %m", c->chdir ? c->chdir : "/");
-			goto fail;
-		}
-		const char *term = getenv("TERM");
-		_cleanup_free_ char *term_copy = term ? strdup(term) : NULL;
-		clearenv();
-		setenv("container", "layerctl", 1);
-		setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
-		setenv("HOME", home ? home : "/root", 1);
-		setenv("USER", c->user ? c->user : "root", 1);
-		setenv("LOGNAME", c->user ? c->user : "root", 1);
-		setenv("TERM", term_copy ? term_copy : "vt220", 1);
-		for (char **e = c->env; e && *e; e++)
-			putenv(*e);
-		execvp(c->argv[0], c->argv);
-		int e = errno;
-		snprintf(msg, sizeof(msg), "Eexec %s: %s", c->argv[0], strerror(e));
-		if (write(errfd, msg, strlen(msg)) < 0) {
-		}
-		_exit(e == ENOENT ? 127 : 126);
-	}
-	close(errfd);
-	siginfo_t si;
-	while (waitid(P_PID, pid, &si, WEXITED) < 0 && errno == EINTR)
-		;
-	_exit(si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status);
-fail:
-	if (write(errfd, msg, strlen(msg)) < 0) {
-	}
-	_exit(EXIT_FAIL);
-}
-
 int cmd_exec(struct ctx *ctx, int argc, char **argv)
 {
 	struct run_opts o = {};
@@ -729,50 +651,10 @@ int cmd_exec(struct ctx *ctx, int argc, char **argv)
 		log_error("exec %s: pid %d: %m", name, st.pid);
 		goto out;
 	}
-	bool pty = c.console == CONSOLE_PTY || (c.console == CONSOLE_AUTO && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO));
-	int errpipe[2], sv[2] = { -1, -1 };
-	if (pipe2(errpipe, O_CLOEXEC) < 0 || (pty && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)) {
-		log_error("exec %s: pipe: %m", name);
-		goto out;
-	}
-	struct container ct = { .pidfd = -1, .master = -1 };
-	sigset_t block, old;
-	sigemptyset(&block);
-	int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT };
-	for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
-		sigaddset(&block, sigs[i]);
-	sigprocmask(SIG_BLOCK, &block, &old);
-	ct.pid = clone_into_namespaces(0, -1, &ct.pidfd);
-	if (ct.pid == 0) {
-		close(errpipe[0]);
-		if (sv[0] >= 0)
-			close(sv[0]);
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		exec_joined(&c, pidfd, st.private_network, errpipe[1], sv[1]);
-	}
-	close(errpipe[1]);
-	if (sv[1] >= 0)
-		close(sv[1]);
-	if (ct.pid < 0) {
-		log_error("exec %s: clone: %s", name, strerror(-ct.pid));
-		goto out;
-	}
-	if (pty) {
-		ct.master = fd_recv(sv[0]);
-		close(sv[0]);
-	}
-	char msg[600];
-	ssize_t n, len = 0;
-	while ((n = read(errpipe[0], msg + len, sizeof(msg) - 1 - len)) > 0)
-		len += n;
-	close(errpipe[0]);
-	if (len > 0) {
-		msg[len] = '\0';
-		log_error("exec %s: %s", name, msg + 1);
-		siginfo_t si = {};
-		waitid(P_PIDFD, ct.pidfd, &si, WEXITED);
-		ret = msg[0] == 'E' && si.si_code == CLD_EXITED ? si.si_status : EXIT_FAIL;
-		container_done(&ct);
+	struct container ct;
+	char errbuf[600];
+	if (container_enter(&c, pidfd, st.private_network, &ct, errbuf, sizeof(errbuf), &ret) < 0) {
+		log_error("exec %s: %s", name, errbuf);
 		goto out;
 	}
 	ret = container_wait(&c, &ct);

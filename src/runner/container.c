@@ -295,6 +295,40 @@ static sigset_t parent_signals(void)
 	return s;
 }
 
+/*
+ * The parent's side of a start: the pty master if one was asked for, then
+ * the error pipe until EOF (the command or init was exec'd) or a report.
+ */
+static int collect_start(struct run_config *c, struct container *ret, int errfd, int sock, const sigset_t *old,
+			 char *errbuf, size_t errlen, int *exit_hint)
+{
+	if (sock >= 0) {
+		ret->master = fd_recv(sock);   /* -EBADMSG when setup failed first */
+		close(sock);
+	}
+	char msg[512];
+	ssize_t n, len = 0;
+	while ((n = read(errfd, msg + len, sizeof(msg) - 1 - len)) > 0)
+		len += n;
+	close(errfd);
+	if (len == 0 && sock >= 0 && ret->master < 0) {
+		len = snprintf(msg, sizeof(msg), "Sconsole: %s", strerror(-ret->master));
+		syscall(SYS_pidfd_send_signal, ret->pidfd, SIGKILL, NULL, 0);
+	}
+	if (len == 0)
+		return 0;
+	msg[len] = '\0';
+	snprintf(errbuf, errlen, "%s", msg + 1);
+	siginfo_t si = {};
+	while (waitid(P_PIDFD, ret->pidfd, &si, WEXITED) < 0 && errno == EINTR)
+		;
+	sigprocmask(SIG_SETMASK, old, NULL);
+	*exit_hint = msg[0] == 'E' && si.si_code == CLD_EXITED ? si.si_status : 1;
+	container_done(ret);
+	remove_cgroup(c);
+	return -EIO;
+}
+
 int container_start(struct run_config *c, struct container *ret, char *errbuf, size_t errlen, int *exit_hint)
 {
 	int errpipe[2], bpfpipe[2], sv[2] = { -1, -1 };
@@ -378,38 +412,7 @@ int container_start(struct run_config *c, struct container *ret, char *errbuf, s
 		return pid;
 	}
 	ret->pid = pid;
-	if (pty) {
-		ret->master = fd_recv(sv[0]);   /* -EBADMSG when setup failed first */
-		close(sv[0]);
-	}
-	/* EOF: the command (or init) was exec'd; text: what failed. */
-	char msg[512];
-	ssize_t n, len = 0;
-	while ((n = read(errpipe[0], msg + len, sizeof(msg) - 1 - len)) > 0)
-		len += n;
-	close(errpipe[0]);
-	if (len > 0) {
-		msg[len] = '\0';
-		snprintf(errbuf, errlen, "%s", msg + 1);
-		siginfo_t si = {};
-		waitid(P_PIDFD, ret->pidfd, &si, WEXITED);
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		*exit_hint = msg[0] == 'E' && si.si_code == CLD_EXITED ? si.si_status : 1;
-		container_done(ret);
-		remove_cgroup(c);
-		return -EIO;
-	}
-	if (pty && ret->master < 0) {
-		snprintf(errbuf, errlen, "console: %s", strerror(-ret->master));
-		syscall(SYS_pidfd_send_signal, ret->pidfd, SIGKILL, NULL, 0);
-		siginfo_t si;
-		waitid(P_PIDFD, ret->pidfd, &si, WEXITED);
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		container_done(ret);
-		remove_cgroup(c);
-		return -EIO;
-	}
-	return 0;
+	return collect_start(c, ret, errpipe[0], pty ? sv[0] : -1, &old, errbuf, errlen, exit_hint);
 }
 
 static int status_of(const struct run_config *c, const siginfo_t *si)
@@ -463,4 +466,106 @@ void container_done(struct container *ct)
 	if (ct->master >= 0)
 		close(ct->master);
 	ct->pidfd = ct->master = -1;
+}
+
+/*
+ * exec: the process that joins a running container.  It cannot enter the
+ * PID namespace itself (setns only moves its future children), so it forks
+ * the command into it and stays outside as a stub that forwards signals and
+ * hands back the exit status.  The filter arrives over bpffd like in run.
+ */
+static _Noreturn void enter_and_exec(const struct run_config *c, int target, bool net, int errfd, int sock, int bpffd,
+				     const sigset_t *oldmask)
+{
+	_cleanup_free_ char *slave = NULL;
+	const char *step;
+	int r;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+	if ((r = join_namespaces(target, net)) < 0)
+		fail(errfd, "setns", r);
+	if (sock >= 0) {
+		int master = pty_open(&slave);
+		if (master < 0)
+			fail(errfd, "console: pty", master);
+		if ((r = fd_send(sock, master)) < 0)
+			fail(errfd, "console: pass pty", r);
+		close(master);
+		close(sock);
+	}
+	if ((r = caps_apply(run_config_caps(c), &step)) < 0)
+		fail(errfd, step, r);
+	if ((r = seccomp_load_from(SECCOMP_PLAIN, bpffd)) < 0)
+		fail(errfd, "seccomp", r);
+	close(bpffd);
+
+	sigset_t set;
+	pid1_signal_set(&set);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		fail(errfd, "fork", errno);
+	if (pid == 0)
+		exec_command(c, errfd, slave, oldmask);
+	close(errfd);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+	}
+	syscall(SYS_close_range, 3, ~0U, 0);
+	pid1_stub(pid);
+}
+
+int container_enter(struct run_config *c, int target, bool net, struct container *ret, char *errbuf, size_t errlen,
+		    int *exit_hint)
+{
+	int errpipe[2] = { -1, -1 }, bpfpipe[2] = { -1, -1 }, sv[2] = { -1, -1 };
+	bool pty = c->console == CONSOLE_PTY || (c->console == CONSOLE_AUTO && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO));
+	sigset_t block = parent_signals(), old;
+
+	*ret = (struct container){ .pidfd = -1, .master = -1 };
+	*exit_hint = 1;
+	if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(bpfpipe, O_CLOEXEC) < 0 ||
+	    (pty && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)) {
+		int e = errno;
+		int *fds[] = { errpipe, bpfpipe, sv };
+		for (size_t i = 0; i < ELEMENTSOF(fds); i++)
+			for (int k = 0; k < 2; k++)
+				if (fds[i][k] >= 0)
+					close(fds[i][k]);
+		snprintf(errbuf, errlen, "pipe: %s", strerror(e));
+		return -e;
+	}
+	sigprocmask(SIG_BLOCK, &block, &old);
+	pid_t pid = clone_into_namespaces(0, -1, &ret->pidfd);
+	if (pid == 0) {
+		close(errpipe[0]);
+		close(bpfpipe[1]);
+		if (sv[0] >= 0)
+			close(sv[0]);
+		enter_and_exec(c, target, net, errpipe[1], sv[1], bpfpipe[0], &old);
+	}
+	close(errpipe[1]);
+	close(bpfpipe[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	if (pid > 0) {
+		int r = seccomp_export_to(SECCOMP_PLAIN, c->runtime, bpfpipe[1]);
+		if (r < 0)
+			fprintf(stderr, "layerctl: %s: seccomp filter: %s\n", c->name, strerror(-r));
+	}
+	close(bpfpipe[1]);
+	if (pid < 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		close(errpipe[0]);
+		if (sv[0] >= 0)
+			close(sv[0]);
+		snprintf(errbuf, errlen, "clone: %s", strerror(-pid));
+		return pid;
+	}
+	ret->pid = pid;
+	return collect_start(c, ret, errpipe[0], pty ? sv[0] : -1, &old, errbuf, errlen, exit_hint);
 }

@@ -184,6 +184,9 @@ struct container {
 	int master;             /* pty master or -1 */
 };
 int container_start(struct run_config *c, struct container *ret, char *errbuf, size_t errlen, int *exit_hint);
+/* exec: run c->argv inside the running container whose PID 1 is behind target (a pidfd). */
+int container_enter(struct run_config *c, int target, bool net, struct container *ret, char *errbuf, size_t errlen,
+		    int *exit_hint);
 /* Run the container to its end: console relay, signal forwarding.  Returns the exit status. */
 int container_wait(struct run_config *c, struct container *ct);
 void container_done(struct container *ct);

@@ -113,6 +113,22 @@ test_exec_into_a_plain_run() {
 	assert_eq "$rc" 143
 }
 
+test_exec_forwards_signals() {
+	setup
+	$L start c
+	$L exec c -- sleep 100 </dev/null &
+	local pid=$! i
+	for i in $(seq 100); do $L exec c -- ps | grep -q "sleep 100$" && break; sleep 0.05; done
+	kill -TERM $pid
+	local rc=0
+	wait $pid || rc=$?
+	assert_eq "$rc" 143
+	# Gone inside too, not left behind by a dead exec.
+	sleep 0.2
+	[ -z "$($L exec c -- ps | grep 'sleep 100$')" ] || fail "sleep 100 still running"
+	$L stop c
+}
+
 test_exec_joins_a_private_network() {
 	setup
 	$L run c --private-network -- sleep 30 </dev/null >/dev/null 2>&1 &
