@@ -363,22 +363,17 @@ int container_start(struct run_config *c, struct container *ret, char *errbuf, s
 			c->cgroup = NULL;
 		}
 	}
-	if (pipe2(errpipe, O_CLOEXEC) < 0)
-		return snprintf(errbuf, errlen, "pipe: %m"), -errno;
-	if (pipe2(bpfpipe, O_CLOEXEC) < 0) {
+	errpipe[0] = errpipe[1] = bpfpipe[0] = bpfpipe[1] = -1;
+	if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(bpfpipe, O_CLOEXEC) < 0 ||
+	    (pty && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)) {
 		int e = errno;
-		close(errpipe[0]);
-		close(errpipe[1]);
+		int *fds[] = { errpipe, bpfpipe, sv };
+		for (size_t i = 0; i < ELEMENTSOF(fds); i++)
+			for (int k = 0; k < 2; k++)
+				if (fds[i][k] >= 0)
+					close(fds[i][k]);
 		snprintf(errbuf, errlen, "pipe: %s", strerror(e));
-		return -e;
-	}
-	if (pty && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		int e = errno;
-		close(errpipe[0]);
-		close(errpipe[1]);
-		close(bpfpipe[0]);
-		close(bpfpipe[1]);
-		snprintf(errbuf, errlen, "socketpair: %s", strerror(e));
+		remove_cgroup(c);
 		return -e;
 	}
 	/* Blocked before the clone: a Ctrl-C in between would otherwise orphan the container. */
