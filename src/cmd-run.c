@@ -305,21 +305,38 @@ static int load_child(struct ctx *ctx, const char *cmd, const char *name, struct
 	return 0;
 }
 
+static int take_run_lock(struct ctx *ctx, const char *cmd, const char *name);
+
 /*
- * Mount the overlay if needed (under the child lock, released afterwards:
- * from now on the run lock says "running", which umount and rm respect).
- * *mounted_here tells whether we must unmount it again.
+ * What run and start do first: take the run lock (the child runs at most
+ * once), then under the child lock load child.conf ("lock, then load", as
+ * every command that acts on a child) and mount the overlay if it is not
+ * mounted.  The child lock is released afterwards: from then on the run lock
+ * says "running", which umount, child rm and child reset respect.  On
+ * success *runlock is the run lock's fd and *mounted_here says whether the
+ * overlay must be unmounted again afterwards.
  */
-static int mount_for_run(struct ctx *ctx, const char *cmd, const struct child_info *ci, bool *mounted_here)
+static int lock_load_mount(struct ctx *ctx, const char *cmd, const char *name, struct run_opts *o, char **cmdv,
+			   struct child_info *ci, struct run_config *c, bool *mounted_here, int *runlock)
 {
 	_cleanup_free_ char *err = NULL;
-	_cleanup_close_ int lock = store_lock(&ctx->store, LOCK_CHILD, ci->name, LOCK_EX);
+	int r;
+
+	if ((r = check_child_name(cmd, name)) || (r = ctx_store(ctx, false)))
+		return r;
+	_cleanup_close_ int rlock = take_run_lock(ctx, cmd, name);
+	if (rlock < 0)
+		return EXIT_FAIL;
+	_cleanup_close_ int lock = store_lock(&ctx->store, LOCK_CHILD, name, LOCK_EX);
 	if (lock < 0)
-		return log_fail(EXIT_FAIL, "%s %s: lock: %s", cmd, ci->name, strerror(-lock));
-	int r = store_child_mount(&ctx->store, ci, &err);
+		return log_fail(EXIT_FAIL, "%s %s: lock: %s", cmd, name, strerror(-lock));
+	if ((r = load_child(ctx, cmd, name, ci, c)) || (o && (r = apply_opts_or_fail(cmd, c, o, cmdv))))
+		return r;
+	r = store_child_mount(&ctx->store, ci, &err);
 	if (r < 0)
-		return log_fail(EXIT_FAIL, "%s %s: mount overlay: %s", cmd, ci->name, err ? err : strerror(-r));
+		return log_fail(EXIT_FAIL, "%s %s: mount overlay: %s", cmd, name, err ? err : strerror(-r));
 	*mounted_here = r == 0;
+	*runlock = TAKE_FD(rlock);
 	return 0;
 }
 
@@ -423,6 +440,7 @@ int cmd_run(struct ctx *ctx, int argc, char **argv)
 	struct child_info ci = {};
 	char **cmdv;
 	bool mounted_here = false;
+	_cleanup_close_ int lock = -1;
 	int r, ret;
 
 	argc = split_command(argc, argv, &cmdv);
@@ -430,17 +448,12 @@ int cmd_run(struct ctx *ctx, int argc, char **argv)
 		return r < 0 ? EXIT_OK : r;
 	if (argc - optind != 1)
 		ret = usage_error("run", "needs exactly one CHILD (the command goes after --)");
-	else if (!(ret = load_child(ctx, "run", argv[optind], &ci, &c)) && !(ret = apply_opts_or_fail("run", &c, &o, cmdv))) {
-		_cleanup_close_ int lock = take_run_lock(ctx, "run", c.name);
-		if (lock < 0)
-			ret = EXIT_FAIL;
-		else if (!(ret = mount_for_run(ctx, "run", &ci, &mounted_here))) {
-			fill_kill_signal(&c);
-			if (!(ret = check_root("run", &c)) && !(ret = check_boot("run", &c)))
-				ret = run_container(ctx, "run", &c, -1);
-			if (mounted_here)
-				umount_after_run(ctx, "run", &ci);
-		}
+	else if (!(ret = lock_load_mount(ctx, "run", argv[optind], &o, cmdv, &ci, &c, &mounted_here, &lock))) {
+		fill_kill_signal(&c);
+		if (!(ret = check_root("run", &c)) && !(ret = check_boot("run", &c)))
+			ret = run_container(ctx, "run", &c, -1);
+		if (mounted_here)
+			umount_after_run(ctx, "run", &ci);
 	}
 	run_config_done(&o.lists);
 	run_config_done(&c);
@@ -472,51 +485,36 @@ int cmd_start(struct ctx *ctx, int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		return usage_error("start", "needs exactly one CHILD");
-	if ((ret = load_child(ctx, "start", argv[optind], &ci, &c)))
+	int lock = -1;
+	if ((ret = lock_load_mount(ctx, "start", argv[optind], NULL, NULL, &ci, &c, &mounted_here, &lock)))
 		goto out;
 	c.boot = true;
 	c.console = CONSOLE_LOG;
-	int lock = take_run_lock(ctx, "start", c.name);
-	if (lock < 0) {
-		ret = EXIT_FAIL;
-		goto out;
-	}
 	dir = state_dir(ctx->store.runtime, c.name);
 	if (!dir || asprintf(&logpath, "%s/log", dir) < 0) {
-		close(lock);
 		ret = log_fail(EXIT_FAIL, "out of memory");
-		goto out;
+		goto fail;
 	}
 	c.log_fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
 	if (c.log_fd < 0) {
-		close(lock);
 		ret = log_fail(EXIT_FAIL, "start %s: %s: %m", c.name, logpath);
-		goto out;
-	}
-	/* Checked here, so that errors reach the caller's terminal. */
-	if ((ret = mount_for_run(ctx, "start", &ci, &mounted_here))) {
-		close(lock);
-		goto out;
+		goto fail;
 	}
 	fill_kill_signal(&c);
 	int report[2] = { -1, -1 };
-	if ((ret = check_root("start", &c)) || (ret = check_boot("start", &c)) ||
-	    (pipe2(report, O_CLOEXEC) < 0 && (ret = log_fail(EXIT_FAIL, "start %s: pipe: %m", c.name)))) {
-		close(lock);
-		if (mounted_here)
-			umount_after_run(ctx, "start", &ci);
-		goto out;
+	if ((ret = check_root("start", &c)) || (ret = check_boot("start", &c)))
+		goto fail;
+	if (pipe2(report, O_CLOEXEC) < 0) {
+		ret = log_fail(EXIT_FAIL, "start %s: pipe: %m", c.name);
+		goto fail;
 	}
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0) {
 		ret = log_fail(EXIT_FAIL, "start %s: fork: %m", c.name);
-		close(lock);
 		close(report[0]);
 		close(report[1]);
-		if (mounted_here)
-			umount_after_run(ctx, "start", &ci);
-		goto out;
+		goto fail;
 	}
 	if (pid == 0) {
 		/* The monitor: its own session, stdio to the log, pinning no directory. */
@@ -551,6 +549,11 @@ int cmd_start(struct ctx *ctx, int argc, char **argv)
 		log_info("Started %s (console log: %s).", c.name, logpath);
 		ret = EXIT_OK;
 	}
+	goto out;
+fail:
+	close(lock);
+	if (mounted_here)
+		umount_after_run(ctx, "start", &ci);
 out:
 	run_config_done(&c);
 	child_info_done(&ci);
