@@ -44,9 +44,12 @@ int state_lock(const char *runtime, const char *name)
 	int r;
 	if (!dir || !path)
 		return -ENOMEM;
-	if ((r = mkdir_p(dir, 0755)) < 0)
-		return r;
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == ENOENT) {   /* first run of this child: make the directory */
+		if ((r = mkdir_p(dir, 0755)) < 0)
+			return r;
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	}
 	if (fd < 0)
 		return -errno;
 	struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
