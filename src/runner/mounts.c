@@ -37,6 +37,15 @@ static int mnt(const char *src, const char *target, const char *type, unsigned l
 	return mount(src, target, type, flags, data) < 0 ? -errno : 0;
 }
 
+/* /dev and /proc must exist: an image without them gets them (in its upper dir), as with nspawn. */
+static int mnt_mkdir(const char *src, const char *target, const char *type, unsigned long flags, const char *data)
+{
+	int r = mnt(src, target, type, flags, data);
+	if (r == -ENOENT && mkdir(target, 0755) == 0)
+		r = mnt(src, target, type, flags, data);
+	return r;
+}
+
 /* mkdir -p inside the (already pivoted) root; existing entries are fine. */
 static int mkdir_parents(const char *path, mode_t mode, bool last)
 {
@@ -78,7 +87,7 @@ static int make_dev(void)
 		{ "ptmx", "pts/ptmx" },
 	};
 	int r;
-	if ((r = mnt("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=0755,size=4m")) < 0)
+	if ((r = mnt_mkdir("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=0755,size=4m")) < 0)
 		return r;
 	/* umask 0: the modes below are meant literally. */
 	mode_t old = umask(0);
@@ -132,7 +141,7 @@ static int make_proc(void)
 		"/proc/kallsyms", "/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug",
 	};
 	int r;
-	if ((r = mnt("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) < 0)
+	if ((r = mnt_mkdir("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) < 0)
 		return r;
 	for (size_t i = 0; i < ELEMENTSOF(read_only); i++)
 		if (access(read_only[i], F_OK) == 0 && (r = bind_ro_self(read_only[i])) < 0)

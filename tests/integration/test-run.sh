@@ -198,6 +198,13 @@ test_errors_name_the_step_and_leave_nothing_mounted() {
 	expect_fail $L run c extra -- true
 }
 
+test_image_without_dev_and_proc() {
+	setup
+	rmdir "$ROOT/bases/bb/gens/1/tree/dev" "$ROOT/bases/bb/gens/1/tree/proc"
+	assert_eq "$($L run c -- sh -c 'ls /dev/null; ls /proc/self/exe')" "/dev/null
+/proc/self/exe"
+}
+
 test_refuses_the_host_root() {
 	setup
 	# An overlay root that is an alias of the host's / (a bind mount of it).
