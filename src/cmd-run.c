@@ -401,7 +401,7 @@ static void record_state(struct ctx *ctx, const struct run_config *c, const stru
 {
 	struct run_state st = {
 		.pid = ct->pid, .monitor = getpid(), .boot = c->boot, .kill_signal = c->kill_signal,
-		.private_network = c->private_network, .started = (long long)time(NULL),
+		.private_network = c->private_network, .started = (long long)time(NULL), .pidns = pidns_of(ct->pid),
 	};
 	int r = state_write(ctx->store.runtime, c->name, &st);
 	if (r < 0)
@@ -608,9 +608,9 @@ int cmd_stop(struct ctx *ctx, int argc, char **argv)
 	const char *name = argv[optind];
 	if ((r = running_state(ctx, "stop", name, &st)))
 		return r;
-	_cleanup_close_ int pidfd = syscall(SYS_pidfd_open, st.pid, 0);
+	_cleanup_close_ int pidfd = state_open_pid(&st);
 	if (pidfd < 0)
-		return wait_unlocked(ctx, name, 2000) ? EXIT_OK : log_fail(EXIT_FAIL, "stop %s: pid %d: %m", name, st.pid);
+		return wait_unlocked(ctx, name, 2000) ? EXIT_OK : log_fail(EXIT_FAIL, "stop %s: pid %d: %s", name, st.pid, strerror(-pidfd));
 	if (syscall(SYS_pidfd_send_signal, pidfd, st.kill_signal ? st.kill_signal : SIGTERM, NULL, 0) < 0 && errno != ESRCH)
 		return log_fail(EXIT_FAIL, "stop %s: signal: %m", name);
 	if (!wait_unlocked(ctx, name, (long)(timeout * 1000))) {
@@ -647,9 +647,9 @@ int cmd_exec(struct ctx *ctx, int argc, char **argv)
 	if ((ret = apply_opts_or_fail("exec", &c, &o, cmdv)))
 		goto out;
 	ret = EXIT_FAIL;
-	pidfd = syscall(SYS_pidfd_open, st.pid, 0);
+	pidfd = state_open_pid(&st);
 	if (pidfd < 0) {
-		log_error("exec %s: pid %d: %m", name, st.pid);
+		log_error("exec %s: pid %d: %s", name, st.pid, pidfd == -ESRCH ? "the child is not running" : strerror(-pidfd));
 		goto out;
 	}
 	struct container ct;

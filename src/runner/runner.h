@@ -200,6 +200,7 @@ struct run_state {
 	int kill_signal;
 	bool private_network;
 	long long started;      /* realtime seconds */
+	unsigned long long pidns;  /* inode of its PID namespace: tells a recycled pid apart */
 };
 /* RUNTIME/children/NAME, created as needed. */
 char *state_dir(const char *runtime, const char *name);
@@ -210,3 +211,7 @@ int state_is_locked(const char *runtime, const char *name);
 int state_write(const char *runtime, const char *name, const struct run_state *st);
 int state_read(const char *runtime, const char *name, struct run_state *st);
 void state_clear(const char *runtime, const char *name);
+/* Inode of pid's PID namespace, 0 if unknown. */
+unsigned long long pidns_of(pid_t pid);
+/* A pidfd of the container's PID 1, checked to still be it; -ESRCH when gone. */
+int state_open_pid(const struct run_state *st);

@@ -17,6 +17,8 @@
  */
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include "src/runner/runner.h"
 #include "src/store.h"
@@ -84,8 +86,10 @@ int state_write(const char *runtime, const char *name, const struct run_state *s
 	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return -errno;
-	int n = snprintf(buf, sizeof(buf), "pid=%d\nmonitor=%d\nboot=%d\nkill_signal=%d\nprivate_network=%d\nstarted=%lld\n",
-			 (int)st->pid, (int)st->monitor, st->boot, st->kill_signal, st->private_network, st->started);
+	int n = snprintf(buf, sizeof(buf),
+			 "pid=%d\nmonitor=%d\nboot=%d\nkill_signal=%d\nprivate_network=%d\nstarted=%lld\npidns=%llu\n",
+			 (int)st->pid, (int)st->monitor, st->boot, st->kill_signal, st->private_network, st->started,
+			 st->pidns);
 	return atomic_write_at(dfd, "state", buf, n, 0644);
 }
 
@@ -107,6 +111,7 @@ int state_read(const char *runtime, const char *name, struct run_state *st)
 		n += sscanf(line, "kill_signal=%d", &st->kill_signal);
 		n += sscanf(line, "private_network=%d", &pn);
 		n += sscanf(line, "started=%lld", &st->started);
+		n += sscanf(line, "pidns=%llu", &st->pidns);
 	}
 	st->boot = boot;
 	st->private_network = pn;
@@ -118,4 +123,29 @@ void state_clear(const char *runtime, const char *name)
 	_cleanup_free_ char *path = state_file(runtime, name, "state");
 	if (path)
 		unlink(path);
+}
+
+unsigned long long pidns_of(pid_t pid)
+{
+	char path[64];
+	struct stat st;
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pid);
+	return stat(path, &st) == 0 ? (unsigned long long)st.st_ino : 0;
+}
+
+/*
+ * The pid in the state file could have been recycled when the container
+ * ended a moment ago: open a pidfd first (it pins that process), then check
+ * that its PID namespace is still the container's.
+ */
+int state_open_pid(const struct run_state *st)
+{
+	int fd = syscall(SYS_pidfd_open, st->pid, 0);
+	if (fd < 0)
+		return -errno;
+	if (st->pidns && pidns_of(st->pid) != st->pidns) {
+		close(fd);
+		return -ESRCH;
+	}
+	return fd;
 }

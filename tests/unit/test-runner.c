@@ -214,7 +214,7 @@ TEST(run_lock_is_exclusive_and_testable)
 	/* OFD locks conflict within one process too. */
 	CHECK_INT(state_lock(dir, "c"), -EBUSY);
 	CHECK_INT(state_is_locked(dir, "c"), 1);
-	struct run_state st = { .pid = 42, .monitor = 41, .boot = true, .kill_signal = 12, .started = 5 }, back;
+	struct run_state st = { .pid = 42, .monitor = 41, .boot = true, .kill_signal = 12, .started = 5, .pidns = 77 }, back;
 	CHECK_INT(state_write(dir, "c", &st), 0);
 	CHECK_INT(state_read(dir, "c", &back), 0);
 	CHECK_INT(back.pid, 42);
@@ -222,6 +222,7 @@ TEST(run_lock_is_exclusive_and_testable)
 	CHECK(back.boot);
 	CHECK_INT(back.kill_signal, 12);
 	CHECK_INT(back.started, 5);
+	CHECK_INT(back.pidns, 77);
 	/* A forked child holds the same lock (start's monitor). */
 	pid_t p = fork();
 	if (p == 0) {
@@ -240,6 +241,17 @@ TEST(run_lock_is_exclusive_and_testable)
 	CHECK_INT(system(cmd), 0);
 }
 
+TEST(pid_checked_against_its_namespace)
+{
+	struct run_state st = { .pid = getpid(), .pidns = pidns_of(getpid()) };
+	CHECK(st.pidns != 0);
+	int fd = state_open_pid(&st);
+	CHECK(fd >= 0);
+	close(fd);
+	st.pidns += 1;   /* a recycled pid lives in another namespace */
+	CHECK_INT(state_open_pid(&st), -ESRCH);
+}
+
 TEST_MAIN(T(bind_parse_forms), T(tmpfs_parse_forms), T(env_assignments), T(capability_names), T(bounding_sets),
 	  T(settings_keys), T(settings_errors_name_the_key), T(signal_names), T(stop_signal_per_init),
-	  T(escape_sequence), T(exit_status), T(run_lock_is_exclusive_and_testable))
+	  T(escape_sequence), T(exit_status), T(run_lock_is_exclusive_and_testable), T(pid_checked_against_its_namespace))
