@@ -145,6 +145,14 @@ static _Noreturn void exec_command(const struct run_config *c, int errfd, const 
 	}
 	char *sh[] = { "/bin/sh", NULL };
 	char **argv = c->argv && c->argv[0] ? c->argv : sh;
+	/*
+	 * The command dies with its stub.  Under run that happens anyway (the
+	 * stub is PID 1); an exec'd command would otherwise outlive an exec that
+	 * was left with ^]^]^] or killed.  Set last: a user switch clears it.
+	 */
+	pid_t stub = getppid();
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != stub)
+		_exit(EXIT_FAILURE);
 	sigprocmask(SIG_SETMASK, oldmask, NULL);
 	/* execvp searches the PATH of environ: make it the container's. */
 	environ = env;

@@ -126,6 +126,12 @@ test_exec_forwards_signals() {
 	# Gone inside too, not left behind by a dead exec.
 	sleep 0.2
 	[ -z "$($L exec c -- ps | grep 'sleep 100$')" ] || fail "sleep 100 still running"
+	if command -v script >/dev/null; then
+		# Leaving an exec on a pty with ^]^]^] ends its command as well.
+		( (sleep 0.5; printf '\035\035\035') | script -qec "$L exec c -- sleep 77" /dev/null >/dev/null )
+		sleep 0.2
+		[ -z "$($L exec c -- ps | grep 'sleep 77$')" ] || fail "sleep 77 outlived its exec"
+	fi
 	$L stop c
 }
 
