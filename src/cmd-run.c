@@ -408,25 +408,35 @@ static void record_state(struct ctx *ctx, const struct run_config *c, const stru
 		log_warning("%s: runtime state: %s", c->name, strerror(-r));
 }
 
-/* Start the container and run it to its end; the caller holds the run lock. */
+/*
+ * Start the container and run it to its end; the caller holds the run lock.
+ * A booted init that asks for a reboot gets a fresh container, as with nspawn.
+ */
 static int run_container(struct ctx *ctx, const char *cmd, struct run_config *c, int report_fd)
 {
 	struct container ct;
 	char errbuf[600];
-	int hint, r;
+	int hint, r, status;
 
-	r = container_start(c, &ct, errbuf, sizeof(errbuf), &hint);
-	if (r < 0) {
-		log_error("%s %s: %s", cmd, c->name, errbuf);
+	for (;;) {
+		r = container_start(c, &ct, errbuf, sizeof(errbuf), &hint);
+		if (r < 0) {
+			log_error("%s %s: %s", cmd, c->name, errbuf);
+			if (report_fd >= 0)
+				dprintf(report_fd, "%s", errbuf);
+			state_clear(ctx->store.runtime, c->name);
+			return hint;
+		}
+		record_state(ctx, c, &ct);
 		if (report_fd >= 0)
-			dprintf(report_fd, "%s", errbuf);
-		return hint;
+			close(report_fd);   /* start: "it is up" */
+		report_fd = -1;
+		status = container_wait(c, &ct);
+		container_done(&ct);
+		if (!ct.rebooted)
+			break;
+		log_info("Container %s rebooted; starting it again.", c->name);
 	}
-	record_state(ctx, c, &ct);
-	if (report_fd >= 0)
-		close(report_fd);   /* start: "it is up" */
-	int status = container_wait(c, &ct);
-	container_done(&ct);
 	state_clear(ctx->store.runtime, c->name);
 	return status;
 }

@@ -459,6 +459,7 @@ int container_wait(struct run_config *c, struct container *ct)
 	while (waitid(P_PIDFD, ct->pidfd, &si, WEXITED) < 0 && errno == EINTR)
 		;
 	remove_cgroup(c);
+	ct->rebooted = c->boot && si.si_code != CLD_EXITED && si.si_status == SIGHUP;
 	return status_of(c, &si);
 }
 

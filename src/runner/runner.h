@@ -182,6 +182,7 @@ struct container {
 	pid_t pid;
 	int pidfd;
 	int master;             /* pty master or -1 */
+	bool rebooted;          /* set by container_wait: a booted init asked for a reboot */
 };
 int container_start(struct run_config *c, struct container *ret, char *errbuf, size_t errlen, int *exit_hint);
 /* exec: run c->argv inside the running container whose PID 1 is behind target (a pidfd). */

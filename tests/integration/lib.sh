@@ -26,9 +26,14 @@ unmount_below() {
 }
 
 cleanup_test_dir() {
-	[ -n "${T:-}" ] || return 0
+	[ -n "${T:-}" ] && [ -d "$T" ] || return 0
 	unmount_below "$T"
-	rm -rf "$T" 2>/dev/null || { chattr -R -i "$T" 2>/dev/null; rm -rf "$T"; }
+	if [ "$(mounts_below "$T")" -ne 0 ]; then
+		# never delete through a mount that would not go away
+		echo "cleanup: mounts left below $T, not deleting it" >&2
+		return 1
+	fi
+	rm -rf --one-file-system "$T" 2>/dev/null || { chattr -R -i "$T" 2>/dev/null; rm -rf --one-file-system "$T"; }
 }
 
 # A minimal busybox root: /bin/busybox plus applet links, /etc/os-release.
@@ -73,11 +78,14 @@ run_one() {
 	T=$(mktemp -d /tmp/layerctl-test.XXXXXX)
 	ROOT="$T/store"
 	export LAYERCTL_ROOT=$ROOT LAYERCTL_RUNTIME_DIR="$T/run"
+	# Not "( ... ) || rc=$?": inside a || list bash ignores set -e, and a
+	# failed assertion would not end the test.
 	(
 		trap 'cleanup_test_dir' EXIT
 		set -e
 		"$name"
-	) >"$T.log" 2>&1 || rc=$?
+	) >"$T.log" 2>&1
+	rc=$?
 	# The subshell's trap already cleaned up; this catches a killed subshell.
 	cleanup_test_dir
 	if [ "$rc" -eq 77 ]; then

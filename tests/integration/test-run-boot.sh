@@ -7,6 +7,7 @@ setup() {
 	make_busybox_tree "$T/src"
 	ln -sf ../bin/busybox "$T/src/sbin/init"
 	ln -sf busybox "$T/src/bin/poweroff"
+	ln -sf busybox "$T/src/bin/reboot"
 	cat >"$T/src/etc/inittab" <<-'EOF2'
 	::sysinit:/bin/echo booted
 	::respawn:/bin/sleep 1000
@@ -14,6 +15,8 @@ setup() {
 	EOF2
 	$L base import bb "$T/src" >/dev/null 2>&1
 	$L child create c --base bb >/dev/null 2>&1
+	# A test that fails half-way must not leave its container running.
+	trap '$L stop c --timeout 1 >/dev/null 2>&1; cleanup_test_dir' EXIT
 }
 
 wait_running() {
@@ -81,6 +84,24 @@ test_start_exec_ps_stop() {
 	assert_contains "$ERR" "not running"
 	expect_fail $L exec c -- true
 	assert_contains "$ERR" "not running"
+}
+
+test_reboot_inside_restarts_the_container() {
+	setup
+	$L start c
+	local pid1 i log
+	pid1=$($L ps --json | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
+	$L exec c -- reboot   # busybox: SIGTERM to init, which calls reboot(2)
+	for i in $(seq 100); do
+		log=$(cat "$LAYERCTL_RUNTIME_DIR"/stores/*/children/c/log)
+		[ "$(grep -c '^booted' <<<"$log")" -ge 2 ] && break
+		sleep 0.1
+	done
+	assert_eq "$(grep -c '^booted' <<<"$log")" 2 "booted twice"
+	wait_running c
+	[ "$($L ps --json | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')" != "$pid1" ] || fail "same PID 1 after reboot"
+	$L stop c
+	assert_eq "$(mounts_below "$ROOT")" 0
 }
 
 test_stop_kills_a_deaf_init_after_the_timeout() {

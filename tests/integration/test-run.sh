@@ -216,6 +216,7 @@ test_refuses_the_host_root() {
 
 test_runs_at_most_once() {
 	setup
+	trap '$L stop c --timeout 1 >/dev/null 2>&1; cleanup_test_dir' EXIT
 	$L run c -- sleep 30 </dev/null >/dev/null 2>&1 &
 	local pid=$! i
 	for i in $(seq 100); do [ -e "$LAYERCTL_RUNTIME_DIR/children/c/state" ] && break; sleep 0.05; done
