@@ -304,6 +304,7 @@ static int load_child(struct ctx *ctx, const char *cmd, const char *name, struct
 }
 
 static int take_run_lock(struct ctx *ctx, const char *cmd, const char *name);
+static int check_root(const char *cmd, const struct run_config *c);
 
 /*
  * What run and start do first: take the run lock (the child runs at most
@@ -329,6 +330,9 @@ static int lock_load_mount(struct ctx *ctx, const char *cmd, const char *name, s
 	if (lock < 0)
 		return log_fail(EXIT_FAIL, "%s %s: lock: %s", cmd, name, strerror(-lock));
 	if ((r = load_child(ctx, cmd, name, ci, c)) || (o && (r = apply_opts_or_fail(cmd, c, o, cmdv))))
+		return r;
+	/* Whatever is at the root now (a bind mount of /, say) must not be the host's root. */
+	if ((r = check_root(cmd, c)))
 		return r;
 	r = store_child_mount(&ctx->store, ci, &err);
 	if (r < 0)

@@ -149,7 +149,7 @@ static void drain(int master, int out)
 			break;
 }
 
-int console_relay(int master, int pidfd, int sigfd, int log_fd, pid_t pid)
+int console_relay(int master, int pidfd, int sigfd, int log_fd, int (*map_signal)(int sig, void *data), void *data)
 {
 	struct termios saved, raw;
 	bool interactive = log_fd < 0 && isatty(STDIN_FILENO);
@@ -196,7 +196,7 @@ int console_relay(int master, int pidfd, int sigfd, int log_fd, pid_t pid)
 				if (si.ssi_signo == SIGWINCH && interactive)
 					copy_winsize(STDIN_FILENO, master);
 				else if (si.ssi_signo != SIGCHLD && si.ssi_signo != SIGWINCH)
-					syscall(SYS_pidfd_send_signal, pidfd, si.ssi_signo, NULL, 0);
+					syscall(SYS_pidfd_send_signal, pidfd, map_signal((int)si.ssi_signo, data), NULL, 0);
 			}
 		}
 		if (p[2].revents) {
@@ -223,6 +223,5 @@ int console_relay(int master, int pidfd, int sigfd, int log_fd, pid_t pid)
 	}
 	if (interactive)
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
-	(void)pid;
 	return left;
 }

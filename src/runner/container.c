@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -33,6 +34,24 @@ static void report(int fd, char kind, const char *step, int err)
 	if (write(fd, buf, n) < 0) {
 		/* the parent is gone; nothing to tell */
 	}
+}
+
+/*
+ * A pty on the container's devpts, sized like the host's terminal before
+ * the command can ask (the relay's own copy would come too late for a
+ * command that looks at once), passed to the parent.  *slave: its path.
+ */
+static int make_console(const struct run_config *c, int sock, char **slave)
+{
+	int r, master = pty_open(slave);
+	if (master < 0)
+		return master;
+	if (c->winsize.ws_row || c->winsize.ws_col)
+		ioctl(master, TIOCSWINSZ, &c->winsize);
+	r = fd_send(sock, master);
+	close(master);
+	close(sock);
+	return r;
 }
 
 static _Noreturn void fail(int fd, const char *step, int err)
@@ -185,15 +204,10 @@ static _Noreturn void container_init(const struct run_config *c, int errfd, int 
 		fail(errfd, step, r);
 
 	if (sock >= 0) {
-		int master = pty_open(&slave);
-		if (master < 0)
-			fail(errfd, "console: pty", master);
+		if ((r = make_console(c, sock, &slave)) < 0)
+			fail(errfd, "console: pty", r);
 		if ((r = bind_console(slave)) < 0)
 			fail(errfd, "console: /dev/console", r);
-		if ((r = fd_send(sock, master)) < 0)
-			fail(errfd, "console: pass pty", r);
-		close(master);
-		close(sock);
 	} else if ((r = bind_console("/dev/null")) < 0)
 		fail(errfd, "/dev/console", r);
 
@@ -353,6 +367,8 @@ int container_start(struct run_config *c, struct container *ret, char *errbuf, s
 
 	*ret = (struct container){ .pidfd = -1, .master = -1 };
 	*exit_hint = 1;
+	if (pty && ioctl(STDIN_FILENO, TIOCGWINSZ, &c->winsize) < 0)
+		memset(&c->winsize, 0, sizeof(c->winsize));
 	if (c->private_network)
 		flags |= CLONE_NEWNET;
 	if (c->boot) {
@@ -428,6 +444,15 @@ static int status_of(const struct run_config *c, const siginfo_t *si)
 	return 128 + si->si_status;
 }
 
+/* A booted init is asked to power off the way it understands; a command gets the signal as is. */
+static int signal_for_container(int sig, void *data)
+{
+	const struct run_config *c = data;
+	if (c->boot && (sig == SIGINT || sig == SIGTERM || sig == SIGHUP))
+		return c->kill_signal;
+	return sig;
+}
+
 int container_wait(struct run_config *c, struct container *ct)
 {
 	sigset_t set = parent_signals();
@@ -435,7 +460,7 @@ int container_wait(struct run_config *c, struct container *ct)
 	siginfo_t si = {};
 
 	if (ct->master >= 0) {
-		if (console_relay(ct->master, ct->pidfd, sigfd, c->log_fd, ct->pid) == 1) {
+		if (console_relay(ct->master, ct->pidfd, sigfd, c->log_fd, signal_for_container, c) == 1) {
 			fprintf(stderr, "\r\nLeft container %s: killing it.\r\n", c->name);
 			syscall(SYS_pidfd_send_signal, ct->pidfd, SIGKILL, NULL, 0);
 		}
@@ -448,10 +473,7 @@ int container_wait(struct run_config *c, struct container *ct)
 				break;
 			struct signalfd_siginfo ssi;
 			if (p[1].revents && read(sigfd, &ssi, sizeof(ssi)) == sizeof(ssi) && ssi.ssi_signo != SIGWINCH) {
-				int sig = ssi.ssi_signo;
-				/* A booted init is asked to power off the way it understands. */
-				if (c->boot && (sig == SIGINT || sig == SIGTERM || sig == SIGHUP))
-					sig = c->kill_signal;
+				int sig = signal_for_container((int)ssi.ssi_signo, c);
 				syscall(SYS_pidfd_send_signal, ct->pidfd, sig, NULL, 0);
 			}
 		}
@@ -489,15 +511,8 @@ static _Noreturn void enter_and_exec(const struct run_config *c, int target, boo
 	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
 	if ((r = join_namespaces(target, net)) < 0)
 		fail(errfd, "setns", r);
-	if (sock >= 0) {
-		int master = pty_open(&slave);
-		if (master < 0)
-			fail(errfd, "console: pty", master);
-		if ((r = fd_send(sock, master)) < 0)
-			fail(errfd, "console: pass pty", r);
-		close(master);
-		close(sock);
-	}
+	if (sock >= 0 && (r = make_console(c, sock, &slave)) < 0)
+		fail(errfd, "console: pty", r);
 	if ((r = caps_apply(run_config_caps(c), &step)) < 0)
 		fail(errfd, step, r);
 	if ((r = seccomp_load_from(SECCOMP_PLAIN, bpffd)) < 0)
@@ -532,6 +547,8 @@ int container_enter(struct run_config *c, int target, bool net, struct container
 
 	*ret = (struct container){ .pidfd = -1, .master = -1 };
 	*exit_hint = 1;
+	if (pty && ioctl(STDIN_FILENO, TIOCGWINSZ, &c->winsize) < 0)
+		memset(&c->winsize, 0, sizeof(c->winsize));
 	if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(bpfpipe, O_CLOEXEC) < 0 ||
 	    (pty && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)) {
 		int e = errno;

@@ -32,6 +32,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/types.h>
 
 #include "overlay/macro.h"
@@ -76,6 +77,7 @@ struct run_config {
 	enum console_mode console;
 	int log_fd;             /* CONSOLE_LOG: where the console goes */
 	/* Set by the runner: */
+	struct winsize winsize; /* the host terminal's, for the pty before anything runs */
 	char *cgroup;           /* host path of the container's cgroup (boot) */
 	const char *runtime;    /* the store's runtime dir (filter cache), or NULL */
 };
@@ -164,10 +166,11 @@ int fd_recv(int sock);
 /*
  * Relay between the host's stdio (or log_fd) and master until the container
  * ends (pidfd readable) or the user presses ^] three times within a second.
- * Forwards SIGWINCH; signals in the blocked set sigfd are forwarded to pid.
- * Returns 1 when the user left with the escape, 0 otherwise.
+ * Copies the window size on SIGWINCH; other signals read from sigfd go to
+ * pidfd as map_signal(sig, data) says.  Returns 1 when the user left with
+ * the escape, 0 otherwise.
  */
-int console_relay(int master, int pidfd, int sigfd, int log_fd, pid_t pid);
+int console_relay(int master, int pidfd, int sigfd, int log_fd, int (*map_signal)(int sig, void *data), void *data);
 /* Does buf complete the ^]^]^] escape?  state carries count and time (unit-tested). */
 struct escape_state { int count; uint64_t first_usec; };
 bool escape_feed(struct escape_state *st, const char *buf, size_t n, uint64_t now_usec);
