@@ -196,6 +196,24 @@ static ssize_t read_all(int fd, char **ret)
 	return len;
 }
 
+/* Filters of earlier layerctl builds or kernels would never be read again: remove them. */
+static void prune_cache(int dfd, const char *keep)
+{
+	const char *dash = strrchr(keep, '-');
+	int fd = dup(dfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d)))
+		if (strncmp(de->d_name, keep, dash - keep + 1) == 0 && !STREQ(de->d_name, keep))
+			unlinkat(dfd, de->d_name, 0);
+	closedir(d);
+}
+
 static ssize_t build_bpf(enum seccomp_profile p, char **ret)
 {
 	_cleanup_(seccomp_freep) scmp_filter_ctx c = NULL;
@@ -230,8 +248,8 @@ int seccomp_export_to(enum seccomp_profile p, const char *runtime, int fd)
 			if (slash) {
 				*slash = '\0';
 				_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-				if (dfd >= 0)
-					atomic_write_at(dfd, slash + 1, buf, len, 0600);   /* a cache: failure is fine */
+				if (dfd >= 0 && atomic_write_at(dfd, slash + 1, buf, len, 0600) == 0)   /* a cache: failure is fine */
+					prune_cache(dfd, slash + 1);
 			}
 		}
 	}

@@ -108,6 +108,12 @@ TEST(filter_is_cached_in_the_runtime_dir)
 	char cmd[256];
 	snprintf(cmd, sizeof(cmd), "test \"$(ls %s | grep -c '^seccomp-plain-.*\\.bpf$')\" = 1", dir);
 	CHECK_INT(system(cmd), 0);
+	/* A stale filter of another build is pruned when a new one is written. */
+	snprintf(cmd, sizeof(cmd), "for f in %s/seccomp-plain-*.bpf; do mv $f %s/seccomp-plain-0000000000000000.bpf; done", dir, dir);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(under_filter(SECCOMP_PLAIN, dir, denied_calls), 0);
+	snprintf(cmd, sizeof(cmd), "test \"$(ls %s | grep -c '^seccomp-plain-.*\\.bpf$')\" = 1 && ! test -e %s/seccomp-plain-0000000000000000.bpf", dir, dir);
+	CHECK_INT(system(cmd), 0);
 	/* Second time from the cache: same behaviour. */
 	CHECK_INT(under_filter(SECCOMP_PLAIN, dir, denied_calls), 0);
 	/* A corrupt cache (not a whole number of instructions) is rebuilt, not trusted. */
