@@ -3,26 +3,34 @@
  * layerctl's namespace runner (DESIGN.md, "Runner").  Split by concern the
  * way systemd's src/nspawn is:
  *
- *   settings.c    the run configuration: defaults, child.conf keys, options
+ *   config.c      the run configuration: defaults, child.conf keys, options
+ *                 (not "settings.c": src/settings.c owns that name in libapp.a)
  *   namespaces.c  clone3 into new namespaces, hostname, loopback, setns
  *   mounts.c      rootfs: propagation, /dev, /proc masking, /sys, tmpfs,
  *                 binds, pivot_root
  *   caps.c        capability bounding set (libcap), user switch
- *   seccomp.c     the syscall filter (libseccomp)
+ *   seccomp.c     the syscall filter (libseccomp), built by the parent and
+ *                 cached as BPF in the runtime dir
  *   pid1.c        the reaping stub init and signal forwarding
  *   console.c     pty, raw mode, SIGWINCH, ^]^]^] escape, log relay
- *   container.c   the process chain that ties the above together
+ *   container.c   the process chain that ties the above together (run,
+ *                 --boot, start's container, exec's entry)
  *   state.c       runtime state: the "runs at most once" lock, pid file
  *
  * Process chain of `run`:
  *
  *   layerctl (parent, host namespaces; holds the run lock, relays the pty,
  *     │       forwards signals, propagates the exit status)
- *   clone3(NEWNS|NEWPID|NEWUTS|NEWIPC|NEWCGROUP[|NEWNET])
- *     └─ PID 1: builds the root, pivot_root, hostname, caps, seccomp; then
+ *   clone3(NEWNS|NEWPID|NEWUTS|NEWIPC|NEWCGROUP[|NEWNET], pidfd[, cgroup])
+ *     └─ PID 1: hostname, builds the root, pivot_root, console, caps,
+ *        seccomp (the BPF program comes from the parent over a pipe); then
  *        either execs the child's init (--boot) or forks
  *          └─ PID 2: session, console, user, env, chdir, exec CMD
  *        and stays as the reaping stub init.
+ *
+ * exec: a process outside joins every namespace with setns(pidfd), gets the
+ * plain profile, and forks the command into the PID namespace; it stays
+ * outside as a stub that forwards signals and returns the status.
  *
  * Failures before exec travel back to the parent over a CLOEXEC pipe as
  * "STEP: reason" text, so the parent prints "run NAME: STEP: reason" and the
