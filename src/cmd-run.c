@@ -1,17 +1,745 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Runner commands: run, start, stop, exec, ps.  (stub) */
-#include "src/commands.h"
-#include "src/log.h"
+/*
+ * Runner commands: run, start, stop, exec, ps (the runner itself is
+ * src/runner/; see runner.h for the process chain).
+ */
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
 
-static int not_yet(const char *what)
+#include "src/commands.h"
+#include "src/json.h"
+#include "src/log.h"
+#include "src/runner/runner.h"
+
+static const char run_help[] =
+"Usage: layerctl run CHILD [OPTIONS] [-- CMD [ARGS...]]\n"
+"\n"
+"Run CMD (default /bin/sh) in CHILD as a container: new mount, PID, UTS, IPC\n"
+"and cgroup namespaces, pivot_root into the child's overlay (mounted for the\n"
+"run if it is not, and unmounted again afterwards), a minimal /dev, a masked\n"
+"/proc, a read-only /sys, systemd-nspawn's capability bounding set without\n"
+"CAP_SYS_ADMIN, no_new_privs and a seccomp filter.  The command runs as PID 2\n"
+"under a small init; its exit status (128+N for signal N) is layerctl's.\n"
+"Settings come from the child's child.conf ([Exec], [Files]); options win.\n"
+"\n"
+"  -b, --boot                 run the child's init as PID 1 (keeps SYS_ADMIN)\n"
+"      --bind SRC[:DST[:ro]]  bind-mount a host path into the container\n"
+"      --bind-ro SRC[:DST]    the same, read-only\n"
+"      --tmpfs DST[:OPTS]     mount a tmpfs at DST\n"
+"  -E, --setenv KEY=VALUE     set an environment variable\n"
+"  -u, --user USER            run CMD as USER (name or uid in the child)\n"
+"      --chdir DIR            working directory inside (default /)\n"
+"      --hostname NAME        hostname (default: the child's name)\n"
+"      --private-network      own network namespace with loopback only\n"
+"      --capability CAPS      add capabilities (CAP_X,CAP_Y or all)\n"
+"      --drop-capability CAPS drop capabilities\n"
+"      --console MODE         auto (pty when stdin and stdout are terminals,\n"
+"                             always with --boot), pty, or pipe\n"
+"  -h, --help                 this help\n"
+"\n"
+"With a pty, press ^] three times within a second to leave (kills the container).\n";
+
+static const char start_help[] =
+"Usage: layerctl start CHILD\n"
+"\n"
+"Boot CHILD's init in the background (like run --boot).  A monitor process\n"
+"stays parent of the container and writes its console to\n"
+"RUNTIME/children/CHILD/log.  Returns once the init was started.\n"
+"\n"
+"  -h, --help      this help\n";
+
+static const char stop_help[] =
+"Usage: layerctl stop CHILD [--timeout SECONDS]\n"
+"\n"
+"Ask a running child's init to power off (SIGRTMIN+3 for systemd, SIGUSR2\n"
+"for busybox init, [Exec] KillSignal= to override; SIGTERM for a plain run)\n"
+"and kill it when it is not gone after the timeout.\n"
+"\n"
+"  -t, --timeout SECONDS   wait this long before SIGKILL (default 10)\n"
+"  -h, --help              this help\n";
+
+static const char exec_help[] =
+"Usage: layerctl exec CHILD [OPTIONS] -- CMD [ARGS...]\n"
+"\n"
+"Run CMD inside a running child: join its namespaces (setns through a\n"
+"pidfd), with the capability, no_new_privs, seccomp and environment rules\n"
+"of a plain run.\n"
+"\n"
+"  -E, --setenv KEY=VALUE     set an environment variable\n"
+"  -u, --user USER            run CMD as USER\n"
+"      --chdir DIR            working directory inside (default /)\n"
+"      --console MODE         auto, pty or pipe\n"
+"  -h, --help                 this help\n";
+
+static const char ps_help[] =
+"Usage: layerctl ps [--json]\n"
+"\n"
+"List running children: name, PID of their init (host view), mode, uptime.\n"
+"\n"
+"      --json      JSON output\n"
+"  -h, --help      this help\n";
+
+/* Options given on the command line, applied on top of child.conf. */
+struct run_opts {
+	bool boot;
+	const char *user, *chdir, *hostname, *console;
+	bool private_network;
+	uint64_t caps_add, caps_drop;
+	struct run_config lists;   /* only env, binds, tmpfs used */
+};
+
+enum {
+	OPT_BIND = 0x100, OPT_BIND_RO, OPT_TMPFS, OPT_CHDIR, OPT_HOSTNAME, OPT_PRIVNET,
+	OPT_CAP, OPT_DROPCAP, OPT_CONSOLE, OPT_JSON,
+};
+
+/* Split argv at the first "--": options before, the command after. */
+static int split_command(int argc, char **argv, char ***cmd)
 {
-	log_error("%s: not implemented yet", what);
-	return EXIT_FAIL;
+	for (int i = 1; i < argc; i++)
+		if (STREQ(argv[i], "--")) {
+			*cmd = argv + i + 1;
+			argv[i] = NULL;
+			return i;
+		}
+	*cmd = NULL;
+	return argc;
 }
 
-int cmd_run(struct ctx *ctx, int argc, char **argv) { return not_yet("run"); }
-int cmd_start(struct ctx *ctx, int argc, char **argv) { return not_yet("start"); }
-int cmd_stop(struct ctx *ctx, int argc, char **argv) { return not_yet("stop"); }
-int cmd_exec(struct ctx *ctx, int argc, char **argv) { return not_yet("exec"); }
-int cmd_ps(struct ctx *ctx, int argc, char **argv) { return not_yet("ps"); }
-int child_is_running(struct ctx *ctx, const char *name) { return 0; }
+static int parse_run_opts(const char *cmd, int argc, char **argv, struct run_opts *o, bool exec_only)
+{
+	static const struct option opts[] = {
+		{ "boot", no_argument, NULL, 'b' },
+		{ "bind", required_argument, NULL, OPT_BIND },
+		{ "bind-ro", required_argument, NULL, OPT_BIND_RO },
+		{ "tmpfs", required_argument, NULL, OPT_TMPFS },
+		{ "setenv", required_argument, NULL, 'E' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "chdir", required_argument, NULL, OPT_CHDIR },
+		{ "hostname", required_argument, NULL, OPT_HOSTNAME },
+		{ "private-network", no_argument, NULL, OPT_PRIVNET },
+		{ "capability", required_argument, NULL, OPT_CAP },
+		{ "drop-capability", required_argument, NULL, OPT_DROPCAP },
+		{ "console", required_argument, NULL, OPT_CONSOLE },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	int c, r;
+	uint64_t m;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "bE:u:h", opts, NULL)) != -1) {
+		bool run_only = c == 'b' || c == OPT_BIND || c == OPT_BIND_RO || c == OPT_TMPFS ||
+				c == OPT_HOSTNAME || c == OPT_PRIVNET || c == OPT_CAP || c == OPT_DROPCAP;
+		if (exec_only && run_only)
+			return usage_error(cmd, "%s is not an option of exec", argv[optind - 1]);
+		switch (c) {
+		case 'b': o->boot = true; break;
+		case OPT_BIND:
+		case OPT_BIND_RO:
+			if ((r = config_add_bind(&o->lists, optarg, c == OPT_BIND_RO)) < 0)
+				return usage_error(cmd, "--bind %s: %s", optarg,
+						   r == -EINVAL ? "needs SRC[:DST[:ro]], absolute paths without '..'" : strerror(-r));
+			break;
+		case OPT_TMPFS:
+			if ((r = config_add_tmpfs(&o->lists, optarg)) < 0)
+				return usage_error(cmd, "--tmpfs %s: needs an absolute DST[:OPTS] other than /", optarg);
+			break;
+		case 'E':
+			if (config_add_env(&o->lists, optarg) < 0)
+				return usage_error(cmd, "--setenv %s: needs KEY=VALUE", optarg);
+			break;
+		case 'u':
+			if (!*optarg)
+				return usage_error(cmd, "--user: empty name");
+			o->user = optarg;
+			break;
+		case OPT_CHDIR:
+			if (optarg[0] != '/')
+				return usage_error(cmd, "--chdir %s: needs an absolute path", optarg);
+			o->chdir = optarg;
+			break;
+		case OPT_HOSTNAME:
+			if (!*optarg || strlen(optarg) > 64)
+				return usage_error(cmd, "--hostname: 1 to 64 bytes");
+			o->hostname = optarg;
+			break;
+		case OPT_PRIVNET: o->private_network = true; break;
+		case OPT_CAP:
+		case OPT_DROPCAP:
+			if (caps_parse(optarg, &m) < 0)
+				return usage_error(cmd, "%s: unknown capability in '%s'",
+						   c == OPT_CAP ? "--capability" : "--drop-capability", optarg);
+			if (c == OPT_CAP)
+				o->caps_add |= m;
+			else
+				o->caps_drop |= m;
+			break;
+		case OPT_CONSOLE:
+			if (!STREQ(optarg, "auto") && !STREQ(optarg, "pty") && !STREQ(optarg, "pipe"))
+				return usage_error(cmd, "--console: auto, pty or pipe");
+			o->console = optarg;
+			break;
+		case 'h':
+			fputs(exec_only ? exec_help : run_help, stdout);
+			return -1;
+		default:
+			return usage_error(cmd, "unknown option");
+		}
+	}
+	return 0;
+}
+
+static int strv_copy(char ***dst, char **src)
+{
+	size_t n = 0;
+	while (src && src[n])
+		n++;
+	char **v = calloc(n + 1, sizeof(char *));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (!(v[i] = strdup(src[i])))
+			return -ENOMEM;
+	if (*dst)
+		for (char **p = *dst; *p; p++)
+			free(*p);
+	free(*dst);
+	*dst = v;
+	return 0;
+}
+
+static int replace_str(char **dst, const char *v)
+{
+	if (!v)
+		return 0;
+	free(*dst);
+	*dst = strdup(v);
+	return *dst ? 0 : -ENOMEM;
+}
+
+/* child.conf first, then the options on top; lists append. */
+static int apply_opts(struct run_config *c, struct run_opts *o, char **cmdv)
+{
+	int r;
+	if (o->boot)
+		c->boot = true;
+	if (c->boot && (o->user || c->user))
+		return -EINVAL;   /* an init runs as root; said by the caller */
+	if (o->private_network)
+		c->private_network = true;
+	c->caps_add = (c->caps_add & ~o->caps_drop) | o->caps_add;
+	c->caps_drop = (c->caps_drop & ~o->caps_add) | o->caps_drop;
+	if ((r = replace_str(&c->user, o->user)) < 0 || (r = replace_str(&c->chdir, o->chdir)) < 0 ||
+	    (r = replace_str(&c->hostname, o->hostname)) < 0)
+		return r;
+	if (o->console)
+		c->console = STREQ(o->console, "pty") ? CONSOLE_PTY : STREQ(o->console, "pipe") ? CONSOLE_PIPE : CONSOLE_AUTO;
+	if (cmdv && cmdv[0] && (r = strv_copy(&c->argv, cmdv)) < 0)
+		return r;
+	for (char **e = o->lists.env; e && *e; e++)
+		if ((r = config_add_env(c, *e)) < 0)
+			return r;
+	for (size_t i = 0; i < o->lists.n_binds; i++) {
+		struct bind_spec *b = &o->lists.binds[i];
+		_cleanup_free_ char *arg = NULL;
+		if (asprintf(&arg, "%s:%s", b->src, b->dst) < 0 || (r = config_add_bind(c, arg, b->ro)) < 0)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < o->lists.n_tmpfs; i++) {
+		struct tmpfs_spec *t = &o->lists.tmpfs[i];
+		_cleanup_free_ char *arg = NULL;
+		if (asprintf(&arg, "%s%s%s", t->dst, t->opts ? ":" : "", t->opts ? t->opts : "") < 0 ||
+		    (r = config_add_tmpfs(c, arg)) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int apply_opts_or_fail(const char *cmd, struct run_config *c, struct run_opts *o, char **cmdv)
+{
+	int r = apply_opts(c, o, cmdv);
+	if (r == -EINVAL)
+		return log_fail(EXIT_FAIL, "%s %s: --user/User= does not go with --boot/Boot=yes (an init runs as root)", cmd, c->name);
+	if (r < 0)
+		return log_fail(EXIT_FAIL, "out of memory");
+	return 0;
+}
+
+static int check_child_name(const char *cmd, const char *name)
+{
+	const char *why;
+	if (name_validate(name, &why) < 0)
+		return log_fail(EXIT_FAIL, "%s: child name '%s': %s", cmd, name, why);
+	return 0;
+}
+
+/* Load a child and its settings into c.  Prints; returns an exit code. */
+static int load_child(struct ctx *ctx, const char *cmd, const char *name, struct child_info *ci, struct run_config *c)
+{
+	_cleanup_free_ char *err = NULL;
+	int r;
+	if ((r = check_child_name(cmd, name)) || (r = ctx_store(ctx, false)))
+		return r;
+	r = store_child_load(&ctx->store, name, ci, &err);
+	if (r == -ENOENT)
+		return log_fail(EXIT_FAIL, "%s %s: no such child", cmd, name);
+	if (r < 0)
+		return log_fail(EXIT_FAIL, "%s %s: %s", cmd, name, err ? err : strerror(-r));
+	c->name = strdup(name);
+	c->root = store_child_path(&ctx->store, name, "root");
+	c->runtime = ctx->store.runtime;
+	if (!c->name || !c->root)
+		return log_fail(EXIT_FAIL, "out of memory");
+	r = run_config_from_settings(c, ci->conf, &err);
+	if (r < 0)
+		return log_fail(EXIT_FAIL, "%s %s: child.conf: %s", cmd, name, err ? err : strerror(-r));
+	return 0;
+}
+
+static int take_run_lock(struct ctx *ctx, const char *cmd, const char *name);
+static int check_root(const char *cmd, const struct run_config *c);
+
+/*
+ * What run and start do first: take the run lock (the child runs at most
+ * once), then under the child lock load child.conf ("lock, then load", as
+ * every command that acts on a child) and mount the overlay if it is not
+ * mounted.  The child lock is released afterwards: from then on the run lock
+ * says "running", which umount, child rm and child reset respect.  On
+ * success *runlock is the run lock's fd and *mounted_here says whether the
+ * overlay must be unmounted again afterwards.
+ */
+static int lock_load_mount(struct ctx *ctx, const char *cmd, const char *name, struct run_opts *o, char **cmdv,
+			   struct child_info *ci, struct run_config *c, bool *mounted_here, int *runlock)
+{
+	_cleanup_free_ char *err = NULL;
+	int r;
+
+	if ((r = check_child_name(cmd, name)) || (r = ctx_store(ctx, false)))
+		return r;
+	_cleanup_close_ int rlock = take_run_lock(ctx, cmd, name);
+	if (rlock < 0)
+		return EXIT_FAIL;
+	_cleanup_close_ int lock = store_lock(&ctx->store, LOCK_CHILD, name, LOCK_EX);
+	if (lock < 0)
+		return log_fail(EXIT_FAIL, "%s %s: lock: %s", cmd, name, strerror(-lock));
+	if ((r = load_child(ctx, cmd, name, ci, c)) || (o && (r = apply_opts_or_fail(cmd, c, o, cmdv))))
+		return r;
+	/* Whatever is at the root now (a bind mount of /, say) must not be the host's root. */
+	if ((r = check_root(cmd, c)))
+		return r;
+	r = store_child_mount(&ctx->store, ci, &err);
+	if (r < 0)
+		return log_fail(EXIT_FAIL, "%s %s: mount overlay: %s", cmd, name, err ? err : strerror(-r));
+	*mounted_here = r == 0;
+	*runlock = TAKE_FD(rlock);
+	return 0;
+}
+
+static void umount_after_run(struct ctx *ctx, const char *cmd, const struct child_info *ci)
+{
+	_cleanup_free_ char *err = NULL;
+	_cleanup_close_ int lock = store_lock(&ctx->store, LOCK_CHILD, ci->name, LOCK_EX);
+	int r = store_child_umount(&ctx->store, ci, &err);
+	if (r < 0)
+		log_error("%s %s: unmount overlay: %s", cmd, ci->name, err ? err : strerror(-r));
+}
+
+static int take_run_lock(struct ctx *ctx, const char *cmd, const char *name)
+{
+	int fd = state_lock(ctx->store.runtime, name);
+	if (fd == -EBUSY)
+		return log_fail(-1, "%s %s: the child is already running (a child runs at most once)", cmd, name);
+	if (fd < 0)
+		return log_fail(-1, "%s %s: runtime dir %s: %s", cmd, name, ctx->store.runtime, strerror(-fd));
+	return fd;
+}
+
+static int check_root(const char *cmd, const struct run_config *c)
+{
+	int r = is_host_root(c->root);
+	if (r < 0)
+		return log_fail(EXIT_FAIL, "%s %s: %s: %s", cmd, c->name, c->root, strerror(-r));
+	if (r > 0)
+		return log_fail(EXIT_FAIL, "%s %s: %s is the host's root file system; refusing", cmd, c->name, c->root);
+	return 0;
+}
+
+static void fill_kill_signal(struct run_config *c)
+{
+	if (c->kill_signal)
+		return;
+	if (!c->boot) {
+		c->kill_signal = SIGTERM;
+		return;
+	}
+	static const char *const inits[] = { "/usr/lib/systemd/systemd", "/lib/systemd/systemd", "/sbin/init" };
+	for (size_t i = 0; i < ELEMENTSOF(inits); i++) {
+		char p[4096];
+		snprintf(p, sizeof(p), "%s%s", c->root, inits[i]);
+		if (access(p, F_OK) == 0) {
+			c->kill_signal = kill_signal_for_init(c->root, inits[i]);
+			return;
+		}
+	}
+	c->kill_signal = SIGRTMIN + 3;
+}
+
+static int check_boot(const char *cmd, const struct run_config *c)
+{
+	char a[4096], b[4096];
+	snprintf(a, sizeof(a), "%s/etc/os-release", c->root);
+	snprintf(b, sizeof(b), "%s/usr/lib/os-release", c->root);
+	if (c->boot && access(a, F_OK) < 0 && access(b, F_OK) < 0)
+		return log_fail(EXIT_FAIL, "%s %s: boot: no /etc/os-release or /usr/lib/os-release in the child", cmd, c->name);
+	return 0;
+}
+
+static void record_state(struct ctx *ctx, const struct run_config *c, const struct container *ct)
+{
+	struct run_state st = {
+		.pid = ct->pid, .monitor = getpid(), .boot = c->boot, .kill_signal = c->kill_signal,
+		.private_network = c->private_network, .started = (long long)time(NULL), .pidns = pidns_of(ct->pid),
+	};
+	int r = state_write(ctx->store.runtime, c->name, &st);
+	if (r < 0)
+		log_warning("%s: runtime state: %s", c->name, strerror(-r));
+}
+
+/*
+ * Start the container and run it to its end; the caller holds the run lock.
+ * A booted init that asks for a reboot gets a fresh container, as with nspawn.
+ */
+static int run_container(struct ctx *ctx, const char *cmd, struct run_config *c, int report_fd)
+{
+	struct container ct;
+	char errbuf[600];
+	int hint, r, status;
+
+	for (;;) {
+		r = container_start(c, &ct, errbuf, sizeof(errbuf), &hint);
+		if (r < 0) {
+			log_error("%s %s: %s", cmd, c->name, errbuf);
+			if (report_fd >= 0)
+				dprintf(report_fd, "%s", errbuf);
+			state_clear(ctx->store.runtime, c->name);
+			return hint;
+		}
+		record_state(ctx, c, &ct);
+		if (report_fd >= 0)
+			close(report_fd);   /* start: "it is up" */
+		report_fd = -1;
+		status = container_wait(c, &ct);
+		container_done(&ct);
+		if (!ct.rebooted)
+			break;
+		log_info("Container %s rebooted; starting it again.", c->name);
+	}
+	state_clear(ctx->store.runtime, c->name);
+	return status;
+}
+
+int cmd_run(struct ctx *ctx, int argc, char **argv)
+{
+	struct run_opts o = {};
+	struct run_config c = { .log_fd = -1 };
+	struct child_info ci = {};
+	char **cmdv;
+	bool mounted_here = false;
+	_cleanup_close_ int lock = -1;
+	int r, ret;
+
+	argc = split_command(argc, argv, &cmdv);
+	if ((r = parse_run_opts("run", argc, argv, &o, false)))
+		return r < 0 ? EXIT_OK : r;
+	if (argc - optind != 1)
+		ret = usage_error("run", "needs exactly one CHILD (the command goes after --)");
+	else if (!(ret = lock_load_mount(ctx, "run", argv[optind], &o, cmdv, &ci, &c, &mounted_here, &lock))) {
+		fill_kill_signal(&c);
+		if (!(ret = check_root("run", &c)) && !(ret = check_boot("run", &c)))
+			ret = run_container(ctx, "run", &c, -1);
+		if (mounted_here)
+			umount_after_run(ctx, "run", &ci);
+	}
+	run_config_done(&o.lists);
+	run_config_done(&c);
+	child_info_done(&ci);
+	return ret;
+}
+
+/*
+ * start: fork a monitor that owns the container (and the run lock), its
+ * console going to RUNTIME/children/NAME/log; wait until the monitor says
+ * the init was exec'd (its report pipe closes empty) or why it was not.
+ */
+int cmd_start(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = { { "help", no_argument, NULL, 'h' }, {} };
+	struct run_config c = { .log_fd = -1 };
+	struct child_info ci = {};
+	bool mounted_here = false;
+	_cleanup_free_ char *dir = NULL, *logpath = NULL;
+	int ch, r, ret;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (ch == 'h') {
+			fputs(start_help, stdout);
+			return EXIT_OK;
+		}
+		return usage_error("start", "unknown option");
+	}
+	if (argc - optind != 1)
+		return usage_error("start", "needs exactly one CHILD");
+	int lock = -1;
+	if ((ret = lock_load_mount(ctx, "start", argv[optind], NULL, NULL, &ci, &c, &mounted_here, &lock)))
+		goto out;
+	c.boot = true;
+	c.console = CONSOLE_LOG;
+	dir = state_dir(ctx->store.runtime, c.name);
+	if (!dir || asprintf(&logpath, "%s/log", dir) < 0) {
+		ret = log_fail(EXIT_FAIL, "out of memory");
+		goto fail;
+	}
+	c.log_fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
+	if (c.log_fd < 0) {
+		ret = log_fail(EXIT_FAIL, "start %s: %s: %m", c.name, logpath);
+		goto fail;
+	}
+	fill_kill_signal(&c);
+	int report[2] = { -1, -1 };
+	if ((ret = check_root("start", &c)) || (ret = check_boot("start", &c)))
+		goto fail;
+	if (pipe2(report, O_CLOEXEC) < 0) {
+		ret = log_fail(EXIT_FAIL, "start %s: pipe: %m", c.name);
+		goto fail;
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		ret = log_fail(EXIT_FAIL, "start %s: fork: %m", c.name);
+		close(report[0]);
+		close(report[1]);
+		goto fail;
+	}
+	if (pid == 0) {
+		/* The monitor: its own session, stdio to the log, pinning no directory. */
+		close(report[0]);
+		setsid();
+		if (chdir("/") < 0) {
+			/* keep the old cwd */
+		}
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (null >= 0)
+			dup2(null, STDIN_FILENO);
+		dup2(c.log_fd, STDOUT_FILENO);
+		dup2(c.log_fd, STDERR_FILENO);
+		r = run_container(ctx, "start", &c, report[1]);
+		if (mounted_here)
+			umount_after_run(ctx, "start", &ci);
+		fprintf(stderr, "layerctl: %s: container ended with status %d\n", c.name, r);
+		_exit(r);
+	}
+	close(report[1]);
+	close(lock);   /* the monitor holds it now */
+	char msg[700];
+	ssize_t n, len = 0;
+	while ((n = read(report[0], msg + len, sizeof(msg) - 1 - len)) > 0)
+		len += n;
+	close(report[0]);
+	if (len > 0) {
+		msg[len] = '\0';
+		waitpid(pid, NULL, 0);
+		ret = log_fail(EXIT_FAIL, "start %s: %s", c.name, msg);
+	} else {
+		log_info("Started %s (console log: %s).", c.name, logpath);
+		ret = EXIT_OK;
+	}
+	goto out;
+fail:
+	close(lock);
+	if (mounted_here)
+		umount_after_run(ctx, "start", &ci);
+out:
+	run_config_done(&c);
+	child_info_done(&ci);
+	return ret;
+}
+
+/* Load the state of a running child: 0, or an exit code after printing. */
+static int running_state(struct ctx *ctx, const char *cmd, const char *name, struct run_state *st)
+{
+	int r;
+	if ((r = check_child_name(cmd, name)) || (r = ctx_store(ctx, false)))
+		return r;
+	if (state_is_locked(ctx->store.runtime, name) <= 0)
+		return log_fail(EXIT_FAIL, "%s %s: the child is not running", cmd, name);
+	if ((r = state_read(ctx->store.runtime, name, st)) < 0)
+		return log_fail(EXIT_FAIL, "%s %s: runtime state: %s", cmd, name, strerror(-r));
+	return 0;
+}
+
+static bool wait_unlocked(struct ctx *ctx, const char *name, long ms)
+{
+	for (long waited = 0; waited <= ms; waited += 20) {
+		if (state_is_locked(ctx->store.runtime, name) <= 0)
+			return true;
+		usleep(20000);
+	}
+	return false;
+}
+
+int cmd_stop(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "timeout", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' }, {}
+	};
+	struct run_state st;
+	double timeout = 10;
+	char *end;
+	int ch, r;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
+		if (ch == 't') {
+			timeout = strtod(optarg, &end);
+			if (*end || timeout < 0)
+				return usage_error("stop", "--timeout: a number of seconds");
+		} else if (ch == 'h') {
+			fputs(stop_help, stdout);
+			return EXIT_OK;
+		} else
+			return usage_error("stop", "unknown option");
+	}
+	if (argc - optind != 1)
+		return usage_error("stop", "needs exactly one CHILD");
+	const char *name = argv[optind];
+	if ((r = running_state(ctx, "stop", name, &st)))
+		return r;
+	_cleanup_close_ int pidfd = state_open_pid(&st);
+	if (pidfd < 0)
+		return wait_unlocked(ctx, name, 2000) ? EXIT_OK : log_fail(EXIT_FAIL, "stop %s: pid %d: %s", name, st.pid, strerror(-pidfd));
+	if (syscall(SYS_pidfd_send_signal, pidfd, st.kill_signal ? st.kill_signal : SIGTERM, NULL, 0) < 0 && errno != ESRCH)
+		return log_fail(EXIT_FAIL, "stop %s: signal: %m", name);
+	if (!wait_unlocked(ctx, name, (long)(timeout * 1000))) {
+		log_warning("stop %s: still running after %gs; killing it", name, timeout);
+		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+		if (!wait_unlocked(ctx, name, 10000))
+			return log_fail(EXIT_FAIL, "stop %s: the monitor (pid %d) did not finish", name, st.monitor);
+	}
+	log_info("Stopped %s.", name);
+	return EXIT_OK;
+}
+
+int cmd_exec(struct ctx *ctx, int argc, char **argv)
+{
+	struct run_opts o = {};
+	struct run_config c = { .log_fd = -1 };
+	struct child_info ci = {};
+	struct run_state st;
+	char **cmdv;
+	_cleanup_close_ int pidfd = -1;
+	int r, ret;
+
+	argc = split_command(argc, argv, &cmdv);
+	if ((r = parse_run_opts("exec", argc, argv, &o, true)))
+		return r < 0 ? EXIT_OK : r;
+	if (argc - optind != 1 || !cmdv || !cmdv[0]) {
+		run_config_done(&o.lists);
+		return usage_error("exec", "needs CHILD -- CMD [ARGS...]");
+	}
+	const char *name = argv[optind];
+	if ((ret = running_state(ctx, "exec", name, &st)) || (ret = load_child(ctx, "exec", name, &ci, &c)))
+		goto out;
+	c.boot = false;   /* exec'd commands get the plain profile, even in a booted child */
+	if ((ret = apply_opts_or_fail("exec", &c, &o, cmdv)))
+		goto out;
+	ret = EXIT_FAIL;
+	pidfd = state_open_pid(&st);
+	if (pidfd < 0) {
+		log_error("exec %s: pid %d: %s", name, st.pid, pidfd == -ESRCH ? "the child is not running" : strerror(-pidfd));
+		goto out;
+	}
+	struct container ct;
+	char errbuf[600];
+	if (container_enter(&c, pidfd, st.private_network, &ct, errbuf, sizeof(errbuf), &ret) < 0) {
+		log_error("exec %s: %s", name, errbuf);
+		goto out;
+	}
+	ret = container_wait(&c, &ct);
+	container_done(&ct);
+out:
+	run_config_done(&o.lists);
+	run_config_done(&c);
+	child_info_done(&ci);
+	return ret;
+}
+
+int cmd_ps(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, OPT_JSON }, { "help", no_argument, NULL, 'h' }, {}
+	};
+	bool json = false;
+	char **names = NULL;
+	size_t n = 0;
+	int ch, r;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (ch == OPT_JSON)
+			json = true;
+		else if (ch == 'h') {
+			fputs(ps_help, stdout);
+			return EXIT_OK;
+		} else
+			return usage_error("ps", "unknown option");
+	}
+	if (optind != argc)
+		return usage_error("ps", "takes no arguments");
+	if ((r = ctx_store(ctx, false)))
+		return r;
+	if ((r = store_list_children(&ctx->store, &names, &n)) < 0)
+		return log_fail(EXIT_FAIL, "ps: %s", strerror(-r));
+	struct json j;
+	if (json) {
+		json_init(&j, stdout);
+		json_begin_array(&j);
+	} else
+		printf("%-24s %8s %-5s %s\n", "NAME", "PID", "MODE", "UPTIME");
+	long long now = time(NULL);
+	for (size_t i = 0; i < n; i++) {
+		struct run_state st;
+		if (state_is_locked(ctx->store.runtime, names[i]) <= 0 || state_read(ctx->store.runtime, names[i], &st) < 0)
+			continue;
+		if (json) {
+			json_begin_object(&j);
+			json_kv_string(&j, "name", names[i]);
+			json_kv_int(&j, "pid", st.pid);
+			json_kv_int(&j, "monitor", st.monitor);
+			json_kv_string(&j, "mode", st.boot ? "boot" : "run");
+			json_kv_int(&j, "started", st.started);
+			json_end_object(&j);
+		} else
+			printf("%-24s %8d %-5s %llds\n", names[i], (int)st.pid, st.boot ? "boot" : "run", now - st.started);
+	}
+	if (json) {
+		json_end_array(&j);
+		json_done(&j);
+	}
+	strv_free(names);
+	return EXIT_OK;
+}
+
+int child_is_running(struct ctx *ctx, const char *name)
+{
+	if (!ctx->store_open)
+		return 0;
+	return state_is_locked(ctx->store.runtime, name) > 0;
+}

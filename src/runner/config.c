@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The run configuration: nspawn's defaults, the .nspawn-style keys of
+ * child.conf, and the parsers the command-line options share with them.
+ * (Named config.c, not settings.c: src/settings.c already owns that object
+ * name in libapp.a, and ar(1) keeps one member per name.)
+ */
+#include <ctype.h>
+#include <limits.h>
+#include <signal.h>
+#include <sys/capability.h>
+
+#include "src/runner/runner.h"
+#include "src/settings.h"
+
+void run_config_done(struct run_config *c)
+{
+	free(c->name);
+	free(c->root);
+	if (c->argv)
+		for (char **a = c->argv; *a; a++)
+			free(*a);
+	free(c->argv);
+	free(c->hostname);
+	if (c->env)
+		for (char **e = c->env; *e; e++)
+			free(*e);
+	free(c->env);
+	free(c->user);
+	free(c->chdir);
+	for (size_t i = 0; i < c->n_binds; i++) {
+		free(c->binds[i].src);
+		free(c->binds[i].dst);
+	}
+	free(c->binds);
+	for (size_t i = 0; i < c->n_tmpfs; i++) {
+		free(c->tmpfs[i].dst);
+		free(c->tmpfs[i].opts);
+	}
+	free(c->tmpfs);
+	free(c->cgroup);
+	memset(c, 0, sizeof(*c));
+	c->log_fd = -1;
+}
+
+#define CAPBIT(c) (UINT64_C(1) << (c))
+
+uint64_t caps_nspawn_default(void)
+{
+	static const int keep[] = {
+		CAP_AUDIT_CONTROL, CAP_AUDIT_WRITE, CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH,
+		CAP_FOWNER, CAP_FSETID, CAP_IPC_OWNER, CAP_KILL, CAP_LEASE, CAP_LINUX_IMMUTABLE,
+		CAP_MKNOD, CAP_NET_BIND_SERVICE, CAP_NET_BROADCAST, CAP_NET_RAW, CAP_SETFCAP,
+		CAP_SETGID, CAP_SETPCAP, CAP_SETUID, CAP_SYS_ADMIN, CAP_SYS_BOOT, CAP_SYS_CHROOT,
+		CAP_SYS_NICE, CAP_SYS_PTRACE, CAP_SYS_RESOURCE, CAP_SYS_TTY_CONFIG,
+	};
+	uint64_t m = 0;
+	for (size_t i = 0; i < ELEMENTSOF(keep); i++)
+		m |= CAPBIT(keep[i]);
+	return m;
+}
+
+uint64_t run_config_caps(const struct run_config *c)
+{
+	uint64_t m = caps_nspawn_default();
+	if (!c->boot)
+		m &= ~CAPBIT(CAP_SYS_ADMIN);
+	return (m | c->caps_add) & ~c->caps_drop;
+}
+
+static int cap_one(const char *name, uint64_t *m)
+{
+	cap_value_t v;
+	char buf[64];
+	if (strcasecmp(name, "all") == 0) {
+		*m = ~UINT64_C(0);
+		return 0;
+	}
+	/* libcap knows "cap_sys_admin"; accept nspawn's "CAP_SYS_ADMIN" and plain "sys_admin". */
+	if (strncasecmp(name, "cap_", 4) != 0)
+		snprintf(buf, sizeof(buf), "cap_%s", name);
+	else
+		snprintf(buf, sizeof(buf), "%s", name);
+	for (char *p = buf; *p; p++)
+		*p = tolower((unsigned char)*p);
+	if (cap_from_name(buf, &v) < 0 || v < 0 || v > 63)
+		return -EINVAL;
+	*m |= CAPBIT(v);
+	return 0;
+}
+
+int caps_parse(const char *list, uint64_t *ret)
+{
+	_cleanup_free_ char *copy = strdup(list);
+	uint64_t m = 0;
+	char *save = NULL;
+	if (!copy)
+		return -ENOMEM;
+	for (char *w = strtok_r(copy, " ,", &save); w; w = strtok_r(NULL, " ,", &save))
+		if (cap_one(w, &m) < 0)
+			return -EINVAL;
+	*ret = m;
+	return 0;
+}
+
+static bool path_ok(const char *p)
+{
+	/* Absolute, and no ".." component: a bind target may not climb out of the root. */
+	if (!p || p[0] != '/')
+		return false;
+	for (const char *s = p; (s = strstr(s, "..")); s += 2)
+		if ((s == p || s[-1] == '/') && (s[2] == '/' || s[2] == '\0'))
+			return false;
+	return true;
+}
+
+/* SRC[:DST[:OPTS]] with OPTS "ro" or "rw"; DST defaults to SRC. */
+int bind_parse(const char *arg, bool ro, struct bind_spec *ret)
+{
+	_cleanup_free_ char *copy = strdup(arg);
+	if (!copy)
+		return -ENOMEM;
+	char *src = copy, *dst = strchr(copy, ':'), *opts = NULL;
+	if (dst) {
+		*dst++ = '\0';
+		opts = strchr(dst, ':');
+		if (opts)
+			*opts++ = '\0';
+		if (!*dst)
+			dst = src;
+	} else
+		dst = src;
+	if (opts) {
+		if (STREQ(opts, "ro"))
+			ro = true;
+		else if (!STREQ(opts, "rw") && *opts)
+			return -EINVAL;
+	}
+	if (!path_ok(src) || !path_ok(dst))
+		return -EINVAL;
+	ret->src = strdup(src);
+	ret->dst = strdup(dst);
+	ret->ro = ro;
+	if (!ret->src || !ret->dst) {
+		free(ret->src);
+		free(ret->dst);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* DST[:OPTS] */
+int tmpfs_parse(const char *arg, struct tmpfs_spec *ret)
+{
+	const char *colon = strchr(arg, ':');
+	ret->dst = colon ? strndup(arg, colon - arg) : strdup(arg);
+	ret->opts = colon && colon[1] ? strdup(colon + 1) : NULL;
+	if (!ret->dst || (colon && colon[1] && !ret->opts)) {
+		free(ret->dst);
+		free(ret->opts);
+		return -ENOMEM;
+	}
+	if (!path_ok(ret->dst) || STREQ(ret->dst, "/")) {
+		free(ret->dst);
+		free(ret->opts);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int env_assignment_ok(const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	if (!eq || eq == kv)
+		return 0;
+	for (const char *p = kv; p < eq; p++)
+		if (!(isalnum((unsigned char)*p) || *p == '_') || (p == kv && isdigit((unsigned char)*p)))
+			return 0;
+	return 1;
+}
+
+static int strv_push(char ***v, const char *s)
+{
+	size_t n = 0;
+	while (*v && (*v)[n])
+		n++;
+	char **nv = realloc(*v, (n + 2) * sizeof(char *));
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	nv[n] = strdup(s);
+	nv[n + 1] = NULL;
+	return nv[n] ? 0 : -ENOMEM;
+}
+
+int config_add_env(struct run_config *c, const char *kv)
+{
+	if (!env_assignment_ok(kv))
+		return -EINVAL;
+	return strv_push(&c->env, kv);
+}
+
+int config_add_bind(struct run_config *c, const char *arg, bool ro)
+{
+	struct bind_spec b;
+	int r = bind_parse(arg, ro, &b);
+	if (r < 0)
+		return r;
+	struct bind_spec *nb = realloc(c->binds, (c->n_binds + 1) * sizeof(*nb));
+	if (!nb) {
+		free(b.src);
+		free(b.dst);
+		return -ENOMEM;
+	}
+	c->binds = nb;
+	c->binds[c->n_binds++] = b;
+	return 0;
+}
+
+int config_add_tmpfs(struct run_config *c, const char *arg)
+{
+	struct tmpfs_spec t;
+	int r = tmpfs_parse(arg, &t);
+	if (r < 0)
+		return r;
+	struct tmpfs_spec *nt = realloc(c->tmpfs, (c->n_tmpfs + 1) * sizeof(*nt));
+	if (!nt) {
+		free(t.dst);
+		free(t.opts);
+		return -ENOMEM;
+	}
+	c->tmpfs = nt;
+	c->tmpfs[c->n_tmpfs++] = t;
+	return 0;
+}
+
+int signal_from_name(const char *s)
+{
+	static const struct { const char *name; int sig; } names[] = {
+		{ "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "KILL", SIGKILL },
+		{ "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "TERM", SIGTERM }, { "PWR", SIGPWR },
+	};
+	char *end;
+	if (strncasecmp(s, "SIG", 3) == 0)
+		s += 3;
+	if (strncasecmp(s, "RTMIN+", 6) == 0) {
+		long n = strtol(s + 6, &end, 10);
+		if (*end || n < 0 || SIGRTMIN + n > SIGRTMAX)
+			return -EINVAL;
+		return SIGRTMIN + (int)n;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(names); i++)
+		if (strcasecmp(s, names[i].name) == 0)
+			return names[i].sig;
+	long n = strtol(s, &end, 10);
+	if (*s && !*end && n > 0 && n <= SIGRTMAX)
+		return (int)n;
+	return -EINVAL;
+}
+
+/*
+ * How to ask init to power off: systemd wants SIGRTMIN+3 (SIGTERM would make
+ * it re-execute), busybox init powers off on SIGUSR2 (SIGTERM means reboot).
+ * Anything else gets systemd's signal, as nspawn does.  The init path is
+ * resolved by hand inside root (one link level is what distributions use:
+ * /sbin/init -> ../lib/systemd/systemd or -> /bin/busybox).
+ */
+int kill_signal_for_init(const char *root, const char *init_path)
+{
+	char path[PATH_MAX], target[PATH_MAX];
+	snprintf(path, sizeof(path), "%s%s", root, init_path);
+	ssize_t n = readlink(path, target, sizeof(target) - 1);
+	const char *what = init_path;
+	if (n > 0) {
+		target[n] = '\0';
+		what = target;
+	}
+	const char *base = strrchr(what, '/');
+	base = base ? base + 1 : what;
+	if (STREQ(base, "busybox"))
+		return SIGUSR2;
+	return SIGRTMIN + 3;
+}
+
+static int set_error(char **err, const char *section, const char *key, const char *value, const char *why)
+{
+	if (err && asprintf(err, "%s.%s=%s: %s", section, key, value, why) < 0)
+		*err = NULL;
+	return -EINVAL;
+}
+
+int run_config_from_settings(struct run_config *c, const struct settings *s, char **err)
+{
+	const char *v;
+	int r;
+
+	r = settings_get_bool(s, "Exec", "Boot", c->boot);
+	if (r < 0)
+		return set_error(err, "Exec", "Boot", settings_get(s, "Exec", "Boot"), "not a boolean");
+	c->boot = r;
+	if ((v = settings_get(s, "Exec", "Hostname"))) {
+		free(c->hostname);
+		if (!(c->hostname = strdup(v)))
+			return -ENOMEM;
+	}
+	if ((v = settings_get(s, "Exec", "User"))) {
+		free(c->user);
+		if (!(c->user = strdup(v)))
+			return -ENOMEM;
+	}
+	if ((v = settings_get(s, "Exec", "WorkingDirectory"))) {
+		if (v[0] != '/')
+			return set_error(err, "Exec", "WorkingDirectory", v, "not an absolute path");
+		free(c->chdir);
+		if (!(c->chdir = strdup(v)))
+			return -ENOMEM;
+	}
+	if ((v = settings_get(s, "Exec", "KillSignal"))) {
+		if ((r = signal_from_name(v)) < 0)
+			return set_error(err, "Exec", "KillSignal", v, "unknown signal");
+		c->kill_signal = r;
+	}
+
+	struct { const char *section, *key; int kind; } multi[] = {
+		{ "Exec", "Environment", 0 }, { "Exec", "Capability", 1 }, { "Exec", "DropCapability", 2 },
+		{ "Files", "Bind", 3 }, { "Files", "BindReadOnly", 4 }, { "Files", "TemporaryFileSystem", 5 },
+	};
+	for (size_t i = 0; i < ELEMENTSOF(multi); i++) {
+		_cleanup_free_ const char **vals = settings_get_all(s, multi[i].section, multi[i].key, NULL);
+		if (!vals)
+			return -ENOMEM;
+		for (const char **p = vals; *p; p++) {
+			uint64_t m;
+			switch (multi[i].kind) {
+			case 0:
+				/* nspawn allows several space-separated assignments per line; we keep one per line. */
+				r = config_add_env(c, *p);
+				break;
+			case 1:
+			case 2:
+				r = caps_parse(*p, &m);
+				if (r == 0) {
+					if (multi[i].kind == 1)
+						c->caps_add |= m;
+					else
+						c->caps_drop |= m;
+				}
+				break;
+			case 3:
+			case 4:
+				r = config_add_bind(c, *p, multi[i].kind == 4);
+				break;
+			default:
+				r = config_add_tmpfs(c, *p);
+				break;
+			}
+			if (r == -ENOMEM)
+				return r;
+			if (r < 0)
+				return set_error(err, multi[i].section, multi[i].key, *p,
+						 multi[i].kind == 0 ? "not a KEY=VALUE assignment" :
+						 multi[i].kind <= 2 ? "unknown capability" :
+						 "needs absolute paths without '..'");
+		}
+	}
+
+	/* Parameters= is the command line for a plain run and init's arguments with Boot=yes. */
+	if ((v = settings_get(s, "Exec", "Parameters")) && !c->argv) {
+		_cleanup_free_ char *copy = strdup(v);
+		char *save = NULL;
+		if (!copy)
+			return -ENOMEM;
+		for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
+			if (strv_push(&c->argv, w) < 0)
+				return -ENOMEM;
+	}
+	return 0;
+}

@@ -1,0 +1,592 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The process chain of a container (see runner.h) and its parent's side. */
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <linux/magic.h>
+#include <unistd.h>
+
+#include "src/runner/runner.h"
+
+extern char **environ;
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/*
+ * Report "STEP: reason" to the parent.  The first byte says whether it is a
+ * setup failure ('S': exit 1) or a failed exec of the command ('E': the
+ * command's 126/127 status is the answer).
+ */
+static void report(int fd, char kind, const char *step, int err)
+{
+	char buf[512];
+	int n = snprintf(buf, sizeof(buf), "%c%s: %s", kind, step, strerror(err > 0 ? err : -err));
+	if (write(fd, buf, n) < 0) {
+		/* the parent is gone; nothing to tell */
+	}
+}
+
+/*
+ * A pty on the container's devpts, sized like the host's terminal before
+ * the command can ask (the relay's own copy would come too late for a
+ * command that looks at once), passed to the parent.  *slave: its path.
+ */
+static int make_console(const struct run_config *c, int sock, char **slave)
+{
+	int r, master = pty_open(slave);
+	if (master < 0)
+		return master;
+	if (c->winsize.ws_row || c->winsize.ws_col)
+		ioctl(master, TIOCSWINSZ, &c->winsize);
+	r = fd_send(sock, master);
+	close(master);
+	close(sock);
+	return r;
+}
+
+static _Noreturn void fail(int fd, const char *step, int err)
+{
+	report(fd, 'S', step, err);
+	_exit(EXIT_FAILURE);
+}
+
+/* KEY=VALUE list: later assignments of a key replace earlier ones. */
+static void env_set(char **env, size_t *n, char *kv)
+{
+	size_t klen = strchr(kv, '=') - kv + 1;
+	for (size_t i = 0; i < *n; i++)
+		if (strncmp(env[i], kv, klen) == 0) {
+			env[i] = kv;
+			return;
+		}
+	env[(*n)++] = kv;
+}
+
+static char **build_env(const struct run_config *c, const char *home, const char *user)
+{
+	size_t extra = 0;
+	while (c->env && c->env[extra])
+		extra++;
+	char **env = calloc(extra + 8, sizeof(char *));
+	size_t n = 0;
+	char *v;
+	if (!env)
+		return NULL;
+	env_set(env, &n, "container=layerctl");
+	env_set(env, &n, "PATH=" DEFAULT_PATH);
+	if (asprintf(&v, "HOME=%s", home) > 0)
+		env_set(env, &n, v);
+	if (asprintf(&v, "USER=%s", user) > 0)
+		env_set(env, &n, v);
+	if (asprintf(&v, "LOGNAME=%s", user) > 0)
+		env_set(env, &n, v);
+	const char *term = getenv("TERM");
+	if (asprintf(&v, "TERM=%s", term && *term ? term : "vt220") > 0)
+		env_set(env, &n, v);
+	for (size_t i = 0; i < extra; i++)
+		env_set(env, &n, c->env[i]);
+	env[n] = NULL;
+	return env;
+}
+
+static const char *find_init(const char *const *cands)
+{
+	for (; *cands; cands++)
+		if (access(*cands, X_OK) == 0)
+			return *cands;
+	return NULL;
+}
+
+static _Noreturn void exec_init(const struct run_config *c, int errfd)
+{
+	static const char *const inits[] = { "/usr/lib/systemd/systemd", "/lib/systemd/systemd", "/sbin/init", NULL };
+	const char *init = find_init(inits);
+	if (!init)
+		fail(errfd, "boot: no init (/usr/lib/systemd/systemd, /lib/systemd/systemd, /sbin/init)", ENOENT);
+	size_t n = 0;
+	while (c->argv && c->argv[n])
+		n++;
+	char *argv[n + 2];
+	argv[0] = (char *)init;
+	for (size_t i = 0; i < n; i++)
+		argv[i + 1] = c->argv[i];
+	argv[n + 1] = NULL;
+	char **env = build_env(c, "/root", "root");
+	if (!env)
+		fail(errfd, "environment", ENOMEM);
+	if (chdir("/") < 0)
+		fail(errfd, "chdir /", errno);
+	execve(init, argv, env);
+	report(errfd, 'E', init, errno);
+	_exit(errno == ENOENT ? 127 : 126);
+}
+
+/* PID 2: the command.  Signals are still blocked (inherited from the stub). */
+static _Noreturn void exec_command(const struct run_config *c, int errfd, const char *slave, const sigset_t *oldmask)
+{
+	_cleanup_free_ char *home = NULL;
+	const char *step = "session";
+	int r;
+
+	/* A new session: no controlling terminal shared with the host (TIOCSTI). */
+	if (setsid() < 0)
+		fail(errfd, step, errno);
+	if (slave && (r = pty_attach(slave)) < 0)
+		fail(errfd, "console", r);
+	if (c->user && !STREQ(c->user, "root") && !STREQ(c->user, "0")) {
+		if ((r = switch_user(c->user, &home, &step)) < 0) {
+			if (r == -ESRCH) {
+				char msg[PATH_MAX];
+				snprintf(msg, sizeof(msg), "user %s: not in the container's /etc/passwd", c->user);
+				fail(errfd, msg, ENOENT);
+			}
+			fail(errfd, step, r);
+		}
+	}
+	char **env = build_env(c, home ? home : "/root", c->user ? c->user : "root");
+	if (!env)
+		fail(errfd, "environment", ENOMEM);
+	const char *dir = c->chdir ? c->chdir : "/";
+	if (chdir(dir) < 0) {
+		char msg[PATH_MAX];
+		snprintf(msg, sizeof(msg), "chdir %s", dir);
+		fail(errfd, msg, errno);
+	}
+	char *sh[] = { "/bin/sh", NULL };
+	char **argv = c->argv && c->argv[0] ? c->argv : sh;
+	/*
+	 * The command dies with its stub.  Under run that happens anyway (the
+	 * stub is PID 1); an exec'd command would otherwise outlive an exec that
+	 * was left with ^]^]^] or killed.  Set last: a user switch clears it.
+	 */
+	pid_t stub = getppid();
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != stub)
+		_exit(EXIT_FAILURE);
+	sigprocmask(SIG_SETMASK, oldmask, NULL);
+	/* execvp searches the PATH of environ: make it the container's. */
+	environ = env;
+	execvp(argv[0], argv);
+	int e = errno;
+	char msg[PATH_MAX];
+	snprintf(msg, sizeof(msg), "exec %s", argv[0]);
+	report(errfd, 'E', msg, e);
+	_exit(e == ENOENT ? 127 : 126);
+}
+
+/* PID 1 of the new namespaces. */
+static _Noreturn void container_init(const struct run_config *c, int errfd, int sock, int bpffd, const sigset_t *oldmask)
+{
+	_cleanup_free_ char *slave = NULL;
+	const char *step = "hostname";
+	int r;
+
+	/* If the runner dies, so does the container (start: the monitor is the parent). */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* Nothing of the host's open files crosses into the container. */
+	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+
+	const char *hn = c->hostname ? c->hostname : c->name;
+	if (sethostname(hn, strlen(hn)) < 0)
+		fail(errfd, step, errno);
+	if (c->private_network && (r = loopback_up()) < 0)
+		fail(errfd, "private network: lo", r);
+	if ((r = setup_root(c, &step)) < 0)
+		fail(errfd, step, r);
+
+	if (sock >= 0) {
+		if ((r = make_console(c, sock, &slave)) < 0)
+			fail(errfd, "console: pty", r);
+		if ((r = bind_console(slave)) < 0)
+			fail(errfd, "console: /dev/console", r);
+	} else if ((r = bind_console("/dev/null")) < 0)
+		fail(errfd, "/dev/console", r);
+
+	if ((r = caps_apply(run_config_caps(c), &step)) < 0)
+		fail(errfd, step, r);
+	if ((r = seccomp_load_from(c->boot ? SECCOMP_BOOT : SECCOMP_PLAIN, bpffd)) < 0)
+		fail(errfd, "seccomp", r);
+	close(bpffd);
+
+	if (c->boot) {
+		if (slave && (setsid() < 0 || (r = pty_attach(slave)) < 0))
+			fail(errfd, "console", r < 0 ? r : -errno);
+		sigprocmask(SIG_SETMASK, oldmask, NULL);
+		exec_init(c, errfd);
+	}
+
+	sigset_t set;
+	pid1_signal_set(&set);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		fail(errfd, "fork", errno);
+	if (pid == 0)
+		exec_command(c, errfd, slave, oldmask);
+	close(errfd);
+	/*
+	 * The stub's own stdio must not keep the parent's pipes open after the
+	 * command ends, and it keeps no other descriptor: the container's root
+	 * could otherwise open host files (the run lock, say) through /proc/1/fd.
+	 */
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+	}
+	syscall(SYS_close_range, 3, ~0U, 0);
+	pid1_stub(pid);
+}
+
+/* systemd inside wants a cgroup of its own: a child of ours in the cgroup2 tree. */
+static int make_cgroup(struct run_config *c)
+{
+	struct statfs sf;
+	const char *mnt = NULL;
+	char line[PATH_MAX], *own = NULL;
+	if (statfs("/sys/fs/cgroup", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC)
+		mnt = "/sys/fs/cgroup";
+	else if (statfs("/sys/fs/cgroup/unified", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC)
+		mnt = "/sys/fs/cgroup/unified";   /* hybrid host */
+	if (!mnt)
+		return -EOPNOTSUPP;
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, "0::", 3) == 0) {
+			line[strcspn(line, "\n")] = '\0';
+			own = line + 3;
+			break;
+		}
+	if (!own)
+		return -ENOENT;
+	if (asprintf(&c->cgroup, "%s%s%slayerctl-%s.%d", mnt, own, STREQ(own, "/") ? "" : "/", c->name, (int)getpid()) < 0) {
+		c->cgroup = NULL;
+		return -ENOMEM;
+	}
+	if (mkdir(c->cgroup, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	int fd = open(c->cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* rmdir a cgroup and the ones an init made below it, deepest first (cgroupfs holds only directories to remove). */
+static int rmdir_cgroup_tree(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	if (d) {
+		while ((de = readdir(d)))
+			if (de->d_type == DT_DIR && !STREQ(de->d_name, ".") && !STREQ(de->d_name, "..")) {
+				char sub[PATH_MAX];
+				if (snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name) < (int)sizeof(sub))
+					rmdir_cgroup_tree(sub);
+			}
+		closedir(d);
+	}
+	return rmdir(path) < 0 ? -errno : 0;
+}
+
+static void remove_cgroup(struct run_config *c)
+{
+	if (!c->cgroup)
+		return;
+	/* The last processes may take a moment to leave after PID 1 is reaped. */
+	for (int i = 0; i < 50 && rmdir_cgroup_tree(c->cgroup) == -EBUSY; i++)
+		usleep(10000);
+	free(c->cgroup);
+	c->cgroup = NULL;
+}
+
+static sigset_t parent_signals(void)
+{
+	sigset_t s;
+	sigemptyset(&s);
+	int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT };
+	for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
+		sigaddset(&s, sigs[i]);
+	return s;
+}
+
+/*
+ * The parent's side of a start: the pty master if one was asked for, then
+ * the error pipe until EOF (the command or init was exec'd) or a report.
+ */
+static int collect_start(struct run_config *c, struct container *ret, int errfd, int sock, const sigset_t *old,
+			 char *errbuf, size_t errlen, int *exit_hint)
+{
+	if (sock >= 0) {
+		ret->master = fd_recv(sock);   /* -EBADMSG when setup failed first */
+		close(sock);
+	}
+	char msg[512];
+	ssize_t n, len = 0;
+	while ((n = read(errfd, msg + len, sizeof(msg) - 1 - len)) > 0)
+		len += n;
+	close(errfd);
+	if (len == 0 && sock >= 0 && ret->master < 0) {
+		len = snprintf(msg, sizeof(msg), "Sconsole: %s", strerror(-ret->master));
+		syscall(SYS_pidfd_send_signal, ret->pidfd, SIGKILL, NULL, 0);
+	}
+	if (len == 0)
+		return 0;
+	msg[len] = '\0';
+	snprintf(errbuf, errlen, "%s", msg + 1);
+	siginfo_t si = {};
+	while (waitid(P_PIDFD, ret->pidfd, &si, WEXITED) < 0 && errno == EINTR)
+		;
+	sigprocmask(SIG_SETMASK, old, NULL);
+	*exit_hint = msg[0] == 'E' && si.si_code == CLD_EXITED ? si.si_status : 1;
+	container_done(ret);
+	remove_cgroup(c);
+	return -EIO;
+}
+
+int container_start(struct run_config *c, struct container *ret, char *errbuf, size_t errlen, int *exit_hint)
+{
+	int errpipe[2], bpfpipe[2], sv[2] = { -1, -1 };
+	_cleanup_close_ int cgfd = -1;
+	unsigned long long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP;
+	/*
+	 * An init writes to /dev/console, not to its stdout: a booted child
+	 * always gets a pty (relayed to our stdout when there is no terminal,
+	 * like nspawn's read-only console), a command only on a terminal.
+	 */
+	bool pty = c->console == CONSOLE_PTY || c->console == CONSOLE_LOG ||
+		   (c->console == CONSOLE_AUTO && (c->boot || (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO))));
+	sigset_t block = parent_signals(), old;
+
+	*ret = (struct container){ .pidfd = -1, .master = -1 };
+	*exit_hint = 1;
+	if (pty && ioctl(STDIN_FILENO, TIOCGWINSZ, &c->winsize) < 0)
+		memset(&c->winsize, 0, sizeof(c->winsize));
+	if (c->private_network)
+		flags |= CLONE_NEWNET;
+	if (c->boot) {
+		/*
+		 * Best effort: without a cgroup of its own (no cgroup2 tree, or a
+		 * read-only one, as in some CI containers) a simple init still
+		 * boots; systemd will say what it misses.
+		 */
+		cgfd = make_cgroup(c);
+		if (cgfd < 0) {
+			fprintf(stderr, "layerctl: %s: boot: no cgroup of its own (%s%s%s); /sys/fs/cgroup stays empty\n",
+				c->name, c->cgroup ? c->cgroup : "", c->cgroup ? ": " : "", strerror(-cgfd));
+			if (c->cgroup)
+				rmdir(c->cgroup);
+			free(c->cgroup);
+			c->cgroup = NULL;
+		}
+	}
+	errpipe[0] = errpipe[1] = bpfpipe[0] = bpfpipe[1] = -1;
+	if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(bpfpipe, O_CLOEXEC) < 0 ||
+	    (pty && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)) {
+		int e = errno;
+		int *fds[] = { errpipe, bpfpipe, sv };
+		for (size_t i = 0; i < ELEMENTSOF(fds); i++)
+			for (int k = 0; k < 2; k++)
+				if (fds[i][k] >= 0)
+					close(fds[i][k]);
+		snprintf(errbuf, errlen, "pipe: %s", strerror(e));
+		remove_cgroup(c);
+		return -e;
+	}
+	/* Blocked before the clone: a Ctrl-C in between would otherwise orphan the container. */
+	sigprocmask(SIG_BLOCK, &block, &old);
+	pid_t pid = clone_into_namespaces(flags, cgfd, &ret->pidfd);
+	if (pid == 0) {
+		close(errpipe[0]);
+		close(bpfpipe[1]);
+		if (sv[0] >= 0)
+			close(sv[0]);
+		container_init(c, errpipe[1], sv[1], bpfpipe[0], &old);
+	}
+	close(errpipe[1]);
+	close(bpfpipe[0]);
+	if (pid > 0) {
+		/* Meanwhile the container builds its root; an empty pipe tells it we failed. */
+		int r = seccomp_export_to(c->boot ? SECCOMP_BOOT : SECCOMP_PLAIN, c->runtime, bpfpipe[1]);
+		if (r < 0)
+			fprintf(stderr, "layerctl: %s: seccomp filter: %s\n", c->name, strerror(-r));
+	}
+	close(bpfpipe[1]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	if (pid < 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		close(errpipe[0]);
+		if (sv[0] >= 0)
+			close(sv[0]);
+		snprintf(errbuf, errlen, "clone: %s", strerror(-pid));
+		remove_cgroup(c);
+		return pid;
+	}
+	ret->pid = pid;
+	return collect_start(c, ret, errpipe[0], pty ? sv[0] : -1, &old, errbuf, errlen, exit_hint);
+}
+
+static int status_of(const struct run_config *c, const siginfo_t *si)
+{
+	if (si->si_code == CLD_EXITED)
+		return si->si_status;
+	/* reboot(2) in a PID namespace ends its init with SIGINT (halt, power off) or SIGHUP (reboot). */
+	if (c->boot && (si->si_status == SIGINT || si->si_status == SIGHUP))
+		return 0;
+	return 128 + si->si_status;
+}
+
+/* A booted init is asked to power off the way it understands; a command gets the signal as is. */
+static int signal_for_container(int sig, void *data)
+{
+	const struct run_config *c = data;
+	if (c->boot && (sig == SIGINT || sig == SIGTERM || sig == SIGHUP))
+		return c->kill_signal;
+	return sig;
+}
+
+int container_wait(struct run_config *c, struct container *ct)
+{
+	sigset_t set = parent_signals();
+	_cleanup_close_ int sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+	siginfo_t si = {};
+
+	if (ct->master >= 0) {
+		if (console_relay(ct->master, ct->pidfd, sigfd, c->log_fd, signal_for_container, c) == 1) {
+			fprintf(stderr, "\r\nLeft container %s: killing it.\r\n", c->name);
+			syscall(SYS_pidfd_send_signal, ct->pidfd, SIGKILL, NULL, 0);
+		}
+	} else {
+		for (;;) {
+			struct pollfd p[2] = { { .fd = ct->pidfd, .events = POLLIN }, { .fd = sigfd, .events = POLLIN } };
+			if (poll(p, 2, -1) < 0 && errno != EINTR)
+				break;
+			if (p[0].revents)
+				break;
+			struct signalfd_siginfo ssi;
+			if (p[1].revents && read(sigfd, &ssi, sizeof(ssi)) == sizeof(ssi) && ssi.ssi_signo != SIGWINCH) {
+				int sig = signal_for_container((int)ssi.ssi_signo, c);
+				syscall(SYS_pidfd_send_signal, ct->pidfd, sig, NULL, 0);
+			}
+		}
+	}
+	while (waitid(P_PIDFD, ct->pidfd, &si, WEXITED) < 0 && errno == EINTR)
+		;
+	remove_cgroup(c);
+	ct->rebooted = c->boot && si.si_code != CLD_EXITED && si.si_status == SIGHUP;
+	return status_of(c, &si);
+}
+
+void container_done(struct container *ct)
+{
+	if (ct->pidfd >= 0)
+		close(ct->pidfd);
+	if (ct->master >= 0)
+		close(ct->master);
+	ct->pidfd = ct->master = -1;
+}
+
+/*
+ * exec: the process that joins a running container.  It cannot enter the
+ * PID namespace itself (setns only moves its future children), so it forks
+ * the command into it and stays outside as a stub that forwards signals and
+ * hands back the exit status.  The filter arrives over bpffd like in run.
+ */
+static _Noreturn void enter_and_exec(const struct run_config *c, int target, bool net, int errfd, int sock, int bpffd,
+				     const sigset_t *oldmask)
+{
+	_cleanup_free_ char *slave = NULL;
+	const char *step;
+	int r;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+	if ((r = join_namespaces(target, net)) < 0)
+		fail(errfd, "setns", r);
+	if (sock >= 0 && (r = make_console(c, sock, &slave)) < 0)
+		fail(errfd, "console: pty", r);
+	if ((r = caps_apply(run_config_caps(c), &step)) < 0)
+		fail(errfd, step, r);
+	if ((r = seccomp_load_from(SECCOMP_PLAIN, bpffd)) < 0)
+		fail(errfd, "seccomp", r);
+	close(bpffd);
+
+	sigset_t set;
+	pid1_signal_set(&set);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		fail(errfd, "fork", errno);
+	if (pid == 0)
+		exec_command(c, errfd, slave, oldmask);
+	close(errfd);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+	}
+	syscall(SYS_close_range, 3, ~0U, 0);
+	pid1_stub(pid);
+}
+
+int container_enter(struct run_config *c, int target, bool net, struct container *ret, char *errbuf, size_t errlen,
+		    int *exit_hint)
+{
+	int errpipe[2] = { -1, -1 }, bpfpipe[2] = { -1, -1 }, sv[2] = { -1, -1 };
+	bool pty = c->console == CONSOLE_PTY || (c->console == CONSOLE_AUTO && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO));
+	sigset_t block = parent_signals(), old;
+
+	*ret = (struct container){ .pidfd = -1, .master = -1 };
+	*exit_hint = 1;
+	if (pty && ioctl(STDIN_FILENO, TIOCGWINSZ, &c->winsize) < 0)
+		memset(&c->winsize, 0, sizeof(c->winsize));
+	if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(bpfpipe, O_CLOEXEC) < 0 ||
+	    (pty && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)) {
+		int e = errno;
+		int *fds[] = { errpipe, bpfpipe, sv };
+		for (size_t i = 0; i < ELEMENTSOF(fds); i++)
+			for (int k = 0; k < 2; k++)
+				if (fds[i][k] >= 0)
+					close(fds[i][k]);
+		snprintf(errbuf, errlen, "pipe: %s", strerror(e));
+		return -e;
+	}
+	sigprocmask(SIG_BLOCK, &block, &old);
+	pid_t pid = clone_into_namespaces(0, -1, &ret->pidfd);
+	if (pid == 0) {
+		close(errpipe[0]);
+		close(bpfpipe[1]);
+		if (sv[0] >= 0)
+			close(sv[0]);
+		enter_and_exec(c, target, net, errpipe[1], sv[1], bpfpipe[0], &old);
+	}
+	close(errpipe[1]);
+	close(bpfpipe[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	if (pid > 0) {
+		int r = seccomp_export_to(SECCOMP_PLAIN, c->runtime, bpfpipe[1]);
+		if (r < 0)
+			fprintf(stderr, "layerctl: %s: seccomp filter: %s\n", c->name, strerror(-r));
+	}
+	close(bpfpipe[1]);
+	if (pid < 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		close(errpipe[0]);
+		if (sv[0] >= 0)
+			close(sv[0]);
+		snprintf(errbuf, errlen, "clone: %s", strerror(-pid));
+		return pid;
+	}
+	ret->pid = pid;
+	return collect_start(c, ret, errpipe[0], pty ? sv[0] : -1, &old, errbuf, errlen, exit_hint);
+}

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* New namespaces (clone3), the loopback of a private network, joining (setns). */
+#include <linux/sched.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+#include "src/runner/runner.h"
+
+/*
+ * clone3 rather than unshare + fork: one call gives the new namespaces, a
+ * pidfd (so nobody ever signals a recycled pid) and, with CLONE_INTO_CGROUP,
+ * the container's cgroup from its first instruction (crun does the same).
+ * Returns like fork(): 0 in the child.
+ */
+pid_t clone_into_namespaces(unsigned long long flags, int cgroup_fd, int *ret_pidfd)
+{
+	int pidfd = -1;
+	struct clone_args args = {
+		.flags = flags | CLONE_PIDFD | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0),
+		.pidfd = (uint64_t)(uintptr_t)&pidfd,
+		.exit_signal = SIGCHLD,
+		.cgroup = cgroup_fd >= 0 ? (uint64_t)cgroup_fd : 0,
+	};
+	long pid = syscall(SYS_clone3, &args, sizeof(args));
+	if (pid < 0)
+		return -errno;
+	if (pid > 0)
+		*ret_pidfd = pidfd;
+	return (pid_t)pid;
+}
+
+/* A private network namespace starts with lo down: bring it up, nothing else. */
+int loopback_up(void)
+{
+	_cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr = { .ifr_name = "lo" };
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+		return -errno;
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+		return -errno;
+	return 0;
+}
+
+/*
+ * setns(pidfd, flags) joins all of them atomically (Linux 5.8+).  The mount
+ * namespace's root is followed down to the top mount at "/", which after
+ * pivot_root is the container's root, so no chroot is needed afterwards.
+ */
+int join_namespaces(int pidfd, bool net)
+{
+	int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP;
+	if (net)
+		flags |= CLONE_NEWNET;
+	if (setns(pidfd, flags) < 0)
+		return -errno;
+	return chdir("/") < 0 ? -errno : 0;
+}

@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * layerctl's namespace runner (DESIGN.md, "Runner").  Split by concern the
+ * way systemd's src/nspawn is:
+ *
+ *   config.c      the run configuration: defaults, child.conf keys, options
+ *                 (not "settings.c": src/settings.c owns that name in libapp.a)
+ *   namespaces.c  clone3 into new namespaces, hostname, loopback, setns
+ *   mounts.c      rootfs: propagation, /dev, /proc masking, /sys, tmpfs,
+ *                 binds, pivot_root
+ *   caps.c        capability bounding set (libcap), user switch
+ *   seccomp.c     the syscall filter (libseccomp), built by the parent and
+ *                 cached as BPF in the runtime dir
+ *   pid1.c        the reaping stub init and signal forwarding
+ *   console.c     pty, raw mode, SIGWINCH, ^]^]^] escape, log relay
+ *   container.c   the process chain that ties the above together (run,
+ *                 --boot, start's container, exec's entry)
+ *   state.c       runtime state: the "runs at most once" lock, pid file
+ *
+ * Process chain of `run`:
+ *
+ *   layerctl (parent, host namespaces; holds the run lock, relays the pty,
+ *     │       forwards signals, propagates the exit status)
+ *   clone3(NEWNS|NEWPID|NEWUTS|NEWIPC|NEWCGROUP[|NEWNET], pidfd[, cgroup])
+ *     └─ PID 1: hostname, builds the root, pivot_root, console, caps,
+ *        seccomp (the BPF program comes from the parent over a pipe); then
+ *        either execs the child's init (--boot) or forks
+ *          └─ PID 2: session, console, user, env, chdir, exec CMD
+ *        and stays as the reaping stub init.
+ *
+ * exec: a process outside joins every namespace with setns(pidfd), gets the
+ * plain profile, and forks the command into the PID namespace; it stays
+ * outside as a stub that forwards signals and returns the status.
+ *
+ * Failures before exec travel back to the parent over a CLOEXEC pipe as
+ * "STEP: reason" text, so the parent prints "run NAME: STEP: reason" and the
+ * exit status of a command is never mistaken for a setup error.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/types.h>
+
+#include "overlay/macro.h"
+
+struct settings;
+
+struct bind_spec {
+	char *src;      /* host path */
+	char *dst;      /* path inside the container */
+	bool ro;
+};
+
+struct tmpfs_spec {
+	char *dst;
+	char *opts;     /* mount options, NULL for the default mode=0755 */
+};
+
+enum console_mode {
+	CONSOLE_AUTO,   /* pty when stdin and stdout are terminals, else pipes */
+	CONSOLE_PTY,    /* always a pty, relayed by the parent */
+	CONSOLE_PIPE,   /* the parent's stdio, passed through */
+	CONSOLE_LOG,    /* a pty whose output goes to a log file (start) */
+};
+
+struct run_config {
+	char *name;             /* the child's name (messages, default hostname) */
+	char *root;             /* host path of the mounted overlay */
+	char **argv;            /* command (NULL: default shell, or init with boot) */
+	bool boot;
+	char *hostname;
+	char **env;             /* extra KEY=VALUE, later ones win */
+	char *user;
+	char *chdir;
+	uint64_t caps_add;      /* Capability=, --capability (bit n = capability n) */
+	uint64_t caps_drop;     /* DropCapability=, --drop-capability */
+	struct bind_spec *binds;
+	size_t n_binds;
+	struct tmpfs_spec *tmpfs;
+	size_t n_tmpfs;
+	bool private_network;
+	int kill_signal;        /* signal asking init to power off; 0 = by init */
+	enum console_mode console;
+	int log_fd;             /* CONSOLE_LOG: where the console goes */
+	/* Set by the runner: */
+	struct winsize winsize; /* the host terminal's, for the pty before anything runs */
+	char *cgroup;           /* host path of the container's cgroup (boot) */
+	const char *runtime;    /* the store's runtime dir (filter cache), or NULL */
+};
+
+void run_config_done(struct run_config *c);
+
+/* ---- settings.c ---- */
+
+/* nspawn's default bounding set, and the one for plain commands (no SYS_ADMIN). */
+uint64_t caps_nspawn_default(void);
+/*
+ * The bounding set a container gets: nspawn's, minus CAP_SYS_ADMIN unless it
+ * boots an init (see caps.c for why), plus caps_add, minus caps_drop.
+ */
+uint64_t run_config_caps(const struct run_config *c);
+/* "CAP_SYS_ADMIN" / "sys_admin" / "all" -> mask; -EINVAL on an unknown name. */
+int caps_parse(const char *list, uint64_t *ret);
+/*
+ * Apply child.conf's [Exec] and [Files] keys (nspawn names) to c.  Errors
+ * name the key: *err = "Exec.Capability=foo: unknown capability".
+ */
+int run_config_from_settings(struct run_config *c, const struct settings *s, char **err);
+/* Parsers shared by options and settings. */
+int bind_parse(const char *arg, bool ro, struct bind_spec *ret);
+int tmpfs_parse(const char *arg, struct tmpfs_spec *ret);
+int env_assignment_ok(const char *kv);
+int config_add_env(struct run_config *c, const char *kv);
+int config_add_bind(struct run_config *c, const char *arg, bool ro);
+int config_add_tmpfs(struct run_config *c, const char *arg);
+/* The stop signal for init at root/PATH: systemd SIGRTMIN+3, busybox SIGUSR2, else SIGTERM. */
+int kill_signal_for_init(const char *root, const char *init_path);
+int signal_from_name(const char *s);
+
+/* ---- namespaces.c ---- */
+
+/* clone3 with namespace flags (and into a cgroup when cgroup_fd >= 0); pidfd in *ret_pidfd. */
+pid_t clone_into_namespaces(unsigned long long flags, int cgroup_fd, int *ret_pidfd);
+int loopback_up(void);
+/* Join every namespace of the process behind pidfd. */
+int join_namespaces(int pidfd, bool net);
+
+/* ---- mounts.c ---- */
+
+/* Everything between a fresh mount namespace and pivot_root; *step names what failed. */
+int setup_root(const struct run_config *c, const char **step);
+/* /dev/console: bind the pty slave at path onto it (after setup_root). */
+int bind_console(const char *slave);
+/* The host root by device and inode?  1 yes, 0 no, -errno. */
+int is_host_root(const char *path);
+
+/* ---- caps.c ---- */
+
+int caps_apply(uint64_t keep, const char **step);
+int switch_user(const char *user, char **home, const char **step);
+
+/* ---- seccomp.c ---- */
+
+enum seccomp_profile {
+	SECCOMP_PLAIN,  /* commands: also reboot, mount helpers denied */
+	SECCOMP_BOOT,   /* an init: reboot allowed (the kernel ends the PID namespace) */
+};
+int seccomp_apply(enum seccomp_profile p);
+/* Write the filter's BPF program to fd (cached in runtime when not NULL) / read one from fd and load it. */
+int seccomp_export_to(enum seccomp_profile p, const char *runtime, int fd);
+int seccomp_load_from(enum seccomp_profile p, int fd);
+
+/* ---- pid1.c ---- */
+
+#include <signal.h>
+/* Signals the stub forwards; blocked before the fork, restored in PID 2. */
+void pid1_signal_set(sigset_t *set);
+/* Stay as PID 1: forward signals to `payload`, reap, exit with its status. */
+_Noreturn void pid1_stub(pid_t payload);
+/* Exit status of a wait status: code, or 128+signal. */
+int exit_status_of(int wstatus);
+
+/* ---- console.c ---- */
+
+/* Inside the container: open a pty on the private devpts; master fd, slave path. */
+int pty_open(char **ret_slave);
+/* Make slave the controlling tty and stdio of the calling process. */
+int pty_attach(const char *slave);
+/* SCM_RIGHTS over a unix socket. */
+int fd_send(int sock, int fd);
+int fd_recv(int sock);
+/*
+ * Relay between the host's stdio (or log_fd) and master until the container
+ * ends (pidfd readable) or the user presses ^] three times within a second.
+ * Copies the window size on SIGWINCH; other signals read from sigfd go to
+ * pidfd as map_signal(sig, data) says.  Returns 1 when the user left with
+ * the escape, 0 otherwise.
+ */
+int console_relay(int master, int pidfd, int sigfd, int log_fd, int (*map_signal)(int sig, void *data), void *data);
+/* Does buf complete the ^]^]^] escape?  state carries count and time (unit-tested). */
+struct escape_state { int count; uint64_t first_usec; };
+bool escape_feed(struct escape_state *st, const char *buf, size_t n, uint64_t now_usec);
+
+/* ---- container.c ---- */
+
+/*
+ * Start the container.  Returns the pidfd and pid of its PID 1 and, for pty
+ * consoles, the master; fills errbuf with "STEP: reason" on failure.
+ */
+struct container {
+	pid_t pid;
+	int pidfd;
+	int master;             /* pty master or -1 */
+	bool rebooted;          /* set by container_wait: a booted init asked for a reboot */
+};
+int container_start(struct run_config *c, struct container *ret, char *errbuf, size_t errlen, int *exit_hint);
+/* exec: run c->argv inside the running container whose PID 1 is behind target (a pidfd). */
+int container_enter(struct run_config *c, int target, bool net, struct container *ret, char *errbuf, size_t errlen,
+		    int *exit_hint);
+/* Run the container to its end: console relay, signal forwarding.  Returns the exit status. */
+int container_wait(struct run_config *c, struct container *ct);
+void container_done(struct container *ct);
+
+/* ---- state.c ---- */
+
+struct run_state {
+	pid_t pid;              /* the container's PID 1 (host view) */
+	pid_t monitor;
+	bool boot;
+	int kill_signal;
+	bool private_network;
+	long long started;      /* realtime seconds */
+	unsigned long long pidns;  /* inode of its PID namespace: tells a recycled pid apart */
+};
+/* RUNTIME/children/NAME, created as needed. */
+char *state_dir(const char *runtime, const char *name);
+/* Take the run lock: fd, -EBUSY when already running. */
+int state_lock(const char *runtime, const char *name);
+/* Is the lock held by someone?  1/0. */
+int state_is_locked(const char *runtime, const char *name);
+int state_write(const char *runtime, const char *name, const struct run_state *st);
+int state_read(const char *runtime, const char *name, struct run_state *st);
+void state_clear(const char *runtime, const char *name);
+/* Inode of pid's PID namespace, 0 if unknown. */
+unsigned long long pidns_of(pid_t pid);
+/* A pidfd of the container's PID 1, checked to still be it; -ESRCH when gone. */
+int state_open_pid(const struct run_state *st);

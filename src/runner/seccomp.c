@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The syscall filter (libseccomp).  A deny list on top of the capability
+ * bounding set, aimed at what capabilities do not cover or what the
+ * container keeps a capability for:
+ *
+ *  - open_by_handle_at: the "shocker" escape (CAP_DAC_READ_SEARCH is kept);
+ *  - kernel modules, kexec, swap, bpf, perf, keyrings, fanotify, quota,
+ *    accounting, I/O ports: host-wide state a container must not touch;
+ *  - reboot(2) for plain commands: in a PID namespace it "only" kills the
+ *    namespace's init, but a command is not an init; with --boot it stays
+ *    allowed because that is how systemd/busybox init end a container;
+ *  - mknod/mknodat of block devices and of character devices other than
+ *    0:0 (overlayfs whiteouts): the runner makes /dev's nodes itself before
+ *    the filter is loaded, and the root is mounted nodev besides, so a node
+ *    made inside is refused twice (defence in depth, no devices cgroup
+ *    needed, which a hybrid cgroup host would make awkward);
+ *  - TIOCSTI/TIOCLINUX ioctls: typing into a terminal shared with the host
+ *    (CVE-2017-5226 in bubblewrap);
+ *  - for plain commands, new user namespaces: inside one a process gets
+ *    every capability again and could mount file systems; clone3 cannot be
+ *    inspected, so it answers ENOSYS and libc falls back to clone.
+ *
+ * Every denied call fails with EPERM (clone3: ENOSYS).  The filter covers
+ * the compat ABIs too (x86 and x32 on x86_64), or a 32-bit binary would walk
+ * around it.
+ */
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <seccomp.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+
+#include "src/runner/runner.h"
+#include "src/store.h"
+
+static const char *const always_denied[] = {
+	"open_by_handle_at", "kexec_load", "kexec_file_load", "init_module", "finit_module",
+	"delete_module", "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "swapon",
+	"swapoff", "fanotify_init", "quotactl", "quotactl_fd", "acct", "iopl", "ioperm", "uselib",
+	"lookup_dcookie", "vm86", "vm86old", "_sysctl", "nfsservctl", "create_module",
+	"get_kernel_syms", "query_module",
+};
+
+static void seccomp_freep(scmp_filter_ctx *c) { if (*c) seccomp_release(*c); }
+
+static int deny(scmp_filter_ctx c, const char *name, int err, unsigned n, const struct scmp_arg_cmp *cmp)
+{
+	int nr = seccomp_syscall_resolve_name(name);
+	if (nr == __NR_SCMP_ERROR)
+		return 0;   /* unknown on this architecture: nothing to deny */
+	int r = seccomp_rule_add_array(c, SCMP_ACT_ERRNO(err), nr, n, cmp);
+	/* -EDOM and friends: a call that does not exist on one of the ABIs. */
+	return r == -EDOM || r == -EOPNOTSUPP ? 0 : r;
+}
+
+static int add_arches(scmp_filter_ctx c)
+{
+	uint32_t native = seccomp_arch_native();
+	uint32_t extra[2] = { 0, 0 };
+	if (native == SCMP_ARCH_X86_64) {
+		extra[0] = SCMP_ARCH_X86;
+		extra[1] = SCMP_ARCH_X32;
+	} else if (native == SCMP_ARCH_AARCH64)
+		extra[0] = SCMP_ARCH_ARM;
+	for (size_t i = 0; i < ELEMENTSOF(extra); i++)
+		if (extra[i]) {
+			int r = seccomp_arch_add(c, extra[i]);
+			if (r < 0 && r != -EEXIST)
+				return r;
+		}
+	return 0;
+}
+
+static int deny_device_nodes(scmp_filter_ctx c)
+{
+	/* mknod(path, mode, dev) and mknodat(dirfd, path, mode, dev). */
+	static const struct { const char *name; unsigned mode_arg; } calls[] = { { "mknod", 1 }, { "mknodat", 2 } };
+	int r;
+	for (size_t i = 0; i < ELEMENTSOF(calls); i++) {
+		unsigned m = calls[i].mode_arg;
+		struct scmp_arg_cmp blk[] = { { m, SCMP_CMP_MASKED_EQ, S_IFMT, S_IFBLK } };
+		struct scmp_arg_cmp chr[] = { { m, SCMP_CMP_MASKED_EQ, S_IFMT, S_IFCHR },
+					      { m + 1, SCMP_CMP_NE, 0, 0 } };
+		if ((r = deny(c, calls[i].name, EPERM, 1, blk)) < 0 || (r = deny(c, calls[i].name, EPERM, 2, chr)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* The filter of a profile, built but not loaded. */
+static int build_filter(enum seccomp_profile p, scmp_filter_ctx *ret)
+{
+	_cleanup_(seccomp_freep) scmp_filter_ctx c = seccomp_init(SCMP_ACT_ALLOW);
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	/* Plain commands get no_new_privs; an init keeps setuid programs working. */
+	if ((r = seccomp_attr_set(c, SCMP_FLTATR_CTL_NNP, p == SECCOMP_PLAIN)) < 0)
+		return r;
+	if ((r = add_arches(c)) < 0)
+		return r;
+	for (size_t i = 0; i < ELEMENTSOF(always_denied); i++)
+		if ((r = deny(c, always_denied[i], EPERM, 0, NULL)) < 0)
+			return r;
+	if ((r = deny_device_nodes(c)) < 0)
+		return r;
+	struct scmp_arg_cmp sti[] = { { 1, SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI } };
+	struct scmp_arg_cmp linux_[] = { { 1, SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCLINUX } };
+	if ((r = deny(c, "ioctl", EPERM, 1, sti)) < 0 || (r = deny(c, "ioctl", EPERM, 1, linux_)) < 0)
+		return r;
+	if (p == SECCOMP_PLAIN) {
+		struct scmp_arg_cmp userns[] = { { 0, SCMP_CMP_MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER } };
+		if ((r = deny(c, "reboot", EPERM, 0, NULL)) < 0 ||
+		    (r = deny(c, "unshare", EPERM, 1, userns)) < 0 ||
+		    (r = deny(c, "clone", EPERM, 1, userns)) < 0 ||
+		    (r = deny(c, "clone3", ENOSYS, 0, NULL)) < 0)
+			return r;
+	}
+	*ret = TAKE_PTR(c);
+	return 0;
+}
+
+int seccomp_apply(enum seccomp_profile p)
+{
+	_cleanup_(seccomp_freep) scmp_filter_ctx c = NULL;
+	int r = build_filter(p, &c);
+	if (r < 0)
+		return r;
+	return seccomp_load(c);
+}
+
+/*
+ * Building the filter costs more than all the container's mounts together
+ * (libseccomp probes the kernel and compiles three ABIs, ~0.8 ms), and its
+ * result only depends on the profile, the layerctl binary, libseccomp and
+ * the kernel.  So the parent exports the BPF program once into the runtime
+ * dir (root-only, like everything there), keyed by all four, and afterwards
+ * just reads it back; the container gets it over a pipe and only loads it.
+ */
+static char *cache_path(const char *runtime, enum seccomp_profile p)
+{
+	const struct scmp_version *v = seccomp_version();
+	struct utsname u;
+	struct stat st;
+	char key[512];
+	uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+	char *path;
+
+	if (!runtime || uname(&u) < 0 || stat("/proc/self/exe", &st) < 0)
+		return NULL;
+	int n = snprintf(key, sizeof(key), "%d|%s|%u.%u.%u|%lx|%lx|%lld.%ld|%lld", (int)p, u.release,
+			 v->major, v->minor, v->micro, (unsigned long)st.st_dev, (unsigned long)st.st_ino,
+			 (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, (long long)st.st_size);
+	for (int i = 0; i < n; i++)
+		h = (h ^ (unsigned char)key[i]) * 1099511628211ULL;
+	if (asprintf(&path, "%s/seccomp-%s-%016llx.bpf", runtime, p == SECCOMP_PLAIN ? "plain" : "boot",
+		     (unsigned long long)h) < 0)
+		return NULL;
+	return path;
+}
+
+static ssize_t read_all(int fd, char **ret)
+{
+	size_t len = 0, cap = 0;
+	char *buf = NULL;
+	for (;;) {
+		if (cap - len < 4096) {
+			char *n = realloc(buf, cap += 16384);
+			if (!n) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = n;
+		}
+		ssize_t k = read(fd, buf + len, cap - len);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			int e = errno;
+			free(buf);
+			return -e;
+		}
+		if (k == 0)
+			break;
+		len += k;
+	}
+	*ret = buf;
+	return len;
+}
+
+/* Filters of earlier layerctl builds or kernels would never be read again: remove them. */
+static void prune_cache(int dfd, const char *keep)
+{
+	const char *dash = strrchr(keep, '-');
+	int fd = dup(dfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d)))
+		if (strncmp(de->d_name, keep, dash - keep + 1) == 0 && !STREQ(de->d_name, keep))
+			unlinkat(dfd, de->d_name, 0);
+	closedir(d);
+}
+
+static ssize_t build_bpf(enum seccomp_profile p, char **ret)
+{
+	_cleanup_(seccomp_freep) scmp_filter_ctx c = NULL;
+	_cleanup_close_ int fd = memfd_create("layerctl-seccomp", MFD_CLOEXEC);
+	int r;
+	if (fd < 0)
+		return -errno;
+	if ((r = build_filter(p, &c)) < 0 || (r = seccomp_export_bpf(c, fd)) < 0)
+		return r;
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return -errno;
+	return read_all(fd, ret);
+}
+
+int seccomp_export_to(enum seccomp_profile p, const char *runtime, int fd)
+{
+	_cleanup_free_ char *path = cache_path(runtime, p), *buf = NULL;
+	ssize_t len = -ENOENT;
+	if (path) {
+		_cleanup_close_ int cfd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (cfd >= 0)
+			len = read_all(cfd, &buf);
+	}
+	if (len <= 0 || len % sizeof(struct sock_filter) != 0) {
+		free(TAKE_PTR(buf));
+		len = build_bpf(p, &buf);
+		if (len < 0)
+			return (int)len;
+		if (path) {
+			_cleanup_free_ char *dir = strdup(path);
+			char *slash = dir ? strrchr(dir, '/') : NULL;
+			if (slash) {
+				*slash = '\0';
+				_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+				if (dfd >= 0 && atomic_write_at(dfd, slash + 1, buf, len, 0600) == 0)   /* a cache: failure is fine */
+					prune_cache(dfd, slash + 1);
+			}
+		}
+	}
+	for (ssize_t off = 0; off < len;) {
+		ssize_t k = write(fd, buf + off, len - off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		off += k;
+	}
+	return 0;
+}
+
+int seccomp_load_from(enum seccomp_profile p, int fd)
+{
+	_cleanup_free_ char *prog = NULL;
+	ssize_t len = read_all(fd, &prog);
+	if (len < 0)
+		return (int)len;
+	if (len == 0 || len % sizeof(struct sock_filter) != 0)
+		return -EBADMSG;   /* the parent could not build it */
+	if (p == SECCOMP_PLAIN && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	struct sock_fprog fprog = { .len = len / sizeof(struct sock_filter), .filter = (struct sock_filter *)prog };
+	return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) < 0 ? -errno : 0;
+}

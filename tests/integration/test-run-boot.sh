@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# run --boot, start, stop, exec, ps with busybox init (busybox powers off on
+# SIGUSR2; systemd would get SIGRTMIN+3) and a deaf init that needs SIGKILL.
+. "$(dirname "$0")/lib.sh"
+
+setup() {
+	make_busybox_tree "$T/src"
+	ln -sf ../bin/busybox "$T/src/sbin/init"
+	ln -sf busybox "$T/src/bin/poweroff"
+	ln -sf busybox "$T/src/bin/reboot"
+	cat >"$T/src/etc/inittab" <<-'EOF2'
+	::sysinit:/bin/echo booted
+	::respawn:/bin/sleep 1000
+	::shutdown:/bin/echo shutting down
+	EOF2
+	$L base import bb "$T/src" >/dev/null 2>&1
+	$L child create c --base bb >/dev/null 2>&1
+	# A test that fails half-way must not leave its container running.
+	trap '$L stop c --timeout 1 >/dev/null 2>&1 || true; cleanup_test_dir' EXIT
+}
+
+wait_running() {
+	local i
+	for i in $(seq 100); do $L ps | grep -q "^$1 " && return 0; sleep 0.05; done
+	fail "$1 did not start"
+}
+
+test_boot_busybox_init_and_power_off_on_sigterm() {
+	setup
+	$L run c --boot </dev/null >"$T/out" 2>&1 &
+	local pid=$!
+	wait_running c
+	assert_contains "$($L ps)" "boot"
+	# The init is PID 1 and is busybox init, with SYS_ADMIN kept.
+	assert_eq "$($L exec c -- cat /proc/1/comm)" init
+	kill -TERM $pid   # layerctl turns it into busybox's power-off signal
+	local rc=0
+	wait $pid || rc=$?
+	assert_eq "$rc" 0
+	assert_contains "$(cat "$T/out")" "booted"
+	assert_contains "$(cat "$T/out")" "shutting down"
+	assert_eq "$(mounts_below "$ROOT")" 0
+}
+
+test_start_exec_ps_stop() {
+	setup
+	$L start c
+	assert_eq "$(mounts_below "$ROOT")" 1
+	expect_fail $L start c
+	assert_contains "$ERR" "already running"
+	assert_contains "$($L ps --json)" '"mode": "boot"'
+	# exec: the container's namespaces, the plain profile, the container's view.
+	assert_eq "$($L exec c -- hostname)" c
+	assert_eq "$($L exec c -- sh -c 'echo $container')" layerctl
+	assert_contains "$($L exec c -- cat /proc/self/status)" "NoNewPrivs:	1"
+	local host
+	host=$(awk '/^CapBnd/ {print $2}' /proc/self/status)
+	# The plain profile: nspawn's set without SYS_ADMIN, within the host's.
+	assert_contains "$($L exec c -- cat /proc/self/status)" "CapBnd:	$(printf '%016x' $((0x$host & 0xfdccafff)))"
+	assert_contains "$($L exec c -- ps)" "sleep 1000"
+	assert_eq "$(echo piped | $L exec c -- cat)" piped
+	local rc=0
+	$L exec c -- sh -c 'exit 5' || rc=$?
+	assert_eq "$rc" 5
+	rc=0
+	$L exec c -- /nope 2>"$T/err" || rc=$?
+	assert_eq "$rc" 127
+	assert_contains "$(cat "$T/err")" "exec c: exec /nope"
+	if command -v script >/dev/null; then
+		# A terminal gets a pty of the container's own devpts.
+		assert_contains "$(script -qec "$L exec c -- readlink /proc/self/fd/0" /dev/null </dev/null)" "/dev/pts/"
+	fi
+	# The running child is protected.
+	expect_fail $L child rm c
+	expect_fail $L umount c
+	$L stop c
+	assert_eq "$($L ps | wc -l)" 1
+	assert_eq "$(mounts_below "$ROOT")" 0
+	local log
+	log=$(cat "$LAYERCTL_RUNTIME_DIR"/stores/*/children/c/log)
+	assert_contains "$log" "booted"
+	assert_contains "$log" "Requesting system poweroff"
+	expect_fail $L stop c
+	assert_contains "$ERR" "not running"
+	expect_fail $L exec c -- true
+	assert_contains "$ERR" "not running"
+}
+
+test_reboot_inside_restarts_the_container() {
+	setup
+	$L start c
+	local pid1 i log
+	pid1=$($L ps --json | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
+	$L exec c -- reboot   # busybox: SIGTERM to init, which calls reboot(2)
+	for i in $(seq 100); do
+		log=$(cat "$LAYERCTL_RUNTIME_DIR"/stores/*/children/c/log)
+		[ "$(grep -c '^booted' <<<"$log")" -ge 2 ] && break
+		sleep 0.1
+	done
+	assert_eq "$(grep -c '^booted' <<<"$log")" 2 "booted twice"
+	wait_running c
+	[ "$($L ps --json | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')" != "$pid1" ] || fail "same PID 1 after reboot"
+	$L stop c
+	assert_eq "$(mounts_below "$ROOT")" 0
+}
+
+test_stop_kills_a_deaf_init_after_the_timeout() {
+	setup
+	# An init without signal handlers: as PID 1 it ignores every polite signal.
+	rm "$ROOT/bases/bb/gens/1/tree/sbin/init"
+	printf '#!/bin/sh\nexec sleep 1000\n' >"$ROOT/children/c/upper/sbin/init" 2>/dev/null || {
+		mkdir -p "$ROOT/children/c/upper/sbin"
+		printf '#!/bin/sh\nexec sleep 1000\n' >"$ROOT/children/c/upper/sbin/init"
+	}
+	chmod 755 "$ROOT/children/c/upper/sbin/init"
+	$L start c
+	local start=$SECONDS
+	$L stop c --timeout 0.5 2>"$T/err"
+	assert_contains "$(cat "$T/err")" "killing it"
+	[ $((SECONDS - start)) -lt 8 ] || fail "stop took too long"
+	assert_eq "$(mounts_below "$ROOT")" 0
+}
+
+test_exec_into_a_plain_run() {
+	setup
+	$L run c -- sleep 30 </dev/null >/dev/null 2>&1 &
+	local pid=$!
+	wait_running c
+	assert_contains "$($L ps)" " run "
+	assert_eq "$($L exec c -- cat /proc/1/comm)" layerctl
+	$L stop c
+	local rc=0
+	wait $pid || rc=$?
+	assert_eq "$rc" 143
+}
+
+test_exec_forwards_signals() {
+	setup
+	$L start c
+	$L exec c -- sleep 100 </dev/null &
+	local pid=$! i
+	for i in $(seq 100); do $L exec c -- ps | grep -q "sleep 100$" && break; sleep 0.05; done
+	kill -TERM $pid
+	local rc=0
+	wait $pid || rc=$?
+	assert_eq "$rc" 143
+	# Gone inside too, not left behind by a dead exec.
+	sleep 0.2
+	[ -z "$($L exec c -- ps | grep 'sleep 100$')" ] || fail "sleep 100 still running"
+	if command -v script >/dev/null; then
+		# Leaving an exec on a pty with ^]^]^] ends its command as well.
+		( (sleep 0.5; printf '\035\035\035') | script -qec "$L exec c -- sleep 77" /dev/null >/dev/null ) || true
+		sleep 0.2
+		[ -z "$($L exec c -- ps | grep 'sleep 77$')" ] || fail "sleep 77 outlived its exec"
+	fi
+	$L stop c
+}
+
+test_exec_joins_a_private_network() {
+	setup
+	$L run c --private-network -- sleep 30 </dev/null >/dev/null 2>&1 &
+	local pid=$!
+	wait_running c
+	# /proc/net follows the caller's network namespace: the container's, loopback only.
+	assert_eq "$($L exec c -- sh -c 'tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " "')" lo
+	$L stop c
+	wait $pid || true
+}
+
+test_boot_needs_os_release_and_an_init() {
+	setup
+	rm "$ROOT/bases/bb/gens/1/tree/etc/os-release"
+	expect_fail $L run c --boot
+	assert_contains "$ERR" "run c: boot: no /etc/os-release"
+	assert_eq "$(mounts_below "$ROOT")" 0
+	expect_fail $L start c
+	assert_contains "$ERR" "start c: boot: no /etc/os-release"
+	assert_eq "$(mounts_below "$ROOT")" 0
+	assert_eq "$($L ps | wc -l)" 1
+	# No init at all: the container reports the step.
+	echo ID=x >"$ROOT/bases/bb/gens/1/tree/etc/os-release"
+	rm "$ROOT/bases/bb/gens/1/tree/sbin/init"
+	expect_fail $L start c
+	assert_contains "$ERR" "start c: boot: no init"
+	assert_eq "$(mounts_below "$ROOT")" 0
+}
+
+test_boot_setting_in_child_conf() {
+	setup
+	printf '[Exec]\nBoot=yes\n' >>"$ROOT/children/c/child.conf"
+	$L run c </dev/null >"$T/out" 2>&1 &
+	local pid=$!
+	wait_running c
+	assert_contains "$($L ps)" "boot"
+	$L stop c
+	wait $pid
+	assert_contains "$(cat "$T/out")" "booted"
+}
+
+run_tests

@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# layerctl run: real namespaces on a busybox child — pipes, exit status,
+# the container's view (/dev, /proc, /sys, hostname, env, caps), options and
+# child.conf keys, errors that name the step and leave nothing mounted.
+. "$(dirname "$0")/lib.sh"
+
+setup() {
+	make_busybox_tree "$T/src"
+	$L base import bb "$T/src" >/dev/null 2>&1
+	$L child create c --base bb >/dev/null 2>&1
+}
+
+test_pipe_through_cat() {
+	setup
+	assert_eq "$(echo hi | $L run c -- cat)" hi
+	# Descriptors of the caller do not leak into the container.
+	assert_eq "$($L run c -- ls /proc/self/fd 7>/dev/null 9</dev/null | tr '\n' ' ')" "0 1 2 3 "
+	assert_eq "$($L run c -- ls /proc/1/fd | tr '\n' ' ')" "0 1 2 "
+	# Not mounted before: mounted for the run and unmounted again.
+	assert_eq "$(mounts_below "$ROOT")" 0
+}
+
+test_exit_status_propagates() {
+	setup
+	local rc=0
+	$L run c -- sh -c 'exit 7' || rc=$?
+	assert_eq "$rc" 7
+	rc=0
+	$L run c -- sh -c 'kill -TERM $$' || rc=$?
+	assert_eq "$rc" 143 "128+SIGTERM"
+	rc=0
+	$L run c -- false || rc=$?
+	assert_eq "$rc" 1
+}
+
+test_premounted_overlay_stays_mounted() {
+	setup
+	$L mount c
+	$L run c -- true
+	assert_eq "$(mounts_below "$ROOT")" 1
+	$L umount c
+}
+
+test_command_is_pid2_under_a_stub_init() {
+	setup
+	assert_eq "$($L run c -- sh -c 'echo $$')" 2
+	# Only the stub, the shell, ls and wc: no host process is visible.
+	assert_eq "$($L run c -- sh -c 'ls -d /proc/[0-9]* | wc -l')" 4
+}
+
+test_stub_init_reaps_orphans() {
+	setup
+	# An orphan (its parent shell exits at once) is re-parented to PID 1 and,
+	# once it ends, must not stay a zombie.
+	local out
+	out=$($L run c -- sh -c 'sh -c "sleep 0.2 &"; sleep 1; cat /proc/[0-9]*/stat 2>/dev/null | cut -d" " -f2,3 | grep -c " Z" || true')
+	assert_eq "$out" 0
+}
+
+test_hostname_env_and_defaults() {
+	setup
+	assert_eq "$($L run c -- hostname)" c
+	assert_eq "$($L run c -- sh -c 'echo $container')" layerctl
+	assert_eq "$($L run c -- sh -c 'echo $PATH')" /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+	assert_eq "$($L run c -- sh -c 'pwd')" /
+	assert_eq "$(env -i FOO=bar LAYERCTL_ROOT="$ROOT" LAYERCTL_RUNTIME_DIR="$LAYERCTL_RUNTIME_DIR" \
+		$L run c -- sh -c 'echo ${FOO:-unset}')" unset
+	assert_eq "$($L run c -- sh -c 'cat /proc/self/cmdline | tr "\0" " "')" "cat /proc/self/cmdline "
+}
+
+test_dev_is_minimal_and_private() {
+	setup
+	assert_eq "$($L run c -- ls /dev | tr '\n' ' ')" \
+		"console fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero "
+	assert_eq "$($L run c -- sh -c 'echo x >/dev/null && head -c 4 /dev/zero | wc -c')" 4
+	assert_eq "$($L run c -- readlink /dev/ptmx)" pts/ptmx
+	# A private devpts: none of the host's ptys.
+	assert_eq "$($L run c -- ls /dev/pts | tr '\n' ' ')" "ptmx "
+	assert_contains "$($L run c -- cat /proc/mounts)" "devpts /dev/pts devpts"
+}
+
+test_proc_masked_and_sys_read_only() {
+	setup
+	assert_contains "$($L run c -- sh -c 'echo 1 >/proc/sys/kernel/ns_last_pid' 2>&1 || true)" "Read-only file system"
+	# Kernel symbols and keys are covered by an inaccessible node (nodev /proc).
+	assert_contains "$($L run c -- sh -c 'wc -c </proc/kallsyms' 2>&1 || true)" "Permission denied"
+	assert_contains "$($L run c -- sh -c 'wc -c </proc/keys' 2>&1 || true)" "Permission denied"
+	wc -c </proc/kallsyms >/dev/null   # while the host can read them
+	assert_contains "$($L run c -- sh -c 'mkdir /sys/x' 2>&1 || true)" "Read-only file system"
+	assert_contains "$($L run c -- cat /proc/mounts)" "sysfs /sys sysfs ro"
+	assert_contains "$($L run c -- cat /proc/mounts)" "tmpfs /tmp tmpfs"
+	assert_contains "$($L run c -- cat /proc/mounts)" "tmpfs /run tmpfs"
+}
+
+# nspawn's bounding set (0xfdecafff) as far as the host's own allows.
+caps_within_host() {
+	local host
+	host=$(awk '/^CapBnd/ {print $2}' /proc/self/status)
+	printf '%016x' $((0x$host & $1))
+}
+
+test_capabilities_and_no_new_privs() {
+	setup
+	local status
+	status=$($L run c -- cat /proc/self/status)
+	# nspawn's bounding set without CAP_SYS_ADMIN (bit 21).
+	assert_contains "$status" "CapBnd:	$(caps_within_host 0xfdccafff)"
+	assert_contains "$status" "CapEff:	$(caps_within_host 0xfdccafff)"
+	assert_contains "$status" "NoNewPrivs:	1"
+	assert_contains "$status" "Seccomp:	2"
+	status=$($L run c --capability=CAP_SYS_ADMIN --drop-capability=CAP_MKNOD,CAP_NET_RAW -- cat /proc/self/status)
+	assert_contains "$status" "CapBnd:	$(caps_within_host $((0xfdecafff & ~0x8002000)))"
+	expect_fail $L run c --capability=CAP_BOGUS -- true
+	assert_contains "$ERR" "unknown capability"
+}
+
+test_options() {
+	setup
+	mkdir -p "$T/share" "$T/ro"
+	echo shared >"$T/share/f"
+	echo readonly >"$T/ro/f"
+	echo "user:x:1000:1000::/home/user:/bin/sh" >>"$ROOT/bases/bb/gens/1/tree/etc/passwd"
+	local out
+	out=$($L run c --setenv A=1 -E B=two --hostname web --chdir /tmp --bind "$T/share:/mnt/share" \
+		--bind-ro "$T/ro:/mnt/ro" --tmpfs /scratch:size=1m -- \
+		sh -c 'echo $A $B $(hostname) $(pwd); cat /mnt/share/f /mnt/ro/f; echo new >/mnt/share/g;
+		       echo x >/mnt/ro/g 2>/dev/null || echo ro-refused; grep " /scratch " /proc/mounts | cut -d" " -f3')
+	assert_eq "$out" "1 two web /tmp
+shared
+readonly
+ro-refused
+tmpfs"
+	assert_eq "$(cat "$T/share/g")" new
+	assert_eq "$($L run c --user user -- sh -c 'id -u; echo $HOME $USER')" "1000
+/home/user user"
+	assert_eq "$($L run c --user user -- grep CapEff /proc/self/status)" "CapEff:	0000000000000000"
+	expect_fail $L run c --user nobody -- true
+	assert_contains "$ERR" "run c: user nobody"
+}
+
+test_private_network_has_only_loopback() {
+	setup
+	assert_eq "$($L run c --private-network -- ls /sys/class/net | tr '\n' ' ')" "lo "
+	assert_contains "$($L run c --private-network -- cat /sys/class/net/lo/operstate)" "unknown"
+	# Without it: the host's interfaces.
+	[ "$($L run c -- ls /sys/class/net | wc -l)" -ge 1 ]
+}
+
+test_settings_keys_in_child_conf() {
+	setup
+	mkdir -p "$T/share"
+	echo from-host >"$T/share/f"
+	cat >>"$ROOT/children/c/child.conf" <<-EOF
+	[Exec]
+	Hostname=confhost
+	Environment=GREETING=hello
+	WorkingDirectory=/etc
+	DropCapability=CAP_CHOWN
+	Parameters=echo from parameters
+	[Files]
+	BindReadOnly=$T/share:/srv
+	TemporaryFileSystem=/data
+	EOF
+	local out
+	out=$($L run c -- sh -c 'echo $(hostname) $GREETING $(pwd) $(cat /srv/f); grep " /data " /proc/mounts | cut -d" " -f3; grep CapBnd /proc/self/status')
+	assert_eq "$out" "confhost hello /etc from-host
+tmpfs
+CapBnd:	$(caps_within_host 0xfdccaffe)"
+	# Options win over the file.
+	assert_eq "$($L run c --hostname opt -- hostname)" opt
+	# Parameters= is the default command.
+	assert_eq "$($L run c)" "from parameters"
+}
+
+test_bad_settings_name_the_key() {
+	setup
+	printf '[Exec]\nCapability=CAP_NOPE\n' >>"$ROOT/children/c/child.conf"
+	expect_fail $L run c -- true
+	assert_contains "$ERR" "Exec.Capability=CAP_NOPE: unknown capability"
+}
+
+test_errors_name_the_step_and_leave_nothing_mounted() {
+	setup
+	expect_fail $L run nope -- true
+	assert_contains "$ERR" "run nope: no such child"
+	local rc=0
+	$L run c -- /bin/nonexistent 2>"$T/err" || rc=$?
+	assert_eq "$rc" 127
+	assert_contains "$(cat "$T/err")" "run c: exec /bin/nonexistent: No such file or directory"
+	expect_fail $L run c --bind /nonexistent/dir:/x -- true
+	assert_contains "$ERR" "run c: bind: open source: No such file or directory"
+	assert_eq "$(mounts_below "$ROOT")" 0
+	expect_fail $L run c --chdir /nope -- true
+	assert_contains "$ERR" "run c: chdir /nope"
+	assert_eq "$(mounts_below "$ROOT")" 0
+	expect_fail $L run c --boot --user root
+	assert_contains "$ERR" "does not go with --boot"
+	expect_fail $L run c --bind relative -- true
+	expect_fail $L run c extra -- true
+}
+
+test_image_without_dev_and_proc() {
+	setup
+	rmdir "$ROOT/bases/bb/gens/1/tree/dev" "$ROOT/bases/bb/gens/1/tree/proc"
+	assert_eq "$($L run c -- sh -c 'ls /dev/null; ls /proc/self/exe')" "/dev/null
+/proc/self/exe"
+}
+
+test_refuses_the_host_root() {
+	setup
+	# An overlay root that is an alias of the host's / (a bind mount of it).
+	mount --bind / "$ROOT/children/c/root"
+	expect_fail $L run c -- true
+	assert_contains "$ERR" "host's root"
+	umount "$ROOT/children/c/root"
+}
+
+test_runs_at_most_once() {
+	setup
+	trap '$L stop c --timeout 1 >/dev/null 2>&1 || true; cleanup_test_dir' EXIT
+	$L run c -- sleep 30 </dev/null >/dev/null 2>&1 &
+	local pid=$! i
+	for i in $(seq 100); do $L ps | grep -q "^c " && break; sleep 0.05; done
+	expect_fail $L run c -- true
+	assert_contains "$ERR" "already running"
+	expect_fail $L umount c
+	assert_contains "$ERR" "running"
+	assert_contains "$($L ps)" "c "
+	assert_eq "$($L ps --json | grep -c '"name": *"c"')" 1
+	assert_contains "$($L child show c --json)" '"running": true'
+	kill -TERM $pid
+	local rc=0
+	wait $pid || rc=$?
+	assert_eq "$rc" 143 "SIGTERM forwarded to the command"
+	assert_eq "$(mounts_below "$ROOT")" 0
+	assert_contains "$($L child show c --json)" '"running": false'
+}
+
+test_pty_console() {
+	setup
+	command -v script >/dev/null || skip "no script(1)"
+	local out
+	out=$(script -qec "stty rows 40 cols 100; $L run c -- sh -c 'tty; stty size'" /dev/null </dev/null)
+	assert_contains "$out" "/dev/pts/0"
+	# The window size of the host terminal is copied onto the container's pty.
+	assert_contains "$out" "40 100"
+	# ^] three times leaves a shell that would otherwise run for a minute.
+	local start=$SECONDS
+	out=$( (sleep 0.5; printf '\035\035\035') | script -qec "$L run c -- sleep 60" /dev/null) || true   # 137: killed
+	[ $((SECONDS - start)) -lt 10 ] || fail "escape did not leave"
+	assert_contains "$out" "Left container c"
+	assert_eq "$(mounts_below "$ROOT")" 0
+}
+
+run_tests

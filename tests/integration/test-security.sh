@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# The security bar of the runner: an attacker runs as root inside a child and
+# every attack must fail with a specific errno.  Each test first runs the
+# same snippet on the host, to show it would work there (or, for the calls
+# that cannot be tried for real on a host — reboot, module loading, kexec —
+# that the host's kernel gets past its permission check and rejects the
+# deliberately bogus arguments, while the child is refused with EPERM).
+# The attacker is tests/integration/test-security-attack.c, built static.
+. "$(dirname "$0")/lib.sh"
+
+ATTACK_SRC=$(cd "$(dirname "$0")" && pwd)/test-security-attack.c
+
+setup() {
+	make_busybox_tree "$T/src"
+	cc -static -O1 -o "$T/src/bin/attack" "$ATTACK_SRC" || skip "cannot build the static attacker (cc -static)"
+	$L base import bb "$T/src" >/dev/null 2>&1
+	$L child create c --base bb >/dev/null 2>&1
+	echo "top secret" >"$T/secret"
+	A="$T/src/bin/attack"
+}
+
+inside() { $L run c "$@" 2>&1 || true; }
+host_ok() { local out; out=$("$A" "$@" 2>&1) || true; assert_contains "$out" "ok"; }
+# The host's kernel passed its permission check (any answer but EPERM).
+host_permitted() { local out; out=$("$A" "$@" 2>&1) || true; [ "$out" != EPERM ] || fail "host: $* gave EPERM"; echo "  host: $* -> $out"; }
+
+test_mount_a_file_system_fails() {
+	setup
+	mkdir "$T/mnt"
+	host_ok mount "$T/mnt"
+	assert_eq "$(inside -- attack mount /root)" EPERM
+	assert_eq "$(inside -- attack mount /tmp)" EPERM
+	# busybox mount(8) too, and the user-namespace detour that would give SYS_ADMIN back.
+	assert_contains "$(inside -- mount -t proc proc /root)" "permission denied"
+	host_ok userns
+	assert_eq "$(inside -- attack userns)" EPERM
+}
+
+test_open_by_handle_at_fails() {
+	setup
+	mkdir "$T/share"
+	# The "shocker" escape: a handle of a host file outside the bind mount.
+	"$A" handle-save "$T/secret" "$T/share/handle" >/dev/null
+	assert_eq "$("$A" handle-open "$T/share" "$T/share/handle")" "ok top secret"
+	assert_eq "$(inside --bind "$T/share:/mnt" -- attack handle-open /mnt /mnt/handle)" EPERM
+}
+
+test_write_sysrq_trigger_fails() {
+	setup
+	if [ ! -e /proc/sysrq-trigger ]; then
+		# A kernel without CONFIG_MAGIC_SYSRQ (this project's VMs): nothing to write, inside either.
+		echo "  host has no /proc/sysrq-trigger"
+		assert_eq "$(inside -- attack write /proc/sysrq-trigger h)" ENOENT
+		return 0
+	fi
+	host_ok write /proc/sysrq-trigger h   # 'h' only prints the help to the kernel log
+	assert_eq "$(inside -- attack write /proc/sysrq-trigger h)" EROFS
+}
+
+test_write_host_kernel_tunable_fails() {
+	setup
+	local v
+	v=$(cat /proc/sys/kernel/printk_ratelimit)
+	host_ok write /proc/sys/kernel/printk_ratelimit "$v"
+	assert_eq "$(inside -- attack write /proc/sys/kernel/printk_ratelimit "$v")" EROFS
+}
+
+test_load_kernel_module_fails() {
+	setup
+	host_permitted module
+	assert_eq "$(inside -- attack module)" EPERM
+}
+
+test_reboot_host_fails() {
+	setup
+	host_permitted reboot
+	assert_eq "$(inside -- attack reboot)" EPERM
+}
+
+test_mknod_device_and_read_fails() {
+	setup
+	# /dev/kmsg's numbers: the host's root reads a kernel log record through them.
+	host_ok mknod-read "$T/kmsg" c 1 11
+	assert_eq "$(inside -- attack mknod-read /tmp/kmsg c 1 11)" EPERM
+	assert_eq "$(inside -- attack mknod-read /kmsg c 1 11)" EPERM
+	assert_eq "$(inside -- attack mknod-read /tmp/blk b 7 0)" EPERM
+	# A node already in the image (made on the host in the child's upper) is inert: nodev root.
+	mknod "$ROOT/children/c/upper/kmsg" c 1 11
+	host_ok read "$ROOT/children/c/upper/kmsg"
+	assert_eq "$(inside -- attack read /kmsg)" EACCES
+	# Whiteouts (0:0) stay possible: overlayfs needs them.
+	assert_eq "$(inside -- sh -c 'mknod /tmp/w c 0 0 && echo made')" made
+}
+
+test_reach_host_files_through_proc_1_root_fails() {
+	setup
+	# On the host a process's /proc/PID/root leads to host files (PID 1 of a
+	# host may hide its own, so show it with this shell's).
+	host_ok stat "/proc/$$/root$T/secret"
+	assert_eq "$(inside -- attack stat "/proc/1/root$T/secret")" ENOENT
+	assert_eq "$(inside -- attack stat "$T/secret")" ENOENT
+}
+
+test_dotdot_chroot_escape_fails() {
+	setup
+	host_ok chroot-escape "$T/secret"
+	assert_eq "$(inside -- attack chroot-escape "$T/secret")" ENOENT
+}
+
+test_see_host_processes_fails() {
+	setup
+	sleep 60 &
+	local pid=$!
+	host_ok stat "/proc/$pid"
+	assert_eq "$(inside -- attack stat "/proc/$pid")" ENOENT
+	kill $pid
+}
+
+test_kill_host_process_fails() {
+	setup
+	sleep 60 &
+	local pid=$!
+	host_ok kill "$pid"
+	assert_eq "$(inside -- attack kill "$pid")" ESRCH
+	kill -0 $pid
+	kill $pid
+}
+
+test_change_host_hostname_fails() {
+	setup
+	local before
+	before=$(hostname)
+	host_ok sethostname "$before"   # the same name: the host is left as it was
+	assert_eq "$(inside -- attack sethostname evil)" EPERM
+	assert_eq "$(hostname)" "$before"
+}
+
+test_write_sys_fails() {
+	setup
+	local v
+	v=$(cat /sys/class/net/lo/tx_queue_len)
+	host_ok write /sys/class/net/lo/tx_queue_len "$v"
+	assert_eq "$(inside -- attack write /sys/class/net/lo/tx_queue_len "$v")" EROFS
+}
+
+test_denied_kernel_interfaces() {
+	setup
+	local a
+	for a in keyctl bpf perf kexec swapon; do
+		host_permitted $a
+		assert_eq "$(inside -- attack $a)" EPERM "$a"
+	done
+}
+
+run_tests

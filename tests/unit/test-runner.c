@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Unit tests of the runner's pure parts: config parsing, caps, signals, escape, state lock. */
+#include <signal.h>
+#include <sys/capability.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "src/runner/runner.h"
+#include "src/settings.h"
+#include "tests/unit/test.h"
+
+TEST(bind_parse_forms)
+{
+	struct bind_spec b;
+	CHECK_INT(bind_parse("/a", false, &b), 0);
+	CHECK_STREQ(b.src, "/a");
+	CHECK_STREQ(b.dst, "/a");
+	CHECK(!b.ro);
+	free(b.src), free(b.dst);
+	CHECK_INT(bind_parse("/a:/b:ro", false, &b), 0);
+	CHECK_STREQ(b.dst, "/b");
+	CHECK(b.ro);
+	free(b.src), free(b.dst);
+	CHECK_INT(bind_parse("/a:/b", true, &b), 0);
+	CHECK(b.ro);
+	free(b.src), free(b.dst);
+	CHECK_INT(bind_parse("/a::rw", false, &b), 0);
+	CHECK_STREQ(b.dst, "/a");
+	free(b.src), free(b.dst);
+	CHECK_INT(bind_parse("rel", false, &b), -EINVAL);
+	CHECK_INT(bind_parse("/a:rel", false, &b), -EINVAL);
+	CHECK_INT(bind_parse("/a:/b/../../etc", false, &b), -EINVAL);
+	CHECK_INT(bind_parse("/a:/b:bogus", false, &b), -EINVAL);
+	/* ".." only as a whole component */
+	CHECK_INT(bind_parse("/a..b:/c..", false, &b), 0);
+	free(b.src), free(b.dst);
+}
+
+TEST(tmpfs_parse_forms)
+{
+	struct tmpfs_spec t;
+	CHECK_INT(tmpfs_parse("/x", &t), 0);
+	CHECK_STREQ(t.dst, "/x");
+	CHECK(t.opts == NULL);
+	free(t.dst);
+	CHECK_INT(tmpfs_parse("/x:size=1m,mode=0700", &t), 0);
+	CHECK_STREQ(t.opts, "size=1m,mode=0700");
+	free(t.dst), free(t.opts);
+	CHECK_INT(tmpfs_parse("/", &t), -EINVAL);
+	CHECK_INT(tmpfs_parse("x", &t), -EINVAL);
+}
+
+TEST(env_assignments)
+{
+	CHECK(env_assignment_ok("A=1"));
+	CHECK(env_assignment_ok("_x9="));
+	CHECK(!env_assignment_ok("=1"));
+	CHECK(!env_assignment_ok("A"));
+	CHECK(!env_assignment_ok("9A=1"));
+	CHECK(!env_assignment_ok("A-B=1"));
+}
+
+TEST(capability_names)
+{
+	uint64_t m;
+	CHECK_INT(caps_parse("CAP_SYS_ADMIN", &m), 0);
+	CHECK(m == (UINT64_C(1) << CAP_SYS_ADMIN));
+	CHECK_INT(caps_parse("sys_admin,CAP_MKNOD net_raw", &m), 0);
+	CHECK(m == ((UINT64_C(1) << CAP_SYS_ADMIN) | (UINT64_C(1) << CAP_MKNOD) | (UINT64_C(1) << CAP_NET_RAW)));
+	CHECK_INT(caps_parse("all", &m), 0);
+	CHECK(m == ~UINT64_C(0));
+	CHECK_INT(caps_parse("CAP_NOPE", &m), -EINVAL);
+}
+
+TEST(bounding_sets)
+{
+	struct run_config c = { .log_fd = -1 };
+	uint64_t sysadmin = UINT64_C(1) << CAP_SYS_ADMIN;
+	/* nspawn's list of 26 capabilities. */
+	CHECK_INT(caps_nspawn_default(), 0xfdecafff);
+	CHECK(!(run_config_caps(&c) & sysadmin));
+	c.boot = true;
+	CHECK(run_config_caps(&c) & sysadmin);
+	c.boot = false;
+	c.caps_add = sysadmin;
+	CHECK(run_config_caps(&c) & sysadmin);
+	c.caps_drop = sysadmin;
+	CHECK(!(run_config_caps(&c) & sysadmin));
+	CHECK(!(caps_nspawn_default() & (UINT64_C(1) << CAP_SYS_MODULE)));
+	CHECK(!(caps_nspawn_default() & (UINT64_C(1) << CAP_SYS_RAWIO)));
+}
+
+TEST(settings_keys)
+{
+	static const char conf[] =
+		"[Child]\nBase=bb\n"
+		"[Exec]\nBoot=yes\nHostname=h\nUser=u\nWorkingDirectory=/w\n"
+		"Environment=A=1\nEnvironment=B=2\nCapability=CAP_SYS_TIME\nDropCapability=CAP_CHOWN\n"
+		"Parameters=--log-level=debug  quiet\nKillSignal=SIGRTMIN+4\n"
+		"[Files]\nBind=/s:/d\nBindReadOnly=/r\nTemporaryFileSystem=/t:size=1m\n";
+	struct settings *s = NULL;
+	struct run_config c = { .log_fd = -1 };
+	char *err = NULL;
+	CHECK_INT(settings_parse(conf, strlen(conf), "t", &s, &err), 0);
+	CHECK_INT(run_config_from_settings(&c, s, &err), 0);
+	CHECK(c.boot);
+	CHECK_STREQ(c.hostname, "h");
+	CHECK_STREQ(c.user, "u");
+	CHECK_STREQ(c.chdir, "/w");
+	CHECK_STREQ(c.env[0], "A=1");
+	CHECK_STREQ(c.env[1], "B=2");
+	CHECK(c.env[2] == NULL);
+	CHECK(c.caps_add == (UINT64_C(1) << CAP_SYS_TIME));
+	CHECK(c.caps_drop == (UINT64_C(1) << CAP_CHOWN));
+	CHECK_STREQ(c.argv[0], "--log-level=debug");
+	CHECK_STREQ(c.argv[1], "quiet");
+	CHECK(c.argv[2] == NULL);
+	CHECK_INT(c.kill_signal, SIGRTMIN + 4);
+	CHECK_INT(c.n_binds, 2);
+	CHECK_STREQ(c.binds[0].dst, "/d");
+	CHECK(!c.binds[0].ro);
+	CHECK(c.binds[1].ro);
+	CHECK_INT(c.n_tmpfs, 1);
+	CHECK_STREQ(c.tmpfs[0].opts, "size=1m");
+	run_config_done(&c);
+	settings_free(s);
+}
+
+TEST(settings_errors_name_the_key)
+{
+	static const char *const bad[][2] = {
+		{ "[Exec]\nBoot=maybe\n", "Exec.Boot=maybe" },
+		{ "[Exec]\nEnvironment=novalue\n", "Exec.Environment=novalue" },
+		{ "[Exec]\nDropCapability=CAP_X\n", "Exec.DropCapability=CAP_X" },
+		{ "[Exec]\nWorkingDirectory=rel\n", "Exec.WorkingDirectory=rel" },
+		{ "[Exec]\nKillSignal=SIGFOO\n", "Exec.KillSignal=SIGFOO" },
+		{ "[Files]\nBind=rel\n", "Files.Bind=rel" },
+		{ "[Files]\nTemporaryFileSystem=/\n", "Files.TemporaryFileSystem=/" },
+	};
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		struct settings *s = NULL;
+		struct run_config c = { .log_fd = -1 };
+		char *err = NULL;
+		CHECK_INT(settings_parse(bad[i][0], strlen(bad[i][0]), "t", &s, &err), 0);
+		CHECK_INT(run_config_from_settings(&c, s, &err), -EINVAL);
+		CHECK(err && strncmp(err, bad[i][1], strlen(bad[i][1])) == 0);
+		free(err);
+		run_config_done(&c);
+		settings_free(s);
+	}
+}
+
+TEST(signal_names)
+{
+	CHECK_INT(signal_from_name("SIGTERM"), SIGTERM);
+	CHECK_INT(signal_from_name("usr2"), SIGUSR2);
+	CHECK_INT(signal_from_name("RTMIN+3"), SIGRTMIN + 3);
+	CHECK_INT(signal_from_name("9"), 9);
+	CHECK_INT(signal_from_name("SIGBOGUS"), -EINVAL);
+	CHECK_INT(signal_from_name("RTMIN+99"), -EINVAL);
+}
+
+TEST(stop_signal_per_init)
+{
+	char dir[] = "/tmp/test-runner.XXXXXX";
+	char p[256];
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(p, sizeof(p), "%s/sbin", dir);
+	mkdir(p, 0755);
+	snprintf(p, sizeof(p), "%s/sbin/init", dir);
+	CHECK_INT(symlink("../bin/busybox", p), 0);
+	CHECK_INT(kill_signal_for_init(dir, "/sbin/init"), SIGUSR2);
+	unlink(p);
+	CHECK_INT(symlink("/lib/systemd/systemd", p), 0);
+	CHECK_INT(kill_signal_for_init(dir, "/sbin/init"), SIGRTMIN + 3);
+	unlink(p);
+	CHECK_INT(kill_signal_for_init(dir, "/lib/systemd/systemd"), SIGRTMIN + 3);
+	snprintf(p, sizeof(p), "%s/sbin", dir);
+	rmdir(p);
+	rmdir(dir);
+}
+
+TEST(escape_sequence)
+{
+	struct escape_state st = {};
+	CHECK(!escape_feed(&st, "\x1d\x1d", 2, 1000));
+	CHECK(escape_feed(&st, "\x1d", 1, 2000));
+	/* interrupted by another key */
+	st = (struct escape_state){};
+	CHECK(!escape_feed(&st, "\x1d\x1dx\x1d", 4, 1000));
+	/* too slow: more than a second between the first and the third */
+	st = (struct escape_state){};
+	CHECK(!escape_feed(&st, "\x1d\x1d", 2, 1000));
+	CHECK(!escape_feed(&st, "\x1d", 1, 1000 + 1500000));
+	CHECK(!escape_feed(&st, "\x1d", 1, 1000 + 1600000));
+	CHECK(escape_feed(&st, "\x1d", 1, 1000 + 1700000));
+}
+
+TEST(exit_status)
+{
+	CHECK_INT(exit_status_of(0), 0);
+	CHECK_INT(exit_status_of(7 << 8), 7);
+	CHECK_INT(exit_status_of(SIGTERM), 128 + SIGTERM);
+	CHECK_INT(exit_status_of(SIGKILL), 137);
+}
+
+TEST(run_lock_is_exclusive_and_testable)
+{
+	char dir[] = "/tmp/test-runner.XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	CHECK_INT(state_is_locked(dir, "c"), 0);
+	int fd = state_lock(dir, "c");
+	CHECK(fd >= 0);
+	/* OFD locks conflict within one process too. */
+	CHECK_INT(state_lock(dir, "c"), -EBUSY);
+	CHECK_INT(state_is_locked(dir, "c"), 1);
+	struct run_state st = { .pid = 42, .monitor = 41, .boot = true, .kill_signal = 12, .started = 5, .pidns = 77 }, back;
+	CHECK_INT(state_write(dir, "c", &st), 0);
+	CHECK_INT(state_read(dir, "c", &back), 0);
+	CHECK_INT(back.pid, 42);
+	CHECK_INT(back.monitor, 41);
+	CHECK(back.boot);
+	CHECK_INT(back.kill_signal, 12);
+	CHECK_INT(back.started, 5);
+	CHECK_INT(back.pidns, 77);
+	/* A forked child holds the same lock (start's monitor). */
+	pid_t p = fork();
+	if (p == 0) {
+		close(fd);
+		_exit(state_is_locked(dir, "c") == 1 ? 0 : 1);
+	}
+	int ws;
+	waitpid(p, &ws, 0);
+	CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	close(fd);
+	CHECK_INT(state_is_locked(dir, "c"), 0);
+	state_clear(dir, "c");
+	CHECK(state_read(dir, "c", &back) < 0);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	CHECK_INT(system(cmd), 0);
+}
+
+TEST(pid_checked_against_its_namespace)
+{
+	struct run_state st = { .pid = getpid(), .pidns = pidns_of(getpid()) };
+	CHECK(st.pidns != 0);
+	int fd = state_open_pid(&st);
+	CHECK(fd >= 0);
+	close(fd);
+	st.pidns += 1;   /* a recycled pid lives in another namespace */
+	CHECK_INT(state_open_pid(&st), -ESRCH);
+}
+
+TEST_MAIN(T(bind_parse_forms), T(tmpfs_parse_forms), T(env_assignments), T(capability_names), T(bounding_sets),
+	  T(settings_keys), T(settings_errors_name_the_key), T(signal_names), T(stop_signal_per_init),
+	  T(escape_sequence), T(exit_status), T(run_lock_is_exclusive_and_testable), T(pid_checked_against_its_namespace))
