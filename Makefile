@@ -19,7 +19,8 @@ BUILD     ?= build
 
 PKGS      := mount blkid libxxhash libcap libarchive libseccomp
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libarchive: headers only; src/archive-dl.c dlopen()s it when an import needs it.
+PKG_LIBS   := $(shell pkg-config --libs $(filter-out libarchive,$(PKGS)) 2>/dev/null)
 
 CC        ?= cc
 CFLAGS    ?= -O2 -g

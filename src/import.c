@@ -6,13 +6,12 @@
  * times, hard links, device nodes, fifos, ACLs and xattrs are handled the same
  * way, by a library that has handled them for twenty years.
  */
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "src/archive-dl.h"
 #include "src/import.h"
 #include "overlay/macro.h"
 
@@ -321,7 +320,10 @@ int import_tree(const char *source, const char *dest, const struct stat *skip, s
 {
 	struct import im = { .dest = dest, .source = source, .stats = stats, .skip = skip, .err = err };
 	struct stat st;
+	int r;
 	memset(stats, 0, sizeof(*stats));
+	if ((r = archive_dl_open(err)) < 0)
+		return r;
 	if (stat(source, &st) < 0)
 		return -errno;
 	if (S_ISDIR(st.st_mode))
