@@ -322,6 +322,29 @@ static int child_show(struct ctx *ctx, int argc, char **argv)
 	return EXIT_OK;
 }
 
+int lock_and_load_child(struct ctx *ctx, const char *cmd, const char *name, struct child_info *c)
+{
+	_cleanup_free_ char *err = NULL;
+	const char *why;
+	int r;
+
+	if (name_validate(name, &why) < 0)
+		return -log_fail(EXIT_FAIL, "%s: child name '%s': %s", cmd, name, why);
+	if ((r = ctx_store(ctx, false)))
+		return -r;
+	int lock = store_lock(&ctx->store, LOCK_CHILD, name, LOCK_EX);
+	if (lock < 0)
+		return -log_fail(EXIT_FAIL, "%s %s: lock: %s", cmd, name, strerror(-lock));
+	r = store_child_load(&ctx->store, name, c, &err);
+	if (r < 0) {
+		close(lock);
+		if (r == -ENOENT)
+			return -log_fail(EXIT_FAIL, "%s %s: no such child", cmd, name);
+		return -log_fail(EXIT_FAIL, "%s %s: %s", cmd, name, err ? err : strerror(-r));
+	}
+	return lock;
+}
+
 /*
  * Lock NAME exclusively, then load it and check it is neither mounted nor
  * running — the common start of rm and reset.  With tolerate_corrupt (rm), a

@@ -81,34 +81,10 @@ static const char verify_help[] =
 
 /* ---- printing names ---- */
 
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len;
-	uint32_t cp;
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0) { len = 2; cp = s[0] & 0x1f; }
-	else if ((s[0] & 0xf0) == 0xe0) { len = 3; cp = s[0] & 0x0f; }
-	else if ((s[0] & 0xf8) == 0xf0) { len = 4; cp = s[0] & 0x07; }
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return len;
-}
-
 static bool is_utf8(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n;) {
-		size_t l = utf8_len((const unsigned char *)s + i, n - i);
+		size_t l = json_utf8_seq_len((const unsigned char *)s + i, n - i);
 		if (!l)
 			return false;
 		i += l;
@@ -134,7 +110,7 @@ static void put_escaped(FILE *f, const char *s, size_t n)
 		else if (c == '\t') fputs("\\t", f);
 		else if (c < 0x20 || c == 0x7f) fprintf(f, "\\x%02x", c);
 		else {
-			size_t l = utf8_len(p + i, n - i);
+			size_t l = json_utf8_seq_len(p + i, n - i);
 			if (l == 0)
 				fprintf(f, "\\x%02x", c);
 			else

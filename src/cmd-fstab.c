@@ -53,20 +53,11 @@ static const char fstab_help[] =
 static int set_automount(struct ctx *ctx, const char *cmd, const char *name, bool on)
 {
 	struct child_info c;
-	_cleanup_free_ char *err = NULL;
-	const char *why;
 	int r;
 
-	if (name_validate(name, &why) < 0)
-		return log_fail(EXIT_FAIL, "%s: child name '%s': %s", cmd, name, why);
-	_cleanup_close_ int lock = store_lock(&ctx->store, LOCK_CHILD, name, LOCK_EX);
+	_cleanup_close_ int lock = lock_and_load_child(ctx, cmd, name, &c);
 	if (lock < 0)
-		return log_fail(EXIT_FAIL, "%s %s: lock: %s", cmd, name, strerror(-lock));
-	r = store_child_load(&ctx->store, name, &c, &err);
-	if (r == -ENOENT)
-		return log_fail(EXIT_FAIL, "%s %s: no such child", cmd, name);
-	if (r < 0)
-		return log_fail(EXIT_FAIL, "%s %s: %s", cmd, name, err ? err : strerror(-r));
+		return -lock;
 	r = settings_get_bool(c.conf, "Child", "Automount", false);
 	if (r < 0)
 		log_warning("%s %s: [Child] Automount= is not a boolean; replacing it", cmd, name);

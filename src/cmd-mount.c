@@ -21,22 +21,14 @@ static const char mount_help[] =
 static int one(struct ctx *ctx, const char *name, bool mount)
 {
 	const char *cmd = mount ? "mount" : "umount";
-	const char *why;
 	struct child_info c;
 	_cleanup_free_ char *err = NULL;
 	int r;
 
-	if (name_validate(name, &why) < 0)
-		return log_fail(EXIT_FAIL, "%s: child name '%s': %s", cmd, name, why);
 	/* Lock, then load: what we mount is what child.conf says under the lock. */
-	_cleanup_close_ int lock = store_lock(&ctx->store, LOCK_CHILD, name, LOCK_EX);
+	_cleanup_close_ int lock = lock_and_load_child(ctx, cmd, name, &c);
 	if (lock < 0)
-		return log_fail(EXIT_FAIL, "%s %s: lock: %s", cmd, name, strerror(-lock));
-	r = store_child_load(&ctx->store, name, &c, &err);
-	if (r == -ENOENT)
-		return log_fail(EXIT_FAIL, "%s %s: no such child", cmd, name);
-	if (r < 0)
-		return log_fail(EXIT_FAIL, "%s %s: %s", cmd, name, err ? err : strerror(-r));
+		return -lock;
 	if (!mount && child_is_running(ctx, name) > 0) {
 		child_info_done(&c);
 		return log_fail(EXIT_FAIL, "umount %s: the child is running; stop it first (layerctl stop %s)", name, name);

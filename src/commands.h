@@ -29,6 +29,13 @@ int ctx_store(struct ctx *ctx, bool create);
 /* Is argv[i] -h/--help?  Commands call print_help_for() with their text. */
 int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * Validate NAME, take its child lock exclusively, then load child.conf under
+ * the lock, printing "CMD NAME: why" on failure (src/cmd-child.c).  Returns
+ * the lock fd (close it to unlock; free *c with child_info_done) or -exit code.
+ */
+int lock_and_load_child(struct ctx *ctx, const char *cmd, const char *name, struct child_info *c);
+
 /* src/cmd-base.c */
 int cmd_base(struct ctx *ctx, int argc, char **argv);
 /* src/cmd-child.c */

@@ -58,8 +58,7 @@ void json_end_object(struct json *j) { close_container(j, '}'); }
 void json_begin_array(struct json *j) { open_container(j, '['); }
 void json_end_array(struct json *j) { close_container(j, ']'); }
 
-/* Length of the valid UTF-8 sequence at s (max n bytes), 0 if invalid. */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
+size_t json_utf8_seq_len(const unsigned char *s, size_t n)
 {
 	size_t len;
 	uint32_t cp;
@@ -104,7 +103,7 @@ static void write_escaped(FILE *f, const char *s, size_t n)
 			i++;
 			continue;
 		}
-		size_t len = utf8_seq_len(p + i, n - i);
+		size_t len = json_utf8_seq_len(p + i, n - i);
 		if (len == 0) {
 			/* not UTF-8: keep the byte as a Latin-1 code point */
 			fprintf(f, "\\u%04x", c);

@@ -32,6 +32,9 @@ void json_int(struct json *j, int64_t v);
 void json_uint(struct json *j, uint64_t v);
 void json_bool(struct json *j, bool v);
 void json_null(struct json *j);
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
+size_t json_utf8_seq_len(const unsigned char *s, size_t n);
+
 /* Finish the document with a newline. */
 void json_done(struct json *j);
 
