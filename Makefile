@@ -115,8 +115,8 @@ bench: deps
 
 # libFuzzer targets (clang): build-fuzz/fuzz-NAME; run with -max_total_time=SECONDS.
 # Each target is compiled with the sources it needs, instrumented:
-FUZZ_DEPS_fuzz-settings := src/settings.c src/fsutil.c
-FUZZ_DEPS_fuzz-manifest := $(DIFF_SRC) overlay/upper.c
+FUZZ_DEPS_fuzz-settings := src/settings.c src/fsutil.c overlay/fileio.c
+FUZZ_DEPS_fuzz-manifest := $(DIFF_SRC) overlay/upper.c overlay/fileio.c
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -I. $(PKG_CFLAGS)
 fuzz: $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
 build-fuzz/%: tests/fuzz/%.c

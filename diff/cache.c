@@ -256,7 +256,7 @@ int diff_cache_save(struct diff_hash_cache *c, int dirfd, const char *name)
 		memcpy(buf + sizeof(h), c->cur, n * sizeof(struct hc_record));
 	c->stored = n;
 	/* Not fsync'd: after a crash a torn cache fails its checksum and is rebuilt. */
-	return diff_write_atomic(dirfd, name, buf, len, 0600, false);
+	return lc_write_atomic(dirfd, name, buf, len, 0600, false);
 }
 
 void diff_cache_stats(const struct diff_hash_cache *c, size_t *loaded, size_t *hits, size_t *stored)

@@ -20,9 +20,6 @@ int dbuf_reserve(struct dbuf *b, size_t extra);
 int dbuf_append(struct dbuf *b, const void *data, size_t n);
 void dbuf_done(struct dbuf *b);
 
-/* Write data to dirfd/name atomically: temp file, (fsync,) rename (, fsync dir). */
-int diff_write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode, bool durable);
-
 /* Fill e from an lstat result (the parts a stat gives; hashes untouched). */
 void diff_entry_from_stat(struct diff_entry *e, const struct stat *st);
 

@@ -433,7 +433,7 @@ int diff_manifest_write(const struct diff_manifest *m, const char *out_path, str
 	_cleanup_close_ int dfd = open(dirname(dir_copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return lc_err_ret(err, -errno, "%s: %m", out_path);
-	int r = diff_write_atomic(dfd, basename(base_copy), buf, hdr.file_size, 0644, true);
+	int r = lc_write_atomic(dfd, basename(base_copy), buf, hdr.file_size, 0644, true);
 	if (r < 0)
 		return lc_err_ret(err, r, "%s: write: %s", out_path, strerror(-r));
 	return 0;

@@ -55,5 +55,15 @@ static inline void lc_err_set(struct lc_err *e, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * Replace dirfd/name atomically with data (overlay/fileio.c): a reader sees
+ * the old or the new content, never a mix.  durable: fsync the file before
+ * the rename and the directory after it (crash-safe); without it, only
+ * atomic (caches that may be lost).  Returns 0 or -errno.
+ */
+#include <stdbool.h>
+#include <sys/types.h>
+int lc_write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode, bool durable);
+
 /* Sets the detail and returns r (a negative errno), for one-line error exits. */
 #define lc_err_ret(e, r, ...) ({ lc_err_set((e), __VA_ARGS__); (r); })

@@ -18,53 +18,9 @@ int fsync_dir_at(int dirfd, const char *name)
 	return fsync(fd) < 0 ? -errno : 0;
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* A temp name next to `name` that no other writer picks: pid + clock. */
-static void temp_name(char *buf, size_t size, const char *name)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	snprintf(buf, size, ".#%s.%d.%lx", name, (int)getpid(), (unsigned long)ts.tv_nsec);
-}
-
 int atomic_write_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode)
 {
-	char tmp[NAME_MAX + 1];
-	int r;
-
-	if (strlen(name) > NAME_MAX - 32)
-		return -ENAMETOOLONG;
-	temp_name(tmp, sizeof(tmp), name);
-	_cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-	if (fd < 0)
-		return -errno;
-	r = write_all(fd, data, len);
-	if (r == 0 && fchmod(fd, mode) < 0) /* umask must not change the mode */
-		r = -errno;
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlinkat(dirfd, tmp, 0);
-		return r;
-	}
-	return fsync_dir_at(dirfd, ".");
+	return lc_write_atomic(dirfd, name, data, len, mode, true);
 }
 
 static int rm_rf_children(int fd, dev_t dev);

@@ -184,6 +184,34 @@ static _Noreturn void exec_command(const struct run_config *c, int errfd, const 
 }
 
 /* PID 1 of the new namespaces. */
+/*
+ * Fork the command (it execs as PID 2 of the namespace) and become its stub
+ * init.  The stub's own stdio must not keep the parent's pipes open after the
+ * command ends, and it keeps no other descriptor: the container's root could
+ * otherwise open host files (the run lock, say) through /proc/1/fd.
+ */
+static _Noreturn void fork_command_and_stub(const struct run_config *c, int errfd, const char *slave,
+					    const sigset_t *oldmask)
+{
+	sigset_t set;
+	pid1_signal_set(&set);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		fail(errfd, "fork", errno);
+	if (pid == 0)
+		exec_command(c, errfd, slave, oldmask);
+	close(errfd);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+	}
+	syscall(SYS_close_range, 3, ~0U, 0);
+	pid1_stub(pid);
+}
+
 static _Noreturn void container_init(const struct run_config *c, int errfd, int sock, int bpffd, const sigset_t *oldmask)
 {
 	_cleanup_free_ char *slave = NULL;
@@ -224,28 +252,7 @@ static _Noreturn void container_init(const struct run_config *c, int errfd, int 
 		exec_init(c, errfd);
 	}
 
-	sigset_t set;
-	pid1_signal_set(&set);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	pid_t pid = fork();
-	if (pid < 0)
-		fail(errfd, "fork", errno);
-	if (pid == 0)
-		exec_command(c, errfd, slave, oldmask);
-	close(errfd);
-	/*
-	 * The stub's own stdio must not keep the parent's pipes open after the
-	 * command ends, and it keeps no other descriptor: the container's root
-	 * could otherwise open host files (the run lock, say) through /proc/1/fd.
-	 */
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null >= 0) {
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(null, 2);
-	}
-	syscall(SYS_close_range, 3, ~0U, 0);
-	pid1_stub(pid);
+	fork_command_and_stub(c, errfd, slave, oldmask);
 }
 
 /* systemd inside wants a cgroup of its own: a child of ours in the cgroup2 tree. */
@@ -519,23 +526,7 @@ static _Noreturn void enter_and_exec(const struct run_config *c, int target, boo
 		fail(errfd, "seccomp", r);
 	close(bpffd);
 
-	sigset_t set;
-	pid1_signal_set(&set);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	pid_t pid = fork();
-	if (pid < 0)
-		fail(errfd, "fork", errno);
-	if (pid == 0)
-		exec_command(c, errfd, slave, oldmask);
-	close(errfd);
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null >= 0) {
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(null, 2);
-	}
-	syscall(SYS_close_range, 3, ~0U, 0);
-	pid1_stub(pid);
+	fork_command_and_stub(c, errfd, slave, oldmask);
 }
 
 int container_enter(struct run_config *c, int target, bool net, struct container *ret, char *errbuf, size_t errlen,

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The one atomic file writer of the project (declared in overlay/macro.h):
+ * temp file next to the target, write, fchmod, [fsync], rename, [fsync dir].
+ * It lives in overlay/, the bottom of the include graph, so the libraries
+ * (diff/: manifests, hash cache) and src/ (settings files) share it.
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "overlay/macro.h"
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int lc_write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode, bool durable)
+{
+	char tmp[NAME_MAX + 1];
+	struct timespec ts;
+	int r = 0;
+
+	if (strlen(name) > NAME_MAX - 40)
+		return -ENAMETOOLONG;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(tmp, sizeof(tmp), ".#%s.%d.%lx", name, (int)getpid(), (unsigned long)ts.tv_nsec);
+	_cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return -errno;
+	r = write_all(fd, data, len);
+	if (r == 0 && fchmod(fd, mode) < 0)
+		r = -errno;
+	if (r == 0 && durable && fsync(fd) < 0)
+		r = -errno;
+	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlinkat(dirfd, tmp, 0);
+		return r;
+	}
+	if (!durable)
+		return 0;
+	return fsync(dirfd) < 0 && errno != EINVAL && errno != EBADF ? -errno : 0;
+}
