@@ -12,7 +12,6 @@
 PREFIX    ?= /usr/local
 BINDIR    ?= $(PREFIX)/bin
 MANDIR    ?= $(PREFIX)/share/man
-LIBEXECDIR ?= $(PREFIX)/lib
 SYSTEMDDIR ?= $(PREFIX)/lib/systemd
 DESTDIR   ?=
 BUILD     ?= build
@@ -29,6 +28,13 @@ CFLAGS    += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
              -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -I. $(PKG_CFLAGS)
 LDLIBS    += $(PKG_LIBS)
 
+# FUZZ=1: the libFuzzer build (make fuzz), instrumented, in its own BUILD dir.
+ifeq ($(FUZZ),1)
+  CC      := clang
+  CFLAGS  += -O1 -fsanitize=fuzzer-no-link,address,undefined
+  BUILD   := build-fuzz
+endif
+
 ifeq ($(SANITIZE),1)
   CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDFLAGS += -fsanitize=address,undefined
@@ -36,22 +42,28 @@ ifeq ($(SANITIZE),1)
 endif
 
 # Each module is every .c in its directory: adding a file needs no Makefile edit.
+# Libraries, top of the include graph first (docs/HACKING.md, "Layout"):
+#   cli (src/*.c) -> runner, store -> fstab-gen, diff -> overlay -> basic
+BASIC_SRC   := $(wildcard src/basic/*.c)
 OVERLAY_SRC := $(wildcard overlay/*.c)
 DIFF_SRC    := $(wildcard diff/*.c)
 FSTAB_SRC   := $(wildcard fstab-gen/*.c)
-APP_SRC     := $(filter-out src/main.c,$(wildcard src/*.c src/*/*.c))
+STORE_SRC   := $(wildcard src/store/*.c)
+RUNNER_SRC  := $(wildcard src/runner/*.c)
+CLI_SRC     := $(filter-out src/main.c,$(wildcard src/*.c))
 UNIT_SRC    := $(wildcard tests/unit/test-*.c)
 FUZZ_SRC    := $(wildcard tests/fuzz/fuzz-*.c)
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
-LIBS_A := $(BUILD)/libapp.a $(BUILD)/libfstab-gen.a $(BUILD)/libdiff.a $(BUILD)/liboverlay.a
+LIBS_A := $(BUILD)/libcli.a $(BUILD)/librunner.a $(BUILD)/libstore.a $(BUILD)/libfstab-gen.a \
+          $(BUILD)/libdiff.a $(BUILD)/liboverlay.a $(BUILD)/libbasic.a
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 # Unit-test objects are intermediates of a pattern rule: keep them.
 .SECONDARY:
 
-.PHONY: all check check-unit check-integration demo bench install uninstall clean deps fuzz
+.PHONY: all check check-unit check-integration unit-tests demo bench install uninstall clean deps fuzz fuzz-targets
 
 # ./layerctl is the default build only; other BUILD dirs (sanitizers) keep theirs.
 all: $(BUILD)/layerctl
@@ -65,10 +77,13 @@ $(BUILD)/layerctl: $(call obj,src/main.c) $(LIBS_A)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/libbasic.a: $(call obj,$(BASIC_SRC))
 $(BUILD)/liboverlay.a: $(call obj,$(OVERLAY_SRC))
 $(BUILD)/libdiff.a: $(call obj,$(DIFF_SRC))
 $(BUILD)/libfstab-gen.a: $(call obj,$(FSTAB_SRC))
-$(BUILD)/libapp.a: $(call obj,$(APP_SRC))
+$(BUILD)/libstore.a: $(call obj,$(STORE_SRC))
+$(BUILD)/librunner.a: $(call obj,$(RUNNER_SRC))
+$(BUILD)/libcli.a: $(call obj,$(CLI_SRC))
 $(BUILD)/%.a:
 	@mkdir -p $(dir $@)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
@@ -113,27 +128,32 @@ bench: deps
 	$(MAKE) all
 	LAYERCTL=$(abspath $(BUILD)/layerctl) tests/bench/run
 
-# libFuzzer targets (clang): build-fuzz/fuzz-NAME; run with -max_total_time=SECONDS.
-# Each target is compiled with the sources it needs, instrumented:
-FUZZ_DEPS_fuzz-settings := src/settings.c src/fsutil.c overlay/fileio.c
-FUZZ_DEPS_fuzz-manifest := $(DIFF_SRC) overlay/upper.c overlay/fileio.c
-FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -I. $(PKG_CFLAGS)
-fuzz: $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
-build-fuzz/%: tests/fuzz/%.c
-	@mkdir -p build-fuzz
-	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_DEPS_$*) $(LDLIBS)
+# libFuzzer targets (clang): build-fuzz/fuzz/fuzz-NAME; run with
+# -max_total_time=SECONDS.  The module libraries are rebuilt instrumented in
+# build-fuzz and each target links against them like the program does.
+fuzz:
+	$(MAKE) FUZZ=1 fuzz-targets
+fuzz-targets: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(LIBS_A)
+	@mkdir -p $(dir $@)
+	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+
+# What install puts in place, so uninstall removes exactly that.
+COMPLETION := $(PREFIX)/share/bash-completion/completions/layerctl
+UNITS      := layerctl@.service machines-layerctl.target
+GENERATOR  := $(SYSTEMDDIR)/system-generators/layerctl-fstab-generator
 
 install: all
 	install -Dm755 $(BUILD)/layerctl $(DESTDIR)$(BINDIR)/layerctl
 	for m in man/*.[0-9]; do install -Dm644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}; done
-	install -Dm644 contrib/bash-completion $(DESTDIR)$(PREFIX)/share/bash-completion/completions/layerctl
-	if [ -f contrib/layerctl@.service ]; then install -Dm644 contrib/layerctl@.service $(DESTDIR)$(SYSTEMDDIR)/system/layerctl@.service; fi
-	if [ -f contrib/layerctl-fstab-generator ]; then install -Dm755 contrib/layerctl-fstab-generator $(DESTDIR)$(SYSTEMDDIR)/system-generators/layerctl-fstab-generator; fi
-	if [ -f contrib/machines-layerctl.target ]; then install -Dm644 contrib/machines-layerctl.target $(DESTDIR)$(SYSTEMDDIR)/system/machines-layerctl.target; fi
+	install -Dm644 contrib/bash-completion $(DESTDIR)$(COMPLETION)
+	for u in $(UNITS); do install -Dm644 contrib/$$u $(DESTDIR)$(SYSTEMDDIR)/system/$$u; done
+	install -Dm755 contrib/layerctl-fstab-generator $(DESTDIR)$(GENERATOR)
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/layerctl
+	rm -f $(DESTDIR)$(BINDIR)/layerctl $(DESTDIR)$(COMPLETION) $(DESTDIR)$(GENERATOR)
 	for m in man/*.[0-9]; do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}; done
+	for u in $(UNITS); do rm -f $(DESTDIR)$(SYSTEMDDIR)/system/$$u; done
 
 clean:
 	rm -rf build build-san build-fuzz layerctl

@@ -20,6 +20,7 @@
 
 #include "diff/diff.h"
 #include "diff/internal.h"
+#include "src/basic/fileio.h"
 
 #define HC_MAGIC "LCHCACHE"
 #define HC_VERSION 2

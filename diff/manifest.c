@@ -25,6 +25,7 @@
 
 #include "diff/diff.h"
 #include "diff/internal.h"
+#include "src/basic/fileio.h"
 
 #define MF_MAGIC "LCMANIF\0"
 #define MF_VERSION 1

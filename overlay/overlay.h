@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <sys/stat.h>
 
-#include "overlay/macro.h"
+#include "src/basic/macro.h"
 
 /* The kernel's legacy mount(2) data page; longer option strings fail. */
 #define OV_OPTIONS_MAX 4095

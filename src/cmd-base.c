@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "src/commands.h"
-#include "src/import.h"
+#include "src/store/import.h"
 #include "src/json.h"
 #include "src/log.h"
 #include "diff/diff.h"
@@ -385,6 +385,8 @@ static int base_rm(struct ctx *ctx, int argc, char **argv)
 	store_sweep(s);
 	if ((r = children_of(s, name, &kids, &nk, &corrupt)) < 0)
 		return log_fail(EXIT_FAIL, "base rm %s: %s", name, strerror(-r));
+	if (r > 0)
+		log_warning("base rm %s: some files could not be deleted; they are no longer part of the store and the next command retries", name);
 	if (nk > 0) {
 		log_error("base rm %s: in use by %zu child%s (%s%s); remove them first", name, nk,
 			  nk == 1 ? "" : "ren", kids[0], nk > 1 ? ", ..." : "");
@@ -396,6 +398,8 @@ static int base_rm(struct ctx *ctx, int argc, char **argv)
 		return log_fail(EXIT_FAIL, "base rm %s: some child.conf cannot be read, so it is unknown whether a child uses this base (see 'layerctl child list'; a broken child can be removed with 'layerctl child rm')", name);
 	if ((r = remove_atomically(s->root_fd, rel)) < 0)
 		return log_fail(EXIT_FAIL, "base rm %s: %s", name, strerror(-r));
+	if (r > 0)
+		log_warning("base rm %s: some files could not be deleted; they are no longer part of the store and the next command retries", name);
 	log_info("Removed base %s.", name);
 	return EXIT_OK;
 }

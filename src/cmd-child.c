@@ -412,6 +412,8 @@ static int child_rm(struct ctx *ctx, int argc, char **argv)
 		return EXIT_FAIL;
 	if ((r = remove_atomically(ctx->store.root_fd, rel)) < 0)
 		return log_fail(EXIT_FAIL, "child rm %s: %s", name, strerror(-r));
+	if (r > 0)
+		log_warning("child rm %s: some files could not be deleted; they are no longer part of the store and the next command retries", name);
 	log_info("Removed child %s.", name);
 	return EXIT_OK;
 }

@@ -7,7 +7,7 @@
 #pragma once
 
 #include <stdbool.h>
-#include "src/store.h"
+#include "src/store/store.h"
 
 enum {
 	EXIT_OK = 0,

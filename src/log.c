@@ -8,7 +8,7 @@
 
 bool log_quiet;
 
-static void log_v(const char *prefix, const char *fmt, va_list ap)
+_printf_(2, 0) static void log_v(const char *prefix, const char *fmt, va_list ap)
 {
 	/* One fprintf per message so lines from concurrent commands don't interleave. */
 	char buf[4096];

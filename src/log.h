@@ -3,7 +3,7 @@
 #pragma once
 
 #include <stdbool.h>
-#include "overlay/macro.h"
+#include "src/basic/macro.h"
 
 _printf_(1, 2) void log_error(const char *fmt, ...);
 _printf_(1, 2) void log_warning(const char *fmt, ...);

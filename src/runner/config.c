@@ -11,7 +11,7 @@
 #include <sys/capability.h>
 
 #include "src/runner/runner.h"
-#include "src/settings.h"
+#include "src/store/settings.h"
 
 void run_config_done(struct run_config *c)
 {

@@ -163,7 +163,7 @@ int console_relay(int master, int pidfd, int sigfd, int log_fd, int (*map_signal
 	 * poll POLLHUP) whenever no process inside has the console open, as
 	 * between an init's boot steps.
 	 */
-	_cleanup_close_ int peer = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	_cleanup_close_ _unused_ int peer = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
 
 	if (interactive && tcgetattr(STDIN_FILENO, &saved) == 0) {
 		raw = saved;

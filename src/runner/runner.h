@@ -43,7 +43,7 @@
 #include <sys/ioctl.h>
 #include <sys/types.h>
 
-#include "overlay/macro.h"
+#include "src/basic/macro.h"
 
 struct settings;
 

@@ -38,7 +38,7 @@
 #include <sys/utsname.h>
 
 #include "src/runner/runner.h"
-#include "src/store.h"
+#include "src/store/store.h"
 
 static const char *const always_denied[] = {
 	"open_by_handle_at", "kexec_load", "kexec_file_load", "init_module", "finit_module",

@@ -21,7 +21,7 @@
 #include <sys/syscall.h>
 
 #include "src/runner/runner.h"
-#include "src/store.h"
+#include "src/store/store.h"
 
 char *state_dir(const char *runtime, const char *name)
 {
@@ -100,18 +100,18 @@ int state_read(const char *runtime, const char *name, struct run_state *st)
 		return -ENOMEM;
 	_cleanup_fclose_ FILE *f = fopen(path, "re");
 	char line[128];
-	int boot = 0, pn = 0, n = 0;
+	int boot = 0, pn = 0;
 	if (!f)
 		return -errno;
 	memset(st, 0, sizeof(*st));
 	while (fgets(line, sizeof(line), f)) {
-		n += sscanf(line, "pid=%d", &st->pid);
-		n += sscanf(line, "monitor=%d", &st->monitor);
-		n += sscanf(line, "boot=%d", &boot);
-		n += sscanf(line, "kill_signal=%d", &st->kill_signal);
-		n += sscanf(line, "private_network=%d", &pn);
-		n += sscanf(line, "started=%lld", &st->started);
-		n += sscanf(line, "pidns=%llu", &st->pidns);
+		(void)sscanf(line, "pid=%d", &st->pid);
+		(void)sscanf(line, "monitor=%d", &st->monitor);
+		(void)sscanf(line, "boot=%d", &boot);
+		(void)sscanf(line, "kill_signal=%d", &st->kill_signal);
+		(void)sscanf(line, "private_network=%d", &pn);
+		(void)sscanf(line, "started=%lld", &st->started);
+		(void)sscanf(line, "pidns=%llu", &st->pidns);
 	}
 	st->boot = boot;
 	st->private_network = pn;

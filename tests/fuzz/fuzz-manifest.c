@@ -3,9 +3,8 @@
  * Fuzz target: a manifest from untrusted bytes must be refused or be safe to
  * use (every entry readable, lookups and subtree ranges in bounds).
  *
- * libFuzzer:  clang -fsanitize=fuzzer,address -D_GNU_SOURCE -I. tests/fuzz/fuzz-manifest.c \
- *                 diff/*.c overlay/upper.c -lxxhash
- * standalone: the same with -DFUZZ_MAIN and gcc, then ./a.out FILE...
+ * Built by `make fuzz` (build-fuzz/fuzz/fuzz-manifest) against the module
+ * libraries; run it with -max_total_time=SECONDS [CORPUS_DIR].
  */
 #include <stdint.h>
 #include <stdio.h>

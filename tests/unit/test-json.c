@@ -42,4 +42,4 @@ TEST(document)
 	free(s);
 }
 
-TEST_MAIN(T(document))
+TEST_MAIN()

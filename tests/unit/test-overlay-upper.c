@@ -134,5 +134,4 @@ TEST(cleanup)
 	CHECK(system(cmd) == 0);
 }
 
-TEST_MAIN(T(private_names), T(chardev_whiteout), T(xattr_whiteout_needs_marked_parent), T(opaque_y_and_x),
-	  T(redirect_metacopy_origin), T(plain_entries), T(cleanup))
+TEST_MAIN()

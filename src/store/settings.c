@@ -7,9 +7,9 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "src/settings.h"
-#include "src/store.h"
-#include "overlay/macro.h"
+#include "src/store/settings.h"
+#include "src/store/store.h"
+#include "src/basic/macro.h"
 
 enum line_type { LINE_RAW, LINE_SECTION, LINE_ASSIGN };
 

@@ -19,7 +19,8 @@
 #include <stddef.h>
 #include <sys/file.h>
 
-#include "src/settings.h"
+#include "src/basic/fsutil.h"
+#include "src/store/settings.h"
 
 #define STORE_DEFAULT_ROOT "/var/lib/layerctl"
 #define STORE_DEFAULT_RUNTIME "/run/layerctl"
@@ -101,7 +102,6 @@ int store_sweep(struct store *s);
 /* Sorted names of bases / children (dot-entries skipped). */
 int store_list_bases(struct store *s, char ***ret, size_t *n);
 int store_list_children(struct store *s, char ***ret, size_t *n);
-void strv_free(char **v);
 
 /* Overlay of a child: mounted at children/NAME/root? 1/0/-errno */
 int store_child_is_mounted(struct store *s, const struct child_info *c);
@@ -112,15 +112,3 @@ int store_child_is_mounted(struct store *s, const struct child_info *c);
  */
 int store_child_mount(struct store *s, const struct child_info *c, char **err);
 int store_child_umount(struct store *s, const struct child_info *c, char **err);
-
-/* ---- file helpers ---- */
-
-/* Write dirfd/name atomically: temp file, fsync, rename, fsync dir. */
-int atomic_write_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
-/* Remove a tree without following symlinks or crossing mounts (-EBUSY on a mount point). */
-int rm_rf_at(int dirfd, const char *name);
-/* Rename dirfd/name to a hidden trash name, fsync, then remove it. */
-int remove_atomically(int dirfd, const char *name);
-int fsync_dir_at(int dirfd, const char *name);
-/* mkdir -p of an absolute or dirfd-relative path. */
-int mkdir_p(const char *path, mode_t mode);

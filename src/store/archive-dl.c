@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "src/archive-dl.h"
+#include "src/store/archive-dl.h"
 
 #define LC_ARCHIVE_DEFINE(s) __typeof__(&s) sym_##s;
 LC_ARCHIVE_SYMBOLS(LC_ARCHIVE_DEFINE)

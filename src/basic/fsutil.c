@@ -7,8 +7,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "src/store.h"
-#include "overlay/macro.h"
+#include "src/basic/fsutil.h"
+#include "src/basic/fileio.h"
+#include "src/basic/macro.h"
 
 int fsync_dir_at(int dirfd, const char *name)
 {
@@ -97,14 +98,10 @@ int remove_atomically(int dirfd, const char *name)
 		fsync_dir_at(dirfd, parent);
 	/*
 	 * The removal has happened; what is left is garbage collection.  If it
-	 * fails (an immutable file, a mount inside), say where and succeed: a
-	 * later store_sweep() retries.
+	 * fails (an immutable file, a mount inside) the caller may warn: a later
+	 * sweep of ".trash-*" entries retries.
 	 */
-	int r = rm_rf_at(dirfd, trash);
-	if (r < 0)
-		fprintf(stderr, "layerctl: warning: could not delete all of %s (%s); it is no longer part of the store\n",
-			trash, strerror(-r));
-	return 0;
+	return rm_rf_at(dirfd, trash) < 0 ? 1 : 0;
 }
 
 int mkdir_p(const char *path, mode_t mode)
@@ -123,4 +120,13 @@ int mkdir_p(const char *path, mode_t mode)
 	if (mkdir(p, mode) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;
+}
+
+void strv_free(char **v)
+{
+	if (!v)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
 }

@@ -11,9 +11,9 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "src/archive-dl.h"
-#include "src/import.h"
-#include "overlay/macro.h"
+#include "src/store/archive-dl.h"
+#include "src/store/import.h"
+#include "src/basic/macro.h"
 
 static void archive_freep(struct archive **a) { if (*a) archive_free(*a); }
 static void resolver_freep(struct archive_entry_linkresolver **r) { if (*r) archive_entry_linkresolver_free(*r); }

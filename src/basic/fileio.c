@@ -11,7 +11,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "overlay/macro.h"
+#include "src/basic/fileio.h"
+#include "src/basic/macro.h"
 
 static int write_all(int fd, const void *data, size_t len)
 {

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <xxhash.h>
 
-#include "src/store.h"
+#include "src/store/store.h"
 #include "overlay/overlay.h"
 
 int name_validate(const char *name, const char **why)
@@ -182,15 +182,6 @@ char *store_child_dir(const struct store *s, const char *child)
 char *store_child_path(const struct store *s, const char *child, const char *leaf)
 {
 	return path_join(s->root, "children", child, leaf);
-}
-
-void strv_free(char **v)
-{
-	if (!v)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
 }
 
 static int cmp_str(const void *a, const void *b)

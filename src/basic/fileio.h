@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/*
+ * Replace dirfd/name atomically with data (src/basic/fileio.c): a reader sees
+ * the old or the new content, never a mix.  durable: fsync the file before
+ * the rename and the directory after it (crash-safe); without it, only
+ * atomic (caches that may be lost).  Returns 0 or -errno.
+ */
+int lc_write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode, bool durable);

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Generic file and directory helpers (src/basic/fsutil.c): the building
+ * blocks of every atomic state change.  Never print; 0 or -errno.
+ */
+#pragma once
+
+#include <sys/types.h>
+
+/* Write dirfd/name atomically: temp file, fsync, rename, fsync dir. */
+int atomic_write_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
+/* Remove a tree without following symlinks or crossing mounts (-EBUSY on a mount point). */
+int rm_rf_at(int dirfd, const char *name);
+/*
+ * Rename dirfd/name to a hidden ".trash-LEAF@PID.NSEC" beside it, fsync, then
+ * remove it.  0 when all is gone; 1 when the entry is gone from view but the
+ * trash could not be fully deleted (a later sweep retries); -errno when the
+ * rename failed and nothing changed.
+ */
+int remove_atomically(int dirfd, const char *name);
+int fsync_dir_at(int dirfd, const char *name);
+/* mkdir -p of an absolute path. */
+int mkdir_p(const char *path, mode_t mode);
+/* Free a NULL-terminated vector of strings and the strings. */
+void strv_free(char **v);
