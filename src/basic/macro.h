@@ -54,5 +54,59 @@ static inline void lc_err_set(struct lc_err *e, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Sets the detail and returns r (a negative errno), for one-line error exits. */
-#define lc_err_ret(e, r, ...) ({ lc_err_set((e), __VA_ARGS__); (r); })
+/*
+ * Sets the detail and returns r (a negative errno), for one-line error exits.
+ * r is evaluated first: formatting may change errno, and r is often -errno.
+ */
+#define lc_err_ret(e, r, ...) ({ __typeof__(r) _lc_r = (r); lc_err_set((e), __VA_ARGS__); _lc_r; })
+
+/*
+ * Adds context in front of the detail a callee left: "DETAIL" becomes
+ * "CONTEXT: DETAIL" (or just "CONTEXT" when there was none).
+ */
+_printf_(2, 3)
+static inline void lc_err_wrap(struct lc_err *e, const char *fmt, ...)
+{
+	if (!e)
+		return;
+	char ctx[sizeof(e->msg)], old[sizeof(e->msg)];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(ctx, sizeof(ctx), fmt, ap);
+	va_end(ap);
+	memcpy(old, e->msg, sizeof(old));
+	old[sizeof(old) - 1] = '\0';
+	/* Truncation is fine (a long detail loses its tail), so build it by hand. */
+	size_t n = strnlen(ctx, sizeof(e->msg) - 1);
+	memcpy(e->msg, ctx, n);
+	if (old[0] && n + 2 < sizeof(e->msg)) {
+		memcpy(e->msg + n, ": ", 2);
+		n += 2;
+		size_t k = strnlen(old, sizeof(e->msg) - 1 - n);
+		memcpy(e->msg + n, old, k);
+		n += k;
+	}
+	e->msg[n] = '\0';
+}
+
+/*
+ * Warnings: something went wrong but the operation succeeded.  Libraries
+ * never print; they call the callback the CLI installed (NULL: dropped).
+ */
+struct lc_warn {
+	void (*fn)(void *userdata, const char *msg);
+	void *userdata;
+};
+
+_printf_(2, 3)
+static inline void lc_warn(const struct lc_warn *w, const char *fmt, ...)
+{
+	if (!w || !w->fn)
+		return;
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	w->fn(w->userdata, msg);
+}
