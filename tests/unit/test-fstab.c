@@ -204,6 +204,7 @@ TEST(merge_updates_in_place_and_removes)
 	struct fg_child cb[] = { b.c };
 	_cleanup_free_ char *out2 = merge(text, cb, 1, &rep, &r);
 	CHECK_INT(r, 0);
+	CHECK(out2 && strstr(out2, lb) && !strstr(strstr(out2, lb) + strlen(lb), "x-layerctl.child=beta"));
 	CHECK_INT(rep.n_changes, 2);
 	if (rep.n_changes == 2) {
 		CHECK_INT(rep.changes[0].kind, FG_REMOVE);
