@@ -164,9 +164,10 @@ static int base_import(struct ctx *ctx, int argc, char **argv)
 	r = store_overlaps(s, source);
 	if (r < 0)
 		return log_fail(EXIT_FAIL, "base import %s: source %s: %s", name, source, strerror(-r));
-	if (r > 0)
-		return log_fail(EXIT_FAIL, "base import %s: source %s overlaps the store %s (it holds it or is inside it)",
-				name, source, s->root);
+	if (r == STORE_HOLDS_PATH)
+		return log_fail(EXIT_FAIL, "base import %s: source %s is inside the store %s", name, source, s->root);
+	if (r == PATH_HOLDS_STORE)
+		return log_fail(EXIT_FAIL, "base import %s: source %s contains the store %s", name, source, s->root);
 
 	_cleanup_close_ int lock = store_lock(s, LOCK_BASE, name, LOCK_EX);
 	if (lock < 0)

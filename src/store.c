@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <xxhash.h>
 
 #include "src/store.h"
@@ -496,23 +497,56 @@ static int check_real_dirs(struct store *s, const char *const *rels, char **err)
 	return 0;
 }
 
+#ifndef STATX_MNT_ID_UNIQUE
+#define STATX_MNT_ID_UNIQUE 0x00004000U /* Linux 6.8 */
+#endif
+
+/*
+ * What names one mounted file system for the probe cache: its type, its
+ * device number and the ID of the mount.  A device number alone is not
+ * enough: anonymous ones (tmpfs, overlayfs, btrfs subvolumes) are handed out
+ * again as soon as they are freed, so a tmpfs unmounted and an overlayfs
+ * mounted in its place can share one.  The unique mount ID (Linux 6.8) is
+ * never reused until reboot; the older 32-bit one is, so without the unique
+ * one there is no key and the probe always runs.  Returns 1 with a key, 0
+ * without.
+ */
+static int probe_cache_key(const char *dir, char *key, size_t size)
+{
+	struct statfs sfs;
+	struct statx stx;
+	if (statfs(dir, &sfs) < 0)
+		return -errno;
+	if (statx(AT_FDCWD, dir, 0, STATX_MNT_ID_UNIQUE, &stx) < 0)
+		return -errno;
+	if (!(stx.stx_mask & STATX_MNT_ID_UNIQUE))
+		return 0;
+	snprintf(key, size, "%lx-%x:%x-%llx", (unsigned long)sfs.f_type, stx.stx_dev_major, stx.stx_dev_minor,
+		 (unsigned long long)stx.stx_mnt_id);
+	return 1;
+}
+
 /*
  * The storage probe (a scratch dir, file, readdir and trusted.* xattr in the
  * store) costs about half a millisecond — a tenth of a whole `run`.  Its
  * answer only changes with the file system, so a success is remembered in
- * the runtime dir (a tmpfs: forgotten at reboot) per device number.
+ * the runtime dir (a tmpfs: forgotten at reboot) per mounted file system
+ * (probe_cache_key).
  */
 static int check_upper_fs_cached(struct store *s, const char *dir, struct lc_err *e)
 {
-	struct stat st;
+	char key[96];
 	_cleanup_free_ char *mark = NULL;
-	if (stat(dir, &st) < 0)
-		return -errno;
-	if (asprintf(&mark, "%s/upper-fs-ok/%lx", s->runtime, (unsigned long)st.st_dev) < 0)
+	int r = probe_cache_key(dir, key, sizeof(key));
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return ov_check_upper_fs(dir, e);
+	if (asprintf(&mark, "%s/upper-fs-ok/%s", s->runtime, key) < 0)
 		return -ENOMEM;
 	if (access(mark, F_OK) == 0)
 		return 0;
-	int r = ov_check_upper_fs(dir, e);
+	r = ov_check_upper_fs(dir, e);
 	if (r < 0)
 		return r;
 	char *slash = strrchr(mark, '/');
@@ -689,11 +723,12 @@ int store_overlaps(const struct store *s, const char *path)
 	int dir = open(S_ISDIR(path_st.st_mode) ? path : dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir < 0)
 		return -errno;
-	int r = dir_has_ancestor(dir, &root_st); /* the path is inside the store */
+	int r = dir_has_ancestor(dir, &root_st);
 	if (r != 0 || !S_ISDIR(path_st.st_mode))
-		return r;
+		return r < 0 ? r : STORE_HOLDS_PATH;
 	int root = fcntl(s->root_fd, F_DUPFD_CLOEXEC, 0);
 	if (root < 0)
 		return -errno;
-	return dir_has_ancestor(root, &path_st); /* the path holds the store */
+	r = dir_has_ancestor(root, &path_st);
+	return r <= 0 ? r : PATH_HOLDS_STORE;
 }

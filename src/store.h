@@ -104,9 +104,12 @@ int store_child_save_conf(struct store *s, const char *name, const struct settin
 int store_sweep(struct store *s);
 
 /*
- * Is path inside the store, or does it hold the store (1/0/-errno)?  By
- * device and inode of every ancestor, so no spelling of a path escapes it.
+ * Is path inside the store (STORE_HOLDS_PATH; the store root itself
+ * counts), or does it hold the store (PATH_HOLDS_STORE)?  0 when neither,
+ * or -errno.  Compared by device and inode of every ancestor, so no
+ * spelling of a path (symlinks, bind mounts, "//") escapes it.
  */
+enum { STORE_HOLDS_PATH = 1, PATH_HOLDS_STORE = 2 };
 int store_overlaps(const struct store *s, const char *path);
 
 /* Sorted names of bases / children (dot-entries skipped). */
