@@ -724,8 +724,10 @@ int store_overlaps(const struct store *s, const char *path)
 	if (dir < 0)
 		return -errno;
 	int r = dir_has_ancestor(dir, &root_st);
-	if (r != 0 || !S_ISDIR(path_st.st_mode))
+	if (r != 0)
 		return r < 0 ? r : STORE_HOLDS_PATH;
+	if (!S_ISDIR(path_st.st_mode))
+		return 0; /* a file holds nothing */
 	int root = fcntl(s->root_fd, F_DUPFD_CLOEXEC, 0);
 	if (root < 0)
 		return -errno;
