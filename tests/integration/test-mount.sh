@@ -143,25 +143,29 @@ test_store_path_with_a_libmount_option_refused_clearly() {
 # a tmpfs unmounted and an overlayfs mounted in its place can get the same
 # (anonymous) device number.
 test_probe_cache_does_not_outlive_the_file_system() {
-	mkdir -p "$T/fs" "$T/lo" "$T/up" "$T/wk"
-	mount -t tmpfs none "$T/fs"
-	ROOT="$T/fs/store"; export LAYERCTL_ROOT=$ROOT
+	# A store (base bb, children one and two) to put on each file system.
+	ROOT="$T/prepared/store"; export LAYERCTL_ROOT=$ROOT
 	setup
-	$L mount one
-	$L umount one
-	local dev; dev=$(stat -c %d "$T/fs")
-	umount "$T/fs"
-	local tries=0
+	mkdir -p "$T/fs" "$T/up" "$T/wk"
+	ROOT="$T/fs/store"; export LAYERCTL_ROOT=$ROOT
+	local tries=0 dev
 	while :; do
-		mount -t overlay overlay -o "lowerdir=$T/lo,upperdir=$T/up,workdir=$T/wk" "$T/fs"
+		# the probe passes on a tmpfs and is remembered...
+		mount -t tmpfs none "$T/fs"
+		cp -a "$T/prepared/store" "$T/fs/"
+		$L -q mount one
+		$L -q umount one
+		dev=$(stat -c %d "$T/fs")
+		# ...then an overlayfs (which cannot hold an upper dir) takes its place
+		umount "$T/fs"
+		rm -rf "$T/up" "$T/wk"; mkdir "$T/up" "$T/wk"
+		mount -t overlay overlay -o "lowerdir=$T/prepared,upperdir=$T/up,workdir=$T/wk" "$T/fs"
 		[ "$(stat -c %d "$T/fs")" = "$dev" ] && break
-		# another mount (a parallel test) holds the number: wait for it to be freed
+		# a parallel test took or freed a device number in between: again
 		umount "$T/fs"
 		tries=$((tries + 1))
-		[ $tries -lt 50 ] || skip "device number $dev was not handed out again"
-		sleep 0.2
+		[ $tries -lt 30 ] || skip "device number $dev was not handed out again"
 	done
-	setup
 	expect_fail $L mount one
 	assert_contains "$ERR" "overlayfs, which cannot hold an overlay upper dir"
 	assert_eq "$(mounts_below "$ROOT")" 0
