@@ -36,7 +36,7 @@ void vformat_message(char *out, size_t size, const char *fmt, va_list ap)
  * interleave, and control characters escaped so a name or path holding a
  * newline cannot split a message (or forge a second one).
  */
-static void log_v(const char *prefix, const char *fmt, va_list ap)
+_printf_(2, 0) static void log_v(const char *prefix, const char *fmt, va_list ap)
 {
 	char buf[8192];
 	vformat_message(buf, sizeof(buf), fmt, ap);
