@@ -389,140 +389,193 @@ static int hash_upper_file(struct walk *w, int dfd, const char *name, const stru
 static int walk_dir(struct walk *w, int owned_fd, const struct lower *lo, bool plain);
 
 /* One upper entry (w->path is its merged path). */
-static int walk_entry(struct walk *w, int dfd, const char *name, const struct lower *parent_lo, bool parent_plain)
-{
+/* One upper entry being classified, and what was learnt about it so far. */
+struct upper_entry {
+	int dfd;
+	const char *name;
 	struct stat st;
-	struct diff_entry u = {}, b, src;
-	_cleanup_(ov_entry_info_done) struct ov_entry_info info = {};
-	bool private = false, have_base;
-	int r;
+	struct diff_entry u;      /* the upper entry as a manifest entry */
+	struct diff_entry b;      /* the base entry at the same path (if have_base) */
+	bool have_base, cached, private;
+	struct ov_entry_info info;
+};
 
+static void upper_entry_done(struct upper_entry *x)
+{
+	ov_entry_info_done(&x->info);
+}
+
+/*
+ * stat the entry, take its hashes from the cache when it may, and decode its
+ * overlay xattrs.  1: go on; 0: the entry vanished (a running child).
+ */
+static int read_upper_entry(struct walk *w, struct upper_entry *x)
+{
+	int r;
 	/*
 	 * A mounted, running child may remove entries under us: what vanished
 	 * between readdir and here is simply not there (ENOENT below).
 	 */
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (fstatat(x->dfd, x->name, &x->st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : lc_err_ret(w->err, -errno, "/%s: stat: %m", w->path.p);
 	w->res->upper_entries++;
-	w->res->upper_bytes += (uint64_t)st.st_blocks * 512;
-	have_base = find_entry(w->base, w->path.p, w->path.len, &b);
+	w->res->upper_bytes += (uint64_t)x->st.st_blocks * 512;
+	x->have_base = find_entry(w->base, w->path.p, w->path.len, &x->b);
 
 	/*
 	 * A file of the base file's size would be hashed: the cache may know
 	 * both its hash and its xattr digest (only entries without overlay
 	 * xattrs that matter are ever stored).
 	 */
-	bool cached = w->cache && S_ISREG(st.st_mode) && have_base && S_ISREG(b.mode) &&
-		      (uint64_t)st.st_size == b.size && diff_cache_lookup(w->cache, &st, u.content, u.xattrs);
-	if (cached)
+	x->cached = w->cache && S_ISREG(x->st.st_mode) && x->have_base && S_ISREG(x->b.mode) &&
+		    (uint64_t)x->st.st_size == x->b.size &&
+		    diff_cache_lookup(w->cache, &x->st, x->u.content, x->u.xattrs);
+	if (x->cached)
 		w->res->cache_hits++;
 
-	if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {
-		info.kind = OV_ENTRY_WHITEOUT;
-	} else if (!cached) {
-		r = diff_xattr_digest(w->h, dfd, name, u.xattrs, &private);
-		if (r == -ENOENT)
-			return 0;
-		if (r < 0)
-			return lc_err_ret(w->err, r, "/%s: xattrs: %s", w->path.p, strerror(-r));
-		if (private && (r = ov_read_entry(dfd, name, &st, &info)) < 0)
-			return lc_err_ret(w->err, r, "/%s: overlay xattrs: %s", w->path.p, strerror(-r));
+	if (S_ISCHR(x->st.st_mode) && x->st.st_rdev == makedev(0, 0)) {
+		x->info.kind = OV_ENTRY_WHITEOUT;
+		return 1;
 	}
-	if (info.kind == OV_ENTRY_WHITEOUT) {
+	if (x->cached)
+		return 1;
+	r = diff_xattr_digest(w->h, x->dfd, x->name, x->u.xattrs, &x->private);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return lc_err_ret(w->err, r, "/%s: xattrs: %s", w->path.p, strerror(-r));
+	if (x->private && (r = ov_read_entry(x->dfd, x->name, &x->st, &x->info)) < 0)
+		return lc_err_ret(w->err, r, "/%s: overlay xattrs: %s", w->path.p, strerror(-r));
+	return 1;
+}
+
+/* A directory in the upper: classify it, then walk into it. */
+static int classify_upper_dir(struct walk *w, struct upper_entry *x, struct lower *lo, struct emit *e,
+			      bool parent_plain)
+{
+	struct diff_entry ld;
+	int r;
+
+	/* Lower shows through only when the lower entry is a dir and this one is not opaque. */
+	if (x->info.opaque || !lower_entry(w, lo, &ld) || !S_ISDIR(ld.mode))
+		*lo = (struct lower){ LOWER_NONE, NULL, 0 };
+	if (!x->have_base)
+		e->cls = DIFF_ADDED;
+	else {
+		e->changes = drift_changes(&x->u, &x->b);
+		if (x->info.opaque && !(e->changes & DIFF_CH_TYPE))
+			e->cls = DIFF_OPAQUE;
+		else {
+			e->cls = class_of(e->changes);
+			e->silent = e->cls == DIFF_SAME;
+			e->vacuumable = e->silent && parent_plain && lo->kind == LOWER_SAME && !x->info.redirect &&
+					!x->info.xwhiteouts && w->path.len > 0;
+		}
+	}
+	if ((r = emit(w, w->path.p, w->path.len, e)) < 0)
+		return r;
+	int fd = openat(x->dfd, x->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : lc_err_ret(w->err, -errno, "/%s: open: %m", w->path.p);
+	bool plain = parent_plain && lo->kind == LOWER_SAME && !x->info.redirect;
+	return walk_dir(w, fd, lo, plain);
+}
+
+/* The upper replaced a base entry by one of another type: a base dir's content is gone with it. */
+static int emit_type_change(struct walk *w, const struct upper_entry *x, struct emit *e)
+{
+	int r;
+	e->cls = DIFF_MODIFIED;
+	e->changes = DIFF_CH_TYPE;
+	if ((r = emit(w, w->path.p, w->path.len, e)) < 0)
+		return r;
+	if (!S_ISDIR(x->b.mode))
+		return 0;
+	size_t begin, end;
+	diff_manifest_subtree(w->base, x->b.path, x->b.path_len, &begin, &end);
+	for (size_t i = begin; i < end; i++) {
+		struct diff_entry d;
+		diff_manifest_get(w->base, i, &d);
+		if ((r = emit_base(w, DIFF_DELETED, 0, &d)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* The content hash of an upper regular file, read only when it can matter.  0, or -ENOENT: vanished. */
+static int upper_file_content(struct walk *w, struct upper_entry *x, const struct lower *lo, struct emit *e)
+{
+	struct diff_entry src;
+	if (x->info.metacopy) {
+		/* Metadata only: the content is the lower file's (at its redirect, if any). */
+		if (lower_entry(w, lo, &src) && S_ISREG(src.mode)) {
+			memcpy(x->u.content, src.content, DIFF_HASH_SIZE);
+			x->u.size = src.size;
+			e->size = src.size;
+			return 0;
+		}
+		return hash_upper_file(w, x->dfd, x->name, &x->st, x->u.content, x->u.xattrs, false);
+	}
+	if (x->u.size == x->b.size)
+		return x->cached ? 0 : hash_upper_file(w, x->dfd, x->name, &x->st, x->u.content, x->u.xattrs, !x->private);
+	memset(x->u.content, 0, DIFF_HASH_SIZE); /* sizes differ: no need to read it */
+	return 0;
+}
+
+/* A file, symlink or special file in the upper. */
+static int classify_upper_leaf(struct walk *w, struct upper_entry *x, const struct lower *lo,
+			       const struct lower *parent_lo, bool parent_plain, struct emit *e)
+{
+	int r;
+	if (S_ISLNK(x->st.st_mode)) {
+		ssize_t n = readlinkat(x->dfd, x->name, w->target, sizeof(w->target) - 1);
+		if (n < 0)
+			return errno == ENOENT ? 0 : lc_err_ret(w->err, -errno, "/%s: readlink: %m", w->path.p);
+		w->target[n] = '\0';
+		x->u.target = w->target;
+		x->u.target_len = (size_t)n;
+	} else
+		x->u.target = "";
+
+	if (!x->have_base) {
+		e->cls = DIFF_ADDED;
+		return emit(w, w->path.p, w->path.len, e);
+	}
+	if ((x->b.mode & S_IFMT) != (x->st.st_mode & S_IFMT))
+		return emit_type_change(w, x, e);
+	if (S_ISREG(x->st.st_mode) && (r = upper_file_content(w, x, lo, e)) < 0)
+		return r == -ENOENT ? 0 : r;
+	e->changes = drift_changes(&x->u, &x->b);
+	e->cls = class_of(e->changes);
+	/* A hard-linked copy is not removed: the other names would lose their link. */
+	e->vacuumable = e->cls == DIFF_SAME && parent_plain && parent_lo->kind == LOWER_SAME && !x->info.redirect &&
+			x->st.st_nlink == 1;
+	return emit(w, w->path.p, w->path.len, e);
+}
+
+static int walk_entry(struct walk *w, int dfd, const char *name, const struct lower *parent_lo, bool parent_plain)
+{
+	_cleanup_(upper_entry_done) struct upper_entry x = { .dfd = dfd, .name = name };
+	int r = read_upper_entry(w, &x);
+	if (r <= 0)
+		return r;
+	if (x.info.kind == OV_ENTRY_WHITEOUT) {
 		/* A whiteout of a name the base lacks (e.g. after a redirect) hides nothing there. */
-		if (!have_base)
+		if (!x.have_base)
 			return 0;
 		return emit_deleted_subtree(w, (size_t)diff_manifest_find(w->base, w->path.p, w->path.len));
 	}
 
-	diff_entry_from_stat(&u, &st);
+	diff_entry_from_stat(&x.u, &x.st);
 	struct lower lo;
 	_cleanup_free_ char *lo_buf = NULL;
-	if ((r = lower_of(w, parent_lo, name, info.redirect, &lo, &lo_buf)) < 0)
+	if ((r = lower_of(w, parent_lo, name, x.info.redirect, &lo, &lo_buf)) < 0)
 		return r;
-	struct emit e = { .mode = st.st_mode, .size = u.size, .disk_bytes = (uint64_t)st.st_blocks * 512,
-			  .in_upper = true, .metacopy = info.metacopy, .redirect = info.redirect != NULL };
-
-	if (S_ISDIR(st.st_mode)) {
-		struct diff_entry ld;
-		/* Lower shows through only when the lower entry is a dir and this one is not opaque. */
-		if (info.opaque || !lower_entry(w, &lo, &ld) || !S_ISDIR(ld.mode))
-			lo = (struct lower){ LOWER_NONE, NULL, 0 };
-		if (!have_base)
-			e.cls = DIFF_ADDED;
-		else {
-			e.changes = drift_changes(&u, &b);
-			if (info.opaque && !(e.changes & DIFF_CH_TYPE))
-				e.cls = DIFF_OPAQUE;
-			else {
-				e.cls = class_of(e.changes);
-				e.silent = e.cls == DIFF_SAME;
-				e.vacuumable = e.silent && parent_plain && lo.kind == LOWER_SAME && !info.redirect &&
-					       !info.xwhiteouts && w->path.len > 0;
-			}
-		}
-		if ((r = emit(w, w->path.p, w->path.len, &e)) < 0)
-			return r;
-		int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			return errno == ENOENT ? 0 : lc_err_ret(w->err, -errno, "/%s: open: %m", w->path.p);
-		bool plain = parent_plain && lo.kind == LOWER_SAME && !info.redirect;
-		return walk_dir(w, fd, &lo, plain);
-	}
-
-	if (S_ISLNK(st.st_mode)) {
-		ssize_t n = readlinkat(dfd, name, w->target, sizeof(w->target) - 1);
-		if (n < 0)
-			return errno == ENOENT ? 0 : lc_err_ret(w->err, -errno, "/%s: readlink: %m", w->path.p);
-		w->target[n] = '\0';
-		u.target = w->target;
-		u.target_len = (size_t)n;
-	} else
-		u.target = "";
-
-	if (!have_base) {
-		e.cls = DIFF_ADDED;
-		return emit(w, w->path.p, w->path.len, &e);
-	}
-	if ((b.mode & S_IFMT) != (st.st_mode & S_IFMT)) {
-		e.cls = DIFF_MODIFIED;
-		e.changes = DIFF_CH_TYPE;
-		if ((r = emit(w, w->path.p, w->path.len, &e)) < 0)
-			return r;
-		if (!S_ISDIR(b.mode))
-			return 0;
-		/* The base dir's content is gone with it. */
-		size_t begin, end;
-		diff_manifest_subtree(w->base, b.path, b.path_len, &begin, &end);
-		for (size_t i = begin; i < end; i++) {
-			struct diff_entry d;
-			diff_manifest_get(w->base, i, &d);
-			if ((r = emit_base(w, DIFF_DELETED, 0, &d)) < 0)
-				return r;
-		}
-		return 0;
-	}
-	if (S_ISREG(st.st_mode)) {
-		if (info.metacopy) {
-			/* Metadata only: the content is the lower file's (at its redirect, if any). */
-			if (lower_entry(w, &lo, &src) && S_ISREG(src.mode)) {
-				memcpy(u.content, src.content, DIFF_HASH_SIZE);
-				u.size = src.size;
-				e.size = src.size;
-			} else if ((r = hash_upper_file(w, dfd, name, &st, u.content, u.xattrs, false)) < 0)
-				return r == -ENOENT ? 0 : r;
-		} else if (u.size == b.size) {
-			if (!cached && (r = hash_upper_file(w, dfd, name, &st, u.content, u.xattrs, !private)) < 0)
-				return r == -ENOENT ? 0 : r;
-		} else
-			memset(u.content, 0, DIFF_HASH_SIZE); /* sizes differ: no need to read it */
-	}
-	e.changes = drift_changes(&u, &b);
-	e.cls = class_of(e.changes);
-	/* A hard-linked copy is not removed: the other names would lose their link. */
-	e.vacuumable = e.cls == DIFF_SAME && parent_plain && parent_lo->kind == LOWER_SAME && !info.redirect &&
-		       st.st_nlink == 1;
-	return emit(w, w->path.p, w->path.len, &e);
+	struct emit e = { .mode = x.st.st_mode, .size = x.u.size, .disk_bytes = (uint64_t)x.st.st_blocks * 512,
+			  .in_upper = true, .metacopy = x.info.metacopy, .redirect = x.info.redirect != NULL };
+	if (S_ISDIR(x.st.st_mode))
+		return classify_upper_dir(w, &x, &lo, &e, parent_plain);
+	return classify_upper_leaf(w, &x, &lo, parent_lo, parent_plain, &e);
 }
 
 /* Walk the dir open at owned_fd (closed here, whatever happens). */
