@@ -383,6 +383,25 @@ static void umount_after_run(struct ctx *ctx, const char *cmd, const struct chil
 		log_error("%s %s: unmount overlay: %s", cmd, ci->name, err ? err : strerror(-r));
 }
 
+/*
+ * The runtime dir decides what stop signals and which seccomp program a
+ * container loads: refuse one that someone other than root could change
+ * (see trusted_dir_open).  Not there yet is fine: nothing runs, and run
+ * creates it.
+ */
+static int check_runtime_dir(struct ctx *ctx, const char *cmd, const char *name)
+{
+	char why[512];
+	int fd = trusted_dir_open(ctx->store.runtime, why, sizeof(why));
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return log_fail(EXIT_FAIL, "%s %s: runtime dir %s: %s", cmd, name, ctx->store.runtime,
+				fd == -EPERM ? why : strerror(-fd));
+	close(fd);
+	return 0;
+}
+
 static int take_run_lock(struct ctx *ctx, const char *cmd, const char *name)
 {
 	int fd = state_lock(ctx->store.runtime, name);
@@ -390,6 +409,10 @@ static int take_run_lock(struct ctx *ctx, const char *cmd, const char *name)
 		return log_fail(-1, "%s %s: the child is already running (a child runs at most once)", cmd, name);
 	if (fd < 0)
 		return log_fail(-1, "%s %s: runtime dir %s: %s", cmd, name, ctx->store.runtime, strerror(-fd));
+	if (check_runtime_dir(ctx, cmd, name)) {
+		close(fd);
+		return -1;
+	}
 	return fd;
 }
 
@@ -634,7 +657,7 @@ out:
 static int running_state(struct ctx *ctx, const char *cmd, const char *name, struct run_state *st)
 {
 	int r;
-	if ((r = check_child_name(cmd, name)) || (r = ctx_store(ctx, false)))
+	if ((r = check_child_name(cmd, name)) || (r = ctx_store(ctx, false)) || (r = check_runtime_dir(ctx, cmd, name)))
 		return r;
 	if (state_is_locked(ctx->store.runtime, name) <= 0)
 		return log_fail(EXIT_FAIL, "%s %s: the child is not running", cmd, name);

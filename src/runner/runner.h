@@ -232,6 +232,15 @@ int state_is_locked(const char *runtime, const char *name);
 int state_write(const char *runtime, const char *name, const struct run_state *st);
 int state_read(const char *runtime, const char *name, struct run_state *st);
 void state_clear(const char *runtime, const char *name);
+/*
+ * The runtime dir must be trusted (state.c): open the directory at path,
+ * checking it and every directory above it on the opened descriptors (root's
+ * or ours, writable by no one else; sticky directories above it excepted).
+ * fd, -EPERM with why filled, or -errno.
+ */
+int trusted_dir_open(const char *path, char *why, size_t len);
+/* A plain file in a trusted dir: one link, root's or ours, not writable by group or others. */
+int trusted_file_open(int dirfd, const char *name, char *why, size_t len);
 /* Inode of pid's PID namespace, 0 if unknown. */
 unsigned long long pidns_of(pid_t pid);
 /* A pidfd of the container's PID 1, checked to still be it; -ESRCH when gone. */

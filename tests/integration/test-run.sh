@@ -343,4 +343,45 @@ test_a_terminal_on_any_stdio_gets_a_pty_of_its_own() {
 	assert_eq "$($L run c -- readlink /proc/self/fd/1 | cut -d: -f1)" pipe
 }
 
+test_tampered_seccomp_cache_is_rebuilt_and_runtime_dir_checked() {
+	setup
+	# The attack needs only mknod of a block device to succeed, as it does on the host.
+	mknod "$T/blk" b 7 0 && rm "$T/blk"
+	assert_contains "$($L run c -- mknod /tmp/blk b 7 0 2>&1 || true)" "Operation not permitted"
+	local f
+	f=$(echo "$LAYERCTL_RUNTIME_DIR"/stores/*/seccomp-plain-*.bpf)
+	assert_file "$f"
+	# Overwritten with an allow-all program (BPF_RET|BPF_K, SECCOMP_RET_ALLOW):
+	# the next run rebuilds the filter instead of loading it.
+	printf '\006\000\000\000\000\000\377\177' >"$f"
+	assert_contains "$($L run c -- mknod /tmp/blk b 7 0 2>&1 || true)" "Operation not permitted"
+	[ "$(stat -c %s "$f")" -gt 8 ] || fail "cache not rewritten"
+	# A cache file someone else owns, or may write, is not used but replaced.
+	chown 65534 "$f"
+	$L run c -- true
+	assert_eq "$(stat -c %u "$f")" 0
+	chmod g+w "$f"
+	$L run c -- true
+	assert_eq "$(stat -c %a "$f")" 600
+	# A runtime dir (or a directory above it) others may change is refused.
+	local rt
+	rt=$(dirname "$f")
+	chmod o+w "$rt"
+	expect_fail $L run c -- true
+	assert_contains "$ERR" "run c: runtime dir"
+	assert_contains "$ERR" "writable by group or others"
+	chmod o-w "$rt"
+	chown 65534 "$LAYERCTL_RUNTIME_DIR"
+	expect_fail $L run c -- true
+	assert_contains "$ERR" "owned by another user"
+	expect_fail $L stop c
+	assert_contains "$ERR" "owned by another user"
+	chown 0 "$LAYERCTL_RUNTIME_DIR"
+	# A sticky, world-writable directory above it (like /tmp) is fine.
+	chmod 1777 "$T"
+	$L run c -- true
+	chmod 700 "$T"
+	assert_eq "$(mounts_below "$ROOT")" 0
+}
+
 run_tests
