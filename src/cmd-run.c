@@ -26,7 +26,7 @@ static const char run_help[] =
 "\n"
 "Run CMD (default /bin/sh) in CHILD as a container: new mount, PID, UTS, IPC\n"
 "and cgroup namespaces, pivot_root into the child's overlay (mounted for the\n"
-"run if it is not, and unmounted again afterwards), a minimal /dev, a masked\n"
+"run, inside its own mount namespace only, if it is not), a minimal /dev, a masked\n"
 "/proc, a read-only /sys, systemd-nspawn's capability bounding set without\n"
 "CAP_SYS_ADMIN, no_new_privs and a seccomp filter.  The command runs as PID 2\n"
 "under a small init; its exit status (128+N for signal N) is layerctl's.\n"
@@ -43,11 +43,13 @@ static const char run_help[] =
 "      --private-network      own network namespace with loopback only\n"
 "      --capability CAPS      add capabilities (CAP_X,CAP_Y or all)\n"
 "      --drop-capability CAPS drop capabilities\n"
-"      --console MODE         auto (pty when stdin and stdout are terminals,\n"
-"                             always with --boot), pty, or pipe\n"
+"      --console MODE         auto (a pty for each of stdin/stdout/stderr that\n"
+"                             is a terminal, always with --boot), pty, or pipe\n"
 "  -h, --help                 this help\n"
 "\n"
-"With a pty, press ^] three times within a second to leave (kills the container).\n";
+"With a terminal on stdin, press ^] three times within a second to leave (kills\n"
+"the container).  SIGTERM and SIGINT go to the container; it is killed 10 s\n"
+"after a SIGTERM, or at a second SIGTERM or SIGINT.\n";
 
 static const char start_help[] =
 "Usage: layerctl start CHILD\n"
