@@ -148,6 +148,15 @@ static int host_tty(void)
 	return -1;
 }
 
+/*
+ * Is fd a terminal whose foreground we are?  Reading it or changing its
+ * modes from a background job (run ... &) would stop us with SIGTTIN/SIGTTOU.
+ */
+static bool tty_in_foreground(int fd)
+{
+	return isatty(fd) && tcgetpgrp(fd) == getpgrp();
+}
+
 void console_plan(struct run_config *c)
 {
 	unsigned ttys = 0;
@@ -164,14 +173,14 @@ void console_plan(struct run_config *c)
 		break;
 	case CONSOLE_PTY:
 		c->pty_fds = 7;
-		c->pty_input = true;
+		c->pty_input = !(ttys & 1) || tty_in_foreground(STDIN_FILENO);
 		c->pty_no_echo = !(ttys & 1);
 		break;
 	case CONSOLE_AUTO:
 	default:
 		/* An init writes to /dev/console, not to its stdout: it always gets a pty (read-only without a terminal). */
 		c->pty_fds = c->boot ? 7 : ttys;
-		c->pty_input = ttys & 1;
+		c->pty_input = tty_in_foreground(STDIN_FILENO);
 		break;
 	}
 	int tty = host_tty();
@@ -354,7 +363,7 @@ int console_relay(const struct run_config *c, int master, int pidfd, int sigfd,
 			out_fd = STDIN_FILENO;   /* only stdin is a terminal: show the echo there */
 		if (c->log_fd < 0 && c->pty_input)
 			in_fd = STDIN_FILENO;
-		interactive = in_fd >= 0 && isatty(in_fd) && tcgetattr(in_fd, &saved) == 0;
+		interactive = in_fd >= 0 && tty_in_foreground(in_fd) && tcgetattr(in_fd, &saved) == 0;
 		if (interactive) {
 			raw = saved;
 			cfmakeraw(&raw);
@@ -365,7 +374,8 @@ int console_relay(const struct run_config *c, int master, int pidfd, int sigfd,
 		 * but not its output processing: the container's pty already made
 		 * its \n a \r\n.
 		 */
-		out_raw = !interactive && out_fd >= 0 && c->log_fd < 0 && isatty(out_fd) && tcgetattr(out_fd, &saved_out) == 0;
+		out_raw = !interactive && out_fd >= 0 && c->log_fd < 0 && tty_in_foreground(out_fd) &&
+			  tcgetattr(out_fd, &saved_out) == 0;
 		if (out_raw) {
 			raw = saved_out;
 			raw.c_oflag &= ~OPOST;
