@@ -379,7 +379,9 @@ static int lock_load_mount(struct ctx *ctx, const char *cmd, const char *name, s
 static void umount_after_run(struct ctx *ctx, const char *cmd, const struct child_info *ci)
 {
 	_cleanup_free_ char *err = NULL;
+	/* Held (released at return) while unmounting, like every change of a child. */
 	_cleanup_close_ int lock = store_lock(&ctx->store, LOCK_CHILD, ci->name, LOCK_EX);
+	(void)lock;
 	int r = store_child_umount(&ctx->store, ci, &err);
 	if (r < 0)
 		log_error("%s %s: unmount overlay: %s", cmd, ci->name, err ? err : strerror(-r));
