@@ -347,6 +347,7 @@ int console_relay(const struct run_config *c, int master, int pidfd, int sigfd,
 	 * between an init's boot steps.
 	 */
 	_cleanup_close_ int peer = master >= 0 ? ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC) : -1;
+	(void)peer;   /* only held */
 
 	if (master >= 0) {
 		in = calloc(1, sizeof(*in));

@@ -100,18 +100,18 @@ int state_read(const char *runtime, const char *name, struct run_state *st)
 		return -ENOMEM;
 	_cleanup_fclose_ FILE *f = fopen(path, "re");
 	char line[128];
-	int boot = 0, pn = 0, n = 0;
+	int boot = 0, pn = 0;
 	if (!f)
 		return -errno;
 	memset(st, 0, sizeof(*st));
 	while (fgets(line, sizeof(line), f)) {
-		n += sscanf(line, "pid=%d", &st->pid);
-		n += sscanf(line, "monitor=%d", &st->monitor);
-		n += sscanf(line, "boot=%d", &boot);
-		n += sscanf(line, "kill_signal=%d", &st->kill_signal);
-		n += sscanf(line, "private_network=%d", &pn);
-		n += sscanf(line, "started=%lld", &st->started);
-		n += sscanf(line, "pidns=%llu", &st->pidns);
+		sscanf(line, "pid=%d", &st->pid);
+		sscanf(line, "monitor=%d", &st->monitor);
+		sscanf(line, "boot=%d", &boot);
+		sscanf(line, "kill_signal=%d", &st->kill_signal);
+		sscanf(line, "private_network=%d", &pn);
+		sscanf(line, "started=%lld", &st->started);
+		sscanf(line, "pidns=%llu", &st->pidns);
 	}
 	st->boot = boot;
 	st->private_network = pn;
