@@ -58,6 +58,18 @@ static int make_console(const struct run_config *c, int sock, char **slave)
 	return r;
 }
 
+/*
+ * A parent killed before PR_SET_PDEATHSIG was set sends no death signal: it
+ * is gone when no one reads the error pipe any more (only it has the read
+ * end).  Without this check such a container would run on, unowned.
+ */
+static void parent_still_there(int errfd)
+{
+	struct pollfd p = { .fd = errfd, .events = 0 };
+	if (poll(&p, 1, 0) == 1 && (p.revents & POLLERR))
+		_exit(EXIT_FAILURE);
+}
+
 static _Noreturn void fail(int fd, const char *step, int err)
 {
 	report(fd, 'S', step, err);
@@ -224,6 +236,7 @@ static _Noreturn void container_init(const struct run_config *c, int errfd, int 
 
 	/* If the runner dies, so does the container (start: the monitor is the parent). */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	parent_still_there(errfd);
 	/* Nothing of the host's open files crosses into the container. */
 	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
 
@@ -499,6 +512,7 @@ static _Noreturn void enter_and_exec(const struct run_config *c, int target, boo
 	int r;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	parent_still_there(errfd);
 	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
 	if ((r = join_namespaces(target, net)) < 0)
 		fail(errfd, "setns", r);
