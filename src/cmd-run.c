@@ -625,6 +625,13 @@ int cmd_start(struct ctx *ctx, int argc, char **argv)
 		dup2(c.log_fd, STDOUT_FILENO);
 		dup2(c.log_fd, STDERR_FILENO);
 		close_fds_except((int[]){ report[1], c.log_fd, lock, ctx->store.root_fd }, 4);
+		/* Nor the caller's signal state (a shell's `&` ignores SIGINT, say), which the init would inherit. */
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		for (int sig = 1; sig < _NSIG; sig++)
+			if (sig != SIGKILL && sig != SIGSTOP)
+				signal(sig, SIG_DFL);
 		r = run_container(ctx, "start", &c, report[1]);
 		if (mounted_here)
 			umount_after_run(ctx, "start", &ci);

@@ -206,7 +206,7 @@ test_start_daemonizes_and_keeps_no_caller_descriptor() {
 	# the substitution wait for the container's end (timeout's 124).
 	# (timeout around a shell, so that a monitor holding the pipe cannot hang the test itself).
 	local rc=0
-	timeout 20 bash -c "out=\$($L start c 3>&1 2>&1) && printf '%s' \"\$out\"" >"$T/out" || rc=$?
+	timeout 20 bash -c "trap '' INT; out=\$($L start c 3>&1 2>&1) && printf '%s' \"\$out\"" >"$T/out" || rc=$?
 	assert_eq "$rc" 0 "start returned while the child runs"
 	assert_contains "$(cat "$T/out")" "Started c"
 	wait_running c
@@ -216,6 +216,8 @@ test_start_daemonizes_and_keeps_no_caller_descriptor() {
 	assert_eq "$(ps -o sid= -p "$mon" | tr -d ' ')" "$mon"
 	assert_eq "$(readlink /proc/"$mon"/fd/0)" /dev/null
 	assert_contains "$(readlink /proc/"$mon"/fd/1)" "/children/c/log"
+	# … and none of the caller's signal state (it ignored SIGINT).
+	assert_contains "$(cat /proc/"$mon"/status)" "SigIgn:	0000000000000000"
 	local fd
 	for fd in /proc/"$mon"/fd/*; do
 		case "$(readlink "$fd")" in pipe:*) fail "monitor keeps a pipe: $fd" ;; esac
