@@ -217,7 +217,10 @@ test_start_daemonizes_and_keeps_no_caller_descriptor() {
 	assert_eq "$(readlink /proc/"$mon"/fd/0)" /dev/null
 	assert_contains "$(readlink /proc/"$mon"/fd/1)" "/children/c/log"
 	# … and none of the caller's signal state (it ignored SIGINT).
-	assert_contains "$(cat /proc/"$mon"/status)" "SigIgn:	0000000000000000"
+	# (signals 1-31; libc's own 32 and 33 may come ignored from the test harness and cannot be reset)
+	local ign
+	ign=$(awk '/^SigIgn/ {print $2}' /proc/"$mon"/status)
+	assert_eq "$(printf '%x' $((0x$ign & 0x7fffffff)))" 0 "monitor ignores no signal (SigIgn $ign)"
 	local fd
 	for fd in /proc/"$mon"/fd/*; do
 		case "$(readlink "$fd")" in pipe:*) fail "monitor keeps a pipe: $fd" ;; esac
