@@ -68,6 +68,16 @@ static int one(struct ctx *ctx, const char *name, bool mount)
 	_cleanup_close_ int lock = mount ? lock_and_load_child(ctx, cmd, name, &c) : lock_child_for_umount(ctx, name, &c);
 	if (lock < 0)
 		return -lock;
+	/*
+	 * A running child whose overlay run/start mounted has it only in the
+	 * container's mount namespace: a second overlay on the same upper dir
+	 * from the host would be undefined behaviour.
+	 */
+	if (mount && child_is_running(ctx, name) > 0 && store_child_is_mounted(&ctx->store, &c) == 0) {
+		child_info_done(&c);
+		return log_fail(EXIT_FAIL, "mount %s: the child is running with its overlay mounted inside the container only; "
+			       "stop it first (layerctl stop %s)", name, name);
+	}
 	if (!mount && child_is_running(ctx, name) > 0) {
 		child_info_done(&c);
 		return log_fail(EXIT_FAIL, "umount %s: the child is running; stop it first (layerctl stop %s)", name, name);

@@ -5,11 +5,15 @@
  */
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <math.h>
 #include <time.h>
 
 #include "src/commands.h"
@@ -22,7 +26,7 @@ static const char run_help[] =
 "\n"
 "Run CMD (default /bin/sh) in CHILD as a container: new mount, PID, UTS, IPC\n"
 "and cgroup namespaces, pivot_root into the child's overlay (mounted for the\n"
-"run if it is not, and unmounted again afterwards), a minimal /dev, a masked\n"
+"run, inside its own mount namespace only, if it is not), a minimal /dev, a masked\n"
 "/proc, a read-only /sys, systemd-nspawn's capability bounding set without\n"
 "CAP_SYS_ADMIN, no_new_privs and a seccomp filter.  The command runs as PID 2\n"
 "under a small init; its exit status (128+N for signal N) is layerctl's.\n"
@@ -39,11 +43,13 @@ static const char run_help[] =
 "      --private-network      own network namespace with loopback only\n"
 "      --capability CAPS      add capabilities (CAP_X,CAP_Y or all)\n"
 "      --drop-capability CAPS drop capabilities\n"
-"      --console MODE         auto (pty when stdin and stdout are terminals,\n"
-"                             always with --boot), pty, or pipe\n"
+"      --console MODE         auto (a pty for each of stdin/stdout/stderr that\n"
+"                             is a terminal, always with --boot), pty, or pipe\n"
 "  -h, --help                 this help\n"
 "\n"
-"With a pty, press ^] three times within a second to leave (kills the container).\n";
+"With a terminal on stdin, press ^] three times within a second to leave (kills\n"
+"the container).  SIGTERM and SIGINT go to the container; it is killed 10 s\n"
+"after a SIGTERM, or at a second SIGTERM or SIGINT.\n";
 
 static const char start_help[] =
 "Usage: layerctl start CHILD\n"
@@ -54,6 +60,8 @@ static const char start_help[] =
 "\n"
 "  -h, --help      this help\n";
 
+#define STOP_TIMEOUT_MAX 86400   /* a day: longer is a typo, not a shutdown */
+
 static const char stop_help[] =
 "Usage: layerctl stop CHILD [--timeout SECONDS]\n"
 "\n"
@@ -61,7 +69,8 @@ static const char stop_help[] =
 "for busybox init, [Exec] KillSignal= to override; SIGTERM for a plain run)\n"
 "and kill it when it is not gone after the timeout.\n"
 "\n"
-"  -t, --timeout SECONDS   wait this long before SIGKILL (default 10)\n"
+"  -t, --timeout SECONDS   wait this long before SIGKILL (default 10, at most\n"
+"                          86400; fractions allowed)\n"
 "  -h, --help              this help\n";
 
 static const char exec_help[] =
@@ -265,6 +274,9 @@ static int apply_opts(struct run_config *c, struct run_opts *o, char **cmdv)
 static int apply_opts_or_fail(const char *cmd, struct run_config *c, struct run_opts *o, char **cmdv)
 {
 	int r = apply_opts(c, o, cmdv);
+	if (r == -EINVAL && STREQ(cmd, "start"))
+		return log_fail(EXIT_FAIL, "start %s: User=%s in child.conf does not go with start, which boots the init "
+			       "(an init runs as root)", c->name, c->user);
 	if (r == -EINVAL)
 		return log_fail(EXIT_FAIL, "%s %s: --user/User= does not go with --boot/Boot=yes (an init runs as root)", cmd, c->name);
 	if (r < 0)
@@ -304,6 +316,25 @@ static int load_child(struct ctx *ctx, const char *cmd, const char *name, struct
 }
 
 static int take_run_lock(struct ctx *ctx, const char *cmd, const char *name);
+
+/*
+ * A child that is not mounted yet gets its overlay for the run in a mount
+ * namespace of our own (a slave of the host's: the user's mounts still show
+ * through, ours never reach the host), which the container's namespace is
+ * then copied from.  When run (or start's monitor) and the container end,
+ * however they end — kill -9 included — the kernel drops the namespaces and
+ * the overlay with them: nothing is left mounted in the host, and no next
+ * run can adopt a stale mount.  A child the user mounted (layerctl mount)
+ * is visible here as it is, is used as it is and stays mounted.
+ */
+static int private_mount_namespace(void)
+{
+	if (unshare(CLONE_NEWNS) < 0)
+		return -errno;
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+		return -errno;
+	return 0;
+}
 static int check_root(const char *cmd, const struct run_config *c);
 
 /* A bind source that is missing is named here, before anything starts (the runner only knows its index). */
@@ -369,6 +400,9 @@ static int lock_load_mount(struct ctx *ctx, const char *cmd, const char *name, s
 		return r;
 	if ((r = check_bind_sources(cmd, c)))
 		return r;
+	r = store_child_is_mounted(&ctx->store, ci);
+	if (r == 0 && (r = private_mount_namespace()) < 0)
+		return log_fail(EXIT_FAIL, "%s %s: private mount namespace: %s", cmd, name, strerror(-r));
 	r = store_child_mount(&ctx->store, ci, &err);
 	if (r < 0)
 		return log_fail(EXIT_FAIL, "%s %s: mount overlay: %s", cmd, name, err ? err : strerror(-r));
@@ -385,10 +419,31 @@ static int lock_load_mount(struct ctx *ctx, const char *cmd, const char *name, s
 static void umount_after_run(struct ctx *ctx, const char *cmd, const struct child_info *ci)
 {
 	_cleanup_free_ char *err = NULL;
-	_cleanup_close_ _unused_ int lock = store_lock(&ctx->store, LOCK_CHILD, ci->name, LOCK_EX);
+	/* Held (released at return) while unmounting, like every change of a child. */
+	_cleanup_close_ int lock = store_lock(&ctx->store, LOCK_CHILD, ci->name, LOCK_EX);
+	(void)lock;
 	int r = store_child_umount(&ctx->store, ci, &err);
 	if (r < 0)
 		log_error("%s %s: unmount overlay: %s", cmd, ci->name, err ? err : strerror(-r));
+}
+
+/*
+ * The runtime dir decides what stop signals and which seccomp program a
+ * container loads: refuse one that someone other than root could change
+ * (see trusted_dir_open).  Not there yet is fine: nothing runs, and run
+ * creates it.
+ */
+static int check_runtime_dir(struct ctx *ctx, const char *cmd, const char *name)
+{
+	char why[512];
+	int fd = trusted_dir_open(ctx->store.runtime, why, sizeof(why));
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return log_fail(EXIT_FAIL, "%s %s: runtime dir %s: %s", cmd, name, ctx->store.runtime,
+				fd == -EPERM ? why : strerror(-fd));
+	close(fd);
+	return 0;
 }
 
 static int take_run_lock(struct ctx *ctx, const char *cmd, const char *name)
@@ -398,6 +453,10 @@ static int take_run_lock(struct ctx *ctx, const char *cmd, const char *name)
 		return log_fail(-1, "%s %s: the child is already running (a child runs at most once)", cmd, name);
 	if (fd < 0)
 		return log_fail(-1, "%s %s: runtime dir %s: %s", cmd, name, ctx->store.runtime, strerror(-fd));
+	if (check_runtime_dir(ctx, cmd, name)) {
+		close(fd);
+		return -1;
+	}
 	return fd;
 }
 
@@ -513,6 +572,23 @@ int cmd_run(struct ctx *ctx, int argc, char **argv)
 	return ret;
 }
 
+/* Close every descriptor from 3 up but those in keep[]. */
+static void close_fds_except(const int *keep, size_t n)
+{
+	int lo = 3;
+	for (;;) {
+		int next = INT_MAX;   /* the lowest kept fd >= lo */
+		for (size_t i = 0; i < n; i++)
+			if (keep[i] >= lo && keep[i] < next)
+				next = keep[i];
+		if (next > lo)
+			syscall(SYS_close_range, (unsigned)lo, next == INT_MAX ? ~0U : (unsigned)next - 1, 0);
+		if (next == INT_MAX)
+			return;
+		lo = next + 1;
+	}
+}
+
 /*
  * start: fork a monitor that owns the container (and the run lock), its
  * console going to RUNTIME/children/NAME/log; wait until the monitor says
@@ -538,7 +614,9 @@ int cmd_start(struct ctx *ctx, int argc, char **argv)
 	if ((ch = check_arg_count("start", argc, argv, 1, 1, "needs exactly one CHILD")))
 		return ch;
 	int lock = -1;
-	if ((ret = lock_load_mount(ctx, "start", argv[optind], NULL, NULL, &ci, &c, &mounted_here, &lock)))
+	/* start boots: the same rules as run --boot (User= refused, …), checked before anything is mounted. */
+	struct run_opts o = { .boot = true };
+	if ((ret = lock_load_mount(ctx, "start", argv[optind], &o, NULL, &ci, &c, &mounted_here, &lock)))
 		goto out;
 	c.boot = true;
 	c.console = CONSOLE_LOG;
@@ -569,7 +647,13 @@ int cmd_start(struct ctx *ctx, int argc, char **argv)
 		goto fail;
 	}
 	if (pid == 0) {
-		/* The monitor: its own session, stdio to the log, pinning no directory. */
+		/*
+		 * The monitor, a daemon: its own session, stdio to /dev/null and
+		 * the log, pinning no directory, and holding no descriptor of the
+		 * caller's (out=$(layerctl start c 3>&1) would otherwise wait for
+		 * the container's end), only the run lock, the log, the report
+		 * pipe and the store.
+		 */
 		close(report[0]);
 		setsid();
 		if (chdir("/") < 0) {
@@ -580,6 +664,14 @@ int cmd_start(struct ctx *ctx, int argc, char **argv)
 			dup2(null, STDIN_FILENO);
 		dup2(c.log_fd, STDOUT_FILENO);
 		dup2(c.log_fd, STDERR_FILENO);
+		close_fds_except((int[]){ report[1], c.log_fd, lock, ctx->store.root_fd }, 4);
+		/* Nor the caller's signal state (a shell's `&` ignores SIGINT, say), which the init would inherit. */
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		for (int sig = 1; sig < _NSIG; sig++)
+			if (sig != SIGKILL && sig != SIGSTOP)
+				signal(sig, SIG_DFL);
 		r = run_container(ctx, "start", &c, report[1]);
 		if (mounted_here)
 			umount_after_run(ctx, "start", &ci);
@@ -616,7 +708,7 @@ out:
 static int running_state(struct ctx *ctx, const char *cmd, const char *name, struct run_state *st)
 {
 	int r;
-	if ((r = check_child_name(cmd, name)) || (r = ctx_store(ctx, false)))
+	if ((r = check_child_name(cmd, name)) || (r = ctx_store(ctx, false)) || (r = check_runtime_dir(ctx, cmd, name)))
 		return r;
 	if (state_is_locked(ctx->store.runtime, name) <= 0) {
 		_cleanup_free_ char *rel = NULL;
@@ -653,9 +745,12 @@ int cmd_stop(struct ctx *ctx, int argc, char **argv)
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
 		if (ch == 't') {
+			/* strtod takes "nan", "inf" and 1e300: none is a wait (and the ms conversion would overflow). */
+			errno = 0;
 			timeout = strtod(optarg, &end);
-			if (*end || timeout < 0)
-				return usage_error("stop", "--timeout: a number of seconds");
+			if (end == optarg || *end || errno || !isfinite(timeout) || timeout < 0 || timeout > STOP_TIMEOUT_MAX)
+				return usage_error("stop", "--timeout %s: a number of seconds from 0 to %d", optarg,
+						   STOP_TIMEOUT_MAX);
 		} else if (ch == 'h') {
 			fputs(stop_help, stdout);
 			return EXIT_OK;

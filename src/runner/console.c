@@ -9,6 +9,28 @@
  * copies the window size on SIGWINCH, and leaves when ^] is pressed three
  * times within a second, like systemd-nspawn.  `start` relays the same pty
  * into a log file instead.
+ *
+ * Which of the command's stdin/stdout/stderr are the pty (console_plan):
+ * with --console=auto, each one that is a terminal on the host, and only
+ * those; the others are passed through as they are (a pipe, a file).  So a
+ * host terminal is never handed to the container, whichever of the three it
+ * is (nspawn gives a pty as soon as one of them is a terminal, too), while
+ * `layerctl run c -- cat f >out` from a terminal still writes out byte for
+ * byte, without the CR a pty's output processing adds.  A booted init and
+ * --console=pty get the pty on all three.
+ *
+ * The relay never blocks on one direction: every descriptor it moves bytes
+ * between is non-blocking (the host's ones are restored afterwards), each
+ * direction has its own buffer, and one poll loop serves both, the end of
+ * the container and the signals.  When piped input ends (--console=pty),
+ * the terminal's EOF character is sent once the pty is in canonical mode
+ * (twice after a partial line: the first only ends the line); a pty fed by
+ * a pipe does not echo (no one reads an echo, and the kernel drops echoes
+ * when output backs up, which would make the output depend on timing).
+ *
+ * Signals: SIGINT, SIGTERM, SIGHUP, … go to the container (a booted init
+ * gets its power-off signal); 10 s after a SIGTERM, or at a second SIGTERM
+ * or SIGINT, the container is killed.  So run always ends on SIGTERM.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -40,7 +62,7 @@ int pty_open(char **ret_slave)
 	return fd;
 }
 
-int pty_attach(const char *slave)
+int pty_attach(const char *slave, unsigned fds)
 {
 	int fd = open(slave, O_RDWR | O_NOCTTY);
 	if (fd < 0)
@@ -50,7 +72,7 @@ int pty_attach(const char *slave)
 		return -errno;
 	}
 	for (int i = 0; i < 3; i++)
-		if (dup2(fd, i) < 0) {
+		if ((fds & (1u << i)) && dup2(fd, i) < 0) {
 			close(fd);
 			return -errno;
 		}
@@ -116,112 +138,335 @@ static uint64_t now_usec(void)
 	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+
+/* Window size of the host terminal (the first of stdin/stdout/stderr that is one). */
+static int host_tty(void)
+{
+	for (int fd = 0; fd < 3; fd++)
+		if (isatty(fd))
+			return fd;
+	return -1;
+}
+
+/*
+ * Is fd a terminal whose foreground we are?  Reading it or changing its
+ * modes from a background job (run ... &) would stop us with SIGTTIN/SIGTTOU.
+ */
+static bool tty_in_foreground(int fd)
+{
+	return isatty(fd) && tcgetpgrp(fd) == getpgrp();
+}
+
+void console_plan(struct run_config *c)
+{
+	unsigned ttys = 0;
+	for (int fd = 0; fd < 3; fd++)
+		if (isatty(fd))
+			ttys |= 1u << fd;
+	c->pty_input = c->pty_no_echo = false;
+	switch (c->console) {
+	case CONSOLE_PIPE:
+		c->pty_fds = 0;
+		break;
+	case CONSOLE_LOG:
+		c->pty_fds = 7;
+		break;
+	case CONSOLE_PTY:
+		c->pty_fds = 7;
+		c->pty_input = !(ttys & 1) || tty_in_foreground(STDIN_FILENO);
+		c->pty_no_echo = !(ttys & 1);
+		break;
+	case CONSOLE_AUTO:
+	default:
+		/* An init writes to /dev/console, not to its stdout: it always gets a pty (read-only without a terminal). */
+		c->pty_fds = c->boot ? 7 : ttys;
+		c->pty_input = tty_in_foreground(STDIN_FILENO);
+		break;
+	}
+	int tty = host_tty();
+	memset(&c->winsize, 0, sizeof(c->winsize));
+	if (c->pty_fds && tty >= 0 && ioctl(tty, TIOCGWINSZ, &c->winsize) < 0)
+		memset(&c->winsize, 0, sizeof(c->winsize));
+}
+
+int pty_set_no_echo(int master)
+{
+	struct termios t;
+	if (tcgetattr(master, &t) < 0)
+		return -errno;
+	t.c_lflag &= ~(ECHO | ECHONL);
+	return tcsetattr(master, TCSANOW, &t) < 0 ? -errno : 0;
+}
+
 static void copy_winsize(int from, int to)
 {
 	struct winsize ws;
-	if (ioctl(from, TIOCGWINSZ, &ws) == 0)
+	if (from >= 0 && ioctl(from, TIOCGWINSZ, &ws) == 0)
 		ioctl(to, TIOCSWINSZ, &ws);
 }
 
-static int write_all(int fd, const char *buf, size_t n)
+#define RELAY_BUF 65536
+#define KILL_GRACE_SEC 10
+
+struct relay_buf {
+	char data[RELAY_BUF];
+	size_t start, len;
+};
+
+/* Read what fd has into b (never blocks: fd is non-blocking).  1 data, 0 nothing now, -1 end. */
+static int buf_fill(struct relay_buf *b, int fd)
 {
-	while (n > 0) {
-		ssize_t w = write(fd, buf, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		buf += w;
-		n -= w;
+	if (b->start > 0 && b->len > 0)
+		memmove(b->data, b->data + b->start, b->len);
+	b->start = 0;
+	if (b->len == RELAY_BUF)
+		return 0;
+	ssize_t n = read(fd, b->data + b->len, RELAY_BUF - b->len);
+	if (n > 0) {
+		b->len += n;
+		return 1;
 	}
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	return -1;   /* EOF, or EIO: no slave open */
+}
+
+/* Write what b holds to fd as far as it goes.  0 ok (maybe partly), -1 the other side is gone. */
+static int buf_flush(struct relay_buf *b, int fd, char *last)
+{
+	while (b->len > 0) {
+		ssize_t n = fd >= 0 ? write(fd, b->data + b->start, b->len) : (ssize_t)b->len;   /* fd < 0: discard */
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n < 0)
+			return -1;
+		if (last && n > 0)
+			*last = b->data[b->start + n - 1];
+		b->start += n;
+		b->len -= n;
+	}
+	b->start = 0;
 	return 0;
 }
 
-/* What is still in the pty after the container ended. */
-static void drain(int master, int out)
+/* Host descriptors are shared with the caller's shell: make them non-blocking for the relay only. */
+struct saved_flags { int fd, flags; };
+
+static void set_nonblock(struct saved_flags *sv, size_t *n, int fd)
 {
-	char buf[4096];
-	ssize_t n;
-	int fl = fcntl(master, F_GETFL);
-	fcntl(master, F_SETFL, fl | O_NONBLOCK);
-	while ((n = read(master, buf, sizeof(buf))) > 0)
-		if (write_all(out, buf, n) < 0)
-			break;
+	if (fd < 0)
+		return;
+	for (size_t i = 0; i < *n; i++)
+		if (sv[i].fd == fd)
+			return;
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return;
+	sv[*n].fd = fd;
+	sv[(*n)++].flags = fl;
+	if (!(fl & O_NONBLOCK))
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-int console_relay(int master, int pidfd, int sigfd, int log_fd, int (*map_signal)(int sig, void *data), void *data)
+static void restore_flags(const struct saved_flags *sv, size_t n)
 {
-	struct termios saved, raw;
-	bool interactive = log_fd < 0 && isatty(STDIN_FILENO);
-	int out = log_fd >= 0 ? log_fd : STDOUT_FILENO;
-	struct escape_state esc = {};
-	bool stdin_open = log_fd < 0, master_open = true;
-	int left = 0;
+	for (size_t i = 0; i < n; i++)
+		fcntl(sv[i].fd, F_SETFL, sv[i].flags);
+}
 
+/* What the relay does with a signal; returns true when the relay should stop waiting (the container is killed). */
+struct signal_policy {
+	int pidfd;
+	int (*map_signal)(int sig, void *data);
+	void *data;
+	bool asked;   /* a SIGTERM or SIGINT went to the container */
+};
+
+static void send_signal(int pidfd, int sig)
+{
+	syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+static void on_signal(struct signal_policy *p, int sig)
+{
+	if (sig == SIGALRM) {
+		if (p->asked)
+			send_signal(p->pidfd, SIGKILL);   /* the grace after SIGTERM is over */
+		return;
+	}
+	if ((sig == SIGTERM || sig == SIGINT) && p->asked) {
+		send_signal(p->pidfd, SIGKILL);   /* asked twice: no more waiting */
+		return;
+	}
+	if (sig == SIGTERM || sig == SIGINT) {
+		p->asked = true;
+		if (sig == SIGTERM)
+			alarm(KILL_GRACE_SEC);
+	}
+	send_signal(p->pidfd, p->map_signal(sig, p->data));
+}
+
+/* Input ended: queue the terminal's EOF once the pty reads lines.  true when queued. */
+static bool queue_eof(struct relay_buf *in, int master, char last)
+{
+	struct termios t;
+	if (tcgetattr(master, &t) < 0)
+		return true;   /* nothing to do */
+	if (!(t.c_lflag & ICANON))
+		return false;  /* raw: no EOF character; wait until it reads lines again */
+	cc_t eof = t.c_cc[VEOF];
+	if (eof == _POSIX_VDISABLE)
+		return true;
+	bool line_start = last == '\n' || last == '\0' || (char)eof == last ||
+			  (t.c_cc[VEOL] != _POSIX_VDISABLE && (char)t.c_cc[VEOL] == last) ||
+			  (t.c_cc[VEOL2] != _POSIX_VDISABLE && (char)t.c_cc[VEOL2] == last);
+	in->data[in->len++] = (char)eof;
+	if (!line_start)
+		in->data[in->len++] = (char)eof;
+	return true;
+}
+
+int console_relay(const struct run_config *c, int master, int pidfd, int sigfd,
+		  int (*map_signal)(int sig, void *data), void *data)
+{
+	struct signal_policy pol = { .pidfd = pidfd, .map_signal = map_signal, .data = data };
+	int in_fd = -1, out_fd = -1, tty = host_tty();
+	bool interactive = false, out_raw = false, ended = false, master_open = master >= 0, eof_pending = false;
+	char last = '\0';
+	struct termios saved, saved_out, raw;
+	struct escape_state esc = {};
+	struct saved_flags flags[4];
+	size_t n_flags = 0;
+	int left = 0;
+	_cleanup_free_ struct relay_buf *in = NULL, *out = NULL;
 	/*
 	 * Hold a slave open ourselves: otherwise the master reports EIO (and
 	 * poll POLLHUP) whenever no process inside has the console open, as
 	 * between an init's boot steps.
 	 */
-	_cleanup_close_ _unused_ int peer = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	_cleanup_close_ int peer = master >= 0 ? ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC) : -1;
+	(void)peer;   /* only held */
 
-	if (interactive && tcgetattr(STDIN_FILENO, &saved) == 0) {
-		raw = saved;
-		cfmakeraw(&raw);
-		tcsetattr(STDIN_FILENO, TCSANOW, &raw);
-		copy_winsize(STDIN_FILENO, master);
-	} else
-		interactive = false;
+	if (master >= 0) {
+		in = calloc(1, sizeof(*in));
+		out = calloc(1, sizeof(*out));
+		if (!in || !out)
+			master_open = false;
+		if (c->log_fd >= 0)
+			out_fd = c->log_fd;
+		else if (c->pty_fds & 2)
+			out_fd = STDOUT_FILENO;
+		else if (c->pty_fds & 4)
+			out_fd = STDERR_FILENO;
+		else if ((fcntl(STDIN_FILENO, F_GETFL) & O_ACCMODE) != O_RDONLY)
+			out_fd = STDIN_FILENO;   /* only stdin is a terminal: show the echo there */
+		if (c->log_fd < 0 && c->pty_input)
+			in_fd = STDIN_FILENO;
+		interactive = in_fd >= 0 && tty_in_foreground(in_fd) && tcgetattr(in_fd, &saved) == 0;
+		if (interactive) {
+			raw = saved;
+			cfmakeraw(&raw);
+			tcsetattr(in_fd, TCSANOW, &raw);
+		}
+		/*
+		 * A terminal we only write to (stdin is not one) keeps its modes,
+		 * but not its output processing: the container's pty already made
+		 * its \n a \r\n.
+		 */
+		out_raw = !interactive && out_fd >= 0 && c->log_fd < 0 && tty_in_foreground(out_fd) &&
+			  tcgetattr(out_fd, &saved_out) == 0;
+		if (out_raw) {
+			raw = saved_out;
+			raw.c_oflag &= ~OPOST;
+			tcsetattr(out_fd, TCSANOW, &raw);
+		}
+		set_nonblock(flags, &n_flags, master);
+		set_nonblock(flags, &n_flags, in_fd);
+		set_nonblock(flags, &n_flags, out_fd);
+	}
 
 	for (;;) {
-		struct pollfd p[4] = {
-			{ .fd = pidfd, .events = POLLIN },
+		if (master_open && eof_pending && in->len == 0 && queue_eof(in, master, last))
+			eof_pending = false;
+		bool out_room = out && out->len < RELAY_BUF;
+		struct pollfd p[5] = {
+			{ .fd = ended ? -1 : pidfd, .events = POLLIN },
 			{ .fd = sigfd, .events = POLLIN },
-			{ .fd = master_open ? master : -1, .events = POLLIN },
-			{ .fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN },
+			{ .fd = master_open ? master : -1,
+			  .events = (out_room && !ended ? POLLIN : 0) | (in && in->len ? POLLOUT : 0) },
+			{ .fd = in_fd >= 0 && in && in->len == 0 && !ended ? in_fd : -1, .events = POLLIN },
+			{ .fd = out && out->len && out_fd >= 0 ? out_fd : -1, .events = POLLOUT },
 		};
-		if (poll(p, 4, -1) < 0) {
+		if (p[2].events == 0)
+			p[2].fd = -1;
+		int timeout = eof_pending ? 100 : -1;
+		if (ended && master_open && out_room)
+			timeout = 0;   /* draining what the container left in the pty */
+		if (poll(p, 5, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
-			break;
-		}
-		if (p[0].revents) {
-			if (master_open)
-				drain(master, out);
 			break;
 		}
 		if (p[1].revents) {
 			struct signalfd_siginfo si;
 			if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
-				if (si.ssi_signo == SIGWINCH && interactive)
-					copy_winsize(STDIN_FILENO, master);
-				else if (si.ssi_signo != SIGCHLD && si.ssi_signo != SIGWINCH)
-					syscall(SYS_pidfd_send_signal, pidfd, map_signal((int)si.ssi_signo, data), NULL, 0);
+				int sig = (int)si.ssi_signo;
+				if (sig == SIGWINCH) {
+					if (master >= 0 && c->log_fd < 0)
+						copy_winsize(tty, master);
+				} else if (ended && (sig == SIGTERM || sig == SIGINT))
+					goto done;   /* only flushing output someone does not read */
+				else if (!ended)
+					on_signal(&pol, sig);
 			}
 		}
-		if (p[2].revents) {
-			char buf[4096];
-			ssize_t n = read(master, buf, sizeof(buf));
-			if (n > 0)
-				write_all(out, buf, n);
-			else if (n == 0 || (errno != EINTR && errno != EAGAIN))
-				master_open = false;   /* EIO: no slave open right now; wait for the end */
+		if (p[0].revents) {
+			/*
+			 * The container ended.  What it wrote is in the pty (a read
+			 * waits for the kernel's pending tty work first); move it out,
+			 * then stop.
+			 */
+			ended = true;
+			if (!master_open)
+				break;
+		}
+		if (master_open && (p[2].revents || ended)) {
+			if (in && in->len && buf_flush(in, master, &last) < 0)
+				in->len = 0;
+			if (out_room || ended) {
+				int r = buf_fill(out, master);
+				if (r < 0 || (ended && r == 0 && out->len < RELAY_BUF))
+					master_open = false;   /* nothing more to come */
+			}
 		}
 		if (p[3].revents) {
-			char buf[4096];
-			ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
-			if (n <= 0) {
-				stdin_open = false;
-				continue;
-			}
-			if (interactive && escape_feed(&esc, buf, n, now_usec())) {
+			int r = buf_fill(in, in_fd);
+			if (r < 0) {
+				in_fd = -1;
+				/* A pipe or file ended: tell the command; a terminal hanging up just stops typing. */
+				eof_pending = !interactive;
+			} else if (r > 0 && interactive && escape_feed(&esc, in->data, in->len, now_usec())) {
 				left = 1;
 				break;
 			}
-			write_all(master, buf, n);
+			if (in->len && buf_flush(in, master, &last) < 0)
+				in->len = 0;
 		}
+		if (out && out->len && (p[4].revents || out_fd < 0 || ended)) {
+			if (buf_flush(out, out_fd, NULL) < 0)
+				out->len = 0;   /* nobody reads our output any more: drop it */
+		}
+		if (ended && !master_open && (!out || out->len == 0))
+			break;
 	}
+done:
+	alarm(0);
 	if (interactive)
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+	if (out_raw)
+		tcsetattr(out_fd, TCSANOW, &saved_out);
+	restore_flags(flags, n_flags);
 	return left;
 }

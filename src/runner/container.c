@@ -48,10 +48,26 @@ static int make_console(const struct run_config *c, int sock, char **slave)
 		return master;
 	if (c->winsize.ws_row || c->winsize.ws_col)
 		ioctl(master, TIOCSWINSZ, &c->winsize);
+	if (c->pty_no_echo && (r = pty_set_no_echo(master)) < 0) {
+		close(master);
+		return r;
+	}
 	r = fd_send(sock, master);
 	close(master);
 	close(sock);
 	return r;
+}
+
+/*
+ * A parent killed before PR_SET_PDEATHSIG was set sends no death signal: it
+ * is gone when no one reads the error pipe any more (only it has the read
+ * end).  Without this check such a container would run on, unowned.
+ */
+static void parent_still_there(int errfd)
+{
+	struct pollfd p = { .fd = errfd, .events = 0 };
+	if (poll(&p, 1, 0) == 1 && (p.revents & POLLERR))
+		_exit(EXIT_FAILURE);
 }
 
 static _Noreturn void fail(int fd, const char *step, int err)
@@ -141,7 +157,7 @@ static _Noreturn void exec_command(const struct run_config *c, int errfd, const 
 	/* A new session: no controlling terminal shared with the host (TIOCSTI). */
 	if (setsid() < 0)
 		fail(errfd, step, errno);
-	if (slave && (r = pty_attach(slave)) < 0)
+	if (slave && (r = pty_attach(slave, c->pty_fds)) < 0)
 		fail(errfd, "console", r);
 	if (c->user && !STREQ(c->user, "root") && !STREQ(c->user, "0")) {
 		if ((r = switch_user(c->user, &home, &step)) < 0) {
@@ -220,6 +236,7 @@ static _Noreturn void container_init(const struct run_config *c, int errfd, int 
 
 	/* If the runner dies, so does the container (start: the monitor is the parent). */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	parent_still_there(errfd);
 	/* Nothing of the host's open files crosses into the container. */
 	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
 
@@ -246,7 +263,7 @@ static _Noreturn void container_init(const struct run_config *c, int errfd, int 
 	close(bpffd);
 
 	if (c->boot) {
-		if (slave && (setsid() < 0 || (r = pty_attach(slave)) < 0))
+		if (slave && (setsid() < 0 || (r = pty_attach(slave, c->pty_fds)) < 0))
 			fail(errfd, "console", r < 0 ? r : -errno);
 		sigprocmask(SIG_SETMASK, oldmask, NULL);
 		exec_init(c, errfd);
@@ -318,7 +335,7 @@ static sigset_t parent_signals(void)
 {
 	sigset_t s;
 	sigemptyset(&s);
-	int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT };
+	int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT, SIGALRM };
 	for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
 		sigaddset(&s, sigs[i]);
 	return s;
@@ -363,19 +380,13 @@ int container_start(struct run_config *c, struct container *ret, char *errbuf, s
 	int errpipe[2], bpfpipe[2], sv[2] = { -1, -1 };
 	_cleanup_close_ int cgfd = -1;
 	unsigned long long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP;
-	/*
-	 * An init writes to /dev/console, not to its stdout: a booted child
-	 * always gets a pty (relayed to our stdout when there is no terminal,
-	 * like nspawn's read-only console), a command only on a terminal.
-	 */
-	bool pty = c->console == CONSOLE_PTY || c->console == CONSOLE_LOG ||
-		   (c->console == CONSOLE_AUTO && (c->boot || (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO))));
+	/* Which of the command's stdio are a pty of its own (console.c). */
+	console_plan(c);
+	bool pty = c->pty_fds != 0;
 	sigset_t block = parent_signals(), old;
 
 	*ret = (struct container){ .pidfd = -1, .master = -1 };
 	*exit_hint = 1;
-	if (pty && ioctl(STDIN_FILENO, TIOCGWINSZ, &c->winsize) < 0)
-		memset(&c->winsize, 0, sizeof(c->winsize));
 	if (c->private_network)
 		flags |= CLONE_NEWNET;
 	if (c->boot) {
@@ -466,24 +477,10 @@ int container_wait(struct run_config *c, struct container *ct)
 	_cleanup_close_ int sigfd = signalfd(-1, &set, SFD_CLOEXEC);
 	siginfo_t si = {};
 
-	if (ct->master >= 0) {
-		if (console_relay(ct->master, ct->pidfd, sigfd, c->log_fd, signal_for_container, c) == 1) {
-			fprintf(stderr, "\r\nLeft container %s: killing it.\r\n", c->name);
-			syscall(SYS_pidfd_send_signal, ct->pidfd, SIGKILL, NULL, 0);
-		}
-	} else {
-		for (;;) {
-			struct pollfd p[2] = { { .fd = ct->pidfd, .events = POLLIN }, { .fd = sigfd, .events = POLLIN } };
-			if (poll(p, 2, -1) < 0 && errno != EINTR)
-				break;
-			if (p[0].revents)
-				break;
-			struct signalfd_siginfo ssi;
-			if (p[1].revents && read(sigfd, &ssi, sizeof(ssi)) == sizeof(ssi) && ssi.ssi_signo != SIGWINCH) {
-				int sig = signal_for_container((int)ssi.ssi_signo, c);
-				syscall(SYS_pidfd_send_signal, ct->pidfd, sig, NULL, 0);
-			}
-		}
+	/* With or without a pty: relay, forward signals, end on SIGTERM (console.c). */
+	if (console_relay(c, ct->master, ct->pidfd, sigfd, signal_for_container, c) == 1) {
+		fprintf(stderr, "\r\nLeft container %s: killing it.\r\n", c->name);
+		syscall(SYS_pidfd_send_signal, ct->pidfd, SIGKILL, NULL, 0);
 	}
 	while (waitid(P_PIDFD, ct->pidfd, &si, WEXITED) < 0 && errno == EINTR)
 		;
@@ -515,6 +512,7 @@ static _Noreturn void enter_and_exec(const struct run_config *c, int target, boo
 	int r;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	parent_still_there(errfd);
 	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
 	if ((r = join_namespaces(target, net)) < 0)
 		fail(errfd, "setns", r);
@@ -533,13 +531,12 @@ int container_enter(struct run_config *c, int target, bool net, struct container
 		    int *exit_hint)
 {
 	int errpipe[2] = { -1, -1 }, bpfpipe[2] = { -1, -1 }, sv[2] = { -1, -1 };
-	bool pty = c->console == CONSOLE_PTY || (c->console == CONSOLE_AUTO && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO));
+	console_plan(c);
+	bool pty = c->pty_fds != 0;
 	sigset_t block = parent_signals(), old;
 
 	*ret = (struct container){ .pidfd = -1, .master = -1 };
 	*exit_hint = 1;
-	if (pty && ioctl(STDIN_FILENO, TIOCGWINSZ, &c->winsize) < 0)
-		memset(&c->winsize, 0, sizeof(c->winsize));
 	if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(bpfpipe, O_CLOEXEC) < 0 ||
 	    (pty && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)) {
 		int e = errno;

@@ -59,7 +59,7 @@ struct tmpfs_spec {
 };
 
 enum console_mode {
-	CONSOLE_AUTO,   /* pty when stdin and stdout are terminals, else pipes */
+	CONSOLE_AUTO,   /* a pty for those of stdin/stdout/stderr that are terminals (all with boot) */
 	CONSOLE_PTY,    /* always a pty, relayed by the parent */
 	CONSOLE_PIPE,   /* the parent's stdio, passed through */
 	CONSOLE_LOG,    /* a pty whose output goes to a log file (start) */
@@ -84,7 +84,10 @@ struct run_config {
 	int kill_signal;        /* signal asking init to power off; 0 = by init */
 	enum console_mode console;
 	int log_fd;             /* CONSOLE_LOG: where the console goes */
-	/* Set by the runner: */
+	/* Set by the runner (console_plan): */
+	unsigned pty_fds;       /* which of the command's fds 0, 1, 2 are the pty (bit n = fd n) */
+	bool pty_input;         /* relay our stdin into the pty */
+	bool pty_no_echo;       /* the pty is fed by a pipe: no echo */
 	struct winsize winsize; /* the host terminal's, for the pty before anything runs */
 	char *cgroup;           /* host path of the container's cgroup (boot) */
 	const char *runtime;    /* the store's runtime dir (filter cache), or NULL */
@@ -166,19 +169,25 @@ int exit_status_of(int wstatus);
 
 /* Inside the container: open a pty on the private devpts; master fd, slave path. */
 int pty_open(char **ret_slave);
-/* Make slave the controlling tty and stdio of the calling process. */
-int pty_attach(const char *slave);
+/* Make slave the controlling tty and those of fds 0, 1, 2 that are in the fds mask. */
+int pty_attach(const char *slave, unsigned fds);
+/* Turn the echo of a pty off (through its master). */
+int pty_set_no_echo(int master);
 /* SCM_RIGHTS over a unix socket. */
 int fd_send(int sock, int fd);
 int fd_recv(int sock);
+/* Decide c->pty_fds, pty_input, pty_no_echo and winsize from c->console and the host's stdio. */
+void console_plan(struct run_config *c);
 /*
- * Relay between the host's stdio (or log_fd) and master until the container
- * ends (pidfd readable) or the user presses ^] three times within a second.
- * Copies the window size on SIGWINCH; other signals read from sigfd go to
- * pidfd as map_signal(sig, data) says.  Returns 1 when the user left with
- * the escape, 0 otherwise.
+ * Relay between the host's stdio (or c->log_fd) and master (-1: no pty, only
+ * wait) until the container ends (pidfd readable) and its output is out, or
+ * the user presses ^] three times within a second.  Copies the window size
+ * on SIGWINCH; other signals read from sigfd go to pidfd as map_signal(sig,
+ * data) says, and a container that does not end after SIGTERM is killed
+ * (see console.c).  Returns 1 when the user left with the escape, 0 otherwise.
  */
-int console_relay(int master, int pidfd, int sigfd, int log_fd, int (*map_signal)(int sig, void *data), void *data);
+int console_relay(const struct run_config *c, int master, int pidfd, int sigfd,
+		  int (*map_signal)(int sig, void *data), void *data);
 /* Does buf complete the ^]^]^] escape?  state carries count and time (unit-tested). */
 struct escape_state { int count; uint64_t first_usec; };
 bool escape_feed(struct escape_state *st, const char *buf, size_t n, uint64_t now_usec);
@@ -223,6 +232,15 @@ int state_is_locked(const char *runtime, const char *name);
 int state_write(const char *runtime, const char *name, const struct run_state *st);
 int state_read(const char *runtime, const char *name, struct run_state *st);
 void state_clear(const char *runtime, const char *name);
+/*
+ * The runtime dir must be trusted (state.c): open the directory at path,
+ * checking it and every directory above it on the opened descriptors (root's
+ * or ours, writable by no one else; sticky directories above it excepted).
+ * fd, -EPERM with why filled, or -errno.
+ */
+int trusted_dir_open(const char *path, char *why, size_t len);
+/* A plain file in a trusted dir: one link, root's or ours, not writable by group or others. */
+int trusted_file_open(int dirfd, const char *name, char *why, size_t len);
 /* Inode of pid's PID namespace, 0 if unknown. */
 unsigned long long pidns_of(pid_t pid);
 /* A pidfd of the container's PID 1, checked to still be it; -ESRCH when gone. */

@@ -36,6 +36,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <xxhash.h>
 
 #include "src/runner/runner.h"
 #include "src/store/store.h"
@@ -142,8 +143,9 @@ int seccomp_apply(enum seccomp_profile p)
  * (libseccomp probes the kernel and compiles three ABIs, ~0.8 ms), and its
  * result only depends on the profile, the layerctl binary, libseccomp and
  * the kernel.  So the parent exports the BPF program once into the runtime
- * dir (root-only, like everything there), keyed by all four, and afterwards
- * just reads it back; the container gets it over a pipe and only loads it.
+ * dir, keyed by all four, and afterwards just reads it back (when the
+ * directory and the file can be trusted and the digest matches: see
+ * cache_program); the container gets it over a pipe and only loads it.
  */
 static char *cache_path(const char *runtime, enum seccomp_profile p)
 {
@@ -228,33 +230,94 @@ static ssize_t build_bpf(enum seccomp_profile p, char **ret)
 	return read_all(fd, ret);
 }
 
+/*
+ * The cache file: a header with the program's length and XXH3-128 digest,
+ * then the program.  The file is used only when it and every directory up
+ * to / pass trusted_file_open/trusted_dir_open (state.c: root's, writable by
+ * no one else) — that is what keeps other users out, for whom this cache
+ * would otherwise be a way to run containers unfiltered.  The digest guards
+ * against what the ownership check cannot see: a program replaced or cut
+ * short by root's own mistake, a crash, or a tool that does not know the
+ * format (an allow-all program written over it is rebuilt, not loaded).  It
+ * is no secret: a writer who knows the format and is root could forge it,
+ * but root on the host can replace layerctl itself.  Any mismatch means: build
+ * the filter again and replace the file.
+ */
+#define CACHE_MAGIC "LCBPF\0\0\1"
+
+struct cache_header {
+	char magic[8];
+	uint64_t len;
+	uint64_t digest_lo, digest_hi;
+};
+
+/* The program in a cache file's contents, or -EBADMSG when it is not one that matches its digest. */
+static ssize_t cache_program(char *data, size_t n, char **prog)
+{
+	struct cache_header h;
+	if (n < sizeof(h))
+		return -EBADMSG;
+	memcpy(&h, data, sizeof(h));
+	size_t len = n - sizeof(h);
+	if (memcmp(h.magic, CACHE_MAGIC, sizeof(h.magic)) != 0 || h.len != len || len == 0 ||
+	    len % sizeof(struct sock_filter) != 0)
+		return -EBADMSG;
+	XXH128_hash_t d = XXH3_128bits(data + sizeof(h), len);
+	if (d.low64 != h.digest_lo || d.high64 != h.digest_hi)
+		return -EBADMSG;
+	*prog = data + sizeof(h);
+	return (ssize_t)len;
+}
+
+static int cache_write(int dfd, const char *name, const char *prog, size_t len)
+{
+	struct cache_header h = { .len = len };
+	memcpy(h.magic, CACHE_MAGIC, sizeof(h.magic));
+	XXH128_hash_t d = XXH3_128bits(prog, len);
+	h.digest_lo = d.low64;
+	h.digest_hi = d.high64;
+	_cleanup_free_ char *buf = malloc(sizeof(h) + len);
+	if (!buf)
+		return -ENOMEM;
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), prog, len);
+	return atomic_write_at(dfd, name, buf, sizeof(h) + len, 0600);
+}
+
+/* The cached program of p if the cache is trusted and intact: its length, else < 0 (*dfd: the trusted dir or -1). */
+static ssize_t cache_read(const char *runtime, const char *name, int *dfd, char **data, char **prog)
+{
+	char why[512];
+	*dfd = runtime ? trusted_dir_open(runtime, why, sizeof(why)) : -ENOENT;
+	if (*dfd < 0)
+		return -ENOENT;   /* no cache, and none written: an untrusted dir is not ours to fill */
+	_cleanup_close_ int cfd = trusted_file_open(*dfd, name, why, sizeof(why));
+	if (cfd < 0)
+		return cfd;
+	ssize_t n = read_all(cfd, data);
+	if (n < 0)
+		return n;
+	return cache_program(*data, n, prog);
+}
+
 int seccomp_export_to(enum seccomp_profile p, const char *runtime, int fd)
 {
-	_cleanup_free_ char *path = cache_path(runtime, p), *buf = NULL;
-	ssize_t len = -ENOENT;
-	if (path) {
-		_cleanup_close_ int cfd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (cfd >= 0)
-			len = read_all(cfd, &buf);
-	}
-	if (len <= 0 || len % sizeof(struct sock_filter) != 0) {
-		free(TAKE_PTR(buf));
-		len = build_bpf(p, &buf);
+	_cleanup_free_ char *path = cache_path(runtime, p), *data = NULL, *built = NULL;
+	_cleanup_close_ int dfd = -1;
+	const char *name = path ? strrchr(path, '/') + 1 : NULL;
+	char *prog = NULL;
+	ssize_t len = name ? cache_read(runtime, name, &dfd, &data, &prog) : -ENOENT;
+
+	if (len <= 0) {
+		len = build_bpf(p, &built);
 		if (len < 0)
 			return (int)len;
-		if (path) {
-			_cleanup_free_ char *dir = strdup(path);
-			char *slash = dir ? strrchr(dir, '/') : NULL;
-			if (slash) {
-				*slash = '\0';
-				_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-				if (dfd >= 0 && atomic_write_at(dfd, slash + 1, buf, len, 0600) == 0)   /* a cache: failure is fine */
-					prune_cache(dfd, slash + 1);
-			}
-		}
+		prog = built;
+		if (dfd >= 0 && cache_write(dfd, name, prog, len) == 0)   /* a cache: failure is fine */
+			prune_cache(dfd, name);
 	}
 	for (ssize_t off = 0; off < len;) {
-		ssize_t k = write(fd, buf + off, len - off);
+		ssize_t k = write(fd, prog + off, len - off);
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0)

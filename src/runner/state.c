@@ -21,7 +21,7 @@
 #include <sys/syscall.h>
 
 #include "src/runner/runner.h"
-#include "src/store/store.h"
+#include "src/store.h"
 
 char *state_dir(const char *runtime, const char *name)
 {
@@ -105,13 +105,13 @@ int state_read(const char *runtime, const char *name, struct run_state *st)
 		return -errno;
 	memset(st, 0, sizeof(*st));
 	while (fgets(line, sizeof(line), f)) {
-		(void)sscanf(line, "pid=%d", &st->pid);
-		(void)sscanf(line, "monitor=%d", &st->monitor);
-		(void)sscanf(line, "boot=%d", &boot);
-		(void)sscanf(line, "kill_signal=%d", &st->kill_signal);
-		(void)sscanf(line, "private_network=%d", &pn);
-		(void)sscanf(line, "started=%lld", &st->started);
-		(void)sscanf(line, "pidns=%llu", &st->pidns);
+		sscanf(line, "pid=%d", &st->pid);
+		sscanf(line, "monitor=%d", &st->monitor);
+		sscanf(line, "boot=%d", &boot);
+		sscanf(line, "kill_signal=%d", &st->kill_signal);
+		sscanf(line, "private_network=%d", &pn);
+		sscanf(line, "started=%lld", &st->started);
+		sscanf(line, "pidns=%llu", &st->pidns);
 	}
 	st->boot = boot;
 	st->private_network = pn;
@@ -146,6 +146,102 @@ int state_open_pid(const struct run_state *st)
 	if (st->pidns && pidns_of(st->pid) != st->pidns) {
 		close(fd);
 		return -ESRCH;
+	}
+	return fd;
+}
+
+/*
+ * Trusting the runtime dir.  It holds the run lock, the state stop and exec
+ * act on (a pid and the signal to send it), and the cached seccomp program
+ * every container loads: whoever can write there can make root signal any
+ * process or run containers unfiltered.  So it, and every directory above
+ * it, must be owned by root (or by the caller) and writable by no one else;
+ * a directory above it may be world-writable only when sticky (/tmp), since
+ * then nobody else can rename or remove what root made there.  Checked on
+ * descriptors opened one component at a time from / with O_NOFOLLOW, so a
+ * symlink swapped in while we look is refused, not followed.
+ */
+static bool owner_ok(const struct stat *st)
+{
+	return st->st_uid == 0 || st->st_uid == geteuid();
+}
+
+static int why_untrusted(char *why, size_t len, const char *path, const struct stat *st, const char *what)
+{
+	if (why)
+		snprintf(why, len, "%s is %s (uid %u, mode %04o); it must be root's and writable by no one else", path,
+			 what, (unsigned)st->st_uid, (unsigned)(st->st_mode & 07777));
+	return -EPERM;
+}
+
+static int check_dir(int fd, const char *path, bool leaf, char *why, size_t len)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!owner_ok(&st))
+		return why_untrusted(why, len, path, &st, "owned by another user");
+	bool sticky_ok = !leaf && (st.st_mode & S_ISVTX);
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !sticky_ok)
+		return why_untrusted(why, len, path, &st, "writable by group or others");
+	return 0;
+}
+
+int trusted_dir_open(const char *path, char *why, size_t len)
+{
+	_cleanup_free_ char *real = realpath(path, NULL);
+	if (!real)
+		return -errno;
+	int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = check_dir(fd, "/", STREQ(real, "/"), why, len);
+	for (char *p = real; r == 0 && *p;) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		char *end = strchrnul(p, '/');
+		char saved = *end;
+		*end = '\0';   /* real is now the path of this component */
+		int next = openat(fd, p, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(fd);
+		if (next < 0)
+			return -errno;
+		fd = next;
+		r = check_dir(fd, real, saved == '\0', why, len);
+		*end = saved;
+		p = end;
+	}
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	/* An O_PATH descriptor cannot be read from: reopen the checked directory itself. */
+	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int e = errno;
+	close(fd);
+	return dfd < 0 ? -e : dfd;
+}
+
+int trusted_file_open(int dirfd, const char *name, char *why, size_t len)
+{
+	struct stat st;
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = 0;
+	if (fstat(fd, &st) < 0)
+		r = -errno;
+	else if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
+		r = why_untrusted(why, len, name, &st, "not a plain file with one link");
+	else if (!owner_ok(&st))
+		r = why_untrusted(why, len, name, &st, "owned by another user");
+	else if (st.st_mode & (S_IWGRP | S_IWOTH))
+		r = why_untrusted(why, len, name, &st, "writable by group or others");
+	if (r < 0) {
+		close(fd);
+		return r;
 	}
 	return fd;
 }

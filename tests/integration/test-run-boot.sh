@@ -45,7 +45,10 @@ test_boot_busybox_init_and_power_off_on_sigterm() {
 test_start_exec_ps_stop() {
 	setup
 	$L start c
-	assert_eq "$(mounts_below "$ROOT")" 1
+	# The overlay is mounted only in the monitor's and the container's mount namespace.
+	assert_eq "$(mounts_below "$ROOT")" 0
+	expect_fail $L mount c
+	assert_contains "$ERR" "mounted inside the container only"
 	expect_fail $L start c
 	assert_contains "$ERR" "already running"
 	assert_contains "$($L ps --json)" '"mode": "boot"'
@@ -195,6 +198,60 @@ test_boot_setting_in_child_conf() {
 	$L stop c
 	wait $pid
 	assert_contains "$(cat "$T/out")" "booted"
+}
+
+test_start_daemonizes_and_keeps_no_caller_descriptor() {
+	setup
+	# The caller's fd 3 is the pipe of $(...): a monitor keeping it would make
+	# the substitution wait for the container's end (timeout's 124).
+	# (timeout around a shell, so that a monitor holding the pipe cannot hang the test itself).
+	local rc=0
+	timeout 20 bash -c "trap '' INT; out=\$($L start c 3>&1 2>&1) && printf '%s' \"\$out\"" >"$T/out" || rc=$?
+	assert_eq "$rc" 0 "start returned while the child runs"
+	assert_contains "$(cat "$T/out")" "Started c"
+	wait_running c
+	local mon
+	mon=$($L ps --json | sed -n 's/.*"monitor": *\([0-9]*\).*/\1/p')
+	# The monitor: its own session, stdin /dev/null, out and err the log, nothing else but what it needs.
+	assert_eq "$(ps -o sid= -p "$mon" | tr -d ' ')" "$mon"
+	assert_eq "$(readlink /proc/"$mon"/fd/0)" /dev/null
+	assert_contains "$(readlink /proc/"$mon"/fd/1)" "/children/c/log"
+	# … and none of the caller's signal state (it ignored SIGINT).
+	# (signals 1-31; libc's own 32 and 33 may come ignored from the test harness and cannot be reset)
+	local ign
+	ign=$(awk '/^SigIgn/ {print $2}' /proc/"$mon"/status)
+	assert_eq "$(printf '%x' $((0x$ign & 0x7fffffff)))" 0 "monitor ignores no signal (SigIgn $ign)"
+	local fd
+	for fd in /proc/"$mon"/fd/*; do
+		case "$(readlink "$fd")" in pipe:*) fail "monitor keeps a pipe: $fd" ;; esac
+	done
+	$L stop c
+}
+
+test_start_refuses_user_like_run_boot() {
+	setup
+	echo "user:x:1000:1000::/:/bin/sh" >>"$ROOT/bases/bb/gens/1/tree/etc/passwd"
+	printf '[Exec]\nUser=user\n' >>"$ROOT/children/c/child.conf"
+	expect_fail $L run c --boot
+	assert_contains "$ERR" "does not go with --boot"
+	expect_fail $L start c
+	assert_contains "$ERR" "start c: User=user in child.conf does not go with start"
+	assert_eq "$($L ps | wc -l)" 1
+	assert_eq "$(mounts_below "$ROOT")" 0
+}
+
+test_stop_timeout_must_be_a_finite_number() {
+	setup
+	local t rc
+	for t in nan inf -inf -1 1e300 86401 '' 5x 0x; do
+		rc=0
+		$L stop c --timeout "$t" 2>"$T/err" || rc=$?
+		assert_eq "$rc" 2 "stop --timeout '$t' is a usage error"
+		assert_contains "$(cat "$T/err")" "--timeout"
+	done
+	$L start c
+	$L stop c --timeout 2.5
+	assert_eq "$($L ps | wc -l)" 1
 }
 
 run_tests

@@ -252,4 +252,136 @@ test_pty_console() {
 	assert_eq "$(mounts_below "$ROOT")" 0
 }
 
+test_kill_9_of_run_leaves_nothing_mounted() {
+	setup
+	trap '$L stop c --timeout 1 >/dev/null 2>&1 || true; cleanup_test_dir' EXIT
+	$L run c -- sh -c 'echo started >/tmp/x; sleep 1000' </dev/null >/dev/null 2>&1 &
+	local pid=$! i
+	for i in $(seq 100); do $L ps | grep -q "^c " && break; sleep 0.05; done
+	# Running: the overlay is the container's, the host does not see it.
+	assert_eq "$(mounts_below "$ROOT")" 0
+	for i in $(seq 100); do [ "$($L exec c -- cat /tmp/x 2>/dev/null)" = started ] && break; sleep 0.05; done
+	assert_eq "$($L exec c -- cat /tmp/x)" started
+	kill -9 $pid
+	wait $pid || true
+	for i in $(seq 100); do [ "$($L ps | wc -l)" = 1 ] && break; sleep 0.05; done
+	assert_eq "$(mounts_below "$ROOT")" 0 "no overlay left after kill -9"
+	# The next run mounts afresh and works; the killed run's container is gone.
+	assert_eq "$($L run c -- sh -c 'ls -d /proc/[0-9]* | wc -l')" 4
+	assert_eq "$(mounts_below "$ROOT")" 0
+}
+
+test_run_of_a_user_mounted_child_uses_and_keeps_that_mount() {
+	setup
+	$L mount c
+	$L run c -- sh -c 'echo via-run >/f'
+	assert_eq "$(cat "$ROOT/children/c/root/f")" via-run "the run wrote through the user's mount"
+	assert_eq "$(mounts_below "$ROOT")" 1
+	$L umount c
+}
+
+test_pty_relay_with_piped_input_does_not_deadlock() {
+	setup
+	base64 /dev/urandom | head -c 300000 >"$T/in"
+	local newlines out
+	newlines=$(tr -cd '\n' <"$T/in" | wc -c)
+	# The pty turns each \n into \r\n; nothing is echoed (the input is no terminal).
+	out=$(timeout -s KILL 60 $L run c --console=pty -- cat <"$T/in" | wc -c)
+	assert_eq "$out" $((300000 + newlines)) "every byte through the pty, then EOF"
+	timeout -s KILL 60 $L run c --console=pty -- cat <"$T/in" | tr -d '\r' | cmp -s - "$T/in" || fail "content differs"
+	# A partial last line still arrives (EOF twice: the first ends the line).
+	assert_eq "$(printf 'no newline' | timeout -s KILL 20 $L run c --console=pty -- cat)" "no newline"
+	assert_eq "$(mounts_below "$ROOT")" 0
+}
+
+test_sigterm_always_ends_run() {
+	setup
+	local start=$SECONDS rc=0
+	# A container that reads nothing while input keeps coming: the relay must still read SIGTERM.
+	timeout -s KILL 30 bash -c "base64 /dev/urandom | timeout -s TERM 2 $L run c --console=pty -- sleep 1000 >/dev/null" || rc=$?
+	assert_eq "$rc" 124 "ended by timeout's SIGTERM, not by the KILL safety net"
+	[ $((SECONDS - start)) -lt 15 ] || fail "took $((SECONDS - start))s"
+	# A command that ignores SIGTERM is killed after the grace period (10 s).
+	start=$SECONDS rc=0
+	timeout -s KILL 40 timeout -s TERM 1 $L run c -- sh -c 'trap "" TERM; sleep 1000' || rc=$?
+	assert_eq "$rc" 124
+	[ $((SECONDS - start)) -lt 30 ] || fail "took $((SECONDS - start))s"
+	# … or at once on a second SIGTERM/SIGINT.
+	$L run c -- sh -c 'trap "" TERM INT; sleep 1000' </dev/null &
+	local pid=$! i
+	for i in $(seq 100); do $L ps | grep -q "^c " && break; sleep 0.05; done
+	start=$SECONDS
+	kill -TERM $pid
+	sleep 0.5
+	kill -INT $pid
+	rc=0
+	wait $pid || rc=$?
+	assert_eq "$rc" 137 "killed"
+	[ $((SECONDS - start)) -lt 5 ] || fail "took $((SECONDS - start))s"
+	assert_eq "$($L ps | wc -l)" 1
+	assert_eq "$(mounts_below "$ROOT")" 0
+}
+
+test_a_terminal_on_any_stdio_gets_a_pty_of_its_own() {
+	setup
+	command -v script >/dev/null || skip "no script(1)"
+	# Only stdin (and stderr) a terminal, stdout a file: fd 0 is the container's
+	# own /dev/pts/0 (never the host's terminal); the file gets exact bytes.
+	script -qec "$L run c -- sh -c 'stat -L -c \"%d %i\" /proc/self/fd/0 /dev/pts/0; printf \"a\\nb\\n\"' >$T/out" /dev/null </dev/null >/dev/null
+	assert_eq "$(sed -n 1p "$T/out")" "$(sed -n 2p "$T/out")" "fd 0 is the container's pty"
+	assert_eq "$(tail -n 2 "$T/out" | od -c | head -1)" "$(printf 'a\nb\n' | od -c | head -1)"
+	# Only stdout a terminal: stdin stays the pipe, stdout is the container's pty.
+	local out
+	out=$(script -qec "echo piped | $L run c -- sh -c 'cat; stat -L -c \"%d %i\" /proc/self/fd/1 /dev/pts/0; readlink /proc/self/fd/0'" /dev/null </dev/null)
+	assert_contains "$out" "piped"
+	assert_contains "$out" "pipe:"
+	local a b
+	a=$(printf '%s\n' "$out" | tr -d '\r' | sed -n 2p)
+	b=$(printf '%s\n' "$out" | tr -d '\r' | sed -n 3p)
+	assert_eq "$a" "$b" "fd 1 is the container's pty"
+	# Nothing a terminal: plain pipes.
+	assert_eq "$($L run c -- readlink /proc/self/fd/1 | cut -d: -f1)" pipe
+}
+
+test_tampered_seccomp_cache_is_rebuilt_and_runtime_dir_checked() {
+	setup
+	# The attack needs only mknod of a block device to succeed, as it does on the host.
+	mknod "$T/blk" b 7 0 && rm "$T/blk"
+	assert_contains "$($L run c -- mknod /tmp/blk b 7 0 2>&1 || true)" "Operation not permitted"
+	local f
+	f=$(echo "$LAYERCTL_RUNTIME_DIR"/stores/*/seccomp-plain-*.bpf)
+	assert_file "$f"
+	# Overwritten with an allow-all program (BPF_RET|BPF_K, SECCOMP_RET_ALLOW):
+	# the next run rebuilds the filter instead of loading it.
+	printf '\006\000\000\000\000\000\377\177' >"$f"
+	assert_contains "$($L run c -- mknod /tmp/blk b 7 0 2>&1 || true)" "Operation not permitted"
+	[ "$(stat -c %s "$f")" -gt 8 ] || fail "cache not rewritten"
+	# A cache file someone else owns, or may write, is not used but replaced.
+	chown 65534 "$f"
+	$L run c -- true
+	assert_eq "$(stat -c %u "$f")" 0
+	chmod g+w "$f"
+	$L run c -- true
+	assert_eq "$(stat -c %a "$f")" 600
+	# A runtime dir (or a directory above it) others may change is refused.
+	local rt
+	rt=$(dirname "$f")
+	chmod o+w "$rt"
+	expect_fail $L run c -- true
+	assert_contains "$ERR" "run c: runtime dir"
+	assert_contains "$ERR" "writable by group or others"
+	chmod o-w "$rt"
+	chown 65534 "$LAYERCTL_RUNTIME_DIR"
+	expect_fail $L run c -- true
+	assert_contains "$ERR" "owned by another user"
+	expect_fail $L stop c
+	assert_contains "$ERR" "owned by another user"
+	chown 0 "$LAYERCTL_RUNTIME_DIR"
+	# A sticky, world-writable directory above it (like /tmp) is fine.
+	chmod 1777 "$T"
+	$L run c -- true
+	chmod 700 "$T"
+	assert_eq "$(mounts_below "$ROOT")" 0
+}
+
 run_tests

@@ -120,6 +120,14 @@ TEST(filter_is_cached_in_the_runtime_dir)
 	snprintf(cmd, sizeof(cmd), "for f in %s/seccomp-plain-*.bpf; do printf abc >$f; done", dir);
 	CHECK_INT(system(cmd), 0);
 	CHECK_INT(under_filter(SECCOMP_PLAIN, dir, denied_calls), 0);
+	/* An allow-all program (BPF_RET|BPF_K, SECCOMP_RET_ALLOW) written over it is not loaded either. */
+	snprintf(cmd, sizeof(cmd), "for f in %s/seccomp-plain-*.bpf; do printf '\\006\\000\\000\\000\\000\\000\\377\\177' >$f; done", dir);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(under_filter(SECCOMP_PLAIN, dir, denied_calls), 0);
+	/* Nor a whole cache file in a directory others may write to. */
+	snprintf(cmd, sizeof(cmd), "chmod 0777 %s", dir);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(under_filter(SECCOMP_PLAIN, dir, denied_calls), 0);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	CHECK_INT(system(cmd), 0);
 }

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Unit tests of the runner's pure parts: config parsing, caps, signals, escape, state lock. */
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/capability.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "src/runner/runner.h"
-#include "src/store/settings.h"
+#include "src/settings.h"
 #include "tests/unit/test.h"
 
 TEST(bind_parse_forms)
@@ -194,6 +195,37 @@ TEST(escape_sequence)
 	CHECK(!escape_feed(&st, "\x1d", 1, 1000 + 1500000));
 	CHECK(!escape_feed(&st, "\x1d", 1, 1000 + 1600000));
 	CHECK(escape_feed(&st, "\x1d", 1, 1000 + 1700000));
+}
+
+TEST(console_plan_per_mode)
+{
+	/* stdin from /dev/null (no terminal) for the test; stdout/stderr as they are. */
+	int saved = dup(STDIN_FILENO), null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	CHECK(saved >= 0 && null >= 0);
+	dup2(null, STDIN_FILENO);
+	unsigned out_ttys = (isatty(1) ? 2u : 0) | (isatty(2) ? 4u : 0);
+	struct run_config c = { .console = CONSOLE_PIPE };
+	console_plan(&c);
+	CHECK_INT(c.pty_fds, 0);
+	c = (struct run_config){ .console = CONSOLE_AUTO };
+	console_plan(&c);
+	CHECK_INT(c.pty_fds, out_ttys);   /* only what is a terminal */
+	CHECK(!c.pty_input);
+	c = (struct run_config){ .console = CONSOLE_AUTO, .boot = true };
+	console_plan(&c);
+	CHECK_INT(c.pty_fds, 7);          /* an init always gets its console … */
+	CHECK(!c.pty_input);              /* … read-only without a terminal */
+	c = (struct run_config){ .console = CONSOLE_PTY };
+	console_plan(&c);
+	CHECK_INT(c.pty_fds, 7);
+	CHECK(c.pty_input && c.pty_no_echo);   /* fed by a pipe: no echo */
+	c = (struct run_config){ .console = CONSOLE_LOG, .log_fd = 1 };
+	console_plan(&c);
+	CHECK_INT(c.pty_fds, 7);
+	CHECK(!c.pty_input);
+	dup2(saved, STDIN_FILENO);
+	close(saved);
+	close(null);
 }
 
 TEST(exit_status)
