@@ -21,7 +21,7 @@
 #include <sys/syscall.h>
 
 #include "src/runner/runner.h"
-#include "src/store.h"
+#include "src/store/store.h"
 
 char *state_dir(const char *runtime, const char *name)
 {

@@ -7,7 +7,7 @@
 #include <sys/wait.h>
 
 #include "src/runner/runner.h"
-#include "src/settings.h"
+#include "src/store/settings.h"
 #include "tests/unit/test.h"
 
 TEST(bind_parse_forms)
