@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "fstab-gen/fstab-gen.h"
+#include "overlay/testhook.h"
 
 static inline void fg_unref_fsp(struct libmnt_fs **fs) { mnt_unref_fs(*fs); }
 static inline void fg_unref_tablep(struct libmnt_table **tb) { mnt_unref_table(*tb); }
@@ -729,6 +730,7 @@ int fg_fstab_sync(const char *path, const char *scope, const struct fg_child *ch
 	if (r == 0)
 		r = merge_target(path, scope, &t, children, n, &new_text, &new_len, rep, err);
 	if (r == 0) {
+		test_hook("fstab-before-write");
 		rep->created = !t.exists && rep->n_changes > 0;
 		if (!dry && rep->n_changes > 0 && (r = write_replacement(&t, new_text, new_len, path, err)) < 0)
 			fg_report_done(rep);
