@@ -245,6 +245,26 @@ test_vacuum_never_follows_a_planted_symlink() {
 	assert_eq "$(readlink "$U/usr/share/doc")" "$T/outside"
 }
 
+# vacuum holds the child's lock: a mount asked for meanwhile waits for it.
+test_vacuum_holds_the_child_lock() {
+	setup_child
+	python3 -c "open('$M/etc/same', 'r+')"
+	"$L" -q umount c
+	LAYERCTL_TEST_HOOK="vacuum-before-remove:pause:$T/paused" "$L" -q vacuum c &
+	vac=$!
+	for _ in $(seq 500); do [ -e "$T/paused" ] && break; sleep 0.01; done
+	assert_file "$T/paused"
+	"$L" -q mount c &
+	mnt=$!
+	sleep 0.5
+	assert_eq "$(mounts_below "$ROOT")" 0 "mounted while vacuum held the lock"
+	rm "$T/paused"
+	wait "$vac" || fail "vacuum failed"
+	wait "$mnt" || fail "mount failed after the vacuum"
+	assert_eq "$(mounts_below "$ROOT")" 1
+	assert_no_file "$U/etc/same"
+}
+
 # A running child (mounted by run) is never vacuumed under its feet.
 test_vacuum_refuses_a_running_child() {
 	setup_child

@@ -26,6 +26,7 @@
  *                                    arguments; prints "NAME ERRNO" per line
  *                                    ("NAME unknown": not in this table,
  *                                    "NAME absent": not on this architecture)
+ *   attack denied-list               the names of that table, one a line
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -274,6 +275,13 @@ int main(int argc, char **argv)
 	if (!strcmp(what, "tiocsti")) {
 		char c = '\n';
 		return result(ioctl(STDIN_FILENO, TIOCSTI, &c));
+	}
+	if (!strcmp(what, "denied-list")) {
+		for (size_t i = 0; i < sizeof(denied) / sizeof(denied[0]); i++)
+			printf("%s\n", denied[i].name);
+		for (size_t i = 0; i < sizeof(elsewhere) / sizeof(elsewhere[0]); i++)
+			printf("%s\n", elsewhere[i]);
+		return 0;
 	}
 	if (!strcmp(what, "syscalls")) {
 		for (int i = 2; i < argc; i++)
