@@ -27,6 +27,7 @@
  *                                    ("NAME unknown": not in this table,
  *                                    "NAME absent": not on this architecture)
  *   attack denied-list               the names of that table, one a line
+ *   attack mount-flags PATH          the kernel's nosuid/nodev/ro flags of PATH's mount (statvfs)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -46,6 +47,7 @@
 #include <unistd.h>
 
 #include <sys/ioctl.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 
 /*
@@ -275,6 +277,14 @@ int main(int argc, char **argv)
 	if (!strcmp(what, "tiocsti")) {
 		char c = '\n';
 		return result(ioctl(STDIN_FILENO, TIOCSTI, &c));
+	}
+	if (!strcmp(what, "mount-flags") && argc == 3) {
+		struct statvfs sv;
+		if (statvfs(argv[2], &sv) < 0)
+			return result(-1);
+		printf("%s %s %s\n", sv.f_flag & ST_NOSUID ? "nosuid" : "suid", sv.f_flag & ST_NODEV ? "nodev" : "dev",
+		       sv.f_flag & ST_RDONLY ? "ro" : "rw");
+		return 0;
 	}
 	if (!strcmp(what, "denied-list")) {
 		for (size_t i = 0; i < sizeof(denied) / sizeof(denied[0]); i++)

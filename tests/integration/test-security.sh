@@ -101,6 +101,18 @@ test_mknod_device_and_read_fails() {
 	assert_eq "$(inside -- sh -c 'mknod /tmp/w c 0 0 && echo made')" made
 }
 
+# A host directory bound in: its device nodes are inert and setuid does not
+# count there (nodev, nosuid on the bind), whatever the host mount allows.
+test_device_node_in_a_bind_mount_is_inert() {
+	setup
+	mkdir "$T/share"
+	mknod "$T/share/kmsg" c 1 11
+	host_ok read "$T/share/kmsg"
+	assert_eq "$(inside --bind "$T/share:/mnt" -- attack read /mnt/kmsg)" EACCES
+	assert_eq "$(inside --bind "$T/share:/mnt" -- attack mount-flags /mnt)" "nosuid nodev rw"
+	assert_eq "$(inside --bind-ro "$T/share:/mnt" -- attack mount-flags /mnt)" "nosuid nodev ro"
+}
+
 test_reach_host_files_through_proc_1_root_fails() {
 	setup
 	# On the host a process's /proc/PID/root leads to host files (PID 1 of a
