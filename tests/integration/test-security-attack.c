@@ -27,6 +27,9 @@
  *                                    ("NAME unknown": not in this table,
  *                                    "NAME absent": not on this architecture)
  *   attack denied-list               the names of that table, one a line
+ *   attack compat-syscalls           x86_64 only: mknod, acct and unshare(CLONE_NEWUSER)
+ *                                    through the 32-bit ABI (int $0x80); "NAME ERRNO"
+ *                                    per line, "killed" if the filter kills instead
  *   attack mount-flags PATH          the kernel's nosuid/nodev/ro flags of PATH's mount (statvfs)
  */
 #define _GNU_SOURCE
@@ -140,6 +143,37 @@ static void call_by_name(const char *name)
 		}
 	printf("%s unknown\n", name);
 }
+
+#if defined(__x86_64__)
+/* Static, non-PIE: these sit below 4 GiB, where a 32-bit syscall can point. */
+static char compat_node[] = "/tmp/compat-kmsg";
+static char compat_acct[] = "/nonexistent/acct";
+
+static long int80(long nr, long a, long b, long c)
+{
+	long ret;
+	__asm__ volatile("int $0x80" : "=a"(ret) : "a"(nr), "b"(a), "c"(b), "d"(c) : "memory");
+	return ret;
+}
+
+static void compat_call(const char *name, long nr, long a, long b, long c)
+{
+	fflush(stdout);
+	pid_t pid = fork();   /* a filter that kills (wrong arch) must not take the others with it */
+	if (pid == 0) {
+		long r = int80(nr, a, b, c);
+		if (r == 0 && nr == 14)
+			unlink(compat_node);
+		printf("%s %s\n", name, r < 0 ? strerrorname_np((int)-r) : "ok");
+		fflush(stdout);
+		_exit(0);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	if (WIFSIGNALED(st))
+		printf("%s killed\n", name);
+}
+#endif
 
 static int result(long r)
 {
@@ -286,6 +320,15 @@ int main(int argc, char **argv)
 		       sv.f_flag & ST_RDONLY ? "ro" : "rw");
 		return 0;
 	}
+#if defined(__x86_64__)
+	if (!strcmp(what, "compat-syscalls")) {
+		/* i386 numbers: mknod 14, acct 51, unshare 310 */
+		compat_call("mknod", 14, (long)compat_node, S_IFCHR | 0600, (long)makedev(1, 11));
+		compat_call("acct", 51, (long)compat_acct, 0, 0);
+		compat_call("unshare", 310, CLONE_NEWUSER, 0, 0);
+		return 0;
+	}
+#endif
 	if (!strcmp(what, "denied-list")) {
 		for (size_t i = 0; i < sizeof(denied) / sizeof(denied[0]); i++)
 			printf("%s\n", denied[i].name);

@@ -214,6 +214,19 @@ test_raw_mknod_and_mknodat_fail_in_every_profile() {
 	assert_eq "$(inside -- attack raw-mknodat /tmp/kmsg)" EPERM
 }
 
+# The filter covers the 32-bit ABI too: the same calls through int $0x80.
+test_compat_abi_is_filtered_too() {
+	setup
+	[ "$(uname -m)" = x86_64 ] || skip "x86_64 only"
+	local host
+	host=$("$A" compat-syscalls)
+	echo "  host: $(echo $host)"
+	case "$host" in *"acct ENOSYS"*) skip "no 32-bit emulation in this kernel" ;; esac
+	assert_contains "$host" "acct ENOENT"
+	assert_eq "$(inside_all attack compat-syscalls | tr '\n' ' ')" "mknod EPERM acct EPERM unshare EPERM "
+	assert_eq "$(inside_boot attack compat-syscalls | tr '\n' ' ')" "mknod EPERM acct EPERM unshare ok "
+}
+
 # unshare(CLONE_NEWUSER) has a rule; so must clone(CLONE_NEWUSER).
 test_clone_new_user_namespace_fails() {
 	setup
