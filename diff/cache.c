@@ -76,15 +76,14 @@ static bool same_key(const struct hc_record *a, const struct hc_record *b)
 	       a->mtime_nsec == b->mtime_nsec && a->ctime_sec == b->ctime_sec && a->ctime_nsec == b->ctime_nsec;
 }
 
-static void sum(const struct hc_header *h, const struct hc_record *v, size_t n, uint8_t out[DIFF_HASH_SIZE])
+/* -ENOMEM when the hash state cannot be allocated: never a made-up checksum. */
+static int sum(const struct hc_header *h, const struct hc_record *v, size_t n, uint8_t out[DIFF_HASH_SIZE])
 {
 	static const uint8_t zero[DIFF_HASH_SIZE];
 	XXH3_state_t *st = XXH3_createState();
 	XXH128_canonical_t c;
-	if (!st) {
-		memset(out, 0xff, DIFF_HASH_SIZE); /* never matches: the cache is then ignored */
-		return;
-	}
+	if (!st)
+		return -ENOMEM;
 	XXH3_128bits_reset(st);
 	XXH3_128bits_update(st, h, offsetof(struct hc_header, checksum));
 	XXH3_128bits_update(st, zero, sizeof(zero));
@@ -92,6 +91,7 @@ static void sum(const struct hc_header *h, const struct hc_record *v, size_t n, 
 	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(st));
 	XXH3_freeState(st);
 	memcpy(out, c.digest, DIFF_HASH_SIZE);
+	return 0;
 }
 
 /* Read dirfd/name and check it; on any doubt leave c->old empty and say why. */
@@ -122,7 +122,10 @@ static const char *load_records(struct diff_hash_cache *c, int dirfd, const char
 		free(v);
 		return "corrupt";
 	}
-	sum(&h, v, h.count, want);
+	if (sum(&h, v, h.count, want) < 0) {
+		free(v);
+		return "out of memory"; /* the cache is then ignored, as any cache in doubt */
+	}
 	for (size_t i = 1; i < h.count; i++)
 		if (v[i - 1].ino >= v[i].ino) {
 			free(v);
@@ -246,7 +249,8 @@ int diff_cache_save(struct diff_hash_cache *c, int dirfd, const char *name)
 	h.endian = HC_ENDIAN;
 	h.dev = (uint64_t)c->dev;
 	h.count = n;
-	sum(&h, c->cur, n, h.checksum);
+	if (sum(&h, c->cur, n, h.checksum) < 0)
+		return -ENOMEM;
 	size_t len = sizeof(h) + n * sizeof(struct hc_record);
 	_cleanup_free_ char *buf = malloc(len);
 	if (!buf)

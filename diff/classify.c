@@ -386,11 +386,10 @@ static int hash_upper_file(struct walk *w, int dfd, const char *name, const stru
 	return 0;
 }
 
-static int walk_dir(struct walk *w, int owned_fd, const struct lower *lo, bool plain, bool xwhiteouts);
+static int walk_dir(struct walk *w, int owned_fd, const struct lower *lo, bool plain);
 
 /* One upper entry (w->path is its merged path). */
-static int walk_entry(struct walk *w, int dfd, const char *name, const struct lower *parent_lo, bool parent_plain,
-		      bool parent_xwhiteouts)
+static int walk_entry(struct walk *w, int dfd, const char *name, const struct lower *parent_lo, bool parent_plain)
 {
 	struct stat st;
 	struct diff_entry u = {}, b, src;
@@ -426,7 +425,7 @@ static int walk_entry(struct walk *w, int dfd, const char *name, const struct lo
 			return 0;
 		if (r < 0)
 			return lc_err_ret(w->err, r, "/%s: xattrs: %s", w->path.p, strerror(-r));
-		if (private && (r = ov_read_entry(dfd, name, &st, parent_xwhiteouts, &info)) < 0)
+		if (private && (r = ov_read_entry(dfd, name, &st, &info)) < 0)
 			return lc_err_ret(w->err, r, "/%s: overlay xattrs: %s", w->path.p, strerror(-r));
 	}
 	if (info.kind == OV_ENTRY_WHITEOUT) {
@@ -468,7 +467,7 @@ static int walk_entry(struct walk *w, int dfd, const char *name, const struct lo
 		if (fd < 0)
 			return errno == ENOENT ? 0 : lc_err_ret(w->err, -errno, "/%s: open: %m", w->path.p);
 		bool plain = parent_plain && lo.kind == LOWER_SAME && !info.redirect;
-		return walk_dir(w, fd, &lo, plain, info.xwhiteouts);
+		return walk_dir(w, fd, &lo, plain);
 	}
 
 	if (S_ISLNK(st.st_mode)) {
@@ -527,7 +526,7 @@ static int walk_entry(struct walk *w, int dfd, const char *name, const struct lo
 }
 
 /* Walk the dir open at owned_fd (closed here, whatever happens). */
-static int walk_dir(struct walk *w, int owned_fd, const struct lower *lo, bool plain, bool xwhiteouts)
+static int walk_dir(struct walk *w, int owned_fd, const struct lower *lo, bool plain)
 {
 	size_t saved = w->path.len;
 	bool collect = lo->kind != LOWER_SAME;
@@ -575,7 +574,7 @@ static int walk_dir(struct walk *w, int owned_fd, const struct lower *lo, bool p
 			if ((r = dbuf_append(&name_pool, de->d_name, nl + 1)) < 0)
 				break;
 		}
-		if ((r = walk_entry(w, dfd, de->d_name, lo, plain, xwhiteouts)) < 0)
+		if ((r = walk_entry(w, dfd, de->d_name, lo, plain)) < 0)
 			break;
 	}
 	w->path.len = saved;
@@ -635,20 +634,6 @@ int diff_classify(int upper_fd, const struct diff_manifest *base, struct diff_ha
 						      .in_upper = true })) < 0)
 			goto out;
 	}
-	/* The root may hold xattr whiteouts too (overlay.opaque="x"). */
-	bool root_private = false, root_x = false;
-	uint8_t ignored[DIFF_HASH_SIZE];
-	if ((r = diff_xattr_digest(w.h, upper_fd, ".", ignored, &root_private)) < 0)
-		goto out;
-	if (root_private) {
-		struct ov_entry_info info;
-		if ((r = ov_read_entry(upper_fd, ".", &st, false, &info)) < 0) {
-			lc_err_set(err, "upper dir: overlay xattrs: %s", strerror(-r));
-			goto out;
-		}
-		root_x = info.xwhiteouts;
-		ov_entry_info_done(&info);
-	}
 	struct lower same = { LOWER_SAME, NULL, 0 };
 	/* Our own open file description: reading the caller's fd would move its offset. */
 	int root_fd = openat(upper_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -656,7 +641,7 @@ int diff_classify(int upper_fd, const struct diff_manifest *base, struct diff_ha
 		r = lc_err_ret(err, -errno, "upper dir: %m");
 		goto out;
 	}
-	if ((r = walk_dir(&w, root_fd, &same, true, root_x)) < 0)
+	if ((r = walk_dir(&w, root_fd, &same, true)) < 0)
 		goto out;
 	sort_pool = ret->pool;
 	if (ret->n)

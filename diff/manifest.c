@@ -137,30 +137,51 @@ ssize_t diff_manifest_find(const struct diff_manifest *m, const char *path, size
 	return -1;
 }
 
+/* Record i against the key path + c (len + 1 bytes), as diff_path_cmp would compare them. */
+static int rec_cmp_key_suffixed(const struct diff_manifest *m, size_t i, const char *path, size_t len, char c)
+{
+	const struct mf_record *r = &m->rec[i];
+	const char *a = m->pool + r->path_off;
+	size_t alen = r->path_len;
+	int k = memcmp(a, path, alen < len ? alen : len);
+	if (k)
+		return k;
+	if (alen <= len)
+		return -1; /* a prefix of the key (or the path itself): shorter sorts first */
+	k = (int)(unsigned char)a[len] - (int)(unsigned char)c;
+	if (k)
+		return k;
+	return alen > len + 1;
+}
+
+static size_t lower_bound_suffixed(const struct diff_manifest *m, const char *path, size_t len, char c)
+{
+	size_t lo = 0, hi = m->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (rec_cmp_key_suffixed(m, mid, path, len, c) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Every path below `path` sorts in [path + "/", path + "0"): '0' is the byte
+ * after '/'.  Compared in place, without building the keys: an allocation
+ * that could fail here would leave no honest answer (an empty range made
+ * diff under-report D).
+ */
 void diff_manifest_subtree(const struct diff_manifest *m, const char *path, size_t len, size_t *begin, size_t *end)
 {
-	char stack[512];
-	_cleanup_free_ char *heap = NULL;
-	char *key = stack;
-
 	if (len == 0) { /* the root: everything but "" itself */
 		*begin = m->n > 0 && m->rec[0].path_len == 0 ? 1 : 0;
 		*end = m->n;
 		return;
 	}
-	if (len + 2 > sizeof(stack)) {
-		heap = malloc(len + 2);
-		if (!heap) { /* cannot happen in practice; an empty range is the safe answer */
-			*begin = *end = 0;
-			return;
-		}
-		key = heap;
-	}
-	memcpy(key, path, len);
-	key[len] = '/';
-	*begin = diff_manifest_lower_bound(m, key, len + 1);
-	key[len] = '/' + 1;
-	*end = diff_manifest_lower_bound(m, key, len + 1);
+	*begin = lower_bound_suffixed(m, path, len, '/');
+	*end = lower_bound_suffixed(m, path, len, '/' + 1);
 }
 
 void diff_manifest_free(struct diff_manifest *m)
@@ -380,16 +401,15 @@ fail:
 	return r;
 }
 
-static void checksum(const struct mf_header *hdr, const void *records, size_t records_len, const void *pool,
-		     size_t pool_len, uint8_t out[DIFF_HASH_SIZE])
+/* -ENOMEM when the hash state cannot be allocated: never a made-up checksum. */
+static int checksum(const struct mf_header *hdr, const void *records, size_t records_len, const void *pool,
+		    size_t pool_len, uint8_t out[DIFF_HASH_SIZE])
 {
 	static const uint8_t zero[DIFF_HASH_SIZE];
 	XXH3_state_t *st = XXH3_createState();
 	XXH128_canonical_t c;
-	if (!st) { /* only reachable under memory exhaustion: fall back to one-shot over the header */
-		memset(out, 0xff, DIFF_HASH_SIZE);
-		return;
-	}
+	if (!st)
+		return -ENOMEM;
 	XXH3_128bits_reset(st);
 	XXH3_128bits_update(st, hdr, offsetof(struct mf_header, checksum));
 	XXH3_128bits_update(st, zero, sizeof(zero));
@@ -398,6 +418,7 @@ static void checksum(const struct mf_header *hdr, const void *records, size_t re
 	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(st));
 	XXH3_freeState(st);
 	memcpy(out, c.digest, DIFF_HASH_SIZE);
+	return 0;
 }
 
 int diff_manifest_write(const struct diff_manifest *m, const char *out_path, struct lc_err *err)
@@ -415,7 +436,8 @@ int diff_manifest_write(const struct diff_manifest *m, const char *out_path, str
 	hdr.pool_off = hdr.records_off + rec_len;
 	hdr.pool_size = m->pool_size;
 	hdr.file_size = hdr.pool_off + hdr.pool_size;
-	checksum(&hdr, m->rec, rec_len, m->pool, m->pool_size, hdr.checksum);
+	if (checksum(&hdr, m->rec, rec_len, m->pool, m->pool_size, hdr.checksum) < 0)
+		return lc_err_ret(err, -ENOMEM, "checksum: out of memory");
 
 	/* One buffer and one write: the file is small next to the tree it describes. */
 	_cleanup_free_ char *buf = malloc(hdr.file_size);
@@ -485,8 +507,9 @@ static int validate(struct diff_manifest *m, const uint8_t *data, size_t size, s
 	    hdr.pool_off != hdr.records_off + hdr.n_records * sizeof(struct mf_record) ||
 	    hdr.pool_off > size || hdr.pool_size != size - hdr.pool_off)
 		return lc_err_ret(err, -EBADMSG, "inconsistent section sizes");
-	checksum(&hdr, data + hdr.records_off, hdr.pool_off - hdr.records_off, data + hdr.pool_off, hdr.pool_size,
-		 sum);
+	if (checksum(&hdr, data + hdr.records_off, hdr.pool_off - hdr.records_off, data + hdr.pool_off, hdr.pool_size,
+		     sum) < 0)
+		return lc_err_ret(err, -ENOMEM, "checksum: out of memory");
 	if (memcmp(sum, hdr.checksum, sizeof(sum)) != 0)
 		return lc_err_ret(err, -EBADMSG, "checksum mismatch (corrupt)");
 

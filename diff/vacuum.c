@@ -24,7 +24,8 @@ static int open_parent(int upper_fd, const char *path, size_t len, const char **
 	const char *slash = memrchr(path, '/', len);
 	if (!slash) {
 		*ret_name = path;
-		return fcntl(upper_fd, F_DUPFD_CLOEXEC, 3);
+		int fd = fcntl(upper_fd, F_DUPFD_CLOEXEC, 3);
+		return fd < 0 ? -errno : fd; /* -1 is not an errno */
 	}
 	_cleanup_free_ char *parent = strndup(path, (size_t)(slash - path));
 	if (!parent)

@@ -7,12 +7,22 @@
  * An entry layerctl owns looks like this (one line; fields mangled by
  * libmount, i.e. ' ' -> \040, '\' -> \134, ...):
  *
- *   overlay TARGET overlay x-layerctl.child=NAME,noauto,x-systemd.automount,
- *     x-systemd.requires-mounts-for="STORE",lowerdir=L,upperdir=U,workdir=W,
- *     index=off,metacopy=off,redirect_dir=off 0 0
+ *   overlay TARGET overlay x-layerctl.child=NAME,noauto,nofail,
+ *     x-systemd.automount,x-systemd.requires-mounts-for="STORE",
+ *     lowerdir=L,upperdir=U,workdir=W,index=off,metacopy=off,redirect_dir=off 0 0
  *
  * Ownership is the x-layerctl.child= option and nothing else: every other
  * line of the file is carried over byte for byte.
+ *
+ * nofail: a child is never worth a failed boot.  Without it systemd makes
+ * the .automount a requirement of local-fs.target, and wherever autofs is
+ * missing (containers, kernels without CONFIG_AUTOFS_FS) the boot ends in
+ * emergency mode.  The generator's units follow the same rule (wants/).
+ *
+ * Options of an owned entry are either layerctl's (the list above, all
+ * required with layerctl's values, in any order) or the user's (see
+ * fg_is_user_option): a user's option is never a difference and survives
+ * an update of the entry.  Anything else is a difference.
  */
 #pragma once
 
@@ -41,9 +51,18 @@ struct fg_child {
 int fg_overlay_options(const struct fg_child *c, char **ret, struct lc_err *err);
 
 /*
+ * Options a user may add to an owned entry (name without "=value"):
+ * x-systemd.device-timeout, x-systemd.mount-timeout, x-systemd.idle-timeout,
+ * and every x-* option outside the namespaces that change whether, when or
+ * what is mounted (x-systemd.*, x-initrd.*, x-mount.*, x-layerctl.*), such
+ * as x-gvfs-hide.  nofail is layerctl's own (always written, required).
+ */
+bool fg_is_user_option(const char *name, size_t len);
+
+/*
  * The full option field of the child's fstab entry (owner marker, noauto,
- * x-systemd.automount, x-systemd.requires-mounts-for= and the overlay
- * options).  Checked with libmount's own option splitter: if libmount would
+ * nofail, x-systemd.automount, x-systemd.requires-mounts-for= and the
+ * overlay options).  Checked with libmount's own option splitter: if libmount would
  * hand the kernel anything but exactly the overlay options (a path piece after
  * an escaped ',' that libmount takes for a mount option such as "ro"), the
  * entry is refused with -EINVAL rather than written and mounted wrong.
@@ -54,6 +73,22 @@ int fg_entry_options(const struct fg_child *c, char **ret, struct lc_err *err);
 int fg_entry_line(const struct fg_child *c, char **ret, struct lc_err *err);
 
 /* ---- Bringing an fstab file in line ---- */
+
+/*
+ * An fstab read once: one open(), read to the end through that descriptor,
+ * which is then closed; its directory stays locked until fg_fstab_close().
+ * Everything compared or merged afterwards is that text, never the file
+ * again (libmount parses a copy of it in memory).
+ */
+struct fg_fstab;
+
+/*
+ * Open, lock (flock on the directory: exclusive when for_write, else shared)
+ * and read path.  A missing file reads as empty.  A symlinked path is
+ * resolved (its target is what a write replaces).
+ */
+int fg_fstab_open(const char *path, bool for_write, struct fg_fstab **ret, struct lc_err *err);
+void fg_fstab_close(struct fg_fstab *f);
 
 enum fg_change_kind {
 	FG_ADD,       /* an enabled child has no entry: appended */
@@ -108,11 +143,20 @@ int fg_fstab_sync(const char *path, const char *scope, const struct fg_child *ch
 		  unsigned flags, struct fg_report *ret, struct lc_err *err);
 
 /*
- * The same merge on text in memory, without locking or writing: text is the
- * old file content, parsed by libmount from the file at parse_path (which
- * must hold exactly text).  For tests and for fg_fstab_sync.
+ * fg_fstab_sync on a file already opened and read by fg_fstab_open: the
+ * comparison is made on the text read there.  Without FG_SYNC_DRY_RUN the
+ * result replaces the file, unless the file changed since it was read
+ * (-EAGAIN).  fg_fstab_sync is fg_fstab_open + this + fg_fstab_close.
  */
-int fg_fstab_merge(const char *text, size_t len, const char *parse_path, const char *what, const char *scope,
+int fg_fstab_apply(struct fg_fstab *f, const char *scope, const struct fg_child *children, size_t n,
+		   unsigned flags, struct fg_report *ret, struct lc_err *err);
+
+/*
+ * The same merge on text in memory, without locking or writing: text is the
+ * old file content (what: its name for messages).  libmount parses the text
+ * itself, from a copy in memory.  For tests and for fg_fstab_apply.
+ */
+int fg_fstab_merge(const char *text, size_t len, const char *what, const char *scope,
 		   const struct fg_child *children, size_t n, char **ret_text, size_t *ret_len,
 		   struct fg_report *ret, struct lc_err *err);
 
@@ -127,7 +171,9 @@ int fg_fstab_merge(const char *text, size_t len, const char *parse_path, const c
 int fg_unit_name_from_path(const char *path, const char *suffix, char **ret);
 
 struct fg_gen_report {
-	char **skipped;    /* children whose unit already existed (fstab has them?) */
+	char **in_fstab;   /* children whose mount point has an fstab line: systemd-fstab-generator's */
+	size_t n_in_fstab;
+	char **skipped;    /* children whose unit already existed in the directory */
 	size_t n_skipped;
 	size_t n_written;
 };
@@ -136,10 +182,17 @@ void fg_gen_report_done(struct fg_gen_report *r);
 /*
  * Write NAME.mount and NAME.automount for each child into dir (a generator's
  * "normal" output directory) and link the .automount from
- * local-fs.target.requires/, as systemd-fstab-generator does for an fstab
- * line with x-systemd.automount.  A unit that already exists in dir (written
- * by systemd-fstab-generator for an /etc/fstab line) is left alone and
- * reported as skipped.
+ * local-fs.target.wants/, as systemd-fstab-generator does for an fstab line
+ * with noauto,nofail,x-systemd.automount.
+ *
+ * A child whose mount point has a line in the fstab at fstab_path (read
+ * through libmount; NULL: none is read; a missing file has no lines) is
+ * systemd-fstab-generator's to write: it gets no units here and is reported
+ * in in_fstab, so the two generators never write the same unit, whichever
+ * runs first.  A unit that already exists in dir anyway is left alone and
+ * reported as skipped.  An fstab that exists but cannot be read is an error
+ * returned after the units were written (systemd-fstab-generator cannot
+ * read it either, so nothing collides).
  */
-int fg_generate(const char *dir, const struct fg_child *children, size_t n, struct fg_gen_report *ret,
-		struct lc_err *err);
+int fg_generate(const char *dir, const char *fstab_path, const struct fg_child *children, size_t n,
+		struct fg_gen_report *ret, struct lc_err *err);

@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "fstab-gen/fstab-gen.h"
@@ -101,7 +102,31 @@ static int check_libmount_split(const struct fg_child *c, const char *options, c
 	return 0;
 }
 
-int fg_entry_options(const struct fg_child *c, char **ret, struct lc_err *err)
+bool fg_is_user_option(const char *name, size_t len)
+{
+	/* How long systemd waits: the user's to tune, never a reason for a failed boot. */
+	static const char *const timing[] = { "x-systemd.device-timeout", "x-systemd.mount-timeout",
+					      "x-systemd.idle-timeout" };
+	/* These decide whether, when, where or what is mounted: layerctl's (or nobody's). */
+	static const char *const reserved[] = { "x-systemd.", "x-initrd.", "x-mount.", "x-layerctl." };
+
+	for (size_t i = 0; i < ELEMENTSOF(timing); i++)
+		if (len == strlen(timing[i]) && memcmp(name, timing[i], len) == 0)
+			return true;
+	if (len <= 2 || memcmp(name, "x-", 2) != 0)
+		return false;
+	for (size_t i = 0; i < ELEMENTSOF(reserved); i++)
+		if (len >= strlen(reserved[i]) && memcmp(name, reserved[i], strlen(reserved[i])) == 0)
+			return false;
+	return true;
+}
+
+/*
+ * The entry's options; user_opts (the user's own options of the line being
+ * replaced, or NULL) go after layerctl's userspace options and before the
+ * overlay options, which stay last.
+ */
+static int entry_options(const struct fg_child *c, const char *user_opts, char **ret, struct lc_err *err)
 {
 	_cleanup_free_ char *overlay = NULL, *rmf = NULL;
 	char *opts;
@@ -115,8 +140,8 @@ int fg_entry_options(const struct fg_child *c, char **ret, struct lc_err *err)
 	r = requires_mounts_for_value(c, &rmf, err);
 	if (r < 0)
 		return r;
-	if (asprintf(&opts, FG_OWNER_OPTION "=%s,noauto,x-systemd.automount,x-systemd.requires-mounts-for=%s,%s",
-		     c->name, rmf, overlay) < 0)
+	if (asprintf(&opts, FG_OWNER_OPTION "=%s,noauto,nofail,x-systemd.automount,x-systemd.requires-mounts-for=%s,%s%s%s",
+		     c->name, rmf, user_opts ? user_opts : "", user_opts ? "," : "", overlay) < 0)
 		return -ENOMEM;
 	r = check_libmount_split(c, opts, overlay, err);
 	if (r < 0) {
@@ -127,10 +152,15 @@ int fg_entry_options(const struct fg_child *c, char **ret, struct lc_err *err)
 	return 0;
 }
 
-static int entry_fs(const struct fg_child *c, struct libmnt_fs **ret, struct lc_err *err)
+int fg_entry_options(const struct fg_child *c, char **ret, struct lc_err *err)
+{
+	return entry_options(c, NULL, ret, err);
+}
+
+static int entry_fs(const struct fg_child *c, const char *user_opts, struct libmnt_fs **ret, struct lc_err *err)
 {
 	_cleanup_free_ char *opts = NULL;
-	int r = fg_entry_options(c, &opts, err);
+	int r = entry_options(c, user_opts, &opts, err);
 	if (r < 0)
 		return r;
 	if (strchr(c->target, '\n'))
@@ -178,7 +208,7 @@ static int format_fs_line(struct libmnt_fs *fs, char **ret)
 int fg_entry_line(const struct fg_child *c, char **ret, struct lc_err *err)
 {
 	_cleanup_fs_ struct libmnt_fs *fs = NULL;
-	int r = entry_fs(c, &fs, err);
+	int r = entry_fs(c, NULL, &fs, err);
 	if (r < 0)
 		return r;
 	r = format_fs_line(fs, ret);
@@ -305,8 +335,35 @@ static int map_entries_to_lines(struct parsed *p, const char *what, struct lc_er
 			  what, p->n_lines);
 }
 
-static int parse_text(const char *text, size_t len, const char *parse_path, const char *what, struct parsed *p,
-		      struct lc_err *err)
+/*
+ * libmount parses the text we hold, never the file again: a copy in a memfd,
+ * handed over as /proc/self/fd/N.  (mnt_table_parse_stream() on an
+ * fmemopen() stream would need no /proc, but it guesses the table's format
+ * from the first entry, and an fstab line that starts with two numbers is
+ * then read as mountinfo; mnt_table_parse_fstab() fixes the format.)
+ */
+static int parse_copy(struct libmnt_table *tb, const char *text, size_t len, const char *what, struct lc_err *err)
+{
+	char path[64];
+	_cleanup_close_ int fd = memfd_create("layerctl-fstab", MFD_CLOEXEC);
+	if (fd < 0)
+		return lc_err_ret(err, -errno, "%s: memfd_create: %m", what);
+	for (size_t off = 0; off < len;) {
+		ssize_t k = write(fd, text + off, len - off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return lc_err_ret(err, -errno, "%s: copying it for libmount: %m", what);
+		off += (size_t)k;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if (access(path, R_OK) < 0)
+		return lc_err_ret(err, -errno, "%s: libmount reads the text through %s, which needs /proc (%m)", what, path);
+	int r = mnt_table_parse_fstab(tb, path);
+	return r < 0 ? lc_err_ret(err, r, "%s: libmount cannot read it (%s)", what, strerror(-r)) : 0;
+}
+
+static int parse_text(const char *text, size_t len, const char *what, struct parsed *p, struct lc_err *err)
 {
 	int r;
 
@@ -318,10 +375,10 @@ static int parse_text(const char *text, size_t len, const char *parse_path, cons
 	mnt_table_enable_comments(p->tb, 1);
 	mnt_table_set_userdata(p->tb, p);
 	mnt_table_set_parser_errcb(p->tb, parse_error_cb);
-	/* An empty (or missing) file has nothing to parse; libmount refuses /dev/null. */
-	r = len ? mnt_table_parse_fstab(p->tb, parse_path) : 0;
+	/* An empty (or missing) file has nothing to parse. */
+	r = len ? parse_copy(p->tb, text, len, what, err) : 0;
 	if (r < 0)
-		return lc_err_ret(err, r, "%s: libmount cannot read it", what);
+		return r;
 	if (p->bad_line)
 		return lc_err_ret(err, -EBADMSG, "%s:%u: libmount cannot parse this line; fix or remove it (nothing was changed)",
 				  what, p->bad_line);
@@ -365,20 +422,119 @@ static bool streq_null(const char *a, const char *b)
 	return a && b ? STREQ(a, b) : a == b;
 }
 
-/* What differs between an existing entry and the wanted one, or NULL if nothing. */
-static const char *entry_difference(struct libmnt_fs *have, struct libmnt_fs *want)
+/* Does optstr hold the option name (of nlen bytes) with exactly this value (NULL: none)? */
+static bool optstr_has(const char *optstr, const char *name, size_t nlen, const char *value, size_t vlen)
 {
+	char *s = (char *)optstr, *n, *v;
+	size_t nl, vl;
+	while (s && mnt_optstr_next_option(&s, &n, &nl, &v, &vl) == 0)
+		if (nl == nlen && memcmp(n, name, nlen) == 0 && (v ? value && vl == vlen && memcmp(v, value, vlen) == 0 : !value))
+			return true;
+	return false;
+}
+
+/* An option name for a message: printable ASCII as is, anything else as \xNN. */
+static void put_option_name(char *buf, size_t size, const char *what, const char *name, size_t len)
+{
+	size_t o = (size_t)snprintf(buf, size, "options: ");
+	for (size_t i = 0; i < len && i < 64 && o + 5 < size; i++) {
+		unsigned char c = (unsigned char)name[i];
+		o += (size_t)snprintf(buf + o, size - o, c > ' ' && c < 0x7f && c != '\\' ? "%c" : "\\x%02x", c);
+	}
+	snprintf(buf + o, size - o, " %s", what);
+}
+
+/*
+ * Compare the option fields as sets, split by libmount the way mount(8)
+ * splits them: the kernel's part (the overlay options, compared as one
+ * string, since libmount's splitter knows nothing of overlay's "\,") and
+ * the userspace part (x-*, noauto, nofail, ...), where every option of ours
+ * must be there with our value and any other must be the user's.
+ */
+static bool options_differ(const char *have, const char *want, char *detail, size_t size)
+{
+	_cleanup_free_ char *hu = NULL, *hv = NULL, *hf = NULL, *wu = NULL, *wv = NULL, *wf = NULL;
+	char *s, *n, *v;
+	size_t nl, vl;
+
+	if (mnt_split_optstr(have, &hu, &hv, &hf, 0, 0) < 0 || mnt_split_optstr(want, &wu, &wv, &wf, 0, 0) < 0) {
+		snprintf(detail, size, "options");
+		return true;
+	}
+	if (hv) {
+		s = hv;
+		if (mnt_optstr_next_option(&s, &n, &nl, &v, &vl) == 0)
+			put_option_name(detail, size, "is not layerctl's nor the user's", n, nl);
+		return true;
+	}
+	if (!streq_null(hf, wf)) {
+		snprintf(detail, size, "overlay options");
+		return true;
+	}
+	/* Ours first, so a changed value is named as such rather than as a stranger. */
+	for (s = wu; s && mnt_optstr_next_option(&s, &n, &nl, &v, &vl) == 0;)
+		if (!optstr_has(hu, n, nl, v, vl)) {
+			put_option_name(detail, size, "is missing or has another value", n, nl);
+			return true;
+		}
+	for (s = hu; s && mnt_optstr_next_option(&s, &n, &nl, &v, &vl) == 0;)
+		if (!optstr_has(wu, n, nl, v, vl) && !fg_is_user_option(n, nl)) {
+			put_option_name(detail, size, "is not layerctl's nor the user's", n, nl);
+			return true;
+		}
+	return false;
+}
+
+/* What differs between an existing entry and the wanted one (into detail); false if nothing. */
+static bool entry_differs(struct libmnt_fs *have, struct libmnt_fs *want, char *detail, size_t size)
+{
+	const char *what = NULL;
 	if (!streq_null(mnt_fs_get_target(have), mnt_fs_get_target(want)))
-		return "mount point";
-	if (!streq_null(mnt_fs_get_options(have), mnt_fs_get_options(want)))
-		return "options";
-	if (!streq_null(mnt_fs_get_source(have), mnt_fs_get_source(want)))
-		return "source";
-	if (!streq_null(mnt_fs_get_fstype(have), mnt_fs_get_fstype(want)))
-		return "file system type";
-	if (mnt_fs_get_freq(have) != mnt_fs_get_freq(want) || mnt_fs_get_passno(have) != mnt_fs_get_passno(want))
-		return "dump/pass fields";
-	return NULL;
+		what = "mount point";
+	else if (options_differ(mnt_fs_get_options(have), mnt_fs_get_options(want), detail, size))
+		return true;
+	else if (!streq_null(mnt_fs_get_source(have), mnt_fs_get_source(want)))
+		what = "source";
+	else if (!streq_null(mnt_fs_get_fstype(have), mnt_fs_get_fstype(want)))
+		what = "file system type";
+	else if (mnt_fs_get_freq(have) != mnt_fs_get_freq(want) || mnt_fs_get_passno(have) != mnt_fs_get_passno(want))
+		what = "dump/pass fields";
+	if (what)
+		snprintf(detail, size, "%s", what);
+	return what != NULL;
+}
+
+/*
+ * The user's options of an owned entry, in their order, as one
+ * comma-separated string (NULL if there are none): carried into the entry
+ * that replaces it.
+ */
+static int user_options_of(struct libmnt_fs *fs, char **ret)
+{
+	_cleanup_free_ char *u = NULL;
+	char *buf = NULL, *s, *n, *v;
+	size_t len = 0, nl, vl;
+
+	*ret = NULL;
+	int r = mnt_split_optstr(mnt_fs_get_options(fs), &u, NULL, NULL, 0, 0);
+	if (r < 0)
+		return r;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return -ENOMEM;
+	/* Each option as written (name, '=', value with any quotes), joined by ','. */
+	for (s = u; s && mnt_optstr_next_option(&s, &n, &nl, &v, &vl) == 0;)
+		if (fg_is_user_option(n, nl))
+			fprintf(f, "%s%.*s", ftell(f) ? "," : "", (int)(v ? (size_t)(v + vl - n) : nl), n);
+	if (fclose(f) != 0) {
+		free(buf);
+		return -ENOMEM;
+	}
+	if (len)
+		*ret = buf;
+	else
+		free(buf);
+	return 0;
 }
 
 struct wanted {
@@ -416,7 +572,7 @@ static int build_wanted(const struct fg_child *children, size_t n, struct wanted
 		if (find_wanted(w, i, children[i].name))
 			r = lc_err_ret(err, -EINVAL, "child %s: given twice", children[i].name);
 		if (r == 0)
-			r = entry_fs(&children[i], &w[i].fs, err);
+			r = entry_fs(&children[i], NULL, &w[i].fs, err);
 		if (r == 0 && (r = format_fs_line(w[i].fs, &w[i].line)) < 0)
 			lc_err_set(err, "child %s: libmount could not format the entry", children[i].name);
 	}
@@ -428,27 +584,48 @@ static int build_wanted(const struct fg_child *children, size_t n, struct wanted
 	return 0;
 }
 
+/* The wanted entry's line, with the user's options of the entry it replaces. */
+static int replacement_line(struct wanted *want, struct libmnt_fs *old, char **ret, struct lc_err *err)
+{
+	_cleanup_free_ char *user_opts = NULL;
+	_cleanup_fs_ struct libmnt_fs *fs = NULL;
+	int r = user_options_of(old, &user_opts);
+	if (r < 0)
+		return r;
+	if (!user_opts)
+		return (*ret = strdup(want->line)) ? 0 : -ENOMEM;
+	r = entry_fs(want->child, user_opts, &fs, err);
+	if (r < 0)
+		return r;
+	r = format_fs_line(fs, ret);
+	return r < 0 ? lc_err_ret(err, r, "child %s: libmount could not format the entry", want->child->name) : 0;
+}
+
 /* Decide the fate of one owned entry: keep it verbatim, replace it, or drop it. */
 static int merge_owned_line(FILE *out, const struct line *l, unsigned lineno, const char *owner, struct wanted *w,
-			    size_t n, struct fg_report *rep)
+			    size_t n, struct fg_report *rep, struct lc_err *err)
 {
 	struct wanted *want = find_wanted(w, n, owner);
+	char diff[160];
 	if (!want)
 		return add_change(rep, FG_REMOVE, owner, lineno, NULL);
 	if (want->seen)
 		return add_change(rep, FG_DUPLICATE, owner, lineno, NULL);
 	want->seen = true;
 	rep->n_entries++;
-	const char *diff = entry_difference(l->fs, want->fs);
-	if (!diff) {
+	if (!entry_differs(l->fs, want->fs, diff, sizeof(diff))) {
 		fwrite(l->p, 1, l->len, out);
 		return 0;
 	}
-	fputs(want->line, out);
+	_cleanup_free_ char *line = NULL;
+	int r = replacement_line(want, l->fs, &line, err);
+	if (r < 0)
+		return r;
+	fputs(line, out);
 	return add_change(rep, FG_UPDATE, owner, lineno, diff);
 }
 
-int fg_fstab_merge(const char *text, size_t len, const char *parse_path, const char *what, const char *scope,
+int fg_fstab_merge(const char *text, size_t len, const char *what, const char *scope,
 		   const struct fg_child *children, size_t n, char **ret_text, size_t *ret_len,
 		   struct fg_report *rep, struct lc_err *err)
 {
@@ -459,7 +636,7 @@ int fg_fstab_merge(const char *text, size_t len, const char *parse_path, const c
 	int r;
 
 	memset(rep, 0, sizeof(*rep));
-	r = parse_text(text, len, parse_path, what, &p, err);
+	r = parse_text(text, len, what, &p, err);
 	if (r == 0)
 		r = build_wanted(children, n, &w, err);
 	if (r < 0) {
@@ -474,7 +651,7 @@ int fg_fstab_merge(const char *text, size_t len, const char *parse_path, const c
 	for (size_t i = 0; i < p.n_lines && r == 0; i++) {
 		_cleanup_free_ char *owner = p.lines[i].fs ? owner_of(p.lines[i].fs, scope) : NULL;
 		if (owner)
-			r = merge_owned_line(out, &p.lines[i], (unsigned)(i + 1), owner, w, n, rep);
+			r = merge_owned_line(out, &p.lines[i], (unsigned)(i + 1), owner, w, n, rep, err);
 		else
 			fwrite(p.lines[i].p, 1, p.lines[i].len, out); /* not ours: byte for byte */
 	}
@@ -579,7 +756,8 @@ static int verify_written(const char *tmp_path, const char *what, struct lc_err 
 	return r;
 }
 
-struct target_file {
+struct fg_fstab {
+	char *path;          /* as given: for messages */
 	char *dir, *base;    /* where the file is (symlinks resolved) */
 	int dirfd;
 	bool exists;
@@ -588,16 +766,20 @@ struct target_file {
 	size_t len;
 };
 
-static void target_file_done(struct target_file *t)
+void fg_fstab_close(struct fg_fstab *t)
 {
+	if (!t)
+		return;
+	free(t->path);
 	free(t->dir);
 	free(t->base);
 	if (t->dirfd >= 0)
 		close(t->dirfd);
 	free(t->text);
+	free(t);
 }
 
-static int split_path(const char *path, struct target_file *t)
+static int split_path(const char *path, struct fg_fstab *t)
 {
 	char real[PATH_MAX];
 	const char *use = path;
@@ -617,8 +799,8 @@ static int split_path(const char *path, struct target_file *t)
 	return 0;
 }
 
-/* Open, lock and read.  On success the lock is held through t->dirfd. */
-static int open_target(const char *path, bool exclusive, struct target_file *t, struct lc_err *err)
+/* Open, lock and read (once, through one descriptor).  The lock is held through t->dirfd. */
+static int open_target(const char *path, bool exclusive, struct fg_fstab *t, struct lc_err *err)
 {
 	int r = split_path(path, t);
 	if (r < 0)
@@ -645,7 +827,22 @@ static int open_target(const char *path, bool exclusive, struct target_file *t, 
 	return r < 0 ? lc_err_ret(err, r, "%s: read: %s", path, strerror(-r)) : 0;
 }
 
-static int write_replacement(struct target_file *t, const char *text, size_t len, const char *what,
+int fg_fstab_open(const char *path, bool for_write, struct fg_fstab **ret, struct lc_err *err)
+{
+	struct fg_fstab *t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->dirfd = -1;
+	int r = (t->path = strdup(path)) ? open_target(path, for_write, t, err) : -ENOMEM;
+	if (r < 0) {
+		fg_fstab_close(t);
+		return r;
+	}
+	*ret = t;
+	return 0;
+}
+
+static int write_replacement(struct fg_fstab *t, const char *text, size_t len, const char *what,
 			     struct lc_err *err)
 {
 	_cleanup_free_ char *tmp = NULL;
@@ -695,46 +892,38 @@ static int write_replacement(struct target_file *t, const char *text, size_t len
 }
 
 /*
- * Merge against the bytes we hold, parsed by libmount from the same open
- * file (through /proc), so a rename between our read and its parse cannot
- * hand it a different file.  Without /proc, the path; a missing file is
- * /dev/null.
+ * Only the text fg_fstab_open() read is merged: the file is not opened or
+ * read again (libmount gets a copy of the text), so a file replaced or
+ * edited since then cannot be compared in its place; a write then fails in
+ * write_replacement()'s check.
  */
-static int merge_target(const char *path, const char *scope, struct target_file *t, const struct fg_child *children, size_t n,
-			char **new_text, size_t *new_len, struct fg_report *rep, struct lc_err *err)
+int fg_fstab_apply(struct fg_fstab *t, const char *scope, const struct fg_child *children, size_t n,
+		   unsigned flags, struct fg_report *rep, struct lc_err *err)
 {
-	char parse_path[64] = "/dev/null";
-	_cleanup_close_ int fd = -1;
-	if (t->exists) {
-		fd = openat(t->dirfd, t->base, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0)
-			return lc_err_ret(err, -errno, "%s: %m", path);
-		snprintf(parse_path, sizeof(parse_path), "/proc/self/fd/%d", fd);
-		if (access(parse_path, R_OK) < 0)
-			snprintf(parse_path, sizeof(parse_path), "%s", "");
-	}
-	return fg_fstab_merge(t->text, t->len, parse_path[0] ? parse_path : path, path, scope, children, n, new_text,
-			      new_len, rep, err);
+	bool dry = flags & FG_SYNC_DRY_RUN;
+	_cleanup_free_ char *new_text = NULL;
+	size_t new_len = 0;
+
+	int r = fg_fstab_merge(t->text, t->len, t->path, scope, children, n, &new_text, &new_len, rep, err);
+	if (r < 0)
+		return r;
+	test_hook("fstab-before-write");
+	rep->created = !t->exists && rep->n_changes > 0;
+	if (!dry && rep->n_changes > 0 && (r = write_replacement(t, new_text, new_len, t->path, err)) < 0)
+		fg_report_done(rep);
+	return r;
 }
 
 int fg_fstab_sync(const char *path, const char *scope, const struct fg_child *children, size_t n,
 		  unsigned flags, struct fg_report *rep, struct lc_err *err)
 {
-	struct target_file t = { .dirfd = -1 };
-	bool dry = flags & FG_SYNC_DRY_RUN;
-	_cleanup_free_ char *new_text = NULL;
-	size_t new_len = 0;
+	struct fg_fstab *t = NULL;
 
 	memset(rep, 0, sizeof(*rep));
-	int r = open_target(path, !dry, &t, err);
-	if (r == 0)
-		r = merge_target(path, scope, &t, children, n, &new_text, &new_len, rep, err);
-	if (r == 0) {
-		test_hook("fstab-before-write");
-		rep->created = !t.exists && rep->n_changes > 0;
-		if (!dry && rep->n_changes > 0 && (r = write_replacement(&t, new_text, new_len, path, err)) < 0)
-			fg_report_done(rep);
-	}
-	target_file_done(&t);
+	int r = fg_fstab_open(path, !(flags & FG_SYNC_DRY_RUN), &t, err);
+	if (r < 0)
+		return r;
+	r = fg_fstab_apply(t, scope, children, n, flags, rep, err);
+	fg_fstab_close(t);
 	return r;
 }

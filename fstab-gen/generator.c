@@ -2,9 +2,13 @@
 /*
  * The systemd generator: .mount and .automount units for enabled children,
  * shaped like the ones systemd-fstab-generator writes for an fstab line with
- * noauto,x-systemd.automount (so `systemctl` shows the same thing either way).
+ * noauto,nofail,x-systemd.automount (so `systemctl` shows the same thing
+ * either way): the .automount is wanted (not required) by local-fs.target
+ * and the .mount is not ordered before it, so a child whose automount cannot
+ * start (no autofs in the kernel, a container) never fails the boot.
  */
 #include <fcntl.h>
+#include <libmount.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -130,7 +134,7 @@ static int mount_unit_text(const struct fg_child *c, const char *options, char *
 		   "RequiresMountsFor=",
 		c->name);
 	put_quoted_path(f, c->store);
-	fputs("\nBefore=local-fs.target\n\n[Mount]\nWhat=overlay\nWhere=", f);
+	fputs("\n\n[Mount]\nWhat=overlay\nWhere=", f);
 	put_unit_value(f, c->target);
 	fputs("\nType=overlay\nOptions=", f);
 	put_unit_value(f, options);
@@ -173,22 +177,91 @@ void fg_gen_report_done(struct fg_gen_report *r)
 	for (size_t i = 0; i < r->n_skipped; i++)
 		free(r->skipped[i]);
 	free(r->skipped);
+	for (size_t i = 0; i < r->n_in_fstab; i++)
+		free(r->in_fstab[i]);
+	free(r->in_fstab);
 	memset(r, 0, sizeof(*r));
 }
 
-static int add_skipped(struct fg_gen_report *rep, const char *name)
+static int add_name(char ***list, size_t *n, const char *name)
 {
-	char **v = realloc(rep->skipped, (rep->n_skipped + 1) * sizeof(*v));
+	char **v = realloc(*list, (*n + 1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	rep->skipped = v;
-	if (!(v[rep->n_skipped] = strdup(name)))
+	*list = v;
+	if (!(v[*n] = strdup(name)))
 		return -ENOMEM;
-	rep->n_skipped++;
+	(*n)++;
 	return 0;
 }
 
-static int generate_one(int dirfd, const struct fg_child *c, struct fg_gen_report *rep, struct lc_err *err)
+/* The mount unit names of the fstab's entries: what systemd-fstab-generator will write. */
+struct fstab_units {
+	char **names;
+	size_t n;
+};
+
+static void fstab_units_done(struct fstab_units *u)
+{
+	for (size_t i = 0; i < u->n; i++)
+		free(u->names[i]);
+	free(u->names);
+}
+
+static int skip_bad_line(struct libmnt_table *tb, const char *filename, int line)
+{
+	(void)tb, (void)filename, (void)line;
+	return 1; /* systemd-fstab-generator skips it too; the other lines still count */
+}
+
+/*
+ * Read the fstab through libmount, as systemd-fstab-generator does, and
+ * collect the unit name of every mount point in it.  Mount points compare
+ * as unit names, the way systemd tells units apart ("//a/" is "/a").
+ */
+static int read_fstab_units(const char *path, struct fstab_units *u, struct lc_err *err)
+{
+	struct libmnt_fs *fs;
+	struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
+	struct libmnt_table *tb = mnt_new_table();
+	int r = 0;
+
+	memset(u, 0, sizeof(*u));
+	if (!tb || !it) {
+		mnt_free_iter(it);
+		mnt_unref_table(tb);
+		return -ENOMEM;
+	}
+	mnt_table_set_parser_errcb(tb, skip_bad_line);
+	r = mnt_table_parse_fstab(tb, path);
+	if (r == -ENOENT)
+		r = 0; /* no fstab: no lines */
+	else if (r < 0)
+		r = lc_err_ret(err, r, "%s: libmount cannot read it (%s)", path, strerror(-r));
+	while (r == 0 && mnt_table_next_fs(tb, it, &fs) == 0) {
+		_cleanup_free_ char *name = NULL;
+		const char *target = mnt_fs_get_target(fs);
+		if (!target || fg_unit_name_from_path(target, "mount", &name) < 0)
+			continue; /* swap, "none", relative: no .mount unit */
+		r = add_name(&u->names, &u->n, name);
+	}
+	mnt_free_iter(it);
+	mnt_unref_table(tb);
+	if (r < 0)
+		fstab_units_done(u);
+	return r;
+}
+
+static bool has_name(const struct fstab_units *u, const char *name)
+{
+	for (size_t i = 0; i < u->n; i++)
+		if (STREQ(u->names[i], name))
+			return true;
+	return false;
+}
+
+static int generate_one(int dirfd, const struct fg_child *c, const struct fstab_units *in_fstab,
+			struct fg_gen_report *rep, struct lc_err *err)
 {
 	_cleanup_free_ char *options = NULL, *mount_name = NULL, *auto_name = NULL, *link = NULL;
 	_cleanup_free_ char *mount_text = NULL, *auto_text = NULL, *link_target = NULL;
@@ -208,12 +281,15 @@ static int generate_one(int dirfd, const struct fg_child *c, struct fg_gen_repor
 	if (r < 0)
 		return lc_err_ret(err, r, "child %s: no systemd unit name for %s (%s)", c->name, c->target,
 				  r == -ENAMETOOLONG ? "the escaped path is longer than 255 bytes" : strerror(-r));
+	/* The fstab has the mount point: systemd-fstab-generator writes these units, before or after us. */
+	if (has_name(in_fstab, mount_name))
+		return add_name(&rep->in_fstab, &rep->n_in_fstab, c->name);
 	if (faccessat(dirfd, mount_name, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ||
 	    faccessat(dirfd, auto_name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-		return add_skipped(rep, c->name);
+		return add_name(&rep->skipped, &rep->n_skipped, c->name);
 	if ((r = mount_unit_text(c, options, &mount_text)) < 0 || (r = automount_unit_text(c, &auto_text)) < 0)
 		return r;
-	if (asprintf(&link, "local-fs.target.requires/%s", auto_name) < 0 ||
+	if (asprintf(&link, "local-fs.target.wants/%s", auto_name) < 0 ||
 	    asprintf(&link_target, "../%s", auto_name) < 0)
 		return -ENOMEM;
 	r = write_unit(dirfd, mount_name, mount_text, strlen(mount_text));
@@ -221,35 +297,44 @@ static int generate_one(int dirfd, const struct fg_child *c, struct fg_gen_repor
 		unlinkat(dirfd, mount_name, 0);
 	if (r < 0)
 		return lc_err_ret(err, r, "child %s: writing its units: %s", c->name, strerror(-r));
-	if (mkdirat(dirfd, "local-fs.target.requires", 0755) < 0 && errno != EEXIST)
-		return lc_err_ret(err, -errno, "local-fs.target.requires: %m");
+	if (mkdirat(dirfd, "local-fs.target.wants", 0755) < 0 && errno != EEXIST)
+		return lc_err_ret(err, -errno, "local-fs.target.wants: %m");
 	if (symlinkat(link_target, dirfd, link) < 0 && errno != EEXIST)
 		return lc_err_ret(err, -errno, "child %s: %s: %m", c->name, link);
 	rep->n_written++;
 	return 0;
 }
 
-int fg_generate(const char *dir, const struct fg_child *children, size_t n, struct fg_gen_report *rep,
-		struct lc_err *err)
+int fg_generate(const char *dir, const char *fstab_path, const struct fg_child *children, size_t n,
+		struct fg_gen_report *rep, struct lc_err *err)
 {
+	struct fstab_units in_fstab = {};
+	int r;
+
 	memset(rep, 0, sizeof(*rep));
 	_cleanup_close_ int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		return lc_err_ret(err, -errno, "%s: %m", dir);
 	/*
+	 * An fstab that cannot be read at all (not a missing one) is reported,
+	 * but the units are still written: systemd-fstab-generator cannot read
+	 * it either, so nothing collides, and the children still automount.
+	 */
+	int ret = fstab_path ? read_fstab_units(fstab_path, &in_fstab, err) : 0;
+	/*
 	 * One child that cannot be expressed does not stop the others: a
 	 * generator that fails leaves the whole boot without those units.
 	 * The first error is returned after all were tried.
 	 */
-	int ret = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct lc_err e = { "" };
-		int r = generate_one(dirfd, &children[i], rep, &e);
+		r = generate_one(dirfd, &children[i], &in_fstab, rep, &e);
 		if (r < 0 && ret == 0) {
 			ret = r;
 			if (err)
 				*err = e;
 		}
 	}
+	fstab_units_done(&in_fstab);
 	return ret;
 }

@@ -2,6 +2,7 @@
 /* Mounting, unmounting and finding overlays, all through libmount. */
 #include <libmount.h>
 #include <stdbool.h>
+#include <string.h>
 
 #include "overlay/overlay.h"
 
@@ -32,6 +33,28 @@ static int context_error(struct libmnt_context *cxt, int rc, const char *what, s
 	return -e;
 }
 
+/*
+ * libmount splits the option string at every ',' (it does not know overlay's
+ * "\,") and keeps for itself what it reads as a VFS flag or a userspace
+ * option: a store at "/srv/a,loop=b" would lose "loop=b/..." from upperdir=
+ * and the kernel would answer with a misleading error.  Ask libmount's own
+ * splitter first and name the word it would take.
+ */
+static int check_libmount_keeps_options(const char *opts, struct lc_err *err)
+{
+	_cleanup_free_ char *user = NULL, *vfs = NULL, *fs = NULL;
+	int r = mnt_split_optstr(opts, &user, &vfs, &fs, 0, 0);
+	if (r < 0)
+		return lc_err_ret(err, r < 0 ? r : -EINVAL, "libmount cannot split the overlay's options");
+	if (!user && !vfs && fs && strcmp(fs, opts) == 0)
+		return 0;
+	const char *taken = vfs ? vfs : user ? user : "";
+	return lc_err_ret(err, -EINVAL,
+			  "a store path holds ',' followed by a word libmount reads as a mount option ('%.*s'); "
+			  "rename the store directory",
+			  (int)strcspn(taken, ","), taken);
+}
+
 int ov_mount(const struct ov_layers *layers, const char *target, struct lc_err *err)
 {
 	_cleanup_free_ char *opts = NULL;
@@ -39,6 +62,9 @@ int ov_mount(const struct ov_layers *layers, const char *target, struct lc_err *
 	int r, rc;
 
 	r = ov_build_options(layers, &opts, err);
+	if (r < 0)
+		return r;
+	r = check_libmount_keeps_options(opts, err);
 	if (r < 0)
 		return r;
 	cxt = mnt_new_context();

@@ -96,11 +96,12 @@ struct ov_entry_info {
 /*
  * Decode the upper entry `name` in directory fd dirfd, whose lstat is st.
  * Reads both trusted.overlay.* and user.overlay.* (userxattr mounts).
- * parent_xwhiteouts: the parent dir carries overlay.opaque="x", which is when
- * a zero-size regular file with overlay.whiteout counts as a whiteout.
+ * A zero-size regular file with overlay.whiteout is a whiteout whether or
+ * not its parent carries overlay.opaque="x": kernel 6.18 answers ENOENT for
+ * it either way (the mark only makes readdir hide the name too), so what the
+ * mounted child shows is "deleted".
  */
-int ov_read_entry(int dirfd, const char *name, const struct stat *st,
-		  bool parent_xwhiteouts, struct ov_entry_info *ret);
+int ov_read_entry(int dirfd, const char *name, const struct stat *st, struct ov_entry_info *ret);
 void ov_entry_info_done(struct ov_entry_info *info);
 
 /* True for overlay-private xattr names (trusted.overlay.*, user.overlay.*). */

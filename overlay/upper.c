@@ -46,8 +46,7 @@ static ssize_t get_ov_xattr(int fd, const char *suffix, char *buf, size_t size)
 	return -ENODATA;
 }
 
-int ov_read_entry(int dirfd, const char *name, const struct stat *st, bool parent_xwhiteouts,
-		  struct ov_entry_info *ret)
+int ov_read_entry(int dirfd, const char *name, const struct stat *st, struct ov_entry_info *ret)
 {
 	char buf[4096];
 	ssize_t n;
@@ -65,7 +64,7 @@ int ov_read_entry(int dirfd, const char *name, const struct stat *st, bool paren
 	if (fd < 0)
 		return -errno;
 
-	if (S_ISREG(st->st_mode) && st->st_size == 0 && parent_xwhiteouts) {
+	if (S_ISREG(st->st_mode) && st->st_size == 0) {
 		n = get_ov_xattr(fd, "whiteout", buf, sizeof(buf));
 		if (n >= 0) {
 			ret->kind = OV_ENTRY_WHITEOUT;

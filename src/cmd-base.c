@@ -46,7 +46,7 @@ static int parse_json_only(int argc, char **argv, const char *cmd, bool *json, i
 			fputs(base_help, stdout);
 			return -1;
 		} else
-			return usage_error(cmd, "unknown option");
+			return option_error(cmd, argc, argv, "h");
 	}
 	*nargs = argc - optind;
 	return 0;
@@ -140,10 +140,10 @@ static int base_import(struct ctx *ctx, int argc, char **argv)
 			fputs(base_help, stdout);
 			return EXIT_OK;
 		} else
-			return usage_error("base import", "unknown option");
+			return option_error("base import", argc, argv, "h");
 	}
-	if (argc - optind != 2)
-		return usage_error("base import", "needs NAME and SOURCE");
+	if ((r = check_arg_count("base import", argc, argv, 2, 2, "needs NAME and SOURCE")))
+		return r;
 	const char *name = argv[optind], *src_arg = argv[optind + 1];
 	if (check_name("base", name))
 		return EXIT_FAIL;
@@ -153,12 +153,22 @@ static int base_import(struct ctx *ctx, int argc, char **argv)
 		return log_fail(EXIT_FAIL, "base import %s: source %s: %m", name, src_arg);
 	if (!settings_value_ok(source))
 		return log_fail(EXIT_FAIL, "base import %s: source path %s holds a newline", name, src_arg);
+	_cleanup_free_ char *why = NULL;
+	if ((r = import_check_source(source, &why)) < 0)
+		return log_fail(EXIT_FAIL, "base import %s: %s", name, why ? why : strerror(-r));
 	if ((r = ctx_store(ctx, true)))
 		return r;
 	struct store *s = &ctx->store;
-	/* A directory import of a tree holding the store would copy itself forever. */
-	size_t slen = strlen(source);
-	if (strcmp(source, "/") == 0 || (strncmp(s->root, source, slen) == 0 && (s->root[slen] == '/' || !s->root[slen])))
+	/*
+	 * A source holding the store, or inside it (bases/, children/), would
+	 * copy the import's own temporary tree into itself forever.
+	 */
+	r = store_overlaps(s, source);
+	if (r < 0)
+		return log_fail(EXIT_FAIL, "base import %s: source %s: %s", name, source, strerror(-r));
+	if (r == STORE_HOLDS_PATH)
+		return log_fail(EXIT_FAIL, "base import %s: source %s is inside the store %s", name, source, s->root);
+	if (r == PATH_HOLDS_STORE)
 		return log_fail(EXIT_FAIL, "base import %s: source %s contains the store %s", name, source, s->root);
 
 	_cleanup_close_ int lock = store_lock(s, LOCK_BASE, name, LOCK_EX);
@@ -182,8 +192,8 @@ static int base_import(struct ctx *ctx, int argc, char **argv)
 		rm_rf_at(s->root_fd, tmp_rel);
 		return EXIT_FAIL;
 	}
-	log_info("Imported base %s: %llu entries, %.1f MiB, generation 1.", name,
-		 (unsigned long long)st.entries, (double)st.bytes / (1024.0 * 1024.0));
+	log_info("Imported base %s: %llu %s, %.1f MiB, generation 1.", name, (unsigned long long)st.entries,
+		 PLURAL(st.entries, "entry", "entries"), (double)st.bytes / (1024.0 * 1024.0));
 	return EXIT_OK;
 }
 
@@ -247,21 +257,6 @@ static void print_base_json(struct store *s, struct json *j, const struct base_i
 	strv_free(kids);
 }
 
-/* Opens the store read-only; a store that does not exist yet lists as empty. */
-static int open_for_reading(struct ctx *ctx, bool *empty)
-{
-	int r = store_open(&ctx->store, ctx->root_arg, ctx->runtime_arg, false);
-	if (r == -ENOENT) {
-		*empty = true;
-		return 0;
-	}
-	if (r < 0)
-		return ctx_store(ctx, false);
-	ctx->store_open = true;
-	*empty = false;
-	return 0;
-}
-
 static int base_list(struct ctx *ctx, int argc, char **argv)
 {
 	bool json = false, empty;
@@ -272,8 +267,8 @@ static int base_list(struct ctx *ctx, int argc, char **argv)
 	if ((r = parse_json_only(argc, argv, "base list", &json, &nargs)))
 		return r < 0 ? EXIT_OK : r;
 	if (nargs)
-		return usage_error("base list", "takes no arguments");
-	if ((r = open_for_reading(ctx, &empty)))
+		return usage_error("base list", "unexpected argument '%s'", argv[optind]);
+	if ((r = ctx_store_or_empty(ctx, &empty)))
 		return r;
 	if (!empty && (r = store_list_bases(&ctx->store, &names, &n)) < 0)
 		return log_fail(EXIT_FAIL, "base list: %s", strerror(-r));
@@ -322,8 +317,8 @@ static int base_show(struct ctx *ctx, int argc, char **argv)
 
 	if ((r = parse_json_only(argc, argv, "base show", &json, &nargs)))
 		return r < 0 ? EXIT_OK : r;
-	if (nargs != 1)
-		return usage_error("base show", "needs NAME");
+	if ((r = check_arg_count("base show", argc, argv, 1, 1, "needs NAME")))
+		return r;
 	const char *name = argv[optind];
 	if (check_name("base", name) || (r = ctx_store(ctx, false)))
 		return EXIT_FAIL;
@@ -369,8 +364,10 @@ static int base_rm(struct ctx *ctx, int argc, char **argv)
 
 	if ((r = parse_json_only(argc, argv, "base rm", &json, &nargs)))
 		return r < 0 ? EXIT_OK : r;
-	if (nargs != 1 || json)
-		return usage_error("base rm", "needs NAME");
+	if (json)
+		return usage_error("base rm", "--json is not an option here");
+	if ((r = check_arg_count("base rm", argc, argv, 1, 1, "needs NAME")))
+		return r;
 	const char *name = argv[optind];
 	if (check_name("base", name) || (r = ctx_store(ctx, false)))
 		return EXIT_FAIL;

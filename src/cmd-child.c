@@ -68,7 +68,7 @@ static int parse_common(int argc, char **argv, const char *cmd, bool *json, cons
 			fputs(child_help, stdout);
 			return -1;
 		default:
-			return usage_error(cmd, "unknown option");
+			return option_error(cmd, argc, argv, "hb:");
 		}
 	}
 	return 0;
@@ -135,8 +135,10 @@ static int child_create(struct ctx *ctx, int argc, char **argv)
 
 	if ((r = parse_common(argc, argv, "child create", NULL, &base, &description)))
 		return r < 0 ? EXIT_OK : r;
-	if (argc - optind != 1 || !base)
-		return usage_error("child create", "needs NAME and --base BASE");
+	if ((r = check_arg_count("child create", argc, argv, 1, 1, "needs NAME and --base BASE")))
+		return r;
+	if (!base)
+		return usage_error("child create", "needs --base BASE");
 	const char *name = argv[optind];
 	if (check_name("child", name) || check_name("base", base))
 		return EXIT_FAIL;
@@ -297,8 +299,8 @@ static int child_show(struct ctx *ctx, int argc, char **argv)
 
 	if ((r = parse_common(argc, argv, "child show", &json, NULL, NULL)))
 		return r < 0 ? EXIT_OK : r;
-	if (argc - optind != 1)
-		return usage_error("child show", "needs NAME");
+	if ((r = check_arg_count("child show", argc, argv, 1, 1, "needs NAME")))
+		return r;
 	if ((r = load_child(ctx, "child show", argv[optind], &c)))
 		return r;
 	if (json) {
@@ -400,8 +402,8 @@ static int child_rm(struct ctx *ctx, int argc, char **argv)
 
 	if ((r = parse_common(argc, argv, "child rm", NULL, NULL, NULL)))
 		return r < 0 ? EXIT_OK : r;
-	if (argc - optind != 1)
-		return usage_error("child rm", "needs NAME");
+	if ((r = check_arg_count("child rm", argc, argv, 1, 1, "needs NAME")))
+		return r;
 	const char *name = argv[optind];
 	_cleanup_close_ int lock = lock_idle_child(ctx, "child rm", name, &c, true);
 	if (lock < 0)
@@ -424,8 +426,8 @@ static int child_reset(struct ctx *ctx, int argc, char **argv)
 
 	if ((r = parse_common(argc, argv, "child reset", NULL, NULL, NULL)))
 		return r < 0 ? EXIT_OK : r;
-	if (argc - optind != 1)
-		return usage_error("child reset", "needs NAME");
+	if ((r = check_arg_count("child reset", argc, argv, 1, 1, "needs NAME")))
+		return r;
 	const char *name = argv[optind];
 	_cleanup_close_ int lock = lock_idle_child(ctx, "child reset", name, &c, false);
 	if (lock < 0)

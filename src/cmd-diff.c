@@ -250,6 +250,11 @@ static int open_child(struct ctx *ctx, const char *cmd, const char *name, struct
 	if (!x->manifest_path)
 		return log_fail(-ENOMEM, "out of memory");
 	r = diff_manifest_open(x->manifest_path, &x->base, &e);
+	if (r == -ENOENT) {
+		_cleanup_free_ char *missing = NULL;
+		if (store_child_check_base(&ctx->store, &x->c, &missing) < 0)
+			return log_fail(r, "%s %s: %s", cmd, name, missing ? missing : strerror(-r));
+	}
 	if (r < 0) {
 		log_error("%s %s: manifest of base %s generation %u (%s): %s", cmd, name, x->c.base, x->c.gen,
 			  x->manifest_path, r == -ENOENT ? "missing" : e.msg);
@@ -398,9 +403,9 @@ static void print_diff(const struct diff_result *r, enum diff_format fmt, bool s
 			printf("%c %-8s %8" PRIu64 " %12s\n", classes[i], class_name(classes[i]), t->count, b);
 		}
 		format_bytes(r->upper_bytes, b, sizeof(b));
-		printf("upper dir: %" PRIu64 " entries, %s on disk\n", r->upper_entries, b);
+		printf("upper dir: %" PRIu64 " %s, %s on disk\n", r->upper_entries, PLURAL(r->upper_entries, "entry", "entries"), b);
 		format_bytes(r->vacuum_bytes, b, sizeof(b));
-		printf("vacuum would free: %s (%" PRIu64 " files)\n", b, r->vacuum_entries);
+		printf("vacuum would free: %s (%" PRIu64 " %s)\n", b, r->vacuum_entries, PLURAL(r->vacuum_entries, "file", "files"));
 		return;
 	}
 	for (size_t i = 0; i < r->n; i++) {
@@ -436,16 +441,16 @@ int cmd_diff(struct ctx *ctx, int argc, char **argv)
 		{}
 	};
 	enum diff_format fmt = FMT_SHORT;
-	bool summary = false, exit_code = false, use_cache = true, color = use_color_stdout();
+	bool json_opt = false, docker_opt = false, summary = false, exit_code = false, use_cache = true, color = use_color_stdout();
 	int c, r;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'j': fmt = FMT_JSON; break;
+		case 'j': fmt = FMT_JSON; json_opt = true; break;
 		case 'f':
 			if (STREQ(optarg, "json")) fmt = FMT_JSON;
-			else if (STREQ(optarg, "docker")) fmt = FMT_DOCKER;
+			else if (STREQ(optarg, "docker")) { docker_opt = true; fmt = FMT_DOCKER; }
 			else if (STREQ(optarg, "short")) fmt = FMT_SHORT;
 			else return usage_error("diff", "--format: '%s' is not short, json or docker", optarg);
 			break;
@@ -458,13 +463,15 @@ int cmd_diff(struct ctx *ctx, int argc, char **argv)
 			else if (!STREQ(optarg, "auto")) return usage_error("diff", "--color: '%s' is not auto, always or never", optarg);
 			break;
 		case 'h': fputs(diff_help, stdout); return EXIT_OK;
-		default: return usage_error("diff", "unknown option");
+		default: return option_error("diff", argc, argv, "h");
 		}
 	}
-	if (argc - optind != 1)
-		return usage_error("diff", "needs one CHILD");
+	if ((r = check_arg_count("diff", argc, argv, 1, 1, "needs one CHILD")))
+		return r;
 	if (summary && fmt == FMT_DOCKER)
 		return usage_error("diff", "--summary and --format=docker do not go together");
+	if (json_opt && docker_opt)
+		return usage_error("diff", "--json and --format=docker do not go together");
 	if ((r = ctx_store(ctx, false)))
 		return r;
 	/* No lock: the walk only reads upper, which works mounted, running, or not. */
@@ -502,13 +509,14 @@ int cmd_audit(struct ctx *ctx, int argc, char **argv)
 		if (c == 'j') json = true;
 		else if (c == 'N') use_cache = false;
 		else if (c == 'h') { fputs(audit_help, stdout); return EXIT_OK; }
-		else return usage_error("audit", "unknown option");
+		else return option_error("audit", argc, argv, "h");
 	}
 	if (optind != argc)
-		return usage_error("audit", "takes no arguments");
-	if ((r = ctx_store(ctx, false)))
+		return usage_error("audit", "unexpected argument '%s'", argv[optind]);
+	bool empty;
+	if ((r = ctx_store_or_empty(ctx, &empty)))
 		return r;
-	if ((r = store_list_children(&ctx->store, &names, &n)) < 0)
+	if (!empty && (r = store_list_children(&ctx->store, &names, &n)) < 0)
 		return log_fail(EXIT_FAIL, "audit: %s", strerror(-r));
 
 	struct json j;
@@ -593,10 +601,10 @@ int cmd_vacuum(struct ctx *ctx, int argc, char **argv)
 		if (c == 'n') dry_run = true;
 		else if (c == 'j') json = true;
 		else if (c == 'h') { fputs(vacuum_help, stdout); return EXIT_OK; }
-		else return usage_error("vacuum", "unknown option");
+		else return option_error("vacuum", argc, argv, "nh");
 	}
-	if (argc - optind != 1)
-		return usage_error("vacuum", "needs one CHILD");
+	if ((r = check_arg_count("vacuum", argc, argv, 1, 1, "needs one CHILD")))
+		return r;
 	const char *name = argv[optind];
 	const char *why;
 	if (name_validate(name, &why) < 0)
@@ -655,8 +663,8 @@ int cmd_vacuum(struct ctx *ctx, int argc, char **argv)
 	if (!json && !log_quiet) {
 		char b[32];
 		format_bytes(st.bytes, b, sizeof(b));
-		log_info("%s %s: %" PRIu64 " files and %" PRIu64 " directories, %s.", dry_run ? "Would free" : "Freed",
-			 name, st.files, st.dirs, b);
+		log_info("%s %s: %" PRIu64 " %s and %" PRIu64 " %s, %s.", dry_run ? "Would free" : "Freed", name,
+			 st.files, PLURAL(st.files, "file", "files"), st.dirs, PLURAL(st.dirs, "directory", "directories"), b);
 	}
 	return EXIT_OK;
 }
@@ -688,11 +696,9 @@ static int parse_base_opts(int argc, char **argv, const char *cmd, const char *h
 			fputs(help, stdout);
 			return -1;
 		} else
-			return usage_error(cmd, "unknown option");
+			return option_error(cmd, argc, argv, "h");
 	}
-	if (argc - optind != 1)
-		return usage_error(cmd, "needs one base NAME");
-	return 0;
+	return check_arg_count(cmd, argc, argv, 1, 1, "needs one base NAME");
 }
 
 /* Resolve NAME and the generation (0: current); prints errors. */
@@ -893,6 +899,7 @@ int cmd_base_verify(struct ctx *ctx, int argc, char **argv)
 	if (v.differences)
 		return log_fail(EXIT_FAIL, "base verify %s: generation %u: %" PRIu64 " difference%s from its manifest",
 				name, gen, v.differences, v.differences == 1 ? "" : "s");
-	log_info("Base %s generation %u matches its manifest (%zu entries).", name, gen, diff_manifest_count(stored));
+	log_info("Base %s generation %u matches its manifest (%zu %s).", name, gen, diff_manifest_count(stored),
+		 PLURAL(diff_manifest_count(stored), "entry", "entries"));
 	return EXIT_OK;
 }

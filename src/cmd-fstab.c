@@ -21,8 +21,10 @@ static const char enable_help[] =
 "\n"
 "Mark children for automounting ([Child] Automount=yes in child.conf), or\n"
 "unmark them.  Nothing is mounted and fstab is not touched: run\n"
-"'layerctl fstab --write' afterwards, or let the systemd generator pick the\n"
-"change up at the next 'systemctl daemon-reload'.\n"
+"'layerctl fstab --write' afterwards (or install the systemd generator),\n"
+"then 'systemctl daemon-reload' and 'systemctl start UNIT.automount': a\n"
+"reload alone leaves a new automount inactive until the next boot.  The\n"
+"exact unit names are printed.\n"
 "\n"
 "  -h, --help   this help\n";
 
@@ -43,8 +45,16 @@ static const char fstab_help[] =
 "                   if anything does, 0 if not\n"
 "  --file PATH      the fstab to write or check (default /etc/fstab)\n"
 "  --generator DIR...  act as a systemd generator: write .mount and\n"
-"                   .automount units into the first DIR instead of fstab\n"
+"                   .automount units into the first DIR instead of fstab,\n"
+"                   except for children whose mount point has a line in\n"
+"                   /etc/fstab (or $SYSTEMD_FSTAB)\n"
 "  -h, --help       this help\n"
+"\n"
+"\n"
+"Entries carry nofail: a child never fails a boot.  A user may add\n"
+"x-systemd.device-timeout=, x-systemd.mount-timeout=, x-systemd.idle-timeout=\n"
+"and x-* options outside x-systemd., x-initrd., x-mount. and x-layerctl. to\n"
+"an entry: --check ignores them and --write keeps them.\n"
 "\n"
 "See layerctl-fstab(1).\n";
 
@@ -77,6 +87,39 @@ static int set_automount(struct ctx *ctx, const char *cmd, const char *name, boo
 	return EXIT_OK;
 }
 
+/*
+ * What to run next, with the exact unit names (systemd-escape --path of each
+ * child's mount point).  A daemon-reload alone does not start a new
+ * .automount (local-fs.target, which wants it, is already active), and does
+ * not stop one whose unit went away.
+ */
+static void hint_next_steps(struct ctx *ctx, int argc, char **argv, int first, bool on)
+{
+	_cleanup_free_ char *units = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&units, &len);
+	if (!f)
+		return;
+	for (int i = first; i < argc; i++) {
+		_cleanup_free_ char *root = store_child_path(&ctx->store, argv[i], "root"), *name = NULL;
+		if (!root || fg_unit_name_from_path(root, "automount", &name) < 0)
+			continue;
+		/* Unit names are [A-Za-z0-9:_.\\-]: single quotes keep their \\x escapes from the shell. */
+		fprintf(f, " '%s'", name);
+		if (!on)
+			fprintf(f, " '%.*s.mount'", (int)(strlen(name) - strlen(".automount")), name);
+	}
+	if (fclose(f) != 0 || !units || !*units)
+		return;
+	if (on) {
+		log_hint("write the entries with 'layerctl fstab --write' (or install the systemd generator), then run: "
+			 "systemctl daemon-reload && systemctl start%s", units);
+		log_hint("a daemon-reload alone leaves a new automount inactive until that start or the next boot");
+	} else
+		log_hint("remove the entries with 'layerctl fstab --write' (not needed with the systemd generator), then run: "
+			 "systemctl daemon-reload && systemctl stop%s", units);
+}
+
 static int enable_disable(struct ctx *ctx, int argc, char **argv, bool on)
 {
 	const char *cmd = on ? "enable" : "disable";
@@ -97,7 +140,7 @@ static int enable_disable(struct ctx *ctx, int argc, char **argv, bool on)
 		if (set_automount(ctx, cmd, argv[i], on) != EXIT_OK)
 			ret = EXIT_FAIL;
 	if (ret == EXIT_OK && !log_quiet)
-		log_hint("run 'layerctl fstab --write' to update /etc/fstab (or 'systemctl daemon-reload' with the generator)");
+		hint_next_steps(ctx, argc, argv, first, on);
 	return ret;
 }
 
@@ -306,6 +349,13 @@ static int fstab_sync(struct ctx *ctx, const char *file, bool check)
 
 /* ---- fstab --generator ---- */
 
+/* The fstab systemd-fstab-generator reads: the same variable, the same default. */
+static const char *fstab_path(void)
+{
+	const char *p = getenv("SYSTEMD_FSTAB");
+	return p && *p ? p : DEFAULT_FSTAB;
+}
+
 /*
  * systemd runs generators very early: no store (or /var not mounted yet)
  * simply means no units, and one bad child must not cost the others theirs.
@@ -325,7 +375,7 @@ static int fstab_generator(struct ctx *ctx, const char *dir)
 	ctx->store_open = true;
 	int ret = load_enabled(ctx, "fstab --generator", false, &e);
 	if (ret == EXIT_OK) {
-		r = fg_generate(dir, e.children, e.n, &rep, &err);
+		r = fg_generate(dir, fstab_path(), e.children, e.n, &rep, &err);
 		if (r < 0)
 			ret = log_fail(EXIT_FAIL, "fstab --generator: %s", err.msg[0] ? err.msg : strerror(-r));
 		for (size_t i = 0; i < rep.n_skipped; i++)

@@ -190,7 +190,7 @@ static int parse_run_opts(const char *cmd, int argc, char **argv, struct run_opt
 			fputs(exec_only ? exec_help : run_help, stdout);
 			return -1;
 		default:
-			return usage_error(cmd, "unknown option");
+			return option_error(cmd, argc, argv, "bE:u:h");
 		}
 	}
 	return 0;
@@ -306,6 +306,39 @@ static int load_child(struct ctx *ctx, const char *cmd, const char *name, struct
 static int take_run_lock(struct ctx *ctx, const char *cmd, const char *name);
 static int check_root(const char *cmd, const struct run_config *c);
 
+/* A bind source that is missing is named here, before anything starts (the runner only knows its index). */
+static int check_bind_sources(const char *cmd, const struct run_config *c)
+{
+	struct stat st;
+	for (size_t i = 0; i < c->n_binds; i++)
+		if (stat(c->binds[i].src, &st) < 0)
+			return log_fail(EXIT_FAIL, "%s %s: bind source %s: %m", cmd, c->name, c->binds[i].src);
+	return 0;
+}
+
+/*
+ * The runner mounts its own /dev over the image's; a symlink there would be
+ * followed inside the container to wherever it points.  Say so plainly
+ * instead of failing later on "/dev/console".
+ */
+static int check_dev_dir(const char *cmd, const struct run_config *c)
+{
+	_cleanup_free_ char *dev = NULL;
+	char target[4096];
+	struct stat st;
+	if (asprintf(&dev, "%s/dev", c->root) < 0)
+		return log_fail(EXIT_FAIL, "out of memory");
+	if (lstat(dev, &st) < 0 || S_ISDIR(st.st_mode))
+		return 0; /* absent: the runner makes it */
+	if (S_ISLNK(st.st_mode)) {
+		ssize_t n = readlink(dev, target, sizeof(target) - 1);
+		target[n < 0 ? 0 : n] = '\0';
+		return log_fail(EXIT_FAIL, "%s %s: /dev in the child is a symlink (to %s); it must be a directory", cmd,
+				c->name, target);
+	}
+	return log_fail(EXIT_FAIL, "%s %s: /dev in the child is not a directory", cmd, c->name);
+}
+
 /*
  * What run and start do first: take the run lock (the child runs at most
  * once), then under the child lock load child.conf ("lock, then load", as
@@ -334,10 +367,17 @@ static int lock_load_mount(struct ctx *ctx, const char *cmd, const char *name, s
 	/* Whatever is at the root now (a bind mount of /, say) must not be the host's root. */
 	if ((r = check_root(cmd, c)))
 		return r;
+	if ((r = check_bind_sources(cmd, c)))
+		return r;
 	r = store_child_mount(&ctx->store, ci, &err);
 	if (r < 0)
 		return log_fail(EXIT_FAIL, "%s %s: mount overlay: %s", cmd, name, err ? err : strerror(-r));
 	*mounted_here = r == 0;
+	if ((r = check_dev_dir(cmd, c))) {
+		if (*mounted_here)
+			store_child_umount(&ctx->store, ci, NULL);
+		return r;
+	}
 	*runlock = TAKE_FD(rlock);
 	return 0;
 }
@@ -493,10 +533,10 @@ int cmd_start(struct ctx *ctx, int argc, char **argv)
 			fputs(start_help, stdout);
 			return EXIT_OK;
 		}
-		return usage_error("start", "unknown option");
+		return option_error("start", argc, argv, "h");
 	}
-	if (argc - optind != 1)
-		return usage_error("start", "needs exactly one CHILD");
+	if ((ch = check_arg_count("start", argc, argv, 1, 1, "needs exactly one CHILD")))
+		return ch;
 	int lock = -1;
 	if ((ret = lock_load_mount(ctx, "start", argv[optind], NULL, NULL, &ci, &c, &mounted_here, &lock)))
 		goto out;
@@ -578,8 +618,13 @@ static int running_state(struct ctx *ctx, const char *cmd, const char *name, str
 	int r;
 	if ((r = check_child_name(cmd, name)) || (r = ctx_store(ctx, false)))
 		return r;
-	if (state_is_locked(ctx->store.runtime, name) <= 0)
+	if (state_is_locked(ctx->store.runtime, name) <= 0) {
+		_cleanup_free_ char *rel = NULL;
+		if (asprintf(&rel, "children/%s", name) >= 0 && faccessat(ctx->store.root_fd, rel, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
+		    errno == ENOENT)
+			return log_fail(EXIT_FAIL, "%s %s: no such child", cmd, name);
 		return log_fail(EXIT_FAIL, "%s %s: the child is not running", cmd, name);
+	}
 	if ((r = state_read(ctx->store.runtime, name, st)) < 0)
 		return log_fail(EXIT_FAIL, "%s %s: runtime state: %s", cmd, name, strerror(-r));
 	return 0;
@@ -615,10 +660,10 @@ int cmd_stop(struct ctx *ctx, int argc, char **argv)
 			fputs(stop_help, stdout);
 			return EXIT_OK;
 		} else
-			return usage_error("stop", "unknown option");
+			return option_error("stop", argc, argv, "t:h");
 	}
-	if (argc - optind != 1)
-		return usage_error("stop", "needs exactly one CHILD");
+	if ((ch = check_arg_count("stop", argc, argv, 1, 1, "needs exactly one CHILD")))
+		return ch;
 	const char *name = argv[optind];
 	if ((r = running_state(ctx, "stop", name, &st)))
 		return r;
@@ -699,13 +744,14 @@ int cmd_ps(struct ctx *ctx, int argc, char **argv)
 			fputs(ps_help, stdout);
 			return EXIT_OK;
 		} else
-			return usage_error("ps", "unknown option");
+			return option_error("ps", argc, argv, "h");
 	}
 	if (optind != argc)
-		return usage_error("ps", "takes no arguments");
-	if ((r = ctx_store(ctx, false)))
+		return usage_error("ps", "unexpected argument '%s'", argv[optind]);
+	bool empty;
+	if ((r = ctx_store_or_empty(ctx, &empty)))
 		return r;
-	if ((r = store_list_children(&ctx->store, &names, &n)) < 0)
+	if (!empty && (r = store_list_children(&ctx->store, &names, &n)) < 0)
 		return log_fail(EXIT_FAIL, "ps: %s", strerror(-r));
 	struct json j;
 	if (json) {

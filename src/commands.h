@@ -25,9 +25,25 @@ struct ctx {
 
 /* Open the store once (create: make the skeleton).  Returns 0 or an exit code after printing. */
 int ctx_store(struct ctx *ctx, bool create);
+/*
+ * For commands that only look at every base or child (lists, audit, ps,
+ * umount --all): a store that does not exist yet is an empty one (*empty
+ * set, exit 0 with nothing to show), and is not created.
+ */
+int ctx_store_or_empty(struct ctx *ctx, bool *empty);
 
 /* Is argv[i] -h/--help?  Commands call print_help_for() with their text. */
 int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * After getopt_long returned '?': print "layerctl CMD: unknown option '--x'"
+ * or "... option '--x' requires an argument" (one line) and return EXIT_USAGE.
+ */
+int option_error(const char *cmd, int argc, char **argv, const char *optstring);
+/*
+ * Between min and max words after the options (argv[optind..])?  Else a
+ * usage error naming the first extra word, or saying `needs`.  0 or EXIT_USAGE.
+ */
+int check_arg_count(const char *cmd, int argc, char **argv, int min, int max, const char *needs);
 
 /*
  * Validate NAME, take its child lock exclusively, then load child.conf under

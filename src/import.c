@@ -7,6 +7,7 @@
  * way, by a library that has handled them for twenty years.
  */
 #include <fcntl.h>
+#include <search.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -24,14 +25,19 @@ struct import {
 	const char *source;
 	struct import_stats *stats;
 	const struct stat *skip;      /* a directory never to copy (the store), or NULL */
+	struct stat dest_st;          /* the tree being filled: never copied into itself */
 	char **err;
 };
+
+/* libarchive's "Unrecognized archive format" errno (ARCHIVE_ERRNO_FILE_FORMAT is private to it). */
+#define LC_ARCHIVE_FORMAT_ERRNO EILSEQ
+#define NOT_SOURCE "not a directory or a supported archive (tar, optionally gzip, xz, zstd or bzip2 compressed)"
 
 /* What to call an entry in messages: its path inside the tree, "./etc/x". */
 static const char *shown(const struct import *im, const char *path)
 {
 	size_t n = strlen(im->dest);
-	if (strncmp(path, im->dest, n) == 0 && (path[n] == '/' || path[n] == '\0'))
+	if (n > 0 && strncmp(path, im->dest, n) == 0 && (path[n] == '/' || path[n] == '\0'))
 		return path[n] ? path + n + 1 : ".";
 	return path;
 }
@@ -225,11 +231,24 @@ static int finish_tree(struct import *im, struct archive *out)
 	return 0;
 }
 
-/* The store itself, reached inside the source (say, through a bind mount). */
-static bool is_skipped_dir(const struct import *im, struct archive_entry *e)
+static bool entry_is(struct archive_entry *e, const struct stat *st)
 {
-	return im->skip && archive_entry_filetype(e) == AE_IFDIR && archive_entry_dev(e) == im->skip->st_dev &&
-	       archive_entry_ino64(e) == (la_int64_t)im->skip->st_ino;
+	return archive_entry_dev(e) == st->st_dev && archive_entry_ino64(e) == (la_int64_t)st->st_ino;
+}
+
+/*
+ * The store itself, or the tree being filled, reached inside the source (say,
+ * through a bind mount): copying either would copy the copy, forever.
+ */
+static const char *skipped_dir(const struct import *im, struct archive_entry *e)
+{
+	if (archive_entry_filetype(e) != AE_IFDIR)
+		return NULL;
+	if (im->skip && entry_is(e, im->skip))
+		return "the store itself: skipped";
+	if (entry_is(e, &im->dest_st))
+		return "the tree this import is filling: skipped";
+	return NULL;
 }
 
 static int import_from_dir(struct import *im)
@@ -264,8 +283,9 @@ static int import_from_dir(struct import *im)
 			r = fail(im, in, "read", archive_entry_pathname(e) ? archive_entry_pathname(e) : im->source);
 			break;
 		}
-		if (is_skipped_dir(im, e)) {
-			warn(im, NULL, archive_entry_pathname(e), "the store itself: skipped");
+		const char *skip_why = skipped_dir(im, e);
+		if (skip_why) {
+			warn(im, NULL, archive_entry_pathname(e), skip_why);
 			archive_entry_free(e);
 			continue;
 		}
@@ -288,11 +308,55 @@ static int import_from_dir(struct import *im)
 	return r < 0 ? r : finish_tree(im, out);
 }
 
+/* A path a tar has already written, and the size it was counted with. */
+struct seen_path {
+	uint64_t size;
+	char path[];
+};
+
+static int seen_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct seen_path *)a)->path, ((const struct seen_path *)b)->path);
+}
+
+static void seen_freep(void **root)
+{
+	tdestroy(*root, free);
+}
+
+/*
+ * A tar may hold one path twice (appended updates: the last one wins on
+ * disk), so count each path once, with the size of its last member.
+ */
+static int count_once(void **seen, struct import_stats *st, struct archive_entry *e)
+{
+	const char *path = archive_entry_pathname(e);
+	uint64_t size = (uint64_t)archive_entry_size(e);
+	struct seen_path *s = malloc(sizeof(*s) + strlen(path) + 1);
+	if (!s)
+		return -ENOMEM;
+	strcpy(s->path, path);
+	s->size = size;
+	struct seen_path **found = tsearch(s, seen, seen_cmp);
+	if (!found) {
+		free(s);
+		return -ENOMEM;
+	}
+	if (*found != s) {
+		st->entries--;
+		st->bytes -= (*found)->size;
+		(*found)->size = size;
+		free(s);
+	}
+	return 0;
+}
+
 static int import_from_tar(struct import *im)
 {
 	_cleanup_archive_ struct archive *in = archive_read_new();
 	_cleanup_archive_ struct archive *out = new_disk_writer();
 	struct archive_entry *e;
+	_cleanup_(seen_freep) void *seen = NULL;
 	int r = 0;
 
 	if (!in || !out)
@@ -300,16 +364,22 @@ static int import_from_tar(struct import *im)
 	archive_read_support_filter_all(in);
 	archive_read_support_format_tar(in);
 	if (archive_read_open_filename(in, im->source, 1 << 16) != ARCHIVE_OK)
-		return fail(im, in, "open", im->source);
+		return archive_errno(in) == LC_ARCHIVE_FORMAT_ERRNO ? fail_msg(im, -EINVAL, im->source, NOT_SOURCE)
+								    : fail(im, in, "open", im->source);
 	for (;;) {
 		int k = archive_read_next_header(in, &e);
 		if (k == ARCHIVE_EOF)
 			break;
 		if (k < ARCHIVE_WARN)
-			return fail(im, in, "read", im->source);
+			return im->stats->entries == 0 && archive_errno(in) == LC_ARCHIVE_FORMAT_ERRNO
+				       ? fail_msg(im, -EINVAL, im->source, NOT_SOURCE)
+				       : fail(im, in, "read", im->source);
 		if ((r = rewrite_path(e, im->dest, NULL)) < 0)
 			return r;
+		uint64_t entries = im->stats->entries;
 		if ((r = write_entry(im, in, out, e)) < 0)
+			return r;
+		if (im->stats->entries != entries && (r = count_once(&seen, im->stats, e)) < 0)
 			return r;
 	}
 	return finish_tree(im, out);
@@ -324,11 +394,41 @@ int import_tree(const char *source, const char *dest, const struct stat *skip, s
 	memset(stats, 0, sizeof(*stats));
 	if ((r = archive_dl_open(err)) < 0)
 		return r;
-	if (stat(source, &st) < 0)
+	if (stat(source, &st) < 0 || stat(dest, &im.dest_st) < 0)
 		return -errno;
 	if (S_ISDIR(st.st_mode))
 		return import_from_dir(&im);
 	if (S_ISREG(st.st_mode))
 		return import_from_tar(&im);
-	return -EINVAL;
+	return fail_msg(&im, -EINVAL, source, NOT_SOURCE);
+}
+
+int import_check_source(const char *source, char **err)
+{
+	struct import im = { .dest = "", .source = source, .err = err };
+	struct stat st;
+	struct archive_entry *e;
+	int r;
+	if (stat(source, &st) < 0)
+		return -errno;
+	if (S_ISDIR(st.st_mode))
+		return 0;
+	if (!S_ISREG(st.st_mode))
+		return fail_msg(&im, -EINVAL, source, NOT_SOURCE);
+	if ((r = archive_dl_open(err)) < 0)
+		return r;
+	_cleanup_archive_ struct archive *in = archive_read_new();
+	if (!in)
+		return -ENOMEM;
+	archive_read_support_filter_all(in);
+	archive_read_support_format_tar(in);
+	if (archive_read_open_filename(in, source, 1 << 16) != ARCHIVE_OK)
+		return archive_errno(in) == LC_ARCHIVE_FORMAT_ERRNO ? fail_msg(&im, -EINVAL, source, NOT_SOURCE)
+								     : fail(&im, in, "open", source);
+	int k = archive_read_next_header(in, &e);
+	if (k == ARCHIVE_EOF || k >= ARCHIVE_WARN)
+		return 0;
+	if (archive_errno(in) == LC_ARCHIVE_FORMAT_ERRNO)
+		return fail_msg(&im, -EINVAL, source, NOT_SOURCE);
+	return fail(&im, in, "read", source);
 }

@@ -24,3 +24,9 @@ struct import_stats {
  */
 int import_tree(const char *source, const char *dest, const struct stat *skip, struct import_stats *stats,
 		char **err);
+
+/*
+ * Can source be imported at all: a directory, or a file libarchive reads as
+ * a tar?  Checked before anything is created.  -EINVAL with *err otherwise.
+ */
+int import_check_source(const char *source, char **err);

@@ -8,11 +8,38 @@
 
 bool log_quiet;
 
-static void log_v(const char *prefix, const char *fmt, va_list ap)
+void escape_message(char *out, size_t size, const char *in)
 {
-	/* One fprintf per message so lines from concurrent commands don't interleave. */
-	char buf[4096];
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	size_t o = 0;
+	for (; *in && o + 5 < size; in++) {
+		unsigned char c = (unsigned char)*in;
+		if (c == '\n' || c == '\t' || c == '\r') {
+			out[o++] = '\\';
+			out[o++] = c == '\n' ? 'n' : c == '\t' ? 't' : 'r';
+		} else if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(out + o, size - o, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = '\0';
+}
+
+void vformat_message(char *out, size_t size, const char *fmt, va_list ap)
+{
+	char raw[4096];
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	escape_message(out, size, raw);
+}
+
+/*
+ * One fprintf per message so lines from concurrent commands don't
+ * interleave, and control characters escaped so a name or path holding a
+ * newline cannot split a message (or forge a second one).
+ */
+_printf_(2, 0) static void log_v(const char *prefix, const char *fmt, va_list ap)
+{
+	char buf[8192];
+	vformat_message(buf, sizeof(buf), fmt, ap);
 	fprintf(stderr, "layerctl: %s%s\n", prefix, buf);
 }
 
@@ -36,19 +63,20 @@ void log_info(const char *fmt, ...)
 {
 	if (log_quiet)
 		return;
+	char buf[8192];
 	va_list ap;
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vformat_message(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	fprintf(stderr, "%s\n", buf);
 }
 
 void log_hint(const char *fmt, ...)
 {
-	char buf[4096];
+	char buf[8192];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	vformat_message(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "hint: %s\n", buf);
 }

@@ -15,5 +15,17 @@ _printf_(1, 2) void log_hint(const char *fmt, ...);   /* "hint: ..." on stderr *
 
 extern bool log_quiet;
 
+/*
+ * Format a message and escape its control characters (\n, \t, \xNN), so
+ * a name or path holding a newline stays on the message's one line.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+void escape_message(char *out, size_t size, const char *in);
+void vformat_message(char *out, size_t size, const char *fmt, va_list ap) _printf_(3, 0);
+
 /* Colour on stdout: a terminal, and NO_COLOR unset. */
 bool use_color_stdout(void);
+
+/* "entry" or "entries": the word for a count of n (messages say "1 file", "2 files"). */
+#define PLURAL(n, one, many) ((n) == 1 ? (one) : (many))

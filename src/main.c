@@ -3,6 +3,7 @@
  * layerctl — bases, children, overlays, drift and a namespace runner.
  * This file only finds the command and hands it its arguments.
  */
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -88,9 +89,40 @@ int usage_error(const char *cmd, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "layerctl %s: %s\n", cmd, buf);
-	fprintf(stderr, "Try 'layerctl %s --help'.\n", cmd);
+	char line[8192];
+	escape_message(line, sizeof(line), buf);
+	/* One line, like every other error (scripts grep the first line). */
+	fprintf(stderr, "layerctl %s: %s\n", cmd, line);
 	return EXIT_USAGE;
+}
+
+int option_error(const char *cmd, int argc, char **argv, const char *optstring)
+{
+	/* getopt_long (opterr = 0) has left the offending word at argv[optind - 1]. */
+	const char *word = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+	if (strncmp(word, "--", 2) == 0) {
+		size_t n = strcspn(word, "=");
+		if (optopt == 0)
+			return usage_error(cmd, "unknown option '%.*s'", (int)n, word);
+		if (word[n] == '=')
+			return usage_error(cmd, "option '%.*s' takes no value", (int)n, word);
+		return usage_error(cmd, "option '%s' requires an argument", word);
+	}
+	if (optopt && optopt != ':' && strchr(optstring, optopt))
+		return usage_error(cmd, "option '-%c' requires an argument", optopt);
+	if (optopt)
+		return usage_error(cmd, "unknown option '-%c'", optopt);
+	return usage_error(cmd, "unknown option '%s'", word);
+}
+
+int check_arg_count(const char *cmd, int argc, char **argv, int min, int max, const char *needs)
+{
+	int n = argc - optind;
+	if (n > max)
+		return usage_error(cmd, "unexpected argument '%s'", argv[optind + max]);
+	if (n < min)
+		return usage_error(cmd, "%s", needs);
+	return 0;
 }
 
 int ctx_store(struct ctx *ctx, bool create)
@@ -104,10 +136,30 @@ int ctx_store(struct ctx *ctx, bool create)
 			root = STORE_DEFAULT_ROOT;
 		if (r == -ENOENT && !create)
 			log_error("store %s: does not exist (nothing imported yet?)", root);
+		else if (r == -EINVAL && strpbrk(root, "\n\""))
+			log_error("store %s: the path holds %s; choose another directory", root,
+				  strchr(root, '\n') ? "a newline, which the kernel's mount table and fstab cannot carry"
+						       : "'\"', which libmount reads as quoting in mount options");
 		else
 			log_error("store %s: %s", root, strerror(-r));
 		return EXIT_FAIL;
 	}
+	ctx->store_open = true;
+	return 0;
+}
+
+int ctx_store_or_empty(struct ctx *ctx, bool *empty)
+{
+	*empty = false;
+	if (ctx->store_open)
+		return 0;
+	int r = store_open(&ctx->store, ctx->root_arg, ctx->runtime_arg, false);
+	if (r == -ENOENT) {
+		*empty = true;
+		return 0;
+	}
+	if (r < 0)
+		return ctx_store(ctx, false);
 	ctx->store_open = true;
 	return 0;
 }
@@ -172,6 +224,7 @@ int main(int argc, char **argv)
 	struct ctx ctx = {};
 	int r;
 
+	opterr = 0; /* getopt's own two-line messages: replaced by option_error() */
 	if (extract_global_options(&ctx, &argc, argv) < 0)
 		return EXIT_USAGE;
 	if (argc < 2) {
@@ -193,6 +246,9 @@ int main(int argc, char **argv)
 				store_close(&ctx.store);
 			return r;
 		}
-	fprintf(stderr, "layerctl: unknown command '%s'\nTry 'layerctl --help'.\n", argv[1]);
+	if (argv[1][0] == '-')
+		log_error("unknown option '%s' (see 'layerctl --help')", argv[1]);
+	else
+		log_error("unknown command '%s' (see 'layerctl --help')", argv[1]);
 	return EXIT_USAGE;
 }

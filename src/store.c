@@ -2,10 +2,12 @@
 /* The store: layout, names, locks, loading base and child records, mounts. */
 #include <ctype.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <xxhash.h>
 
 #include "src/store.h"
@@ -348,6 +350,15 @@ int store_base_load(struct store *s, const char *name, struct base_info *ret, ch
 		base_info_done(ret);
 		return r;
 	}
+	bool current_present = false;
+	for (size_t i = 0; i < ret->n_gens; i++)
+		current_present |= ret->gens[i] == ret->current;
+	if (!current_present) {
+		unsigned cur_gen = ret->current;
+		base_info_done(ret);
+		return set_err(err, "base.conf: [Base] Current=%u names a generation that does not exist (no gens/%u)",
+			       cur_gen, cur_gen);
+	}
 	const char *desc = settings_get(ret->conf, "Base", "Description");
 	const char *src = settings_get(ret->conf, "Base", "Source");
 	ret->name = strdup(name);
@@ -394,6 +405,31 @@ int store_child_load(struct store *s, const char *name, struct child_info *ret, 
 	if (!ret->name || !ret->base) {
 		child_info_done(ret);
 		return -ENOMEM;
+	}
+	return 0;
+}
+
+int store_child_check_base(struct store *s, const struct child_info *c, char **err)
+{
+	_cleanup_free_ char *rel = NULL;
+	if (asprintf(&rel, "bases/%s", c->base) < 0)
+		return -ENOMEM;
+	if (faccessat(s->root_fd, rel, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+		int r = -errno;
+		if (r == -ENOENT && err && asprintf(err, "no base named %s (child.conf: [Child] Base=%s)", c->base, c->base) < 0)
+			*err = NULL;
+		return r;
+	}
+	free(rel);
+	rel = NULL;
+	if (asprintf(&rel, "bases/%s/gens/%u", c->base, c->gen) < 0)
+		return -ENOMEM;
+	if (faccessat(s->root_fd, rel, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+		int r = -errno;
+		if (r == -ENOENT && err &&
+		    asprintf(err, "base %s has no generation %u (child.conf: [Child] Generation=%u)", c->base, c->gen, c->gen) < 0)
+			*err = NULL;
+		return r;
 	}
 	return 0;
 }
@@ -461,23 +497,56 @@ static int check_real_dirs(struct store *s, const char *const *rels, char **err)
 	return 0;
 }
 
+#ifndef STATX_MNT_ID_UNIQUE
+#define STATX_MNT_ID_UNIQUE 0x00004000U /* Linux 6.8 */
+#endif
+
+/*
+ * What names one mounted file system for the probe cache: its type, its
+ * device number and the ID of the mount.  A device number alone is not
+ * enough: anonymous ones (tmpfs, overlayfs, btrfs subvolumes) are handed out
+ * again as soon as they are freed, so a tmpfs unmounted and an overlayfs
+ * mounted in its place can share one.  The unique mount ID (Linux 6.8) is
+ * never reused until reboot; the older 32-bit one is, so without the unique
+ * one there is no key and the probe always runs.  Returns 1 with a key, 0
+ * without.
+ */
+static int probe_cache_key(const char *dir, char *key, size_t size)
+{
+	struct statfs sfs;
+	struct statx stx;
+	if (statfs(dir, &sfs) < 0)
+		return -errno;
+	if (statx(AT_FDCWD, dir, 0, STATX_MNT_ID_UNIQUE, &stx) < 0)
+		return -errno;
+	if (!(stx.stx_mask & STATX_MNT_ID_UNIQUE))
+		return 0;
+	snprintf(key, size, "%lx-%x:%x-%llx", (unsigned long)sfs.f_type, stx.stx_dev_major, stx.stx_dev_minor,
+		 (unsigned long long)stx.stx_mnt_id);
+	return 1;
+}
+
 /*
  * The storage probe (a scratch dir, file, readdir and trusted.* xattr in the
  * store) costs about half a millisecond — a tenth of a whole `run`.  Its
  * answer only changes with the file system, so a success is remembered in
- * the runtime dir (a tmpfs: forgotten at reboot) per device number.
+ * the runtime dir (a tmpfs: forgotten at reboot) per mounted file system
+ * (probe_cache_key).
  */
 static int check_upper_fs_cached(struct store *s, const char *dir, struct lc_err *e)
 {
-	struct stat st;
+	char key[96];
 	_cleanup_free_ char *mark = NULL;
-	if (stat(dir, &st) < 0)
-		return -errno;
-	if (asprintf(&mark, "%s/upper-fs-ok/%lx", s->runtime, (unsigned long)st.st_dev) < 0)
+	int r = probe_cache_key(dir, key, sizeof(key));
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return ov_check_upper_fs(dir, e);
+	if (asprintf(&mark, "%s/upper-fs-ok/%s", s->runtime, key) < 0)
 		return -ENOMEM;
 	if (access(mark, F_OK) == 0)
 		return 0;
-	int r = ov_check_upper_fs(dir, e);
+	r = ov_check_upper_fs(dir, e);
 	if (r < 0)
 		return r;
 	char *slash = strrchr(mark, '/');
@@ -515,8 +584,10 @@ int store_child_mount(struct store *s, const struct child_info *c, char **err)
 	if (r < 0) {
 		if (r == -ENOENT && err) {
 			free(*err);
-			if (asprintf(err, "base %s has no generation %u (%s)", c->base, c->gen, tree) < 0)
-				*err = NULL;
+			*err = NULL;
+			int k = store_child_check_base(s, c, err);
+			if (k < 0)
+				return k;
 		}
 		return r;
 	}
@@ -603,4 +674,63 @@ int store_sweep(struct store *s)
 		}
 	}
 	return removed;
+}
+
+static bool same_inode(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/*
+ * Is `target` the directory `fd` or one of its ancestors?  Walks ".." on
+ * descriptors (device + inode, never path strings: symlinks, "//", bind
+ * mounts of the same directory all compare right).  Takes ownership of fd.
+ */
+static int dir_has_ancestor(int fd, const struct stat *target)
+{
+	for (;;) {
+		struct stat st, up_st;
+		if (fstat(fd, &st) < 0) {
+			int r = -errno;
+			close(fd);
+			return r;
+		}
+		if (same_inode(&st, target)) {
+			close(fd);
+			return 1;
+		}
+		int up = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		close(fd);
+		if (up < 0)
+			return -errno;
+		if (fstat(up, &up_st) < 0 || same_inode(&up_st, &st)) { /* "/" is its own parent */
+			close(up);
+			return 0;
+		}
+		fd = up;
+	}
+}
+
+int store_overlaps(const struct store *s, const char *path)
+{
+	struct stat path_st, root_st;
+	if (stat(path, &path_st) < 0 || fstat(s->root_fd, &root_st) < 0)
+		return -errno;
+	/* A file (a tarball) is inside the store when its directory is. */
+	_cleanup_free_ char *copy = strdup(path);
+	if (!copy)
+		return -ENOMEM;
+	int dir = open(S_ISDIR(path_st.st_mode) ? path : dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		return -errno;
+	int r = dir_has_ancestor(dir, &root_st);
+	if (r != 0)
+		return r < 0 ? r : STORE_HOLDS_PATH;
+	if (!S_ISDIR(path_st.st_mode))
+		return 0; /* a file holds nothing */
+	int root = fcntl(s->root_fd, F_DUPFD_CLOEXEC, 0);
+	if (root < 0)
+		return -errno;
+	r = dir_has_ancestor(root, &path_st);
+	return r <= 0 ? r : PATH_HOLDS_STORE;
 }

@@ -87,6 +87,11 @@ void child_info_done(struct child_info *c);
 /* -ENOENT when missing; -EBADMSG (with *err) when the settings file is corrupt. */
 int store_base_load(struct store *s, const char *name, struct base_info *ret, char **err);
 int store_child_load(struct store *s, const char *name, struct child_info *ret, char **err);
+/*
+ * Do the base and generation a child names exist?  -ENOENT with *err saying
+ * which ("no base named X", "base X has no generation N"), 0 when both do.
+ */
+int store_child_check_base(struct store *s, const struct child_info *c, char **err);
 /* Atomically rewrite children/NAME/child.conf (caller holds the child lock). */
 int store_child_save_conf(struct store *s, const char *name, const struct settings *conf);
 
@@ -97,6 +102,15 @@ int store_child_save_conf(struct store *s, const char *name, const struct settin
  * rm left behind.  Returns how many were removed.
  */
 int store_sweep(struct store *s);
+
+/*
+ * Is path inside the store (STORE_HOLDS_PATH; the store root itself
+ * counts), or does it hold the store (PATH_HOLDS_STORE)?  0 when neither,
+ * or -errno.  Compared by device and inode of every ancestor, so no
+ * spelling of a path (symlinks, bind mounts, "//") escapes it.
+ */
+enum { STORE_HOLDS_PATH = 1, PATH_HOLDS_STORE = 2 };
+int store_overlaps(const struct store *s, const char *path);
 
 /* Sorted names of bases / children (dot-entries skipped). */
 int store_list_bases(struct store *s, char ***ret, size_t *n);

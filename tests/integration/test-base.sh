@@ -228,4 +228,33 @@ test_corrupt_base_conf_reported() {
 	expect_fail $L base show bb; assert_contains "$ERR" "base.conf:1"
 }
 
+# A source inside the store (or holding it) would copy the import's own
+# temporary tree into itself forever: refused by device and inode, whatever
+# path leads there (a bind mount included).
+test_import_source_overlapping_the_store_refused() {
+	make_busybox_tree "$T/src"
+	$L -q base import bb "$T/src"
+	$L -q child create c --base bb
+	local src
+	for src in "$ROOT/bases" "$ROOT/children" "$ROOT" "$ROOT/bases/bb/gens/1/tree" "$ROOT/children/c/upper"; do
+		expect_fail timeout 20 $L base import x "$src"
+		assert_eq "$ERR" "layerctl: base import x: source $src is inside the store $ROOT"
+	done
+	expect_fail timeout 20 $L base import x "$T"
+	assert_eq "$ERR" "layerctl: base import x: source $T contains the store $ROOT"
+	mkdir "$T/view"
+	mount --bind "$ROOT" "$T/view"
+	expect_fail timeout 20 $L base import x "$T/view/bases"
+	assert_eq "$ERR" "layerctl: base import x: source $T/view/bases is inside the store $ROOT"
+	umount "$T/view"
+	ln -s "$ROOT/children" "$T/link"
+	expect_fail timeout 20 $L base import x "$T/link"
+	assert_contains "$ERR" "is inside the store"
+	assert_no_file "$ROOT/bases/x"
+	[ -z "$(find "$ROOT/bases" -maxdepth 1 -name '.new-*')" ] || fail "temporary import left behind"
+	# a tarball in the store's parent is fine
+	tar -C "$T/src" -cf "$T/src.tar" .
+	$L -q base import fromtar "$T/src.tar"
+}
+
 run_tests

@@ -373,4 +373,25 @@ test_upper_made_elsewhere() {
 	assert_file "$M/etc/same"
 }
 
+# An xattr whiteout whose parent lacks overlay.opaque="x": Linux 6.18 hides
+# the file (ENOENT) all the same, so diff says D, as the mounted child shows.
+test_xattr_whiteout_without_marked_parent() {
+	setup_child
+	"$L" -q umount c
+	mkdir "$U/etc"
+	: >"$U/etc/hello"
+	setfattr -n trusted.overlay.whiteout -v y "$U/etc/hello"
+	: >"$U/etc/empty-but-plain" # zero-size, no xattr: an added file
+	out=$("$L" diff c)
+	assert_contains "$out" "D /etc/hello"
+	assert_contains "$out" "A /etc/empty-but-plain"
+	case "$out" in *"M /etc/hello"*) fail "xattr whiteout reported as a modification: $out" ;; esac
+	"$L" -q mount c
+	local rc=0
+	cat "$M/etc/hello" 2>/dev/null || rc=$?
+	[ "$rc" -ne 0 ] || fail "the kernel shows /etc/hello"
+	assert_file "$M/etc/same"
+	assert_file "$M/etc/empty-but-plain"
+}
+
 run_tests

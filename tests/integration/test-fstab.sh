@@ -38,6 +38,27 @@ mount_and_check() {
 # Lines of FILE without the layerctl entries.
 foreign_lines() { grep -v 'x-layerctl\.child=' "$1" || true; }
 
+# systemd-fstab-generator, or skip the test.
+find_sfg() {
+	SFG=/lib/systemd/system-generators/systemd-fstab-generator
+	[ -x "$SFG" ] || SFG=/usr/lib/systemd/system-generators/systemd-fstab-generator
+	[ -x "$SFG" ] && command -v systemd-escape >/dev/null || skip "systemd (generator, systemd-escape) not installed"
+}
+
+unit_of() { systemd-escape --path --suffix="$2" "$(child_root "$1")"; }
+
+# The unit settings both generators must agree on (dependencies and ordering included).
+unit_settings() {
+	grep -E '^(What|Where|Type|RequiresMountsFor|Before|After|Requires|Wants|BindsTo|WantedBy|RequiredBy)=' "$1"
+}
+
+# Every link to UNIT below the generator output DIR, as "TARGET.DEPS/UNIT"
+# lines.  (Not find -name: unit names hold backslashes, which are glob escapes.)
+links_to() { (cd "$1" && find . -mindepth 2 -printf '%P\n' | U=$2 awk -F/ '$NF == ENVIRON["U"]' | sort); }
+
+# How many files or links below DIR are called NAME.
+count_named() { find "$1" -printf '%f\n' | grep -Fxc -- "$2" || true; }
+
 test_enable_disable() {
 	make_store "$ROOT"
 	"$L" enable c1 c2 2>/dev/null
@@ -118,7 +139,7 @@ test_check_and_update_in_place() {
 	sed -i 's/redirect_dir=off 0 0$/redirect_dir=on 0 0/' "$f"
 	local line; line=$(grep -n 'x-layerctl\.child=c1,' "$f" | cut -d: -f1)
 	expect_fail "$L" fstab --check --file "$f"
-	assert_contains "$ERR" "$f:$line: the entry of child c1 differs (options)"
+	assert_contains "$ERR" "$f:$line: the entry of child c1 differs (overlay options)"
 	"$L" -q fstab --write --file "$f"
 	assert_eq "$(grep -n 'x-layerctl\.child=c1,' "$f" | cut -d: -f1)" "$line" "updated in place"
 	"$L" -q fstab --check --file "$f"
@@ -227,27 +248,32 @@ test_concurrent_writers_serialise() {
 }
 
 # Our generator's units against systemd's: names as systemd-escape makes
-# them, and the same What/Where/Type/RequiresMountsFor as
-# systemd-fstab-generator writes for our fstab entries.
+# them, and the same What/Where/Type/RequiresMountsFor, the same ordering
+# and the same dependency directories (local-fs.target.wants/, never
+# requires/: nofail) as systemd-fstab-generator writes for our fstab entries.
 test_generator_matches_systemd() {
-	local sfg=/lib/systemd/system-generators/systemd-fstab-generator
-	[ -x "$sfg" ] || sfg=/usr/lib/systemd/system-generators/systemd-fstab-generator
-	[ -x "$sfg" ] && command -v systemd-escape >/dev/null || skip "systemd (generator, systemd-escape) not installed"
+	find_sfg
 	make_store "$T/$WEIRD"
 	"$L" -q enable c1 c2
 	"$L" fstab --print >"$T/fstab"
 	mkdir "$T/ours" "$T/sysd"
-	"$L" fstab --generator "$T/ours" "$T/ours" "$T/ours"
-	SYSTEMD_FSTAB="$T/fstab" "$sfg" "$T/sysd" "$T/sysd" "$T/sysd"
+	# Our generator reads $SYSTEMD_FSTAB too: an empty one here, so it writes every unit.
+	: >"$T/empty-fstab"
+	SYSTEMD_FSTAB="$T/empty-fstab" "$L" fstab --generator "$T/ours" "$T/ours" "$T/ours"
+	SYSTEMD_FSTAB="$T/fstab" "$SFG" "$T/sysd" "$T/sysd" "$T/sysd"
 	local c name u
 	for c in c1 c2; do
-		name=$(systemd-escape --path --suffix=mount "$(child_root "$c")")
+		# The entry carries nofail, as libmount reads it.
+		assert_contains ",$(findmnt -n -o OPTIONS --tab-file "$T/fstab" --target "$(child_root "$c")")," ",nofail,"
+		name=$(unit_of "$c" mount)
 		assert_file "$T/ours/$name"
 		assert_file "$T/ours/${name%.mount}.automount"
-		[ -L "$T/ours/local-fs.target.requires/${name%.mount}.automount" ] || fail "no requires link for $c"
+		assert_eq "$(links_to "$T/ours" "${name%.mount}.automount")" "local-fs.target.wants/${name%.mount}.automount"
+		assert_eq "$(links_to "$T/ours" "${name%.mount}.automount")" "$(links_to "$T/sysd" "${name%.mount}.automount")" \
+			"dependency links of $c"
+		assert_eq "$(links_to "$T/ours" "$name")" "$(links_to "$T/sysd" "$name")" "links to $name"
 		for u in "$name" "${name%.mount}.automount"; do
-			assert_eq "$(grep -E '^(What|Where|Type|RequiresMountsFor)=' "$T/ours/$u")" \
-				"$(grep -E '^(What|Where|Type|RequiresMountsFor)=' "$T/sysd/$u")" "$u"
+			assert_eq "$(unit_settings "$T/ours/$u")" "$(unit_settings "$T/sysd/$u")" "$u"
 		done
 		# The unit's Options= mount as systemd would mount them (mount -o).
 		local opts where
@@ -258,13 +284,131 @@ test_generator_matches_systemd() {
 		assert_eq "$(cat "$where/etc/motd")" "from the base"
 		umount "$where"
 	done
-	# A second run (or fstab already defining them) leaves existing units alone.
-	"$L" fstab --generator "$T/ours" 2>"$T/err"
+	[ ! -e "$T/ours/local-fs.target.requires" ] || fail "our generator wrote local-fs.target.requires/"
+	[ ! -e "$T/sysd/local-fs.target.requires" ] || fail "systemd-fstab-generator required an automount (no nofail?)"
+	# A second run leaves existing units alone.
+	SYSTEMD_FSTAB="$T/empty-fstab" "$L" fstab --generator "$T/ours" 2>"$T/err"
 	assert_contains "$(cat "$T/err")" "left alone"
 	# No store at all (e.g. /var not mounted yet): no units, success.
 	mkdir "$T/empty"
 	LAYERCTL_ROOT="$T/nonexistent" "$L" fstab --generator "$T/empty" "$T/empty" "$T/empty"
 	assert_eq "$(ls -A "$T/empty")" ""
+}
+
+# Both generators on the same fstab, into the same directories, in either
+# order: a child with an fstab line is systemd-fstab-generator's, the others
+# are ours; nobody fails with "already exists", every unit is there once.
+test_both_generators_either_order() {
+	find_sfg
+	make_store "$T/$WEIRD"
+	"$L" -q enable c1
+	local f="$T/fstab" order out c
+	printf '%s' "$HAND" >"$f"
+	"$L" -q fstab --write --file "$f"
+	"$L" -q enable c2 # enabled, but not in the fstab: the generator's
+	for order in sfg-first ours-first; do
+		out="$T/$order"
+		mkdir -p "$out/normal" "$out/early" "$out/late"
+		run_sfg() {
+			SYSTEMD_FSTAB="$f" "$SFG" "$out/normal" "$out/early" "$out/late" 2>"$out/sfg.err" ||
+				fail "$order: systemd-fstab-generator failed: $(cat "$out/sfg.err")"
+		}
+		run_ours() { SYSTEMD_FSTAB="$f" "$L" fstab --generator "$out/normal" "$out/early" "$out/late" 2>"$out/ours.err"; }
+		if [ "$order" = sfg-first ]; then run_sfg; run_ours; else run_ours; run_sfg; fi
+		if grep -q "already exists" "$out/sfg.err"; then fail "$order: $(cat "$out/sfg.err")"; fi
+		assert_eq "$(cat "$out/ours.err")" "" "$order: our generator's messages"
+		# c1 from systemd-fstab-generator (its fstab line), c2 from us.
+		assert_contains "$(head -n 1 "$out/normal/$(unit_of c1 mount)")" "systemd-fstab-generator"
+		assert_contains "$(head -n 1 "$out/normal/$(unit_of c1 automount)")" "systemd-fstab-generator"
+		assert_contains "$(head -n 1 "$out/normal/$(unit_of c2 mount)")" "layerctl-fstab-generator"
+		assert_contains "$(head -n 1 "$out/normal/$(unit_of c2 automount)")" "layerctl-fstab-generator"
+		for c in c1 c2; do
+			assert_eq "$(count_named "$out" "$(unit_of "$c" mount)")" 1 "$order: $c .mount"
+			assert_eq "$(count_named "$out" "$(unit_of "$c" automount)")" 2 "$order: $c .automount + one link"
+			assert_eq "$(links_to "$out/normal" "$(unit_of "$c" automount)")" \
+				"local-fs.target.wants/$(unit_of "$c" automount)" "$order: $c wanted by local-fs.target"
+		done
+		assert_no_file "$out/normal/$(unit_of c3 mount)"
+	done
+	# The same units whichever ran first.
+	assert_eq "$(cd "$T/sfg-first" && find . ! -name '*.err' | sort)" "$(cd "$T/ours-first" && find . ! -name '*.err' | sort)"
+}
+
+# The user's options on an owned line (nofail and the x-systemd timeouts):
+# --check sees no difference, --write keeps them, also when it must replace
+# the line; systemd-fstab-generator honours them.
+test_user_options_survive_write() {
+	find_sfg
+	make_store "$T/$WEIRD"
+	"$L" -q enable c1 c2
+	local f="$T/fstab" ino line
+	printf '%s' "$HAND" >"$f"
+	"$L" -q fstab --write --file "$f"
+	sed -i '/x-layerctl\.child=c1,/ s/,x-systemd\.automount,/,x-systemd.automount,x-systemd.idle-timeout=90,x-systemd.mount-timeout=30,nofail,/' "$f"
+	sed -i '/x-layerctl\.child=c1,/ s/ 0 0$/,x-systemd.device-timeout=5s,x-gvfs-hide 0 0/' "$f"
+	cp "$f" "$T/edited"
+	"$L" fstab --check --file "$f" 2>"$T/err" || fail "--check reports the user's options: $(cat "$T/err")"
+	ino=$(stat -c %i "$f")
+	"$L" -q fstab --write --file "$f"
+	assert_eq "$(stat -c %i "$f")" "$ino" "a line with the user's options is not rewritten"
+	cmp "$f" "$T/edited" || fail "--write changed the file"
+	# Something of ours changes: the line is replaced, the user's options stay.
+	line=$(grep -n 'x-layerctl\.child=c1,' "$f" | cut -d: -f1)
+	sed -i '/x-layerctl\.child=c1,/ s/redirect_dir=off/redirect_dir=on/' "$f"
+	expect_fail "$L" fstab --check --file "$f"
+	assert_contains "$ERR" "$f:$line: the entry of child c1 differs (overlay options)"
+	"$L" -q fstab --write --file "$f"
+	"$L" -q fstab --check --file "$f"
+	local opts
+	opts=",$(findmnt -n -o OPTIONS --tab-file "$f" --target "$(child_root c1)"),"
+	for o in x-systemd.idle-timeout=90 x-systemd.mount-timeout=30 x-systemd.device-timeout=5s x-gvfs-hide nofail redirect_dir=off; do
+		assert_contains "$opts" ",$o,"
+	done
+	assert_eq "$(grep -n 'x-layerctl\.child=c1,' "$f" | cut -d: -f1)" "$line" "replaced in place"
+	assert_eq "$(foreign_lines "$f")" "$(foreign_lines "$T/edited")"
+	findmnt --verify --tab-file "$f" >"$T/verify" 2>&1 || fail "findmnt --verify: $(cat "$T/verify")"
+	mount_and_check "$f" c1
+	# systemd reads them: the idle timeout reaches the .automount.
+	mkdir "$T/sysd"
+	SYSTEMD_FSTAB="$f" "$SFG" "$T/sysd" "$T/sysd" "$T/sysd"
+	assert_contains "$(cat "$T/sysd/$(unit_of c1 automount)")" "TimeoutIdleSec=1min 30s"
+	# An option that is neither ours nor the user's is a difference, and goes.
+	sed -i '/x-layerctl\.child=c1,/ s/,x-gvfs-hide,/,x-gvfs-hide,x-systemd.requires=foo.mount,/' "$f"
+	expect_fail "$L" fstab --check --file "$f"
+	assert_contains "$ERR" "differs (options: x-systemd.requires is not layerctl's nor the user's)"
+	"$L" -q fstab --write --file "$f"
+	assert_eq "$(grep -c 'x-systemd.requires=' "$f")" 0
+	assert_contains "$(cat "$f")" "x-gvfs-hide"
+}
+
+# An entry written before nofail (by an older layerctl) is brought in line.
+test_old_entry_gets_nofail() {
+	make_store "$ROOT"
+	"$L" -q enable c1
+	local f="$T/fstab"
+	"$L" fstab --print | sed 's/,nofail,/,/' >"$f"
+	expect_fail "$L" fstab --check --file "$f"
+	assert_contains "$ERR" "differs (options: nofail is missing or has another value)"
+	"$L" -q fstab --write --file "$f"
+	assert_eq "$(cat "$f")" "$("$L" fstab --print)"
+}
+
+# enable/disable say exactly what to run: the unit names are systemd-escape's.
+test_enable_hint_names_units() {
+	command -v systemd-escape >/dev/null || skip "systemd-escape not installed"
+	make_store "$T/$WEIRD"
+	"$L" enable c1 c2 2>"$T/err"
+	assert_contains "$(cat "$T/err")" "systemctl daemon-reload && systemctl start '$(unit_of c1 automount)' '$(unit_of c2 automount)'"
+	assert_contains "$(cat "$T/err")" "a daemon-reload alone leaves a new automount inactive"
+	"$L" disable c2 2>"$T/err"
+	assert_contains "$(cat "$T/err")" "systemctl daemon-reload && systemctl stop '$(unit_of c2 automount)' '$(unit_of c2 mount)'"
+	# The quoted names survive the shell as systemd-escape wrote them.
+	local line
+	line=$(grep -o "systemctl stop .*" "$T/err")
+	eval "set -- ${line#systemctl stop }"
+	assert_eq "$1" "$(unit_of c2 automount)"
+	"$L" -q enable c1 2>"$T/err"
+	assert_eq "$(cat "$T/err")" "" "--quiet: no hint"
 }
 
 test_contrib_generator_wrapper() {
@@ -273,7 +417,7 @@ test_contrib_generator_wrapper() {
 	mkdir "$T/bin" "$T/out"
 	ln -s "$L" "$T/bin/layerctl"
 	local wrapper; wrapper="$(dirname "$0")/../../contrib/layerctl-fstab-generator"
-	PATH="$T/bin:$PATH" "$wrapper" "$T/out" "$T/out" "$T/out"
+	SYSTEMD_FSTAB="$T/no-fstab" PATH="$T/bin:$PATH" "$wrapper" "$T/out" "$T/out" "$T/out"
 	assert_file "$T/out/$(systemd-escape --path --suffix=mount "$(child_root c1)")"
 }
 

@@ -136,4 +136,64 @@ test_missing_generation_reported() {
 	mv "$ROOT/bases/bb/gens/1.moved" "$ROOT/bases/bb/gens/1"
 }
 
+# Unmounting needs only the child's name: a corrupt child.conf must not
+# keep its overlay mounted.
+test_umount_with_corrupt_child_conf() {
+	setup
+	$L mount one
+	printf 'garbage\n' >>"$ROOT/children/one/child.conf"
+	$L umount one
+	assert_eq "$(mounts_below "$ROOT")" 0
+	$L mount two
+	printf '[Child]\nBase=\n' >"$ROOT/children/two/child.conf"
+	$L umount --all
+	assert_eq "$(mounts_below "$ROOT")" 0
+	$L child rm one
+}
+
+# libmount splits options at every ',' (it does not know overlay's "\,") and
+# keeps "loop=..." for itself: named before mounting, by mount and run alike.
+test_store_path_with_a_libmount_option_refused_clearly() {
+	ROOT="$T/a,loop=b/store"; export LAYERCTL_ROOT=$ROOT
+	setup
+	local why="a store path holds ',' followed by a word libmount reads as a mount option ('loop=b/store/bases/bb/gens/1/tree'); rename the store directory"
+	expect_fail $L mount one
+	assert_eq "$ERR" "layerctl: mount one: $why"
+	expect_fail $L run one -- true </dev/null
+	assert_eq "$ERR" "layerctl: run one: mount overlay: $why"
+	assert_eq "$(mounts_below "$T")" 0
+}
+
+# The storage probe's "ok" must not outlive the file system it was made on:
+# a tmpfs unmounted and an overlayfs mounted in its place can get the same
+# (anonymous) device number.
+test_probe_cache_does_not_outlive_the_file_system() {
+	# A store (base bb, children one and two) to put on each file system.
+	ROOT="$T/prepared/store"; export LAYERCTL_ROOT=$ROOT
+	setup
+	mkdir -p "$T/fs" "$T/up" "$T/wk"
+	ROOT="$T/fs/store"; export LAYERCTL_ROOT=$ROOT
+	local tries=0 dev
+	while :; do
+		# the probe passes on a tmpfs and is remembered...
+		mount -t tmpfs none "$T/fs"
+		cp -a "$T/prepared/store" "$T/fs/"
+		$L -q mount one
+		$L -q umount one
+		dev=$(stat -c %d "$T/fs")
+		# ...then an overlayfs (which cannot hold an upper dir) takes its place
+		umount "$T/fs"
+		rm -rf "$T/up" "$T/wk"; mkdir "$T/up" "$T/wk"
+		mount -t overlay overlay -o "lowerdir=$T/prepared,upperdir=$T/up,workdir=$T/wk" "$T/fs"
+		[ "$(stat -c %d "$T/fs")" = "$dev" ] && break
+		# a parallel test took or freed a device number in between: again
+		umount "$T/fs"
+		tries=$((tries + 1))
+		[ $tries -lt 30 ] || skip "device number $dev was not handed out again"
+	done
+	expect_fail $L mount one
+	assert_contains "$ERR" "overlayfs, which cannot hold an overlay upper dir"
+	assert_eq "$(mounts_below "$ROOT")" 0
+}
+
 run_tests

@@ -191,7 +191,7 @@ test_errors_name_the_step_and_leave_nothing_mounted() {
 	assert_eq "$rc" 127
 	assert_contains "$(cat "$T/err")" "run c: exec /bin/nonexistent: No such file or directory"
 	expect_fail $L run c --bind /nonexistent/dir:/x -- true
-	assert_contains "$ERR" "run c: bind: open source: No such file or directory"
+	assert_contains "$ERR" "run c: bind source /nonexistent/dir: No such file or directory"
 	assert_eq "$(mounts_below "$ROOT")" 0
 	expect_fail $L run c --chdir /nope -- true
 	assert_contains "$ERR" "run c: chdir /nope"

@@ -55,14 +55,13 @@ static char *slurp(const char *path)
 	return buf;
 }
 
-/* Merge `text` with children; returns the new text (or NULL, with *r set). */
+/* Merge `text` with children; returns the new text (or NULL, with *r set).  No file: libmount parses the text. */
 static char *merge(const char *text, const struct fg_child *c, size_t n, struct fg_report *rep, int *r)
 {
-	_cleanup_free_ char *p = write_tmp("merge-input", text);
 	char *out = NULL;
 	size_t len = 0;
 	struct lc_err e = { "" };
-	*r = fg_fstab_merge(text, strlen(text), p, "fstab", NULL, c, n, &out, &len, rep, &e);
+	*r = fg_fstab_merge(text, strlen(text), "fstab", NULL, c, n, &out, &len, rep, &e);
 	if (*r < 0)
 		fprintf(stderr, "  merge: %s\n", e.msg);
 	return out;
@@ -74,7 +73,7 @@ TEST(entry_options_plain)
 	_cleanup_free_ char *o = NULL;
 	make_kid(&k, "/var/lib/layerctl", "web");
 	CHECK_INT(fg_entry_options(&k.c, &o, NULL), 0);
-	CHECK_STREQ(o, "x-layerctl.child=web,noauto,x-systemd.automount,"
+	CHECK_STREQ(o, "x-layerctl.child=web,noauto,nofail,x-systemd.automount,"
 		       "x-systemd.requires-mounts-for=\"/var/lib/layerctl\","
 		       "lowerdir=/var/lib/layerctl/bases/b/gens/1/tree,"
 		       "upperdir=/var/lib/layerctl/children/web/upper,"
@@ -205,6 +204,7 @@ TEST(merge_updates_in_place_and_removes)
 	struct fg_child cb[] = { b.c };
 	_cleanup_free_ char *out2 = merge(text, cb, 1, &rep, &r);
 	CHECK_INT(r, 0);
+	CHECK(out2 && strstr(out2, lb) && !strstr(strstr(out2, lb) + strlen(lb), "x-layerctl.child=beta"));
 	CHECK_INT(rep.n_changes, 2);
 	if (rep.n_changes == 2) {
 		CHECK_INT(rep.changes[0].kind, FG_REMOVE);
@@ -243,10 +243,9 @@ TEST(merge_leaves_other_stores_alone)
 	fg_entry_line(&other.c, &lo, NULL);
 	fg_entry_line(&mine.c, &lm, NULL);
 	CHECK(asprintf(&text, "# x\n%s", lo) > 0);
-	_cleanup_free_ char *p = write_tmp("scoped", text);
 	size_t len;
 	struct fg_child c[] = { mine.c };
-	CHECK_INT(fg_fstab_merge(text, strlen(text), p, "F", "/srv/st/children", c, 1, &out, &len, &rep, NULL), 0);
+	CHECK_INT(fg_fstab_merge(text, strlen(text), "F", "/srv/st/children", c, 1, &out, &len, &rep, NULL), 0);
 	CHECK_INT(rep.n_changes, 1);
 	if (rep.n_changes == 1)
 		CHECK_INT(rep.changes[0].kind, FG_ADD);
@@ -282,10 +281,9 @@ TEST(merge_refuses_unparsable_line)
 	struct lc_err e = { "" };
 	int r;
 	static const char text[] = "/dev/a / ext4 defaults 0 1\nthis-line-is-broken\n";
-	_cleanup_free_ char *p = write_tmp("broken", text);
 	char *out = NULL;
 	size_t len;
-	r = fg_fstab_merge(text, strlen(text), p, "F", NULL, NULL, 0, &out, &len, &rep, &e);
+	r = fg_fstab_merge(text, strlen(text), "F", NULL, NULL, 0, &out, &len, &rep, &e);
 	CHECK_INT(r, -EBADMSG);
 	CHECK(strstr(e.msg, "F:2: "));
 	CHECK(!out);
@@ -450,29 +448,256 @@ TEST(generator_writes_units)
 	CHECK(asprintf(&dir, "%s/gen", tmpdir) > 0);
 	CHECK_INT(mkdir(dir, 0755), 0);
 	struct fg_child c[] = { a.c };
-	CHECK_INT(fg_generate(dir, c, 1, &rep, &e), 0);
+	CHECK_INT(fg_generate(dir, NULL, c, 1, &rep, &e), 0);
 	CHECK_INT(rep.n_written, 1);
 	fg_gen_report_done(&rep);
 	_cleanup_free_ char *name = NULL, *path = NULL, *text = NULL, *apath = NULL, *atext = NULL, *lpath = NULL;
+	_cleanup_free_ char *rpath = NULL;
 	CHECK_INT(fg_unit_name_from_path(a.target, "mount", &name), 0);
 	CHECK(asprintf(&path, "%s/%s", dir, name) > 0);
 	text = slurp(path);
 	CHECK(text && strstr(text, "\nWhere=/srv/my store%%/children/alpha/root\n"));
 	CHECK(text && strstr(text, "\nRequiresMountsFor=\"/srv/my store%%\"\n"));
 	CHECK(text && strstr(text, "\nOptions=lowerdir=/srv/my store%%/bases/b/gens/1/tree,"));
+	/* As systemd-fstab-generator does for nofail: not ordered before local-fs.target. */
+	CHECK(text && !strstr(text, "local-fs.target"));
 	CHECK(asprintf(&apath, "%s/%.*s.automount", dir, (int)(strlen(name) - 6), name) > 0);
 	atext = slurp(apath);
 	CHECK(atext && strstr(atext, "[Automount]\nWhere=/srv/my store%%/children/alpha/root\n"));
-	CHECK(asprintf(&lpath, "%s/local-fs.target.requires/%.*s.automount", dir, (int)(strlen(name) - 6), name) > 0);
+	/* Wanted, not required, by local-fs.target: a failed automount never fails the boot. */
+	CHECK(asprintf(&lpath, "%s/local-fs.target.wants/%.*s.automount", dir, (int)(strlen(name) - 6), name) > 0);
 	char target[512] = "";
 	CHECK(readlink(lpath, target, sizeof(target) - 1) > 0);
 	CHECK(strncmp(target, "../", 3) == 0);
+	CHECK(asprintf(&rpath, "%s/local-fs.target.requires", dir) > 0);
+	CHECK(access(rpath, F_OK) < 0);
 
 	/* A unit already there (from /etc/fstab) is left alone. */
-	CHECK_INT(fg_generate(dir, c, 1, &rep, &e), 0);
+	CHECK_INT(fg_generate(dir, NULL, c, 1, &rep, &e), 0);
 	CHECK_INT(rep.n_written, 0);
 	CHECK_INT(rep.n_skipped, 1);
 	fg_gen_report_done(&rep);
+}
+
+/* A child whose mount point is in the fstab is systemd-fstab-generator's: no units from us. */
+TEST(generator_skips_children_in_fstab)
+{
+	struct kid a, b, c3;
+	struct fg_gen_report rep;
+	struct lc_err e = { "" };
+	make_kid(&a, "/srv/st", "alpha");
+	make_kid(&b, "/srv/st", "beta");
+	make_kid(&c3, "/srv/st", "gamma");
+	_cleanup_free_ char *la = NULL, *text = NULL, *dir = NULL, *fstab = NULL;
+	CHECK_INT(fg_entry_line(&a.c, &la, NULL), 0);
+	/* alpha: an owned line; gamma: a hand-written line for its mount point, spelled "//". */
+	CHECK(asprintf(&text, "# x\n/dev/sda1 / ext4 defaults 0 1\nbroken-line\n%s"
+			      "overlay /srv/st/children//gamma/root/ overlay noauto 0 0\n/dev/sdb none swap sw 0 0\n",
+		       la) > 0);
+	fstab = write_tmp("gen-fstab", text);
+	CHECK(asprintf(&dir, "%s/gen-skip", tmpdir) > 0);
+	CHECK_INT(mkdir(dir, 0755), 0);
+	struct fg_child c[] = { a.c, b.c, c3.c };
+	CHECK_INT(fg_generate(dir, fstab, c, 3, &rep, &e), 0);
+	CHECK_INT(rep.n_written, 1);
+	CHECK_INT(rep.n_skipped, 0);
+	CHECK_INT(rep.n_in_fstab, 2);
+	if (rep.n_in_fstab == 2) {
+		CHECK_STREQ(rep.in_fstab[0], "alpha");
+		CHECK_STREQ(rep.in_fstab[1], "gamma");
+	}
+	fg_gen_report_done(&rep);
+	_cleanup_free_ char *ua = NULL, *ub = NULL, *pa = NULL, *pb = NULL;
+	fg_unit_name_from_path(a.target, "mount", &ua);
+	fg_unit_name_from_path(b.target, "mount", &ub);
+	CHECK(asprintf(&pa, "%s/%s", dir, ua) > 0 && asprintf(&pb, "%s/%s", dir, ub) > 0);
+	CHECK(access(pa, F_OK) < 0);
+	CHECK_INT(access(pb, F_OK), 0);
+
+	/* A missing fstab has no lines: everyone gets units. */
+	_cleanup_free_ char *dir2 = NULL, *none = NULL;
+	CHECK(asprintf(&dir2, "%s/gen-nofstab", tmpdir) > 0 && asprintf(&none, "%s/no-such-fstab", tmpdir) > 0);
+	CHECK_INT(mkdir(dir2, 0755), 0);
+	CHECK_INT(fg_generate(dir2, none, c, 3, &rep, &e), 0);
+	CHECK_INT(rep.n_written, 3);
+	fg_gen_report_done(&rep);
+}
+
+/* Options a user adds to an owned entry: not a difference, and kept when the entry is replaced. */
+TEST(merge_keeps_user_options)
+{
+	struct kid a;
+	struct fg_report rep;
+	int r;
+	make_kid(&a, "/srv/st", "alpha");
+	struct fg_child c[] = { a.c };
+	_cleanup_free_ char *out = NULL;
+	/* Ours in another order (nofail first), the user's before, among and after them. */
+	static const char text[] =
+		"overlay /srv/st/children/alpha/root overlay x-systemd.idle-timeout=60,nofail,x-layerctl.child=alpha,"
+		"noauto,x-systemd.automount,x-systemd.requires-mounts-for=\"/srv/st\",x-gvfs-hide,"
+		"lowerdir=/srv/st/bases/b/gens/1/tree,upperdir=/srv/st/children/alpha/upper,"
+		"workdir=/srv/st/children/alpha/work,index=off,metacopy=off,redirect_dir=off,"
+		"x-systemd.device-timeout=5s,x-systemd.mount-timeout=\"1\\040min\" 0 0\n";
+	out = merge(text, c, 1, &rep, &r);
+	CHECK_INT(r, 0);
+	CHECK_INT(rep.n_changes, 0);
+	CHECK_STREQ(out, text);
+	fg_report_done(&rep);
+
+	/* Anything else is a difference, named. */
+	static const struct {
+		const char *from, *to, *detail;
+	} edits[] = {
+		{ "nofail,", "", "options: nofail is missing or has another value" },
+		{ "x-gvfs-hide", "x-gvfs-hide,x-systemd.requires=foo.mount",
+		  "options: x-systemd.requires is not layerctl's nor the user's" },
+		{ "x-gvfs-hide", "x-gvfs-hide,ro", "options: ro is not layerctl's nor the user's" },
+		{ "x-gvfs-hide", "x-gvfs-hide,x-initrd.mount", "options: x-initrd.mount is not layerctl's nor the user's" },
+		{ "x-gvfs-hide", "x-gvfs-hide,x-mount.mkdir", "options: x-mount.mkdir is not layerctl's nor the user's" },
+		{ "redirect_dir=off", "redirect_dir=on", "overlay options" },
+		{ "x-layerctl.child=alpha,noauto,", "x-layerctl.child=alpha,", "options: noauto is missing or has another value" },
+		{ "requires-mounts-for=\"/srv/st\"", "requires-mounts-for=/srv/st",
+		  "options: x-systemd.requires-mounts-for is missing or has another value" },
+	};
+	for (size_t i = 0; i < ELEMENTSOF(edits); i++) {
+		_cleanup_free_ char *t = strdup(text), *o = NULL;
+		char *at = strstr(t, edits[i].from);
+		CHECK(at);
+		if (!at)
+			continue;
+		_cleanup_free_ char *edited = NULL;
+		CHECK(asprintf(&edited, "%.*s%s%s", (int)(at - t), t, edits[i].to, at + strlen(edits[i].from)) > 0);
+		o = merge(edited, c, 1, &rep, &r);
+		CHECK_INT(r, 0);
+		CHECK_INT(rep.n_changes, 1);
+		if (rep.n_changes == 1) {
+			CHECK_INT(rep.changes[0].kind, FG_UPDATE);
+			CHECK_STREQ(rep.changes[0].detail, edits[i].detail);
+		}
+		fg_report_done(&rep);
+		/* The replacement keeps the user's options, in their order, and is in line. */
+		CHECK(o && strstr(o, ",x-systemd.idle-timeout=60,x-gvfs-hide,x-systemd.device-timeout=5s,"
+				     "x-systemd.mount-timeout=\"1\\040min\",lowerdir="));
+		CHECK(o && strstr(o, "noauto,nofail,x-systemd.automount,"));
+		_cleanup_free_ char *again = o ? merge(o, c, 1, &rep, &r) : NULL;
+		CHECK_INT(rep.n_changes, 0);
+		CHECK_STREQ(again, o);
+		fg_report_done(&rep);
+	}
+}
+
+/* An entry written before nofail existed is brought in line (nofail added). */
+TEST(merge_adds_nofail_to_old_entries)
+{
+	struct kid a;
+	struct fg_report rep;
+	int r;
+	make_kid(&a, "/srv/st", "alpha");
+	struct fg_child c[] = { a.c };
+	_cleanup_free_ char *line = NULL, *text = NULL, *out = NULL;
+	CHECK_INT(fg_entry_line(&a.c, &line, NULL), 0);
+	char *nf = strstr(line, "nofail,");
+	CHECK(nf);
+	if (!nf)
+		return;
+	CHECK(asprintf(&text, "%.*s%s", (int)(nf - line), line, nf + strlen("nofail,")) > 0);
+	out = merge(text, c, 1, &rep, &r);
+	CHECK_INT(rep.n_changes, 1);
+	if (rep.n_changes == 1)
+		CHECK_STREQ(rep.changes[0].detail, "options: nofail is missing or has another value");
+	CHECK_STREQ(out, line);
+	fg_report_done(&rep);
+}
+
+/*
+ * libmount is told the text is an fstab: a first entry that starts with two
+ * numbers is not taken for mountinfo (which mnt_table_parse_stream() would
+ * guess, silently dropping the lines).
+ */
+TEST(merge_first_entry_starting_with_numbers)
+{
+	struct kid a;
+	struct fg_report rep;
+	int r;
+	make_kid(&a, "/srv/st", "alpha");
+	struct fg_child c[] = { a.c };
+	static const char text[] = "# numbers\n1 2 3 4 5 6\n/dev/a /b ext4 defaults 0 0\n";
+	_cleanup_free_ char *la = NULL, *expect = NULL;
+	fg_entry_line(&a.c, &la, NULL);
+	_cleanup_free_ char *out = merge(text, c, 1, &rep, &r);
+	CHECK_INT(r, 0);
+	CHECK(asprintf(&expect, "%s%s", text, la) > 0);
+	CHECK_STREQ(out, expect);
+	fg_report_done(&rep);
+}
+
+static void replace_file(const char *path, const char *text)
+{
+	_cleanup_free_ char *tmp = NULL;
+	CHECK(asprintf(&tmp, "%s.new", path) > 0);
+	FILE *f = fopen(tmp, "w");
+	fputs(text, f);
+	fclose(f);
+	CHECK_INT(rename(tmp, path), 0);
+}
+
+/*
+ * Issue 8 item 18: what is compared is the text read once by fg_fstab_open,
+ * not the file as it is later.  Between the read and the comparison the
+ * file is replaced (rename) or rewritten in place with a version that
+ * already holds alpha's entry: the comparison must still be of the text
+ * without it (one missing entry), and a write must refuse.
+ */
+TEST(check_compares_the_text_it_read)
+{
+	struct kid a;
+	struct fg_report rep;
+	struct lc_err e = { "" };
+	make_kid(&a, "/srv/st", "alpha");
+	struct fg_child c[] = { a.c };
+	_cleanup_free_ char *la = NULL, *in_line = NULL;
+	fg_entry_line(&a.c, &la, NULL);
+	CHECK(asprintf(&in_line, "%s%s", hand_written, la) > 0);
+
+	for (int in_place = 0; in_place <= 1; in_place++) {
+		_cleanup_free_ char *p = write_tmp("fstab-read-once", hand_written);
+		struct fg_fstab *f = NULL;
+		CHECK_INT(fg_fstab_open(p, false, &f, &e), 0);
+		if (!f)
+			return;
+		if (in_place) {
+			FILE *w = fopen(p, "r+");
+			fputs(in_line, w);
+			fclose(w);
+		} else
+			replace_file(p, in_line);
+		/* The file now is in line: a fresh check says so. */
+		CHECK_INT(fg_fstab_sync(p, "/srv/st/children", c, 1, FG_SYNC_DRY_RUN, &rep, &e), 0);
+		CHECK_INT(rep.n_changes, 0);
+		fg_report_done(&rep);
+		/* The one opened before compares what it read: alpha's entry is missing. */
+		CHECK_INT(fg_fstab_apply(f, "/srv/st/children", c, 1, FG_SYNC_DRY_RUN, &rep, &e), 0);
+		CHECK_INT(rep.n_changes, 1);
+		if (rep.n_changes == 1)
+			CHECK_INT(rep.changes[0].kind, FG_ADD);
+		CHECK_INT(rep.n_entries, 1);
+		fg_report_done(&rep);
+		fg_fstab_close(f);
+
+		/* --write: the same, and the changed file is not overwritten. */
+		if (!in_place) {
+			replace_file(p, hand_written);
+			CHECK_INT(fg_fstab_open(p, true, &f, &e), 0);
+			if (!f)
+				return;
+			replace_file(p, in_line);
+			CHECK_INT(fg_fstab_apply(f, "/srv/st/children", c, 1, 0, &rep, &e), -EAGAIN);
+			fg_fstab_close(f);
+			_cleanup_free_ char *now = slurp(p);
+			CHECK_STREQ(now, in_line);
+		}
+	}
 }
 
 static void setup(void) __attribute__((constructor));
@@ -496,4 +721,6 @@ TEST_MAIN(T(entry_options_plain), T(entry_line_two_layers), T(entry_refuses_what
 	  T(merge_keeps_equivalent_owned_line_verbatim), T(merge_leaves_other_stores_alone), T(merge_without_final_newline),
 	  T(merge_refuses_unparsable_line), T(sync_writes_atomically_keeping_mode_and_owner),
 	  T(sync_broken_file_is_not_touched), T(sync_creates_missing_file), T(unit_names_match_systemd_escape),
-	  T(generator_writes_units))
+	  T(generator_writes_units), T(generator_skips_children_in_fstab), T(merge_keeps_user_options),
+	  T(merge_adds_nofail_to_old_entries), T(merge_first_entry_starting_with_numbers),
+	  T(check_compares_the_text_it_read))
