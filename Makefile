@@ -5,6 +5,7 @@
 #   make check SANITIZE=1   the same under AddressSanitizer + UBSan
 #   make demo          install deps, build, run the busybox demo
 #   make bench         benchmarks against the peers (tests/bench/)
+#   make mutate        the mutation check: deliberate breakages must fail tests (docs/testing.md)
 #   make install       honours PREFIX and DESTDIR
 #
 # BUILD=DIR puts objects elsewhere (parallel work trees, sanitizer builds).
@@ -51,7 +52,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 # Unit-test objects are intermediates of a pattern rule: keep them.
 .SECONDARY:
 
-.PHONY: all check check-unit check-integration demo bench install uninstall clean deps fuzz
+.PHONY: all check check-unit check-integration demo bench install uninstall clean deps fuzz mutate
 
 # ./layerctl is the default build only; other BUILD dirs (sanitizers) keep theirs.
 all: $(BUILD)/layerctl
@@ -113,10 +114,14 @@ bench: deps
 	$(MAKE) all
 	LAYERCTL=$(abspath $(BUILD)/layerctl) tests/bench/run
 
+# Not part of check: it builds the tree once per breakage (~3 min in all).
+mutate: deps
+	tests/mutate/run
+
 # libFuzzer targets (clang): build-fuzz/fuzz-NAME; run with -max_total_time=SECONDS.
 # Each target is compiled with the sources it needs, instrumented:
-FUZZ_DEPS_fuzz-settings := src/settings.c src/fsutil.c overlay/fileio.c
-FUZZ_DEPS_fuzz-manifest := $(DIFF_SRC) overlay/upper.c overlay/fileio.c
+FUZZ_DEPS_fuzz-settings := src/settings.c src/fsutil.c overlay/fileio.c overlay/testhook.c
+FUZZ_DEPS_fuzz-manifest := $(DIFF_SRC) overlay/upper.c overlay/fileio.c overlay/testhook.c
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -I. $(PKG_CFLAGS)
 fuzz: $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
 build-fuzz/%: tests/fuzz/%.c

@@ -9,6 +9,7 @@
 
 #include "src/store.h"
 #include "overlay/macro.h"
+#include "overlay/testhook.h"
 
 int fsync_dir_at(int dirfd, const char *name)
 {
@@ -92,6 +93,7 @@ int remove_atomically(int dirfd, const char *name)
 	if (renameat(dirfd, name, dirfd, trash) < 0)
 		return -errno;
 	/* From here on the entry is gone for every reader; the rest is cleanup. */
+	test_hook("rm-after-trash");
 	_cleanup_free_ char *parent = dir_len ? strndup(name, (size_t)dir_len) : strdup(".");
 	if (parent)
 		fsync_dir_at(dirfd, parent);
