@@ -5,6 +5,7 @@
 #   make check SANITIZE=1   the same under AddressSanitizer + UBSan
 #   make demo          install deps, build, run the busybox demo
 #   make bench         benchmarks against the peers (tests/bench/)
+#   make mutate        the mutation check: deliberate breakages must fail tests (docs/testing.md)
 #   make install       honours PREFIX and DESTDIR
 #
 # BUILD=DIR puts objects elsewhere (parallel work trees, sanitizer builds).
@@ -63,7 +64,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 # Unit-test objects are intermediates of a pattern rule: keep them.
 .SECONDARY:
 
-.PHONY: all check check-unit check-integration unit-tests demo bench install uninstall clean deps fuzz fuzz-targets
+.PHONY: all check check-unit check-integration unit-tests demo bench install uninstall clean deps fuzz fuzz-targets mutate
 
 # ./layerctl is the default build only; other BUILD dirs (sanitizers) keep theirs.
 all: $(BUILD)/layerctl
@@ -127,6 +128,10 @@ demo: deps
 bench: deps
 	$(MAKE) all
 	LAYERCTL=$(abspath $(BUILD)/layerctl) tests/bench/run
+
+# Not part of check: it builds the tree once per breakage (~3 min in all).
+mutate: deps
+	tests/mutate/run
 
 # libFuzzer targets (clang): build-fuzz/fuzz/fuzz-NAME; run with
 # -max_total_time=SECONDS.  The module libraries are rebuilt instrumented in

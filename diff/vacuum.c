@@ -17,6 +17,7 @@
 
 #include "diff/diff.h"
 #include "diff/internal.h"
+#include "src/basic/testhook.h"
 
 static int open_parent(int upper_fd, const char *path, size_t len, const char **ret_name)
 {
@@ -95,6 +96,7 @@ int diff_vacuum(int upper_fd, const struct diff_result *r, bool dry_run, diff_va
 	memset(ret, 0, sizeof(*ret));
 	if (!removed_children)
 		return -ENOMEM;
+	test_hook("vacuum-before-remove");
 	/* Files first. */
 	for (size_t i = 0; i < r->n; i++) {
 		const struct diff_change *c = &r->v[i];

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "fstab-gen/fstab-gen.h"
+#include "src/basic/testhook.h"
 
 static inline void fg_unref_fsp(struct libmnt_fs **fs) { mnt_unref_fs(*fs); }
 static inline void fg_unref_tablep(struct libmnt_table **tb) { mnt_unref_table(*tb); }
@@ -906,6 +907,7 @@ int fg_fstab_apply(struct fg_fstab *t, const char *scope, const struct fg_child 
 	int r = fg_fstab_merge(t->text, t->len, t->path, scope, children, n, &new_text, &new_len, rep, err);
 	if (r < 0)
 		return r;
+	test_hook("fstab-before-write");
 	rep->created = !t->exists && rep->n_changes > 0;
 	if (!dry && rep->n_changes > 0 && (r = write_replacement(t, new_text, new_len, t->path, err)) < 0)
 		fg_report_done(rep);

@@ -12,6 +12,7 @@
 #include "src/json.h"
 #include "src/log.h"
 #include "diff/diff.h"
+#include "src/basic/testhook.h"
 
 static const char base_help[] =
 "Usage: layerctl base COMMAND ...\n"
@@ -113,6 +114,7 @@ static int fill_new_base(struct store *s, const char *name, const char *source, 
 	/* Every file of the tree durable before the rename makes it visible. */
 	if (syncfs(tmp_fd) < 0)
 		return log_fail(-errno, "base import %s: syncfs: %m", name);
+	test_hook("import-before-rename");
 	if (renameat2(s->root_fd, tmp_rel, s->root_fd, final_rel, RENAME_NOREPLACE) < 0)
 		return log_fail(-errno, "base import %s: rename into place: %m", name);
 	fsync_dir_at(s->root_fd, "bases");

@@ -10,6 +10,7 @@
 #include "src/basic/fsutil.h"
 #include "src/basic/fileio.h"
 #include "src/basic/macro.h"
+#include "src/basic/testhook.h"
 
 int fsync_dir_at(int dirfd, const char *name)
 {
@@ -93,6 +94,7 @@ int remove_atomically(int dirfd, const char *name)
 	if (renameat(dirfd, name, dirfd, trash) < 0)
 		return -errno;
 	/* From here on the entry is gone for every reader; the rest is cleanup. */
+	test_hook("rm-after-trash");
 	_cleanup_free_ char *parent = dir_len ? strndup(name, (size_t)dir_len) : strdup(".");
 	if (parent)
 		fsync_dir_at(dirfd, parent);

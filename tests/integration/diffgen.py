@@ -18,6 +18,8 @@ and user.overlay.* xattrs), so those decoding paths run too.
 Exit 0 when every seed agrees; prints the first disagreement otherwise.
 """
 import argparse
+import collections
+import errno
 import json
 import os
 import random
@@ -25,6 +27,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 
 WEIRD = [b"sp ace", b"new\nline", b"tab\there", b"back\\slash", b"bad\xff\xfeutf8", b"caf\xc3\xa9", b"a-b", b"a0"]
 PLAIN = [b"a", b"b", b"c", b"etc", b"usr", b"bin", b"lib", b"x", b"y", b"conf", b"data"]
@@ -33,6 +36,19 @@ PRIVATE_XATTR = (b"trusted.overlay.", b"user.overlay.")
 
 class Failure(Exception):
     pass
+
+
+# What a random operation may meet in a random tree: the operation is then
+# simply not done.  Any other error is a failure of the test itself (coverage
+# would drop silently otherwise).
+EXPECTED_ERRNOS = {errno.ENOENT, errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ENOTEMPTY, errno.EXDEV,
+                   errno.EINVAL, errno.EMLINK}
+# Operations that really ran, over all seeds (op number -> count).
+OPS_DONE = collections.Counter()
+OP_NAMES = {0: "create", 1: "overwrite", 2: "append", 3: "truncate", 4: "chmod", 5: "chown", 6: "touch",
+            7: "rename file", 8: "rename dir", 9: "delete", 10: "dir to file", 11: "file to dir",
+            12: "dir made again", 13: "hard link", 14: "symlink", 15: "xattrs", 16: "open r+",
+            17: "file in dir", 18: "device node", 19: "root metadata"}
 
 
 def run(cmd, check=True, **kw):
@@ -56,8 +72,10 @@ def rand_content(rng):
 def set_xattr(rng, path):
     try:
         os.setxattr(path, b"user.k%d" % rng.randrange(3), b"v%d" % rng.randrange(3), follow_symlinks=False)
-    except OSError:
-        pass
+    except OSError as e:
+        # user.* xattrs exist on regular files and directories only
+        if e.errno != errno.EPERM or stat.S_ISREG(os.lstat(path).st_mode) or os.path.isdir(path):
+            raise
 
 
 def make_base(rng, root):
@@ -165,6 +183,70 @@ def layerctl_diff(args, child, cache=True):
             raise Failure("path reported twice: %r (%s and %s)" % (path, got[path], cls))
         got[path] = cls
     return got, raw, doc["summary"]
+
+
+CLASS_NAMES = {"A": "added", "M": "modified", "m": "metadata", "D": "deleted", "O": "opaque", "=": "redundant"}
+
+
+def check_summary(seed, raw, summary, upper):
+    """The summary's counts are those of the list, and of the upper dir."""
+    counts = collections.Counter(cls for _, cls, _ in raw)
+    for cls, name in CLASS_NAMES.items():
+        if summary[name]["count"] != counts[cls]:
+            raise Failure("seed %d: summary says %d %s, the list has %d" % (seed, summary[name]["count"], name,
+                                                                           counts[cls]))
+    vac = sum(1 for _, _, v in raw if v)
+    if summary["vacuum_entries"] != vac:
+        raise Failure("seed %d: summary says %d vacuumable, the list has %d" % (seed, summary["vacuum_entries"], vac))
+    n_upper = sum(len(dirs) + len(files) for _, dirs, files in os.walk(upper))
+    if summary["upper_entries"] != n_upper:
+        raise Failure("seed %d: summary says %d upper entries, the upper dir has %d" % (seed, summary["upper_entries"],
+                                                                                      n_upper))
+
+
+def upper_info(upper):
+    """relative path -> (lstat, whiteout, opaque) of every entry of a layerctl upper dir."""
+    out = {}
+    for top, dirs, files in os.walk(upper):
+        for name in dirs + files:
+            p = os.path.join(top, name)
+            st = os.lstat(p)
+            whiteout = stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+            try:
+                opaque = os.getxattr(p, b"trusted.overlay.opaque", follow_symlinks=False) == b"y"
+            except OSError:
+                opaque = False
+            out[os.path.relpath(p, upper)] = (st, whiteout, opaque)
+    return out
+
+
+def expected_redundant(base, merged, upper):
+    """Reference for class '=' (non-directories) and for 'vacuumable'.
+
+    '=': in the upper dir (not a whiteout) and identical to the base in every
+    compared field.  Vacuumable: '=', a single link, and every ancestor a
+    directory of the base, not opaque in the upper dir.
+    """
+    same, vacuumable = set(), set()
+    for p, (st, whiteout, _) in upper.items():
+        if whiteout or stat.S_ISDIR(st.st_mode) or p not in base or base.get(p) != merged.get(p):
+            continue
+        same.add(p)
+        parts = p.split(b"/")
+        ancestors = [b"/".join(parts[:i]) for i in range(1, len(parts))]
+        if st.st_nlink == 1 and all(base.get(a, (None,))[0] == stat.S_IFDIR and not upper.get(a, (0, 0, False))[2]
+                                    for a in ancestors):
+            vacuumable.add(p)
+    return same, vacuumable
+
+
+def link_groups(upper):
+    """Sets of upper paths sharing an inode (hard links made in the child)."""
+    by_ino = collections.defaultdict(set)
+    for p, (st, _, _) in upper.items():
+        if not stat.S_ISDIR(st.st_mode) and st.st_nlink > 1:
+            by_ino[st.st_ino].add(p)
+    return sorted(sorted(g) for g in by_ino.values() if len(g) > 1)
 
 
 def write_file(p, data):
@@ -288,8 +370,14 @@ def mutate(rng, m, steps):
                     set_xattr(rng, m)
             elif op == 17 and d:  # create a file in an existing dir
                 write_file(os.path.join(full(d), rand_name(rng)), rand_content(rng))
-        except (OSError, shutil.Error):
-            pass  # an operation the tree does not allow right now (ENOTDIR, EEXIST...)
+            else:
+                continue  # nothing to do it on in this tree
+            OPS_DONE[op] += 1
+        except shutil.Error:
+            pass
+        except OSError as e:
+            if e.errno not in EXPECTED_ERRNOS:
+                raise Failure("operation %s failed unexpectedly: %s" % (OP_NAMES[op], e))
 
 
 # How a seed mounts its child: layerctl's own way, or by hand with options
@@ -336,6 +424,9 @@ def one_seed(args, seed):
         fancy = VARIANTS[seed % 4]
         merged = mount_variant(args, store, "c", tree, fancy).encode()
         mutate(rng, merged, rng.randrange(3, 16))
+        # Past the hash cache's racy window (50 ms): the second diff must hit it.
+        time.sleep(0.06)
+        upper = os.path.join(store, "children", "c", "upper").encode()
         base_snap = walk(tree.encode())
         merged_snap = walk(merged)
         exp = expected_diff(base_snap, merged_snap)
@@ -347,15 +438,39 @@ def one_seed(args, seed):
                     lines.append("  %r: layerctl %s, expected %s" % (p, got.get(p), exp.get(p)))
             raise Failure("seed %d (%s mount): diff disagrees:\n%s" % (seed, fancy or "layerctl",
                                                                          "\n".join(lines)))
-        got2, raw2, _ = layerctl_diff(args, "c")
+        check_summary(seed, raw, summary, upper)
+        if not fancy:
+            uinfo = upper_info(upper)
+            same, vacuumable = expected_redundant(base_snap, merged_snap, uinfo)
+            got_same = {p for p, cls, _ in raw if cls == "=" and not stat.S_ISDIR(os.lstat(os.path.join(upper, p)).st_mode)}
+            got_vac = {p for p, cls, vac in raw if vac and cls == "=" and p in got_same}
+            if got_same != same:
+                raise Failure("seed %d: '=' entries: layerctl %r, expected %r" % (seed, sorted(got_same), sorted(same)))
+            if got_vac != vacuumable:
+                raise Failure("seed %d: vacuumable: layerctl %r, expected %r" % (seed, sorted(got_vac),
+                                                                                sorted(vacuumable)))
+            args.redundant_seen += len(same)
+            args.vacuumable_seen += len(vacuumable)
+        groups = link_groups(upper_info(upper))
+        got2, raw2, summary2 = layerctl_diff(args, "c")
         if raw2 != raw:
             raise Failure("seed %d: second run (hash cache) differs from the first" % seed)
+        # (files with overlay xattrs, as metacopy ones, are never cached: only layerctl's own mounts)
+        if not fancy and (summary2["hashed_files"] != 0 or
+                          summary2["cache_hits"] != summary["hashed_files"] + summary["cache_hits"]):
+            raise Failure("seed %d: second run did not use the hash cache: first %r, second %r" % (seed, summary,
+                                                                                                   summary2))
+        args.cache_hits += summary2["cache_hits"]
         got3, raw3, _ = layerctl_diff(args, "c", cache=False)
         if raw3 != raw:
             raise Failure("seed %d: run without cache differs" % seed)
         # vacuum must leave the merged view exactly as it was
         run(["umount", merged]) if fancy else run([args.layerctl, "-q", "umount", "c"])
         run([args.layerctl, "-q", "vacuum", "c"])
+        if link_groups(upper_info(upper)) != groups:
+            raise Failure("seed %d: vacuum changed the hard-link groups of the upper dir: %r -> %r" % (
+                seed, groups, link_groups(upper_info(upper))))
+        args.link_groups_seen += len(groups)
         merged = mount_variant(args, store, "c", tree, fancy).encode()
         after = walk(merged)
         if after != merged_snap:
@@ -383,6 +498,7 @@ def main():
     ap.add_argument("--first", type=int, default=1)
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
+    args.redundant_seen = args.vacuumable_seen = args.cache_hits = args.link_groups_seen = 0
     total = 0
     for seed in range(args.first, args.first + args.seeds):
         try:
@@ -390,7 +506,19 @@ def main():
         except Failure as e:
             print(str(e))
             return 1
-    print("%d seeds agree (%d changes checked)" % (args.seeds, total))
+    print("%d seeds agree (%d changes checked; %d '=', %d vacuumable, %d cache hits, %d hard-link groups)" % (
+        args.seeds, total, args.redundant_seen, args.vacuumable_seen, args.cache_hits, args.link_groups_seen))
+    # Coverage must not drop silently: with enough seeds every kind of
+    # operation ran at least once, and every reference had something to check.
+    if args.seeds >= 50:
+        never = [OP_NAMES[op] for op in OP_NAMES if OPS_DONE[op] == 0]
+        if never:
+            print("operations that never succeeded: %s" % ", ".join(never))
+            return 1
+        if not (args.redundant_seen and args.vacuumable_seen and args.cache_hits and args.link_groups_seen):
+            print("a check never had anything to check")
+            return 1
+    print("operations done: " + ", ".join("%s %d" % (OP_NAMES[op], OPS_DONE[op]) for op in sorted(OP_NAMES)))
     return 0
 
 

@@ -32,7 +32,7 @@ make_rich_tree() {
 # "path mode uid gid size mtime nlink type [target] [rdev]" for every entry.
 describe_tree() {
 	(cd "$1" && find . -printf '%p %m %U %G %s %T@ %n %y %l\n' | sort |
-		sed -e 's/^\(\.\/[^ ]*\/*\) [0-9]* \([0-9]* [0-9]*\) [0-9]* \([0-9.]*\) [0-9]* d /\1 DIR \2 - \3 - d /')
+		sed -e 's/^\(\.\/[^ ]*\/*\) \([0-9]* [0-9]* [0-9]*\) [0-9]* \([0-9.]*\) [0-9]* d /\1 \2 - \3 - d /')
 	(cd "$1" && stat -c '%n %t:%T' chardev blockdev)
 	(cd "$1" && getfattr -d -m - --absolute-names file "dir with space" 2>/dev/null | grep -v '^#' | sort)
 }
@@ -129,9 +129,11 @@ test_killed_rm_leaves_trash_that_is_swept() {
 	make_busybox_tree "$T/src"
 	mkdir -p "$T/src/many"; (cd "$T/src/many" && seq 1 30000 | xargs touch)
 	$L base import big "$T/src" >/dev/null 2>&1
-	$L base rm big >/dev/null 2>&1 & local pid=$! i
-	for i in $(seq 1 500); do ls -A "$ROOT/bases" | grep -q '^\.trash-' && break; sleep 0.01; done
-	kill -9 "$pid"; wait "$pid" 2>/dev/null || true
+	# The test hook (src/basic/testhook.h) kills rm right after the rename to trash.
+	local rc=0
+	LAYERCTL_TEST_HOOK=rm-after-trash:kill $L base rm big >/dev/null 2>&1 || rc=$?
+	assert_eq "$rc" 137 "rm killed by the test hook"
+	ls -A "$ROOT/bases" | grep -q '^big\.trash-\|^\.trash-' || fail "no trash left by the kill: $(ls -A "$ROOT/bases")"
 	assert_no_file "$ROOT/bases/big"
 	make_busybox_tree "$T/src2"
 	$L base import other "$T/src2" >/dev/null 2>&1
@@ -167,13 +169,12 @@ test_killed_import_leaves_no_half_base() {
 	mkdir -p "$T/src/many"
 	# enough entries that the import is still running when we kill it
 	(cd "$T/src/many" && seq 1 30000 | xargs touch)
-	$L base import big "$T/src" >/dev/null 2>&1 &
-	local pid=$! i
-	for i in $(seq 1 500); do
-		ls -A "$ROOT/bases" 2>/dev/null | grep -q '^\.new-big' && break
-		sleep 0.01
-	done
-	kill -9 "$pid"; wait "$pid" 2>/dev/null || true
+	# The test hook (src/basic/testhook.h) kills import at its last step: all
+	# written and synced, just before the rename that publishes it.
+	local rc=0
+	LAYERCTL_TEST_HOOK=import-before-rename:kill $L base import big "$T/src" >/dev/null 2>&1 || rc=$?
+	assert_eq "$rc" 137 "import killed by the test hook"
+	ls -A "$ROOT/bases" | grep -q '^\.new-big@' || fail "the kill left no .new- dir: $(ls -A "$ROOT/bases")"
 	assert_no_file "$ROOT/bases/big"
 	assert_eq "$($L base list --json)" "[]"
 	$L base import big "$T/src"

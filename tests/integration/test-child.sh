@@ -153,4 +153,22 @@ test_many_children_cost_does_not_grow_with_base() {
 	assert_eq "$(mounts_below "$ROOT")" 0
 }
 
+# child.conf (and every settings file) is replaced by temp + rename, never
+# rewritten in place: a reader holding the old file (here a hard link) sees
+# the old content whole, and no temporary file is left.
+test_settings_are_replaced_never_rewritten_in_place() {
+	make_busybox_tree "$T/src"
+	$L base import bb "$T/src" >/dev/null 2>&1
+	$L child create c --base bb >/dev/null 2>&1
+	local conf="$ROOT/children/c/child.conf"
+	ln "$conf" "$T/old-conf"
+	local before
+	before=$(cat "$conf")
+	$L enable c 2>/dev/null
+	assert_contains "$(cat "$conf")" "Automount=yes"
+	assert_eq "$(cat "$T/old-conf")" "$before" "the old file was rewritten in place"
+	[ "$(stat -c %i "$conf")" != "$(stat -c %i "$T/old-conf")" ] || fail "same inode: not replaced"
+	assert_eq "$(ls -A "$ROOT/children/c" | grep -c '^\.#')" 0 "temporary files left"
+}
+
 run_tests

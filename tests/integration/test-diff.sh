@@ -205,6 +205,80 @@ test_vacuum_keeps_hard_links() {
 	"$L" diff c | grep -q '^A /etc/same-link$'
 }
 
+# A copy that differs only in owner or only in an xattr is not redundant.
+test_vacuum_keeps_owner_only_and_xattr_only_changes() {
+	setup_child
+	chown 5:6 "$M/etc/same"
+	setfattr -n user.note -v kept "$M/usr/share/doc/README"
+	python3 -c "open('$M/etc/hello', 'r+')"   # a true redundant copy, for contrast
+	"$L" -q umount c
+	out=$("$L" vacuum c)
+	assert_contains "$out" "removed /etc/hello"
+	case "$out" in *"/etc/same"*|*README*) fail "removed a copy that differs: $out" ;; esac
+	assert_eq "$(stat -c %u:%g "$U/etc/same")" 5:6
+	assert_eq "$(getfattr --only-values -n user.note "$U/usr/share/doc/README")" kept
+	assert_no_file "$U/etc/hello"
+	out=$("$L" diff c)
+	assert_contains "$out" "m /etc/same"
+	assert_contains "$out" "m /usr/share/doc/README"
+}
+
+# A directory of the upper swapped for a symlink between the diff and the
+# removals (vacuum paused there by the test hook): nothing outside is touched.
+test_vacuum_never_follows_a_planted_symlink() {
+	setup_child
+	python3 -c "open('$M/usr/share/doc/README', 'r+')"
+	"$L" -q umount c
+	mkdir -p "$T/outside"
+	echo precious >"$T/outside/README"
+	LAYERCTL_TEST_HOOK="vacuum-before-remove:pause:$T/paused" "$L" vacuum c >"$T/out" 2>&1 &
+	pid=$!
+	for _ in $(seq 500); do [ -e "$T/paused" ] && break; sleep 0.01; done
+	assert_file "$T/paused"
+	mv "$U/usr/share/doc" "$U/usr/share/doc.moved"
+	ln -s "$T/outside" "$U/usr/share/doc"
+	rm "$T/paused"
+	rc=0
+	wait "$pid" || rc=$?
+	assert_eq "$(cat "$T/outside/README" 2>&1)" precious "file behind the symlink: $(cat "$T/out")"
+	[ "$rc" -ne 0 ] || fail "vacuum through a planted symlink succeeded: $(cat "$T/out")"
+	assert_eq "$(readlink "$U/usr/share/doc")" "$T/outside"
+}
+
+# vacuum holds the child's lock: a mount asked for meanwhile waits for it.
+test_vacuum_holds_the_child_lock() {
+	setup_child
+	python3 -c "open('$M/etc/same', 'r+')"
+	"$L" -q umount c
+	LAYERCTL_TEST_HOOK="vacuum-before-remove:pause:$T/paused" "$L" -q vacuum c &
+	vac=$!
+	for _ in $(seq 500); do [ -e "$T/paused" ] && break; sleep 0.01; done
+	assert_file "$T/paused"
+	"$L" -q mount c &
+	mnt=$!
+	sleep 0.5
+	assert_eq "$(mounts_below "$ROOT")" 0 "mounted while vacuum held the lock"
+	rm "$T/paused"
+	wait "$vac" || fail "vacuum failed"
+	wait "$mnt" || fail "mount failed after the vacuum"
+	assert_eq "$(mounts_below "$ROOT")" 1
+	assert_no_file "$U/etc/same"
+}
+
+# A running child (mounted by run) is never vacuumed under its feet.
+test_vacuum_refuses_a_running_child() {
+	setup_child
+	python3 -c "open('$M/etc/same', 'r+')"
+	"$L" -q umount c
+	"$L" run c -- sleep 30 </dev/null >/dev/null 2>&1 &
+	pid=$!
+	for _ in $(seq 200); do "$L" ps | grep -q '^c ' && break; sleep 0.05; done
+	"$L" ps | grep -q '^c ' || fail "child did not start"
+	expect_fail "$L" vacuum c
+	assert_file "$U/etc/same"
+	kill "$pid"; wait "$pid" 2>/dev/null || :
+}
+
 test_audit_table_and_json() {
 	setup_child
 	echo x >"$M/etc/added"
@@ -229,8 +303,10 @@ test_base_verify_finds_in_place_edits() {
 	chmod 600 "$tree/etc/same"
 	rm "$tree/bin/ls"
 	touch "$tree/etc/extra"
-	expect_fail "$L" base verify b
-	out=$("$L" base verify b 2>/dev/null || true)
+	rc=0
+	out=$("$L" base verify b 2>"$T/err") || rc=$?
+	assert_eq "$rc" 1 "base verify exits 1 on differences"
+	ERR=$(cat "$T/err")
 	assert_contains "$out" "changed /etc/hello: content"
 	assert_contains "$out" "changed /etc/same: mode"
 	assert_contains "$out" "missing /bin/ls"
@@ -265,7 +341,9 @@ test_base_verify_sees_xattr_and_owner_edits() {
 	tree=$ROOT/bases/b/gens/1/tree
 	setfattr -n user.note -v edited "$tree/etc/hello"
 	chown 7:7 "$tree/etc/same"
-	out=$("$L" base verify b 2>/dev/null || true)
+	rc=0
+	out=$("$L" base verify b 2>/dev/null) || rc=$?
+	assert_eq "$rc" 1 "base verify exits 1 on differences"
 	assert_contains "$out" "changed /etc/hello: xattrs"
 	assert_contains "$out" "changed /etc/same: owner"
 }

@@ -209,17 +209,41 @@ test_keeps_mode_owner_and_symlink() {
 	mount_and_check "$T/etc/new" c1
 }
 
+# Writers that want different entries: one store each, all sharing one
+# fstab.  Every writer must succeed and every entry be there afterwards.
 test_concurrent_writers_serialise() {
-	make_store "$ROOT"
-	"$L" -q enable c1 c2
 	local f="$T/fstab" i pids=()
-	printf '%s' "$HAND" >"$f"
 	for i in 1 2 3 4 5 6; do
+		make_store "$T/s$i"
+		"$L" -q enable c1
+	done
+	printf '%s' "$HAND" >"$f"
+	# First deterministically: writer 1 stops after reading the file (the
+	# test hook of src/basic/testhook.h) while writer 2 runs; the lock must
+	# make writer 2 wait instead of writing under writer 1's feet.
+	LAYERCTL_ROOT="$T/s1" LAYERCTL_TEST_HOOK="fstab-before-write:pause:$T/paused" \
 		"$L" -q fstab --write --file "$f" &
+	pids+=($!)
+	for i in $(seq 500); do [ -e "$T/paused" ] && break; sleep 0.01; done
+	assert_file "$T/paused"
+	LAYERCTL_ROOT="$T/s2" "$L" -q fstab --write --file "$f" &
+	pids+=($!)
+	sleep 0.5
+	rm "$T/paused"
+	for i in "${pids[@]}"; do wait "$i" || fail "a writer failed while another held the file"; done
+	assert_eq "$(grep -c 'x-layerctl\.child=' "$f")" 2
+	# Then all at once, from a fresh file.
+	printf '%s' "$HAND" >"$f"
+	pids=()
+	for i in 1 2 3 4 5 6; do
+		LAYERCTL_ROOT="$T/s$i" "$L" -q fstab --write --file "$f" &
 		pids+=($!)
 	done
 	for i in "${pids[@]}"; do wait "$i" || fail "a concurrent writer failed"; done
-	assert_eq "$(grep -c 'x-layerctl\.child=' "$f")" 2
+	assert_eq "$(grep -c 'x-layerctl\.child=' "$f")" 6
+	for i in 1 2 3 4 5 6; do
+		grep -qF "$T/s$i/children/c1/" "$f" || fail "entry of store s$i lost"
+	done
 	assert_eq "$(head -c ${#HAND} "$f" | od -c)" "$(printf '%s' "$HAND" | od -c)"
 }
 

@@ -33,6 +33,9 @@ test_boot_busybox_init_and_power_off_on_sigterm() {
 	assert_contains "$($L ps)" "boot"
 	# The init is PID 1 and is busybox init, with SYS_ADMIN kept.
 	assert_eq "$($L exec c -- cat /proc/1/comm)" init
+	local bnd
+	bnd=$($L exec c -- cat /proc/1/status | awk '/^CapBnd/ {print $2}')
+	[ -n "$bnd" ] && [ $((0x$bnd >> 21 & 1)) -eq 1 ] || fail "init's CapBnd $bnd lacks CAP_SYS_ADMIN (bit 21)"
 	kill -TERM $pid   # layerctl turns it into busybox's power-off signal
 	local rc=0
 	wait $pid || rc=$?

@@ -9,10 +9,14 @@
 . "$(dirname "$0")/lib.sh"
 
 ATTACK_SRC=$(cd "$(dirname "$0")" && pwd)/test-security-attack.c
+SECCOMP_SRC=$(cd "$(dirname "$0")/../.." && pwd)/src/runner/seccomp.c
 
 setup() {
 	make_busybox_tree "$T/src"
 	cc -static -O1 -o "$T/src/bin/attack" "$ATTACK_SRC" || skip "cannot build the static attacker (cc -static)"
+	# For run --boot: the init is the attacker, its arguments the attack.
+	printf '#!/bin/sh\nexec /bin/attack "$@"\n' >"$T/src/sbin/init"
+	chmod 755 "$T/src/sbin/init"
 	$L base import bb "$T/src" >/dev/null 2>&1
 	$L child create c --base bb >/dev/null 2>&1
 	echo "top secret" >"$T/secret"
@@ -20,6 +24,11 @@ setup() {
 }
 
 inside() { $L run c "$@" 2>&1 || true; }
+# The attack again with every capability (so a capability drop cannot hide a
+# missing seccomp rule) and as a booted init (the boot profile).
+inside_all() { $L run c --capability=all -- "$@" 2>&1 || true; }
+inside_plain() { $L run c -- "$@" 2>&1 || true; }
+inside_boot() { [ "$1" != attack ] || shift; $L run c --boot -- "$@" 2>/dev/null </dev/null | tr -d '\r' || true; }
 host_ok() { local out; out=$("$A" "$@" 2>&1) || true; assert_contains "$out" "ok"; }
 # The host's kernel passed its permission check (any answer but EPERM).
 host_permitted() { local out; out=$("$A" "$@" 2>&1) || true; [ "$out" != EPERM ] || fail "host: $* gave EPERM"; echo "  host: $* -> $out"; }
@@ -92,6 +101,18 @@ test_mknod_device_and_read_fails() {
 	assert_eq "$(inside -- sh -c 'mknod /tmp/w c 0 0 && echo made')" made
 }
 
+# A host directory bound in: its device nodes are inert and setuid does not
+# count there (nodev, nosuid on the bind), whatever the host mount allows.
+test_device_node_in_a_bind_mount_is_inert() {
+	setup
+	mkdir "$T/share"
+	mknod "$T/share/kmsg" c 1 11
+	host_ok read "$T/share/kmsg"
+	assert_eq "$(inside --bind "$T/share:/mnt" -- attack read /mnt/kmsg)" EACCES
+	assert_eq "$(inside --bind "$T/share:/mnt" -- attack mount-flags /mnt)" "nosuid nodev rw"
+	assert_eq "$(inside --bind-ro "$T/share:/mnt" -- attack mount-flags /mnt)" "nosuid nodev ro"
+}
+
 test_reach_host_files_through_proc_1_root_fails() {
 	setup
 	# On the host a process's /proc/PID/root leads to host files (PID 1 of a
@@ -150,6 +171,79 @@ test_denied_kernel_interfaces() {
 		host_permitted $a
 		assert_eq "$(inside -- attack $a)" EPERM "$a"
 	done
+}
+
+# Every entry of the deny list: those of src/runner/seccomp.c (read from the
+# source, so a new entry is tested too) and those the attacker knows (so an
+# entry dropped from the source is still tried), in the three profiles.
+test_every_denied_syscall_fails_even_with_every_capability() {
+	setup
+	local names out mode line
+	names=$(sed -n '/always_denied\[\] = {/,/};/p' "$SECCOMP_SRC" | grep -o '"[a-z_0-9]*"' | tr -d '"')
+	[ "$(echo "$names" | wc -l)" -ge 20 ] || fail "deny list not found in $SECCOMP_SRC: $names"
+	names=$( (echo "$names"; "$A" denied-list) | sort -u)
+	# shellcheck disable=SC2086
+	out=$("$A" syscalls $names)
+	echo "$out" | grep ' EPERM$' | sed 's/^/  host gave EPERM (not provable here): /' || :
+	for mode in inside_plain inside_all inside_boot; do
+		# shellcheck disable=SC2086
+		out=$($mode attack syscalls $names)
+		[ "$(echo "$out" | wc -l)" -eq "$(echo "$names" | wc -l)" ] || fail "$mode: $out"
+		while read -r line; do
+			case "$line" in
+			*" EPERM"|*" absent") ;;
+			*" unknown") fail "${line% *}: add it to the table of test-security-attack.c" ;;
+			*) fail "$mode: ${line% *} answered ${line##* }, not EPERM (seccomp rule missing?)" ;;
+			esac
+		done <<<"$out"
+	done
+}
+
+# glibc's mknod() is mknodat(): the raw mknod syscall needs its own rule.
+test_raw_mknod_and_mknodat_fail_in_every_profile() {
+	setup
+	host_ok raw-mknod "$T/k1"
+	host_ok raw-mknodat "$T/k2"
+	local mode call
+	for mode in inside_all inside_boot; do
+		for call in raw-mknod raw-mknodat; do
+			assert_eq "$($mode attack $call /tmp/kmsg)" EPERM "$mode $call"
+		done
+	done
+	assert_eq "$(inside -- attack raw-mknod /tmp/kmsg)" EPERM
+	assert_eq "$(inside -- attack raw-mknodat /tmp/kmsg)" EPERM
+}
+
+# The filter covers the 32-bit ABI too: the same calls through int $0x80.
+test_compat_abi_is_filtered_too() {
+	setup
+	[ "$(uname -m)" = x86_64 ] || skip "x86_64 only"
+	local host
+	host=$("$A" compat-syscalls)
+	echo "  host: $(echo $host)"
+	case "$host" in *"acct ENOSYS"*) skip "no 32-bit emulation in this kernel" ;; esac
+	assert_contains "$host" "acct ENOENT"
+	assert_eq "$(inside_all attack compat-syscalls | tr '\n' ' ')" "mknod EPERM acct EPERM unshare EPERM "
+	assert_eq "$(inside_boot attack compat-syscalls | tr '\n' ' ')" "mknod EPERM acct EPERM unshare ok "
+}
+
+# unshare(CLONE_NEWUSER) has a rule; so must clone(CLONE_NEWUSER).
+test_clone_new_user_namespace_fails() {
+	setup
+	host_ok clone-userns
+	assert_eq "$(inside -- attack clone-userns)" EPERM
+	assert_eq "$(inside_all attack clone-userns)" EPERM
+	assert_eq "$(inside_all attack userns)" EPERM
+}
+
+# TIOCSTI on the container's terminal would type into the host's session.
+test_tiocsti_on_the_terminal_fails() {
+	setup
+	command -v script >/dev/null || fail "script(1) missing (contrib/install-deps installs it)"
+	assert_contains "$(script -qec "$A tiocsti" /dev/null </dev/null | tr -d '\r')" ok
+	assert_eq "$(script -qec "$L run c -- attack tiocsti" /dev/null </dev/null | tr -d '\r')" EPERM
+	assert_eq "$(script -qec "$L run c --capability=all -- attack tiocsti" /dev/null </dev/null | tr -d '\r')" EPERM
+	assert_eq "$(inside_boot attack tiocsti)" EPERM
 }
 
 run_tests
