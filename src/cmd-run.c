@@ -381,9 +381,7 @@ static void fill_kill_signal(struct run_config *c)
 	}
 	static const char *const inits[] = { "/usr/lib/systemd/systemd", "/lib/systemd/systemd", "/sbin/init" };
 	for (size_t i = 0; i < ELEMENTSOF(inits); i++) {
-		char p[4096];
-		snprintf(p, sizeof(p), "%s%s", c->root, inits[i]);
-		if (access(p, F_OK) == 0) {
+		if (image_exists(c->root, inits[i])) {
 			c->kill_signal = kill_signal_for_init(c->root, inits[i]);
 			return;
 		}
@@ -393,10 +391,8 @@ static void fill_kill_signal(struct run_config *c)
 
 static int check_boot(const char *cmd, const struct run_config *c)
 {
-	char a[4096], b[4096];
-	snprintf(a, sizeof(a), "%s/etc/os-release", c->root);
-	snprintf(b, sizeof(b), "%s/usr/lib/os-release", c->root);
-	if (c->boot && access(a, F_OK) < 0 && access(b, F_OK) < 0)
+	/* Resolved inside the image: an absolute symlink there must not find the host's file. */
+	if (c->boot && !image_exists(c->root, "/etc/os-release") && !image_exists(c->root, "/usr/lib/os-release"))
 		return log_fail(EXIT_FAIL, "%s %s: boot: no /etc/os-release or /usr/lib/os-release in the child", cmd, c->name);
 	return 0;
 }
