@@ -86,7 +86,8 @@ static char *own_cgroup_dir(struct libmnt_table *tb, const struct hierarchy *h)
 		size_t rl = STREQ(root, "/") ? 0 : strlen(root);
 		if (strncmp(h->own, root, rl) != 0 || (h->own[rl] != '/' && h->own[rl] != '\0'))
 			continue;   /* a bind mount of another part of the tree */
-		if (asprintf(&dir, "%s%s", mnt_fs_get_target(fs), h->own + rl) < 0)
+		const char *below = h->own + rl;
+		if (asprintf(&dir, "%s%s", mnt_fs_get_target(fs), STREQ(below, "/") ? "" : below) < 0)
 			dir = NULL;
 	}
 	mnt_free_iter(it);
@@ -315,6 +316,14 @@ int cgroups_make(const char *store_id, const char *name, bool must_leave_root, s
 	}
 	for (size_t i = 0; i < n; i++) {
 		const char *what = h[i].v2 ? "cgroup2" : h[i].controllers;
+		/*
+		 * Entering a v1 cgroup costs a migration (~10 ms here: the kernel
+		 * waits for an RCU grace period).  Without CAP_SYS_ADMIN (and no
+		 * user namespace, which the filter denies) nothing inside can mount
+		 * a hierarchy, so a plain command skips v1 and keeps its speed.
+		 */
+		if (!h[i].v2 && !must_leave_root)
+			continue;
 		_cleanup_free_ char *own_dir = own_cgroup_dir(tb, &h[i]);
 		int mfd = -1;
 		if (!own_dir)
@@ -382,9 +391,15 @@ void cgroups_remove(struct cgroups *cg)
 {
 	cgroups_close(cg);
 	for (size_t i = 0; i < cg->n; i++) {
-		/* The last processes may take a moment to leave after PID 1 is reaped. */
-		for (int k = 0; k < 50 && rmdir_tree(cg->dirs[i]) == -EBUSY; k++)
-			usleep(10000);
+		/*
+		 * The last processes may take a moment to leave after PID 1 is
+		 * reaped: retry, briefly at first (usually gone within ~1 ms), up to ~1 s.
+		 */
+		useconds_t wait = 100;
+		for (int k = 0; k < 40 && rmdir_tree(cg->dirs[i]) == -EBUSY; k++) {
+			usleep(wait);
+			wait = wait < 50000 ? wait * 2 : wait;
+		}
 		/* STORE and layerctl go with the last container using them (ENOTEMPTY/EBUSY otherwise). */
 		char *slash;
 		for (int up = 0; up < 2 && (slash = strrchr(cg->dirs[i], '/')); up++) {
