@@ -269,6 +269,27 @@ static _Noreturn void container_init(const struct run_config *c, int errfd, int 
 	fork_command_and_stub(c, errfd, slave, oldmask, true);
 }
 
+/*
+ * Hand the filter to the container.  A container whose setup failed before
+ * it read the pipe has closed it: the write then gets EPIPE, and the
+ * SIGPIPE it raises must not kill layerctl before it reports the failure
+ * (it did, about one time in three, for a bind source that does not exist).
+ */
+static int send_filter(enum seccomp_profile p, const char *runtime, int fd)
+{
+	sigset_t pipe_set, old;
+	struct timespec zero = { 0, 0 };
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &pipe_set, &old);
+	int r = seccomp_export_to(p, runtime, fd);
+	if (!sigismember(&old, SIGPIPE))
+		while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
+			;   /* ours, not one that was pending before */
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return r == -EPIPE ? 0 : r;   /* collect_start reports why the container went */
+}
+
 /* The container's store: the last part of its runtime dir (RUNTIME/stores/ID). */
 static const char *store_id(const struct run_config *c)
 {
@@ -392,7 +413,7 @@ int container_start(struct run_config *c, struct container *ret, char *errbuf, s
 	cgroups_close(&c->cgroups);   /* the container has its copies */
 	if (pid > 0) {
 		/* Meanwhile the container builds its root; an empty pipe tells it we failed. */
-		r = seccomp_export_to(c->boot ? SECCOMP_BOOT : SECCOMP_PLAIN, c->runtime, bpfpipe[1]);
+		r = send_filter(c->boot ? SECCOMP_BOOT : SECCOMP_PLAIN, c->runtime, bpfpipe[1]);
 		if (r < 0)
 			fprintf(stderr, "layerctl: %s: seccomp filter: %s\n", c->name, strerror(-r));
 	}
@@ -536,7 +557,7 @@ int container_enter(struct run_config *c, int target, bool net, struct container
 	if (sv[1] >= 0)
 		close(sv[1]);
 	if (pid > 0) {
-		int r = seccomp_export_to(SECCOMP_PLAIN, c->runtime, bpfpipe[1]);
+		int r = send_filter(SECCOMP_PLAIN, c->runtime, bpfpipe[1]);
 		if (r < 0)
 			fprintf(stderr, "layerctl: %s: seccomp filter: %s\n", c->name, strerror(-r));
 	}
