@@ -345,7 +345,7 @@ static int lock_load_mount(struct ctx *ctx, const char *cmd, const char *name, s
 static void umount_after_run(struct ctx *ctx, const char *cmd, const struct child_info *ci)
 {
 	_cleanup_free_ char *err = NULL;
-	_cleanup_close_ int lock = store_lock(&ctx->store, LOCK_CHILD, ci->name, LOCK_EX);
+	_cleanup_close_ _unused_ int lock = store_lock(&ctx->store, LOCK_CHILD, ci->name, LOCK_EX);   /* held until return */
 	int r = store_child_umount(&ctx->store, ci, &err);
 	if (r < 0)
 		log_error("%s %s: unmount overlay: %s", cmd, ci->name, err ? err : strerror(-r));

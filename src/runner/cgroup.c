@@ -393,12 +393,14 @@ void cgroups_remove(struct cgroups *cg)
 	for (size_t i = 0; i < cg->n; i++) {
 		/*
 		 * The last processes may take a moment to leave after PID 1 is
-		 * reaped: retry, briefly at first (usually gone within ~1 ms), up to ~1 s.
+		 * reaped: retry, briefly at first (usually gone within ~1 ms), up
+		 * to ~5 s (a loaded machine; a cgroup left behind is only removed
+		 * by the child's next run).
 		 */
 		useconds_t wait = 100;
-		for (int k = 0; k < 40 && rmdir_tree(cg->dirs[i]) == -EBUSY; k++) {
+		for (int k = 0; k < 60 && rmdir_tree(cg->dirs[i]) == -EBUSY; k++) {
 			usleep(wait);
-			wait = wait < 50000 ? wait * 2 : wait;
+			wait = wait < 100000 ? wait * 2 : wait;
 		}
 		/* STORE and layerctl go with the last container using them (ENOTEMPTY/EBUSY otherwise). */
 		char *slash;
