@@ -419,9 +419,7 @@ static int lock_load_mount(struct ctx *ctx, const char *cmd, const char *name, s
 static void umount_after_run(struct ctx *ctx, const char *cmd, const struct child_info *ci)
 {
 	_cleanup_free_ char *err = NULL;
-	/* Held (released at return) while unmounting, like every change of a child. */
-	_cleanup_close_ int lock = store_lock(&ctx->store, LOCK_CHILD, ci->name, LOCK_EX);
-	(void)lock;
+	_cleanup_close_ _unused_ int lock = store_lock(&ctx->store, LOCK_CHILD, ci->name, LOCK_EX);   /* held until return */
 	int r = store_child_umount(&ctx->store, ci, &err);
 	if (r < 0)
 		log_error("%s %s: unmount overlay: %s", cmd, ci->name, err ? err : strerror(-r));
@@ -480,9 +478,7 @@ static void fill_kill_signal(struct run_config *c)
 	}
 	static const char *const inits[] = { "/usr/lib/systemd/systemd", "/lib/systemd/systemd", "/sbin/init" };
 	for (size_t i = 0; i < ELEMENTSOF(inits); i++) {
-		char p[4096];
-		snprintf(p, sizeof(p), "%s%s", c->root, inits[i]);
-		if (access(p, F_OK) == 0) {
+		if (image_exists(c->root, inits[i])) {
 			c->kill_signal = kill_signal_for_init(c->root, inits[i]);
 			return;
 		}
@@ -492,10 +488,8 @@ static void fill_kill_signal(struct run_config *c)
 
 static int check_boot(const char *cmd, const struct run_config *c)
 {
-	char a[4096], b[4096];
-	snprintf(a, sizeof(a), "%s/etc/os-release", c->root);
-	snprintf(b, sizeof(b), "%s/usr/lib/os-release", c->root);
-	if (c->boot && access(a, F_OK) < 0 && access(b, F_OK) < 0)
+	/* Resolved inside the image: an absolute symlink there must not find the host's file. */
+	if (c->boot && !image_exists(c->root, "/etc/os-release") && !image_exists(c->root, "/usr/lib/os-release"))
 		return log_fail(EXIT_FAIL, "%s %s: boot: no /etc/os-release or /usr/lib/os-release in the child", cmd, c->name);
 	return 0;
 }

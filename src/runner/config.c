@@ -6,9 +6,12 @@
  * name in libapp.a, and ar(1) keeps one member per name.)
  */
 #include <ctype.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <signal.h>
 #include <sys/capability.h>
+#include <sys/syscall.h>
 
 #include "src/runner/runner.h"
 #include "src/store/settings.h"
@@ -38,7 +41,6 @@ void run_config_done(struct run_config *c)
 		free(c->tmpfs[i].opts);
 	}
 	free(c->tmpfs);
-	free(c->cgroup);
 	memset(c, 0, sizeof(*c));
 	c->log_fd = -1;
 }
@@ -259,18 +261,51 @@ int signal_from_name(const char *s)
 }
 
 /*
+ * The host looks into the image before the container exists (which init,
+ * is there an os-release).  A path there must resolve as it will inside:
+ * an absolute symlink (/sbin/init -> /bin/busybox) or a ".." is taken
+ * relative to the image's root, never the host's (RESOLVE_IN_ROOT).
+ */
+int image_open(const char *root, const char *path, int flags)
+{
+	_cleanup_close_ int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	struct open_how how = { .flags = (uint64_t)(flags | O_CLOEXEC),
+				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	if (rootfd < 0)
+		return -errno;
+	int fd = syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+	return fd < 0 ? -errno : fd;
+}
+
+bool image_exists(const char *root, const char *path)
+{
+	int fd = image_open(root, path, O_PATH);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+/*
  * How to ask init to power off: systemd wants SIGRTMIN+3 (SIGTERM would make
  * it re-execute), busybox init powers off on SIGUSR2 (SIGTERM means reboot).
- * Anything else gets systemd's signal, as nspawn does.  The init path is
- * resolved by hand inside root (one link level is what distributions use:
- * /sbin/init -> ../lib/systemd/systemd or -> /bin/busybox).
+ * Anything else gets systemd's signal, as nspawn does.  One link level is
+ * read (what distributions use: /sbin/init -> ../lib/systemd/systemd or
+ * -> /bin/busybox), its directory resolved inside the image.
  */
 int kill_signal_for_init(const char *root, const char *init_path)
 {
-	char path[PATH_MAX], target[PATH_MAX];
-	snprintf(path, sizeof(path), "%s%s", root, init_path);
-	ssize_t n = readlink(path, target, sizeof(target) - 1);
+	char dir[PATH_MAX], target[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", init_path);
+	char *slash = strrchr(dir, '/');
 	const char *what = init_path;
+	ssize_t n = -1;
+	if (slash) {
+		*slash = '\0';
+		_cleanup_close_ int dfd = image_open(root, *dir ? dir : "/", O_PATH | O_DIRECTORY);
+		if (dfd >= 0)
+			n = readlinkat(dfd, slash + 1, target, sizeof(target) - 1);
+	}
 	if (n > 0) {
 		target[n] = '\0';
 		what = target;

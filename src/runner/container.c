@@ -13,7 +13,7 @@
 #include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
-#include <linux/magic.h>
+#include <sys/capability.h>
 #include <unistd.h>
 
 #include "src/runner/runner.h"
@@ -148,7 +148,8 @@ static _Noreturn void exec_init(const struct run_config *c, int errfd)
 }
 
 /* PID 2: the command.  Signals are still blocked (inherited from the stub). */
-static _Noreturn void exec_command(const struct run_config *c, int errfd, const char *slave, const sigset_t *oldmask)
+static _Noreturn void exec_command(const struct run_config *c, int errfd, const char *slave, const sigset_t *oldmask,
+				   bool fence)
 {
 	_cleanup_free_ char *home = NULL;
 	const char *step = "session";
@@ -188,6 +189,14 @@ static _Noreturn void exec_command(const struct run_config *c, int errfd, const 
 	pid_t stub = getppid();
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != stub)
 		_exit(EXIT_FAILURE);
+	/*
+	 * run: the stub (PID 1) is a fork of the host's layerctl; root inside
+	 * must not ptrace it.  exec: the stub is outside the PID namespace, and
+	 * a domain would keep the command from tracing or signalling the
+	 * container's processes (gdb -p, kill -HUP), which is what exec is for.
+	 */
+	if (fence && (r = pid1_fence()) < 0)
+		fail(errfd, "landlock", r);
 	sigprocmask(SIG_SETMASK, oldmask, NULL);
 	/* execvp searches the PATH of environ: make it the container's. */
 	environ = env;
@@ -207,7 +216,7 @@ static _Noreturn void exec_command(const struct run_config *c, int errfd, const 
  * otherwise open host files (the run lock, say) through /proc/1/fd.
  */
 static _Noreturn void fork_command_and_stub(const struct run_config *c, int errfd, const char *slave,
-					    const sigset_t *oldmask)
+					    const sigset_t *oldmask, bool fence)
 {
 	sigset_t set;
 	pid1_signal_set(&set);
@@ -216,7 +225,7 @@ static _Noreturn void fork_command_and_stub(const struct run_config *c, int errf
 	if (pid < 0)
 		fail(errfd, "fork", errno);
 	if (pid == 0)
-		exec_command(c, errfd, slave, oldmask);
+		exec_command(c, errfd, slave, oldmask, fence);
 	close(errfd);
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null >= 0) {
@@ -239,6 +248,11 @@ static _Noreturn void container_init(const struct run_config *c, int errfd, int 
 	parent_still_there(errfd);
 	/* Nothing of the host's open files crosses into the container. */
 	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+	/* Our own cgroups first, so they, not the host's, are the cgroup namespace's root. */
+	if ((r = cgroups_join(&c->cgroups)) < 0)
+		fail(errfd, "cgroup: join", r);
+	if (unshare(CLONE_NEWCGROUP) < 0)
+		fail(errfd, "cgroup namespace", errno);
 
 	const char *hn = c->hostname ? c->hostname : c->name;
 	if (sethostname(hn, strlen(hn)) < 0)
@@ -269,66 +283,57 @@ static _Noreturn void container_init(const struct run_config *c, int errfd, int 
 		exec_init(c, errfd);
 	}
 
-	fork_command_and_stub(c, errfd, slave, oldmask);
+	fork_command_and_stub(c, errfd, slave, oldmask, true);
 }
 
-/* systemd inside wants a cgroup of its own: a child of ours in the cgroup2 tree. */
-static int make_cgroup(struct run_config *c)
+/*
+ * Hand the filter to the container.  A container whose setup failed before
+ * it read the pipe has closed it: the write then gets EPIPE, and the
+ * SIGPIPE it raises must not kill layerctl before it reports the failure
+ * (it did, about one time in three, for a bind source that does not exist).
+ */
+static int send_filter(enum seccomp_profile p, const char *runtime, int fd)
 {
-	struct statfs sf;
-	const char *mnt = NULL;
-	char line[PATH_MAX], *own = NULL;
-	if (statfs("/sys/fs/cgroup", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC)
-		mnt = "/sys/fs/cgroup";
-	else if (statfs("/sys/fs/cgroup/unified", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC)
-		mnt = "/sys/fs/cgroup/unified";   /* hybrid host */
-	if (!mnt)
-		return -EOPNOTSUPP;
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
-	while (f && fgets(line, sizeof(line), f))
-		if (strncmp(line, "0::", 3) == 0) {
-			line[strcspn(line, "\n")] = '\0';
-			own = line + 3;
-			break;
-		}
-	if (!own)
-		return -ENOENT;
-	if (asprintf(&c->cgroup, "%s%s%slayerctl-%s.%d", mnt, own, STREQ(own, "/") ? "" : "/", c->name, (int)getpid()) < 0) {
-		c->cgroup = NULL;
-		return -ENOMEM;
+	sigset_t pipe_set, old;
+	struct timespec zero = { 0, 0 };
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &pipe_set, &old);
+	int r = seccomp_export_to(p, runtime, fd);
+	if (!sigismember(&old, SIGPIPE))
+		while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
+			;   /* ours, not one that was pending before */
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return r == -EPIPE ? 0 : r;   /* collect_start reports why the container went */
+}
+
+/* The container's store: the last part of its runtime dir (RUNTIME/stores/ID). */
+static const char *store_id(const struct run_config *c)
+{
+	const char *slash = c->runtime ? strrchr(c->runtime, '/') : NULL;
+	return slash && slash[1] ? slash + 1 : "default";
+}
+
+/*
+ * Every container gets cgroups of its own (cgroup.c says why); one that
+ * will hold CAP_SYS_ADMIN is not started without them where it would
+ * otherwise sit in a hierarchy's root.
+ */
+static int make_cgroups(struct run_config *c, char *errbuf, size_t errlen)
+{
+	_cleanup_free_ char *err = NULL;
+	bool sys_admin = run_config_caps(c) & (UINT64_C(1) << CAP_SYS_ADMIN);
+	int r = cgroups_make(store_id(c), c->name, sys_admin, &c->cgroups, &err);
+	if (r < 0) {
+		snprintf(errbuf, errlen, "%s; refusing to run with CAP_SYS_ADMIN in a root cgroup (release_agent)",
+			 err ? err : strerror(-r));
+		return r;
 	}
-	if (mkdir(c->cgroup, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	int fd = open(c->cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
-}
-
-/* rmdir a cgroup and the ones an init made below it, deepest first (cgroupfs holds only directories to remove). */
-static int rmdir_cgroup_tree(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *de;
-	if (d) {
-		while ((de = readdir(d)))
-			if (de->d_type == DT_DIR && !STREQ(de->d_name, ".") && !STREQ(de->d_name, "..")) {
-				char sub[PATH_MAX];
-				if (snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name) < (int)sizeof(sub))
-					rmdir_cgroup_tree(sub);
-			}
-		closedir(d);
-	}
-	return rmdir(path) < 0 ? -errno : 0;
-}
-
-static void remove_cgroup(struct run_config *c)
-{
-	if (!c->cgroup)
-		return;
-	/* The last processes may take a moment to leave after PID 1 is reaped. */
-	for (int i = 0; i < 50 && rmdir_cgroup_tree(c->cgroup) == -EBUSY; i++)
-		usleep(10000);
-	free(c->cgroup);
-	c->cgroup = NULL;
+	/* A simple init boots without it; systemd will say what it misses. */
+	if (c->boot && !c->cgroups.v2_path)
+		fprintf(stderr, "layerctl: %s: boot: no cgroup2 of its own (%s); /sys/fs/cgroup stays empty\n",
+			c->name, err ? err : "no cgroup2 hierarchy");
+	return 0;
 }
 
 static sigset_t parent_signals(void)
@@ -371,15 +376,15 @@ static int collect_start(struct run_config *c, struct container *ret, int errfd,
 	sigprocmask(SIG_SETMASK, old, NULL);
 	*exit_hint = msg[0] == 'E' && si.si_code == CLD_EXITED ? si.si_status : 1;
 	container_done(ret);
-	remove_cgroup(c);
+	cgroups_remove(&c->cgroups);
 	return -EIO;
 }
 
 int container_start(struct run_config *c, struct container *ret, char *errbuf, size_t errlen, int *exit_hint)
 {
-	int errpipe[2], bpfpipe[2], sv[2] = { -1, -1 };
-	_cleanup_close_ int cgfd = -1;
-	unsigned long long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP;
+	int errpipe[2], bpfpipe[2], sv[2] = { -1, -1 }, r;
+	/* No CLONE_NEWCGROUP: the container's first process makes it once in its own cgroups (cgroup.c). */
+	unsigned long long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
 	/* Which of the command's stdio are a pty of its own (console.c). */
 	console_plan(c);
 	bool pty = c->pty_fds != 0;
@@ -389,22 +394,8 @@ int container_start(struct run_config *c, struct container *ret, char *errbuf, s
 	*exit_hint = 1;
 	if (c->private_network)
 		flags |= CLONE_NEWNET;
-	if (c->boot) {
-		/*
-		 * Best effort: without a cgroup of its own (no cgroup2 tree, or a
-		 * read-only one, as in some CI containers) a simple init still
-		 * boots; systemd will say what it misses.
-		 */
-		cgfd = make_cgroup(c);
-		if (cgfd < 0) {
-			fprintf(stderr, "layerctl: %s: boot: no cgroup of its own (%s%s%s); /sys/fs/cgroup stays empty\n",
-				c->name, c->cgroup ? c->cgroup : "", c->cgroup ? ": " : "", strerror(-cgfd));
-			if (c->cgroup)
-				rmdir(c->cgroup);
-			free(c->cgroup);
-			c->cgroup = NULL;
-		}
-	}
+	if ((r = make_cgroups(c, errbuf, errlen)) < 0)
+		return r;
 	errpipe[0] = errpipe[1] = bpfpipe[0] = bpfpipe[1] = -1;
 	if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(bpfpipe, O_CLOEXEC) < 0 ||
 	    (pty && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)) {
@@ -415,12 +406,12 @@ int container_start(struct run_config *c, struct container *ret, char *errbuf, s
 				if (fds[i][k] >= 0)
 					close(fds[i][k]);
 		snprintf(errbuf, errlen, "pipe: %s", strerror(e));
-		remove_cgroup(c);
+		cgroups_remove(&c->cgroups);
 		return -e;
 	}
 	/* Blocked before the clone: a Ctrl-C in between would otherwise orphan the container. */
 	sigprocmask(SIG_BLOCK, &block, &old);
-	pid_t pid = clone_into_namespaces(flags, cgfd, &ret->pidfd);
+	pid_t pid = clone_into_namespaces(flags, c->cgroups.v2_fd, &ret->pidfd);
 	if (pid == 0) {
 		close(errpipe[0]);
 		close(bpfpipe[1]);
@@ -430,9 +421,10 @@ int container_start(struct run_config *c, struct container *ret, char *errbuf, s
 	}
 	close(errpipe[1]);
 	close(bpfpipe[0]);
+	cgroups_close(&c->cgroups);   /* the container has its copies */
 	if (pid > 0) {
 		/* Meanwhile the container builds its root; an empty pipe tells it we failed. */
-		int r = seccomp_export_to(c->boot ? SECCOMP_BOOT : SECCOMP_PLAIN, c->runtime, bpfpipe[1]);
+		r = send_filter(c->boot ? SECCOMP_BOOT : SECCOMP_PLAIN, c->runtime, bpfpipe[1]);
 		if (r < 0)
 			fprintf(stderr, "layerctl: %s: seccomp filter: %s\n", c->name, strerror(-r));
 	}
@@ -445,7 +437,7 @@ int container_start(struct run_config *c, struct container *ret, char *errbuf, s
 		if (sv[0] >= 0)
 			close(sv[0]);
 		snprintf(errbuf, errlen, "clone: %s", strerror(-pid));
-		remove_cgroup(c);
+		cgroups_remove(&c->cgroups);
 		return pid;
 	}
 	ret->pid = pid;
@@ -484,7 +476,7 @@ int container_wait(struct run_config *c, struct container *ct)
 	}
 	while (waitid(P_PIDFD, ct->pidfd, &si, WEXITED) < 0 && errno == EINTR)
 		;
-	remove_cgroup(c);
+	cgroups_remove(&c->cgroups);
 	ct->rebooted = c->boot && si.si_code != CLD_EXITED && si.si_status == SIGHUP;
 	return status_of(c, &si);
 }
@@ -524,7 +516,7 @@ static _Noreturn void enter_and_exec(const struct run_config *c, int target, boo
 		fail(errfd, "seccomp", r);
 	close(bpffd);
 
-	fork_command_and_stub(c, errfd, slave, oldmask);
+	fork_command_and_stub(c, errfd, slave, oldmask, false);
 }
 
 int container_enter(struct run_config *c, int target, bool net, struct container *ret, char *errbuf, size_t errlen,
@@ -562,7 +554,7 @@ int container_enter(struct run_config *c, int target, bool net, struct container
 	if (sv[1] >= 0)
 		close(sv[1]);
 	if (pid > 0) {
-		int r = seccomp_export_to(SECCOMP_PLAIN, c->runtime, bpfpipe[1]);
+		int r = send_filter(SECCOMP_PLAIN, c->runtime, bpfpipe[1]);
 		if (r < 0)
 			fprintf(stderr, "layerctl: %s: seccomp filter: %s\n", c->name, strerror(-r));
 	}

@@ -128,17 +128,25 @@ static int make_dev(void)
 }
 
 /*
- * /proc like nspawn: kernel tunables and the sysrq trigger read-only,
- * kernel memory and key listings hidden behind /dev/null.
+ * /proc like nspawn 252 (nspawn-mount.c, mount_all()), plus more: kernel
+ * tunables and hardware directories read-only; files that show kernel
+ * memory, addresses or other tenants' activity hidden behind /dev/null.
+ * nspawn hides kallsyms, kcore, keys, sysrq-trigger, timer_list; we add
+ * the physical page tables (kpage*: which pages are mapped, shared, idle —
+ * a side channel on the host's memory), the kernel log, the kernel's
+ * vmalloc addresses, scheduler and latency statistics (docker masks most
+ * of these too).  Files a kernel lacks are skipped.
  */
 static int make_proc(void)
 {
 	static const char *const read_only[] = {
-		"/proc/sys", "/proc/sysrq-trigger", "/proc/acpi", "/proc/apm", "/proc/asound",
+		"/proc/sys", "/proc/acpi", "/proc/apm", "/proc/asound",
 		"/proc/bus", "/proc/fs", "/proc/irq", "/proc/scsi",
 	};
 	static const char *const hidden[] = {
-		"/proc/kallsyms", "/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug",
+		"/proc/kallsyms", "/proc/kcore", "/proc/keys", "/proc/sysrq-trigger", "/proc/timer_list",
+		"/proc/kpageflags", "/proc/kpagecount", "/proc/kpagecgroup", "/proc/kmsg", "/proc/vmallocinfo",
+		"/proc/sched_debug", "/proc/latency_stats", "/proc/timer_stats",
 	};
 	int r;
 	if ((r = mnt_mkdir("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) < 0)
@@ -249,7 +257,7 @@ int setup_root(const struct run_config *c, const char **step)
 		if ((r = mnt("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) < 0)
 			goto out;
 		/* systemd as init needs a writable cgroup2 tree: its own, thanks to the cgroup namespace. */
-		if (c->boot && c->cgroup) {
+		if (c->boot && c->cgroups.v2_path) {
 			STEP("/sys/fs/cgroup");
 			if ((r = mnt("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) < 0)
 				goto out;

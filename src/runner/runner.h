@@ -9,6 +9,7 @@
  *   mounts.c      rootfs: propagation, /dev, /proc masking, /sys, tmpfs,
  *                 binds, pivot_root
  *   caps.c        capability bounding set (libcap), user switch
+ *   cgroup.c      a cgroup of its own in every hierarchy (v1 and v2)
  *   seccomp.c     the syscall filter (libseccomp), built by the parent and
  *                 cached as BPF in the runtime dir
  *   pid1.c        the reaping stub init and signal forwarding
@@ -21,8 +22,9 @@
  *
  *   layerctl (parent, host namespaces; holds the run lock, relays the pty,
  *     │       forwards signals, propagates the exit status)
- *   clone3(NEWNS|NEWPID|NEWUTS|NEWIPC|NEWCGROUP[|NEWNET], pidfd[, cgroup])
- *     └─ PID 1: hostname, builds the root, pivot_root, console, caps,
+ *   cgroups: OURS/layerctl/STORE/NAME made in every hierarchy (cgroup.c)
+ *   clone3(NEWNS|NEWPID|NEWUTS|NEWIPC[|NEWNET], pidfd, into the v2 cgroup)
+ *     └─ PID 1: joins its v1 cgroups, unshare(NEWCGROUP), hostname, builds the root, pivot_root, console, caps,
  *        seccomp (the BPF program comes from the parent over a pipe); then
  *        either execs the child's init (--boot) or forks
  *          └─ PID 2: session, console, user, env, chdir, exec CMD
@@ -65,6 +67,18 @@ enum console_mode {
 	CONSOLE_LOG,    /* a pty whose output goes to a log file (start) */
 };
 
+/* The container's cgroups (cgroup.c): made by the parent, joined by its first process. */
+struct cgroups {
+	char **dirs;            /* host paths, one per hierarchy, removed at the end */
+	size_t n;
+	int *procs;             /* v1 cgroup.procs, written "0" before unshare(CLONE_NEWCGROUP) */
+	size_t n_procs;
+	int v2_fd;              /* for clone3's CLONE_INTO_CGROUP, or -1 */
+	char *v2_path;          /* host path of the v2 one, or NULL */
+	int *mounts;            /* detached mounts of hierarchies mounted nowhere (dirs go through them) */
+	size_t n_mounts;
+};
+
 struct run_config {
 	char *name;             /* the child's name (messages, default hostname) */
 	char *root;             /* host path of the mounted overlay */
@@ -89,7 +103,7 @@ struct run_config {
 	bool pty_input;         /* relay our stdin into the pty */
 	bool pty_no_echo;       /* the pty is fed by a pipe: no echo */
 	struct winsize winsize; /* the host terminal's, for the pty before anything runs */
-	char *cgroup;           /* host path of the container's cgroup (boot) */
+	struct cgroups cgroups; /* its own cgroups (cgroup.c) */
 	const char *runtime;    /* the store's runtime dir (filter cache), or NULL */
 };
 
@@ -118,6 +132,9 @@ int env_assignment_ok(const char *kv);
 int config_add_env(struct run_config *c, const char *kv);
 int config_add_bind(struct run_config *c, const char *arg, bool ro);
 int config_add_tmpfs(struct run_config *c, const char *arg);
+/* Open / test PATH of the image at root the way the container will see it (RESOLVE_IN_ROOT). */
+int image_open(const char *root, const char *path, int flags);
+bool image_exists(const char *root, const char *path);
 /* The stop signal for init at root/PATH: systemd SIGRTMIN+3, busybox SIGUSR2, else SIGTERM. */
 int kill_signal_for_init(const char *root, const char *init_path);
 int signal_from_name(const char *s);
@@ -138,6 +155,23 @@ int setup_root(const struct run_config *c, const char **step);
 int bind_console(const char *slave);
 /* The host root by device and inode?  1 yes, 0 no, -errno. */
 int is_host_root(const char *path);
+
+/* ---- cgroup.c ---- */
+
+/*
+ * Make OURS/layerctl/STORE_ID/NAME in every hierarchy and open it.  Where one
+ * cannot be made the container stays in ours; with must_leave_root (it will
+ * hold CAP_SYS_ADMIN) that is an error (*err says which) when ours is a
+ * hierarchy's real root or the hierarchy is not mounted.  *err also carries
+ * the last failure that was tolerated.
+ */
+int cgroups_make(const char *store_id, const char *name, bool must_leave_root, struct cgroups *cg, char **err);
+/* In the container's first process, before unshare(CLONE_NEWCGROUP): enter the v1 cgroups, close the descriptors. */
+int cgroups_join(const struct cgroups *cg);
+/* Close the descriptors (the parent, once the container runs). */
+void cgroups_close(struct cgroups *cg);
+/* rmdir them (and what was made below), then STORE_ID and layerctl when empty. */
+void cgroups_remove(struct cgroups *cg);
 
 /* ---- caps.c ---- */
 
@@ -160,7 +194,16 @@ int seccomp_load_from(enum seccomp_profile p, int fd);
 #include <signal.h>
 /* Signals the stub forwards; blocked before the fork, restored in PID 2. */
 void pid1_signal_set(sigset_t *set);
-/* Stay as PID 1: forward signals to `payload`, reap, exit with its status. */
+/*
+ * In the command, before exec: a Landlock domain of its own.  Landlock lets
+ * a process in a domain ptrace (and read the memory, environ, fds of, and
+ * pidfd_getfd from) only processes in the same or a nested domain, whatever
+ * its capabilities: so root inside, which keeps CAP_SYS_PTRACE, cannot
+ * reach the stub.  0 when the kernel has no Landlock (then the stub is
+ * protected only by holding nothing of the host).
+ */
+int pid1_fence(void);
+/* Stay as PID 1: forget the host's argv and environment, forward signals to `payload`, reap, exit with its status. */
 _Noreturn void pid1_stub(pid_t payload);
 /* Exit status of a wait status: code, or 128+signal. */
 int exit_status_of(int wstatus);

@@ -191,6 +191,39 @@ test_boot_needs_os_release_and_an_init() {
 	assert_eq "$(mounts_below "$ROOT")" 0
 }
 
+# Issue 8, item 16: the host looks into the image before the container
+# exists; an absolute symlink there must resolve inside the image.
+test_boot_image_paths_resolve_inside_the_image() {
+	setup
+	local tree="$ROOT/bases/bb/gens/1/tree"
+	# os-release: a link to a file only the host has is no os-release.
+	echo ID=host >"$T/host-os-release"
+	ln -sf "$T/host-os-release" "$tree/etc/os-release"
+	# (bounded: were the host's file taken, the busybox init would boot)
+	expect_fail timeout 30 $L run c --boot </dev/null
+	assert_contains "$ERR" "run c: boot: no /etc/os-release"
+	ln -sf ../etc/os-release.real "$tree/etc/os-release"
+	echo ID=busybox >"$tree/etc/os-release.real"
+	# /sbin/init: an absolute link to a busybox the image has at a path the
+	# host lacks: found, and recognised as busybox (stopped with SIGUSR2,
+	# so its shutdown actions run; systemd's SIGRTMIN+3 would be ignored).
+	mkdir "$tree/layerctl-image-only"
+	ln "$tree/bin/busybox" "$tree/layerctl-image-only/busybox"
+	ln -sfn /layerctl-image-only/busybox "$tree/sbin/init"
+	[ ! -e /layerctl-image-only ] || skip "the host has /layerctl-image-only"
+	$L start c
+	$L stop c --timeout 5 2>"$T/err"
+	assert_contains "$(cat "$LAYERCTL_RUNTIME_DIR"/stores/*/children/c/log)" "shutting down"
+	case "$(cat "$T/err")" in *killing*) fail "init needed SIGKILL: $(cat "$T/err")" ;; esac
+	# An absolute link to a path only the host has is no init.
+	mkdir -p "$T/host-only"
+	cp "$BUSYBOX" "$T/host-only/busybox"
+	ln -sfn "$T/host-only/busybox" "$tree/sbin/init"
+	expect_fail timeout 30 $L run c --boot </dev/null
+	assert_contains "$ERR" "run c: boot: no init"
+	assert_eq "$(mounts_below "$ROOT")" 0
+}
+
 test_boot_setting_in_child_conf() {
 	setup
 	printf '[Exec]\nBoot=yes\n' >>"$ROOT/children/c/child.conf"

@@ -31,6 +31,9 @@
  *                                    through the 32-bit ABI (int $0x80); "NAME ERRNO"
  *                                    per line, "killed" if the filter kills instead
  *   attack mount-flags PATH          the kernel's nosuid/nodev/ro flags of PATH's mount (statvfs)
+ *   attack ptrace PID                PTRACE_ATTACH to PID (then detach)
+ *   attack getfd PID FD              pidfd_open(PID) + pidfd_getfd(FD)
+ *   attack environ PID               print /proc/PID/environ, NULs as newlines
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -44,6 +47,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -340,6 +345,33 @@ int main(int argc, char **argv)
 		for (int i = 2; i < argc; i++)
 			call_by_name(argv[i]);
 		return 0;
+	}
+	if (!strcmp(what, "ptrace") && argc == 3) {
+		pid_t pid = atoi(argv[2]);
+		if (ptrace(PTRACE_ATTACH, pid, NULL, NULL) < 0)
+			return result(-1);
+		waitpid(pid, NULL, __WALL);
+		ptrace(PTRACE_DETACH, pid, NULL, NULL);
+		return result(0);
+	}
+	if (!strcmp(what, "getfd") && argc == 4) {
+		int pidfd = syscall(SYS_pidfd_open, atoi(argv[2]), 0);
+		if (pidfd < 0)
+			return result(-1);
+		return result(syscall(SYS_pidfd_getfd, pidfd, atoi(argv[3]), 0));
+	}
+	if (!strcmp(what, "environ") && argc == 3) {
+		char path[64], buf[65536];
+		snprintf(path, sizeof(path), "/proc/%s/environ", argv[2]);
+		int fd = open(path, O_RDONLY);
+		if (fd < 0)
+			return result(-1);
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0)
+			return result(-1);
+		for (ssize_t i = 0; i < n; i++)
+			putchar(buf[i] ? buf[i] : '\n');
+		return result(0);
 	}
 	fprintf(stderr, "attack: unknown or incomplete attack\n");
 	return 2;

@@ -118,7 +118,13 @@ test_reach_host_files_through_proc_1_root_fails() {
 	# On the host a process's /proc/PID/root leads to host files (PID 1 of a
 	# host may hide its own, so show it with this shell's).
 	host_ok stat "/proc/$$/root$T/secret"
-	assert_eq "$(inside -- attack stat "/proc/1/root$T/secret")" ENOENT
+	assert_eq "$(inside -- attack stat "/proc/self/root$T/secret")" ENOENT
+	# PID 1 is the stub: its root is the container's too, and the command's
+	# Landlock domain does not even let it look (ENOENT without Landlock).
+	case "$(inside -- attack stat "/proc/1/root$T/secret")" in
+	EACCES|ENOENT) ;;
+	*) fail "/proc/1/root$T/secret reachable" ;;
+	esac
 	assert_eq "$(inside -- attack stat "$T/secret")" ENOENT
 }
 
@@ -244,6 +250,191 @@ test_tiocsti_on_the_terminal_fails() {
 	assert_eq "$(script -qec "$L run c -- attack tiocsti" /dev/null </dev/null | tr -d '\r')" EPERM
 	assert_eq "$(script -qec "$L run c --capability=all -- attack tiocsti" /dev/null </dev/null | tr -d '\r')" EPERM
 	assert_eq "$(inside_boot attack tiocsti)" EPERM
+}
+
+# ---- cgroup v1 release_agent (issue 8, item 1) ----
+
+# Mount every v1 hierarchy the container's /proc/self/cgroup lists and look
+# for release_agent; in the test's private hierarchy also point it at a host
+# path in the upper dir and empty a notify_on_release cgroup (the escape);
+# and try to make a hierarchy of our own.
+write_cgroup_attack() {
+	cat >"$1" <<-'EOF2'
+	#!/bin/sh
+	mkdir -p /tmp/cg
+	n=0
+	while IFS=: read -r id ctl path; do
+		[ -n "$ctl" ] || continue
+		case "$ctl" in name=*) o="none,$ctl" ;; *) o="$ctl" ;; esac
+		mount -t cgroup -o "$o" cg /tmp/cg || { echo "cannot mount $o"; continue; }
+		n=$((n + 1))
+		[ -e /tmp/cg/release_agent ] && echo "release_agent visible in $o"
+		# The whole chain only in the test's private hierarchy: should the
+		# runner be broken, the host's own hierarchies keep their settings.
+		case "$ctl" in name=lctest*)
+			echo "$PAYLOAD" >/tmp/cg/release_agent 2>/dev/null && echo "release_agent set in $o"
+			if mkdir /tmp/cg/x 2>/dev/null; then
+				echo 1 >/tmp/cg/x/notify_on_release
+				sh -c 'echo $$ >/tmp/cg/x/cgroup.procs' 2>/dev/null
+				rmdir /tmp/cg/x
+			fi
+		esac
+		umount /tmp/cg
+	done </proc/self/cgroup
+	echo "mounted $n v1 hierarchies"
+	mount -t cgroup -o none,name=lctest-new cg /tmp/cg 2>/dev/null && echo "made a new hierarchy" && umount /tmp/cg
+	echo "attack done"
+	EOF2
+	chmod +x "$1"
+}
+
+# The payload the attacker would have the host run: it leaves a mark.
+cgroup_setup() {
+	setup
+	# A hybrid (v1) host is where the escape exists; a pure v2 host has no release_agent.
+	grep -q '^[1-9][0-9]*:' /proc/self/cgroup || skip "no cgroup v1 hierarchy on this host"
+	write_cgroup_attack "$ROOT/children/c/upper/cgattack"
+	printf '#!/bin/sh\necho escaped >%s\n' "$T/escaped" >"$ROOT/children/c/upper/payload"
+	chmod +x "$ROOT/children/c/upper/payload"
+	PAYLOAD="$ROOT/children/c/upper/payload"
+}
+
+# On the host, in a private named hierarchy (the host's own are left alone):
+# from a hierarchy's root, release_agent is there and the kernel runs it as
+# root when a notify_on_release cgroup empties.
+show_release_agent_works_on_host() {
+	local h="$T/hostcg" i
+	mkdir "$h"
+	mount -t cgroup -o "none,name=lctest$$" lctest "$h"
+	assert_file "$h/release_agent"
+	printf '#!/bin/sh\necho "$1" >%s\n' "$T/agent-ran" >"$T/agent"
+	chmod +x "$T/agent"
+	echo "$T/agent" >"$h/release_agent"
+	mkdir "$h/x"
+	echo 1 >"$h/x/notify_on_release"
+	sh -c "echo \$\$ >$h/x/cgroup.procs"
+	for i in $(seq 100); do [ -e "$T/agent-ran" ] && break; sleep 0.05; done
+	rmdir "$h/x" 2>/dev/null || true
+	echo >"$h/release_agent"
+	assert_eq "$(cat "$T/agent-ran" 2>/dev/null)" /x "the host's kernel ran release_agent"
+	echo "  host: release_agent ran for /x"
+	# Left in place on purpose: the container below must get a cgroup of its own in it too.
+}
+
+# Every v1 hierarchy the kernel has, mounted or not: what the attack inside will find.
+count_v1_hierarchies() { NV1=$(grep -c '^[1-9][0-9]*:' /proc/self/cgroup); }
+
+# Remove what is left in the private hierarchy and unmount it.  The kernel
+# may keep it (unmounted) for a while: harmless, the runner reaches
+# hierarchies mounted nowhere too, and a later test's counts include it.
+drop_test_hierarchy() {
+	grep -q " $T/hostcg " /proc/self/mountinfo || mount -t cgroup -o "none,name=lctest$$" lctest "$T/hostcg"
+	local left
+	left=$(find "$T/hostcg" -name layerctl)
+	find "$T/hostcg" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null || true
+	umount "$T/hostcg"
+	[ -z "$left" ] || fail "the container's cgroup was left: $left"
+}
+
+check_cgroup_attack_output() {
+	local out=$1
+	drop_test_hierarchy
+	case "$out" in *"release_agent visible"*|*"release_agent set"*|*"made a new hierarchy"*) fail "escape: $out" ;; esac
+	# Every hierarchy was mounted (the attack really ran), the private one included.
+	assert_contains "$out" "mounted $NV1 v1 hierarchies"
+	assert_contains "$out" "attack done"
+	sleep 0.5   # the kernel runs a release agent asynchronously
+	assert_no_file "$T/escaped"
+}
+
+test_cgroup_release_agent_escape_fails_with_cap_sys_admin() {
+	cgroup_setup
+	show_release_agent_works_on_host
+	# Unmounted with a cgroup left in it, the hierarchy lives on, mounted
+	# nowhere on the host, yet mountable inside: the runner must reach it too.
+	mkdir "$T/hostcg/keep"
+	umount "$T/hostcg"
+	grep -q "name=lctest$$:" /proc/self/cgroup || fail "the private hierarchy went away"
+	count_v1_hierarchies
+	local out
+	out=$($L run c --capability=CAP_SYS_ADMIN -E "PAYLOAD=$PAYLOAD" -- /cgattack 2>&1) || true
+	check_cgroup_attack_output "$out"
+	# The container's cgroups are gone with it, in every hierarchy.
+	local id
+	id=$(basename "$(dirname "$(ls -d "$LAYERCTL_RUNTIME_DIR"/stores/*/children)")")
+	assert_eq "$(find /sys/fs/cgroup/ -maxdepth 6 -type d -name "$id" 2>/dev/null | wc -l)" 0
+}
+
+test_cgroup_release_agent_escape_fails_in_boot() {
+	cgroup_setup
+	show_release_agent_works_on_host
+	ln -sf ../bin/busybox "$ROOT/children/c/upper/poweroff"
+	mkdir -p "$ROOT/children/c/upper/sbin" "$ROOT/children/c/upper/etc"
+	ln -sf ../bin/busybox "$ROOT/children/c/upper/sbin/init"
+	# busybox init runs the attack as root (boot keeps CAP_SYS_ADMIN), then powers off.
+	printf '::sysinit:/bin/env PAYLOAD=%s /cgattack\n::sysinit:/poweroff -f\n' "$PAYLOAD" \
+		>"$ROOT/children/c/upper/etc/inittab"
+	count_v1_hierarchies
+	local out
+	out=$(timeout 60 $L run c --boot </dev/null 2>&1) || true
+	check_cgroup_attack_output "$out"
+}
+
+# ---- the stub init holds nothing of the host (issue 8, item 2) ----
+
+test_stub_init_leaks_no_host_env_argv_or_memory() {
+	setup
+	local secret="s3cr3t-$$" out pid i
+	# On the host, root reads another process's environment, ptraces it and
+	# takes its descriptors (pidfd_getfd).
+	SECRET_TOKEN=$secret sleep 60 &
+	pid=$!
+	for i in $(seq 100); do "$A" environ $pid | grep -q SECRET_TOKEN && break; sleep 0.02; done   # exec'd yet?
+	assert_contains "$("$A" environ $pid)" "SECRET_TOKEN=$secret"
+	host_ok ptrace $pid
+	host_ok getfd $pid 0
+	kill $pid
+	out=$(SECRET_TOKEN=$secret $L run c -E "ARGV_MARK=argv-$secret" -- sh -c \
+		'echo "environ: $(attack environ 1)"; echo "cmdline: $(tr "\0" " " </proc/1/cmdline)";
+		 echo "ptrace: $(attack ptrace 1)"; echo "getfd: $(attack getfd 1 0)"; echo "mem: $(attack read /proc/1/mem)"' 2>&1)
+	case "$out" in *"$secret"*) fail "host secret or argv visible inside: $out" ;; esac
+	assert_contains "$out" "cmdline: layerctl-init"
+	assert_contains "$out" "ptrace: EPERM"
+	assert_contains "$out" "getfd: EPERM"
+	assert_contains "$out" "environ: EACCES"
+	assert_contains "$out" "mem: EACCES"
+	# The command's own environment is the container's, as before.
+	assert_eq "$(SECRET_TOKEN=$secret $L run c -- sh -c 'echo ${SECRET_TOKEN:-unset}')" unset
+}
+
+test_stub_init_memory_holds_no_host_env_seen_from_host() {
+	setup
+	local secret="s3cr3t-$$" pid i
+	SECRET_TOKEN=$secret $L run c -E "ARGV_MARK=argv-$secret" -- sleep 30 >/dev/null 2>&1 &
+	for i in $(seq 100); do pid=$($L ps | awk '$1 == "c" {print $2}'); [ -n "$pid" ] && break; sleep 0.05; done
+	[ -n "$pid" ] || fail "the child did not start"
+	# Even the host's root, which may read everything, finds nothing of the host in the stub.
+	local env cmd
+	env=$(tr '\0' '\n' <"/proc/$pid/environ")
+	cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline")
+	$L stop c --timeout 1 >/dev/null 2>&1 || true
+	wait || true
+	case "$env$cmd" in *"$secret"*) fail "stub holds host strings: environ=$env cmdline=$cmd" ;; esac
+	assert_contains "$cmd" "layerctl-init"
+}
+
+# ---- /proc masks (issue 8, item 5): nspawn 252's list and more ----
+
+test_proc_kernel_memory_files_are_masked() {
+	setup
+	local f
+	for f in /proc/kpageflags /proc/kpagecount /proc/kallsyms /proc/vmallocinfo /proc/keys; do
+		[ -e "$f" ] || { echo "  host has no $f"; continue; }
+		# The host's root reads them (kpage*: 8 bytes per page frame).
+		[ "$(head -c 8 "$f" | wc -c)" -gt 0 ] || fail "host: $f empty"
+		# Inside: /dev/null on a nodev mount, so nothing to read (EACCES).
+		assert_eq "$(inside -- sh -c "head -c 8 $f 2>/dev/null | wc -c")" 0 "$f inside"
+	done
 }
 
 run_tests
