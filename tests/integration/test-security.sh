@@ -246,9 +246,12 @@ test_clone_new_user_namespace_fails() {
 test_tiocsti_on_the_terminal_fails() {
 	setup
 	command -v script >/dev/null || fail "script(1) missing (contrib/install-deps installs it)"
-	assert_contains "$(script -qec "$A tiocsti" /dev/null </dev/null | tr -d '\r')" ok
-	assert_eq "$(script -qec "$L run c -- attack tiocsti" /dev/null </dev/null | tr -d '\r')" EPERM
-	assert_eq "$(script -qec "$L run c --capability=all -- attack tiocsti" /dev/null </dev/null | tr -d '\r')" EPERM
+	# script's input stays open while the command runs: at EOF script types
+	# an EOF character into the terminal, which the container's pty would
+	# echo (^@) when it arrives before the command is done.
+	assert_contains "$(sleep 5 | script -qec "$A tiocsti" /dev/null | tr -d '\r')" ok
+	assert_eq "$(sleep 5 | script -qec "$L run c -- attack tiocsti" /dev/null | tr -d '\r')" EPERM
+	assert_eq "$(sleep 5 | script -qec "$L run c --capability=all -- attack tiocsti" /dev/null | tr -d '\r')" EPERM
 	assert_eq "$(inside_boot attack tiocsti)" EPERM
 }
 
