@@ -8,8 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "src/commands.h"
+#include "src/cli.h"
 #include "src/log.h"
+#include "src/output.h"
 
 #ifndef LAYERCTL_VERSION
 #define LAYERCTL_VERSION "0.1"
@@ -59,28 +60,54 @@ static const char main_help[] =
 "Exit status: 0 ok, 1 failure, 2 usage error, 3 drift found (diff --exit-code).\n"
 "See layerctl(1).\n";
 
-struct command {
-	const char *name;
-	int (*fn)(struct ctx *ctx, int argc, char **argv);
+/*
+ * Every command word, in one table: a family ("base", "child") has its own
+ * table of subcommands, and cli_dispatch_family() runs them.
+ */
+static int dispatch_family(struct ctx *ctx, int argc, char **argv);
+
+static const struct cli_verb base_verbs[] = {
+	{ "import", cmd_base_import, NULL, NULL },
+	{ "list", cmd_base_list, NULL, NULL },
+	{ "show", cmd_base_show, NULL, NULL },
+	{ "rm", cmd_base_rm, NULL, NULL },
+	{ "manifest", cmd_base_manifest, NULL, NULL },
+	{ "verify", cmd_base_verify, NULL, NULL },
+	{}
 };
 
-static const struct command commands[] = {
-	{ "base", cmd_base },
-	{ "child", cmd_child },
-	{ "mount", cmd_mount },
-	{ "umount", cmd_umount },
-	{ "diff", cmd_diff },
-	{ "audit", cmd_audit },
-	{ "vacuum", cmd_vacuum },
-	{ "enable", cmd_enable },
-	{ "disable", cmd_disable },
-	{ "fstab", cmd_fstab },
-	{ "run", cmd_run },
-	{ "start", cmd_start },
-	{ "stop", cmd_stop },
-	{ "exec", cmd_exec },
-	{ "ps", cmd_ps },
+static const struct cli_verb child_verbs[] = {
+	{ "create", cmd_child_create, NULL, NULL },
+	{ "list", cmd_child_list, NULL, NULL },
+	{ "show", cmd_child_show, NULL, NULL },
+	{ "rm", cmd_child_rm, NULL, NULL },
+	{ "reset", cmd_child_reset, NULL, NULL },
+	{}
 };
+
+static const struct cli_verb commands[] = {
+	{ "base", dispatch_family, base_verbs, base_help },
+	{ "child", dispatch_family, child_verbs, child_help },
+	{ "mount", cmd_mount, NULL, NULL },
+	{ "umount", cmd_umount, NULL, NULL },
+	{ "diff", cmd_diff, NULL, NULL },
+	{ "audit", cmd_audit, NULL, NULL },
+	{ "vacuum", cmd_vacuum, NULL, NULL },
+	{ "enable", cmd_enable, NULL, NULL },
+	{ "disable", cmd_disable, NULL, NULL },
+	{ "fstab", cmd_fstab, NULL, NULL },
+	{ "run", cmd_run, NULL, NULL },
+	{ "start", cmd_start, NULL, NULL },
+	{ "stop", cmd_stop, NULL, NULL },
+	{ "exec", cmd_exec, NULL, NULL },
+	{ "ps", cmd_ps, NULL, NULL },
+	{}
+};
+
+static int dispatch_family(struct ctx *ctx, int argc, char **argv)
+{
+	return cli_dispatch_family(ctx, cli_find_verb(commands, argv[0]), argc, argv);
+}
 
 int usage_error(const char *cmd, const char *fmt, ...)
 {
@@ -144,6 +171,7 @@ int ctx_store(struct ctx *ctx, bool create)
 			log_error("store %s: %s", root, strerror(-r));
 		return EXIT_FAIL;
 	}
+	ctx->store.warn = (struct lc_warn){ cli_print_warning, NULL };
 	ctx->store_open = true;
 	return 0;
 }
@@ -160,6 +188,7 @@ int ctx_store_or_empty(struct ctx *ctx, bool *empty)
 	}
 	if (r < 0)
 		return ctx_store(ctx, false);
+	ctx->store.warn = (struct lc_warn){ cli_print_warning, NULL };
 	ctx->store_open = true;
 	return 0;
 }
@@ -239,13 +268,13 @@ int main(int argc, char **argv)
 		printf("layerctl %s\n", LAYERCTL_VERSION);
 		return EXIT_OK;
 	}
-	for (size_t i = 0; i < ELEMENTSOF(commands); i++)
-		if (STREQ(argv[1], commands[i].name)) {
-			r = commands[i].fn(&ctx, argc - 1, argv + 1);
-			if (ctx.store_open)
-				store_close(&ctx.store);
-			return r;
-		}
+	const struct cli_verb *cmd = cli_find_verb(commands, argv[1]);
+	if (cmd) {
+		r = cmd->fn(&ctx, argc - 1, argv + 1);
+		if (ctx.store_open)
+			store_close(&ctx.store);
+		return r;
+	}
 	if (argv[1][0] == '-')
 		log_error("unknown option '%s' (see 'layerctl --help')", argv[1]);
 	else

@@ -91,14 +91,12 @@ bool settings_value_ok(const char *v)
 	return v && !strchr(v, '\n') && !strchr(v, '\r');
 }
 
-static int parse_fail(char **err, const char *what, unsigned lineno, const char *why)
+static int parse_fail(struct lc_err *err, const char *what, unsigned lineno, const char *why)
 {
-	if (err && asprintf(err, "%s:%u: %s", what, lineno, why) < 0)
-		*err = NULL;
-	return -EBADMSG;
+	return lc_err_ret(err, -EBADMSG, "%s:%u: %s", what, lineno, why);
 }
 
-int settings_parse(const char *text, size_t len, const char *what, struct settings **ret, char **err)
+int settings_parse(const char *text, size_t len, const char *what, struct settings **ret, struct lc_err *err)
 {
 	_cleanup_settings_ struct settings *s = settings_new();
 	_cleanup_free_ char *copy = NULL;
@@ -155,7 +153,7 @@ int settings_parse(const char *text, size_t len, const char *what, struct settin
 	return 0;
 }
 
-int settings_load(int dirfd, const char *name, struct settings **ret, char **err)
+int settings_load(int dirfd, const char *name, struct settings **ret, struct lc_err *err)
 {
 	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	_cleanup_free_ char *buf = NULL;
