@@ -10,6 +10,7 @@
 #include "src/store/settings.h"
 #include "src/store/store.h"
 #include "src/basic/macro.h"
+#include "src/basic/fileio.h"
 
 enum line_type { LINE_RAW, LINE_SECTION, LINE_ASSIGN };
 
@@ -157,8 +158,9 @@ int settings_load(int dirfd, const char *name, struct settings **ret, struct lc_
 {
 	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	_cleanup_free_ char *buf = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	struct stat st;
+	int r;
 
 	if (fd < 0)
 		return -errno;
@@ -168,25 +170,9 @@ int settings_load(int dirfd, const char *name, struct settings **ret, struct lc_
 		return parse_fail(err, name, 0, "not a regular file");
 	if (st.st_size > (1 << 20))
 		return parse_fail(err, name, 0, "larger than 1 MiB");
-	for (;;) {
-		if (len + 4096 > cap) {
-			cap = cap ? cap * 2 : 8192;
-			char *nb = realloc(buf, cap);
-			if (!nb)
-				return -ENOMEM;
-			buf = nb;
-		}
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	return settings_parse(buf ? buf : "", len, name, ret, err);
+	if ((r = lc_read_full(fd, &buf, &len)) < 0)
+		return r;
+	return settings_parse(buf, len, name, ret, err);
 }
 
 const char **settings_get_all(const struct settings *s, const char *section, const char *key, size_t *ret_n)

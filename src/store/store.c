@@ -196,23 +196,18 @@ static int list_dir(struct store *s, const char *sub, char ***ret, size_t *ret_n
 {
 	char **v = calloc(1, sizeof(*v));
 	size_t n = 0;
-	int fd = openat(s->root_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_closedir_ DIR *d = NULL;
 	if (!v)
 		return -ENOMEM;
-	if (fd < 0) {
-		if (errno == ENOENT) {
-			*ret = v;
-			*ret_n = 0;
-			return 0;
-		}
-		free(v);
-		return -errno;
+	int r = lc_opendirat(s->root_fd, sub, 0, &d);
+	if (r == -ENOENT) {
+		*ret = v;
+		*ret_n = 0;
+		return 0;
 	}
-	_cleanup_closedir_ DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
+	if (r < 0) {
 		free(v);
-		return -errno;
+		return r;
 	}
 	struct dirent *de;
 	while ((de = readdir(d))) {
@@ -268,16 +263,12 @@ static int cmp_uint(const void *a, const void *b)
 
 static int list_gens(int base_fd, unsigned **ret, size_t *ret_n)
 {
-	int fd = openat(base_fd, "gens", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_closedir_ DIR *d = NULL;
 	unsigned *v = NULL;
 	size_t n = 0;
-	if (fd < 0)
-		return -errno;
-	_cleanup_closedir_ DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
+	int r = lc_opendirat(base_fd, "gens", 0, &d);
+	if (r < 0)
+		return r;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		char *end;
