@@ -148,6 +148,20 @@ int cli_open_child(struct ctx *ctx, const char *cmd, const char *name, unsigned 
 	return r;
 }
 
+int cli_list_store(struct ctx *ctx, const char *cmd, bool bases, char ***ret, size_t *ret_n)
+{
+	bool empty;
+	int r;
+	*ret = NULL;
+	*ret_n = 0;
+	if ((r = ctx_store_or_empty(ctx, &empty)) || empty)
+		return r;
+	r = bases ? store_list_bases(&ctx->store, ret, ret_n) : store_list_children(&ctx->store, ret, ret_n);
+	if (r < 0)
+		return log_fail(EXIT_FAIL, "%s: %s", cmd, strerror(-r));
+	return 0;
+}
+
 const struct cli_verb *cli_find_verb(const struct cli_verb *table, const char *word)
 {
 	for (; table->name; table++)

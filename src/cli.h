@@ -49,6 +49,13 @@ void cli_print_warning(void *userdata, const char *msg);
 /* Progress for an lc_warn-shaped callback: log_info (silenced by --quiet). */
 void cli_print_info(void *userdata, const char *msg);
 
+/*
+ * Sorted names of every base (bases) or child, for the commands that look at
+ * all of them (lists, audit, mount --all): a store that does not exist yet
+ * is an empty one and is not created.  0 or an exit code after printing.
+ */
+int cli_list_store(struct ctx *ctx, const char *cmd, bool bases, char ***ret, size_t *ret_n);
+
 /* A command's table entry (src/main.c): a command, or a family ("base", "child") with its own table. */
 struct cli_verb {
 	const char *name;

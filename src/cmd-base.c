@@ -125,7 +125,7 @@ static void print_base_json(struct store *s, struct json *j, const struct base_i
 
 int cmd_base_list(struct ctx *ctx, int argc, char **argv)
 {
-	bool json = false, empty;
+	bool json = false;
 	int nargs, r;
 	char **names = NULL;
 	size_t n = 0;
@@ -134,10 +134,8 @@ int cmd_base_list(struct ctx *ctx, int argc, char **argv)
 		return r < 0 ? EXIT_OK : r;
 	if (nargs)
 		return usage_error("base list", "unexpected argument '%s'", argv[optind]);
-	if ((r = ctx_store_or_empty(ctx, &empty)))
+	if ((r = cli_list_store(ctx, "base list", true, &names, &n)))
 		return r;
-	if (!empty && (r = store_list_bases(&ctx->store, &names, &n)) < 0)
-		return log_fail(EXIT_FAIL, "base list: %s", strerror(-r));
 
 	struct json j;
 	if (json) {

@@ -124,11 +124,8 @@ int cmd_child_list(struct ctx *ctx, int argc, char **argv)
 		return r < 0 ? EXIT_OK : r;
 	if (argc != optind)
 		return usage_error("child list", "takes no arguments");
-	bool empty;
-	if ((r = ctx_store_or_empty(ctx, &empty)))
+	if ((r = cli_list_store(ctx, "child list", false, &names, &n)))
 		return r;
-	if (!empty && (r = store_list_children(&ctx->store, &names, &n)) < 0)
-		return log_fail(EXIT_FAIL, "child list: %s", strerror(-r));
 
 	struct json j;
 	if (json) {
@@ -194,16 +191,23 @@ int cmd_child_show(struct ctx *ctx, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* NAME and nothing else (rm, reset): 0, -1 after --help, or an exit code. */
+static int parse_name_only(int argc, char **argv, const char *cmd, const char **name)
+{
+	int r = parse_common(argc, argv, cmd, NULL, NULL, NULL);
+	if (r == 0 && !(r = check_arg_count(cmd, argc, argv, 1, 1, "needs NAME")))
+		*name = argv[optind];
+	return r;
+}
+
 int cmd_child_rm(struct ctx *ctx, int argc, char **argv)
 {
 	struct lc_err e = { "" };
 	int r;
 
-	if ((r = parse_common(argc, argv, "child rm", NULL, NULL, NULL)))
+	const char *name;
+	if ((r = parse_name_only(argc, argv, "child rm", &name)))
 		return r < 0 ? EXIT_OK : r;
-	if ((r = check_arg_count("child rm", argc, argv, 1, 1, "needs NAME")))
-		return r;
-	const char *name = argv[optind];
 	_cleanup_(child_handle_done) struct child_handle h;
 	if ((r = cli_open_child(ctx, "child rm", name, CLI_CHILD_LOCK | CLI_CHILD_ANY_CONF | CLI_CHILD_IDLE, &h)))
 		return r;
@@ -224,11 +228,9 @@ int cmd_child_reset(struct ctx *ctx, int argc, char **argv)
 	char prefix[128];
 	int r;
 
-	if ((r = parse_common(argc, argv, "child reset", NULL, NULL, NULL)))
+	const char *name;
+	if ((r = parse_name_only(argc, argv, "child reset", &name)))
 		return r < 0 ? EXIT_OK : r;
-	if ((r = check_arg_count("child reset", argc, argv, 1, 1, "needs NAME")))
-		return r;
-	const char *name = argv[optind];
 	_cleanup_(child_handle_done) struct child_handle h;
 	if ((r = cli_open_child(ctx, "child reset", name, CLI_CHILD_LOCK | CLI_CHILD_IDLE, &h)))
 		return r;

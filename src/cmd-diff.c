@@ -307,11 +307,8 @@ int cmd_audit(struct ctx *ctx, int argc, char **argv)
 	}
 	if (optind != argc)
 		return usage_error("audit", "unexpected argument '%s'", argv[optind]);
-	bool empty;
-	if ((r = ctx_store_or_empty(ctx, &empty)))
+	if ((r = cli_list_store(ctx, "audit", false, &names, &n)))
 		return r;
-	if (!empty && (r = store_list_children(&ctx->store, &names, &n)) < 0)
-		return log_fail(EXIT_FAIL, "audit: %s", strerror(-r));
 
 	struct json j;
 	if (json) {

@@ -76,18 +76,17 @@ static int mount_or_umount(struct ctx *ctx, int argc, char **argv, bool mount)
 	}
 	if (all == (optind < argc))
 		return usage_error(cmd, "needs CHILD names or --all (not both)");
-	bool empty = false;
-	if ((r = all ? ctx_store_or_empty(ctx, &empty) : ctx_store(ctx, false)))
-		return r;
 	if (all) {
-		if (!empty && (r = store_list_children(&ctx->store, &names, &n)) < 0)
-			return log_fail(EXIT_FAIL, "%s: %s", cmd, strerror(-r));
+		if ((r = cli_list_store(ctx, cmd, false, &names, &n)))
+			return r;
 		for (size_t i = 0; i < n; i++)
 			if (one(ctx, names[i], mount))
 				ret = EXIT_FAIL;
 		strv_free(names);
 		return ret;
 	}
+	if ((r = ctx_store(ctx, false)))
+		return r;
 	for (int i = optind; i < argc; i++)
 		if (one(ctx, argv[i], mount))
 			ret = EXIT_FAIL;
