@@ -23,7 +23,13 @@ struct ctx {
 	bool store_open;
 };
 
-/* Open the store once (create: make the skeleton).  Returns 0 or an exit code after printing. */
+/*
+ * The store and usage-error helpers below are in src/cli.c (with the rest
+ * of what commands share, src/cli.h).
+ *
+ * Open the store once (create: make the skeleton) and install the warning
+ * printer.  Returns 0 or an exit code after printing.
+ */
 int ctx_store(struct ctx *ctx, bool create);
 /*
  * For commands that only look at every base or child (lists, audit, ps,

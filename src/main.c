@@ -1,16 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * layerctl — bases, children, overlays, drift and a namespace runner.
- * This file only finds the command and hands it its arguments.
+ * This file only finds the command (one table of every command word) and
+ * hands it its arguments; what commands share is in src/cli.c.
  */
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "src/cli.h"
 #include "src/log.h"
-#include "src/output.h"
 
 #ifndef LAYERCTL_VERSION
 #define LAYERCTL_VERSION "0.1"
@@ -107,90 +106,6 @@ static const struct cli_verb commands[] = {
 static int dispatch_family(struct ctx *ctx, int argc, char **argv)
 {
 	return cli_dispatch_family(ctx, cli_find_verb(commands, argv[0]), argc, argv);
-}
-
-int usage_error(const char *cmd, const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	char line[8192];
-	escape_message(line, sizeof(line), buf);
-	/* One line, like every other error (scripts grep the first line). */
-	fprintf(stderr, "layerctl %s: %s\n", cmd, line);
-	return EXIT_USAGE;
-}
-
-int option_error(const char *cmd, int argc, char **argv, const char *optstring)
-{
-	/* getopt_long (opterr = 0) has left the offending word at argv[optind - 1]. */
-	const char *word = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
-	if (strncmp(word, "--", 2) == 0) {
-		size_t n = strcspn(word, "=");
-		if (optopt == 0)
-			return usage_error(cmd, "unknown option '%.*s'", (int)n, word);
-		if (word[n] == '=')
-			return usage_error(cmd, "option '%.*s' takes no value", (int)n, word);
-		return usage_error(cmd, "option '%s' requires an argument", word);
-	}
-	if (optopt && optopt != ':' && strchr(optstring, optopt))
-		return usage_error(cmd, "option '-%c' requires an argument", optopt);
-	if (optopt)
-		return usage_error(cmd, "unknown option '-%c'", optopt);
-	return usage_error(cmd, "unknown option '%s'", word);
-}
-
-int check_arg_count(const char *cmd, int argc, char **argv, int min, int max, const char *needs)
-{
-	int n = argc - optind;
-	if (n > max)
-		return usage_error(cmd, "unexpected argument '%s'", argv[optind + max]);
-	if (n < min)
-		return usage_error(cmd, "%s", needs);
-	return 0;
-}
-
-int ctx_store(struct ctx *ctx, bool create)
-{
-	if (ctx->store_open)
-		return 0;
-	int r = store_open(&ctx->store, ctx->root_arg, ctx->runtime_arg, create);
-	if (r < 0) {
-		const char *root = ctx->root_arg ? ctx->root_arg : getenv("LAYERCTL_ROOT");
-		if (!root || !*root)
-			root = STORE_DEFAULT_ROOT;
-		if (r == -ENOENT && !create)
-			log_error("store %s: does not exist (nothing imported yet?)", root);
-		else if (r == -EINVAL && strpbrk(root, "\n\""))
-			log_error("store %s: the path holds %s; choose another directory", root,
-				  strchr(root, '\n') ? "a newline, which the kernel's mount table and fstab cannot carry"
-						       : "'\"', which libmount reads as quoting in mount options");
-		else
-			log_error("store %s: %s", root, strerror(-r));
-		return EXIT_FAIL;
-	}
-	ctx->store.warn = (struct lc_warn){ cli_print_warning, NULL };
-	ctx->store_open = true;
-	return 0;
-}
-
-int ctx_store_or_empty(struct ctx *ctx, bool *empty)
-{
-	*empty = false;
-	if (ctx->store_open)
-		return 0;
-	int r = store_open(&ctx->store, ctx->root_arg, ctx->runtime_arg, false);
-	if (r == -ENOENT) {
-		*empty = true;
-		return 0;
-	}
-	if (r < 0)
-		return ctx_store(ctx, false);
-	ctx->store.warn = (struct lc_warn){ cli_print_warning, NULL };
-	ctx->store_open = true;
-	return 0;
 }
 
 /* Value of "--opt VALUE" or "--opt=VALUE" at argv[*i]; NULL if argv[*i] is not it. */
