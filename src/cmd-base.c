@@ -8,6 +8,7 @@
 #include "src/store/import.h"
 #include "src/json.h"
 #include "src/log.h"
+#include "src/output.h"
 
 const char base_help[] =
 "Usage: layerctl base COMMAND ...\n"
@@ -137,11 +138,8 @@ int cmd_base_list(struct ctx *ctx, int argc, char **argv)
 	if ((r = cli_list_store(ctx, "base list", true, &names, &n)))
 		return r;
 
-	struct json j;
-	if (json) {
-		json_init(&j, stdout);
-		json_begin_array(&j);
-	} else if (n)
+	struct output_list l;
+	if (output_list_begin(&l, json) && n)
 		printf("%-24s %4s %8s  %s\n", "NAME", "GEN", "CHILDREN", "DESCRIPTION");
 	int ret = EXIT_OK;
 	for (size_t i = 0; i < n; i++) {
@@ -153,7 +151,7 @@ int cmd_base_list(struct ctx *ctx, int argc, char **argv)
 			continue;
 		}
 		if (json)
-			print_base_json(&ctx->store, &j, &b);
+			print_base_json(&ctx->store, &l.j, &b);
 		else {
 			char **kids = NULL;
 			size_t nk = 0;
@@ -163,11 +161,7 @@ int cmd_base_list(struct ctx *ctx, int argc, char **argv)
 		}
 		base_info_done(&b);
 	}
-	if (json) {
-		json_end_array(&j);
-		json_done(&j);
-	} else if (n == 0 && !log_quiet)
-		fprintf(stderr, "No bases.\n");
+	output_list_end(&l, n, "No bases.");
 	strv_free(names);
 	return ret;
 }

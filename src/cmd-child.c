@@ -6,6 +6,7 @@
 #include "src/cli.h"
 #include "src/json.h"
 #include "src/log.h"
+#include "src/output.h"
 
 const char child_help[] =
 "Usage: layerctl child COMMAND ...\n"
@@ -127,11 +128,8 @@ int cmd_child_list(struct ctx *ctx, int argc, char **argv)
 	if ((r = cli_list_store(ctx, "child list", false, &names, &n)))
 		return r;
 
-	struct json j;
-	if (json) {
-		json_init(&j, stdout);
-		json_begin_array(&j);
-	} else if (n)
+	struct output_list l;
+	if (output_list_begin(&l, json) && n)
 		printf("%-24s %-20s %4s %-8s %s\n", "NAME", "BASE", "GEN", "MOUNTED", "RUNNING");
 	for (size_t i = 0; i < n; i++) {
 		struct child_info c;
@@ -142,18 +140,14 @@ int cmd_child_list(struct ctx *ctx, int argc, char **argv)
 			continue;
 		}
 		if (json)
-			print_child_json(ctx, &j, &c, false);
+			print_child_json(ctx, &l.j, &c, false);
 		else
 			printf("%-24s %-20s %4u %-8s %s\n", c.name, c.base, c.gen,
 			       store_child_is_mounted(&ctx->store, &c) > 0 ? "yes" : "no",
 			       child_is_running(ctx, c.name) > 0 ? "yes" : "no");
 		child_info_done(&c);
 	}
-	if (json) {
-		json_end_array(&j);
-		json_done(&j);
-	} else if (n == 0 && !log_quiet)
-		fprintf(stderr, "No children.\n");
+	output_list_end(&l, n, "No children.");
 	strv_free(names);
 	return ret;
 }

@@ -310,11 +310,8 @@ int cmd_audit(struct ctx *ctx, int argc, char **argv)
 	if ((r = cli_list_store(ctx, "audit", false, &names, &n)))
 		return r;
 
-	struct json j;
-	if (json) {
-		json_init(&j, stdout);
-		json_begin_array(&j);
-	} else
+	struct output_list l;
+	if (output_list_begin(&l, json))
 		printf("%-20s %-16s %4s %6s %6s %6s %6s %6s %6s %10s %10s\n", "CHILD", "BASE", "GEN", "A", "M", "m", "D", "O",
 		       "=", "UPPER", "VACUUM");
 	for (size_t i = 0; i < n; i++) {
@@ -325,14 +322,14 @@ int cmd_audit(struct ctx *ctx, int argc, char **argv)
 			continue;
 		}
 		if (json) {
-			json_begin_object(&j);
-			json_kv_string(&j, "child", x.c.name);
-			json_kv_string(&j, "base", x.c.base);
-			json_kv_uint(&j, "generation", x.c.gen);
-			json_kv_bool(&j, "differs", diff_result_differs(&res));
-			json_key(&j, "summary");
-			json_summary(&j, &res);
-			json_end_object(&j);
+			json_begin_object(&l.j);
+			json_kv_string(&l.j, "child", x.c.name);
+			json_kv_string(&l.j, "base", x.c.base);
+			json_kv_uint(&l.j, "generation", x.c.gen);
+			json_kv_bool(&l.j, "differs", diff_result_differs(&res));
+			json_key(&l.j, "summary");
+			json_summary(&l.j, &res);
+			json_end_object(&l.j);
 		} else {
 			char up[32], vac[32];
 			output_format_bytes(res.upper_bytes, up, sizeof(up));
@@ -344,11 +341,7 @@ int cmd_audit(struct ctx *ctx, int argc, char **argv)
 		}
 		diff_result_done(&res);
 	}
-	if (json) {
-		json_end_array(&j);
-		json_done(&j);
-	} else if (n == 0 && !log_quiet)
-		fprintf(stderr, "No children.\n");
+	output_list_end(&l, n, "No children.");
 	strv_free(names);
 	return ret;
 }

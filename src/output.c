@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "src/basic/macro.h"
+#include "src/log.h"
 #include "src/output.h"
 
 bool output_utf8_valid(const char *s, size_t n)
@@ -155,4 +156,23 @@ void output_format_bytes(uint64_t b, char *buf, size_t size)
 		snprintf(buf, size, "%" PRIu64 " B", b);
 	else
 		snprintf(buf, size, "%.1f %s", v, units[u]);
+}
+
+bool output_list_begin(struct output_list *l, bool json)
+{
+	l->json = json;
+	if (!json)
+		return true;
+	json_init(&l->j, stdout);
+	json_begin_array(&l->j);
+	return false;
+}
+
+void output_list_end(struct output_list *l, size_t n, const char *none)
+{
+	if (l->json) {
+		json_end_array(&l->j);
+		json_done(&l->j);
+	} else if (n == 0 && !log_quiet)
+		fprintf(stderr, "%s\n", none);
 }

@@ -31,6 +31,16 @@ const char *output_type_name(uint32_t mode);
 char output_type_char(uint32_t mode);
 /* "512 B", "1.5 MiB". */
 void output_format_bytes(uint64_t b, char *buf, size_t size);
+/* A list command's output (base list, child list, audit): a JSON array, or a text table. */
+struct output_list {
+	bool json;
+	struct json j;
+};
+/* Start it; true when the caller prints its text header. */
+bool output_list_begin(struct output_list *l, bool json);
+/* Close the JSON array, or say `none` on stderr (unless --quiet) when the table had no rows. */
+void output_list_end(struct output_list *l, size_t n, const char *none);
+
 /*
  * A message on one line: \n \t \r and \xNN for the other control
  * characters, so a name or path holding a newline cannot split a message
