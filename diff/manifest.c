@@ -26,6 +26,7 @@
 #include "diff/diff.h"
 #include "diff/internal.h"
 #include "src/basic/fileio.h"
+#include "src/basic/fsutil.h"
 
 #define MF_MAGIC "LCMANIF\0"
 #define MF_VERSION 1
@@ -315,14 +316,10 @@ static int scan_entry(struct scan *sc, int dirfd, const char *name, const struct
 static int scan_dir(struct scan *sc, int dfd)
 {
 	size_t saved = sc->path.len;
-	int dup_fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0; /* not dup(): own offset */
-	if (dup_fd < 0)
-		return -errno;
-	_cleanup_closedir_ DIR *d = fdopendir(dup_fd);
-	if (!d) {
-		close(dup_fd);
-		return -errno;
-	}
+	_cleanup_closedir_ DIR *d = NULL;
+	int r = lc_opendirat(dfd, ".", 0, &d); /* not dup(): own offset */
+	if (r < 0)
+		return r;
 	for (;;) {
 		errno = 0;
 		struct dirent *de = readdir(d);

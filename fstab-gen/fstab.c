@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "fstab-gen/fstab-gen.h"
+#include "src/basic/fileio.h"
 #include "src/basic/testhook.h"
 
 static inline void fg_unref_fsp(struct libmnt_fs **fs) { mnt_unref_fs(*fs); }
@@ -687,52 +688,6 @@ finish:
 
 /* ---- Reading, locking and atomically replacing the file ---- */
 
-static int read_all(int fd, char **ret, size_t *ret_len)
-{
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	for (;;) {
-		if (cap - len < 4096) {
-			cap = cap ? cap * 2 : 16384;
-			char *nb = realloc(buf, cap + 1);
-			if (!nb) {
-				free(buf);
-				return -ENOMEM;
-			}
-			buf = nb;
-		}
-		ssize_t k = read(fd, buf + len, cap - len);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			int r = -errno;
-			free(buf);
-			return r;
-		}
-		if (k == 0)
-			break;
-		len += (size_t)k;
-	}
-	buf[len] = '\0';
-	*ret = buf;
-	*ret_len = len;
-	return 0;
-}
-
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t k = write(fd, p, len);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += k;
-		len -= (size_t)k;
-	}
-	return 0;
-}
 
 static bool same_file_state(const struct stat *a, const struct stat *b)
 {
@@ -823,7 +778,7 @@ static int open_target(const char *path, bool exclusive, struct fg_fstab *t, str
 	if (!S_ISREG(t->st.st_mode))
 		return lc_err_ret(err, -EINVAL, "%s: not a regular file", path);
 	t->exists = true;
-	r = read_all(fd, &t->text, &t->len);
+	r = lc_read_full(fd, &t->text, &t->len);
 	return r < 0 ? lc_err_ret(err, r, "%s: read: %s", path, strerror(-r)) : 0;
 }
 
@@ -855,7 +810,7 @@ static int write_replacement(struct fg_fstab *t, const char *text, size_t len, c
 	if (fd < 0)
 		return lc_err_ret(err, -errno, "%s: temporary file: %m", t->dir);
 	mode_t mode = t->exists ? t->st.st_mode & 07777 : 0644;
-	r = write_all(fd, text, len);
+	r = lc_write_all(fd, text, len);
 	if (r == 0 && fchmod(fd, mode) < 0)
 		r = -errno;
 	if (r == 0 && t->exists && (t->st.st_uid != geteuid() || t->st.st_gid != getegid()) &&

@@ -8,6 +8,7 @@
 #include <sys/xattr.h>
 
 #include "overlay/overlay.h"
+#include "src/basic/fsutil.h"
 
 #define OVERLAYFS_MAGIC 0x794c7630
 #define NFS_MAGIC 0x6969
@@ -48,14 +49,10 @@ int ov_kernel_supported(struct lc_err *err)
 /* Does readdir in dirfd report a real type for `name`?  (XFS ftype=0 does not.) */
 static int has_d_type(int dirfd, const char *name)
 {
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	_cleanup_closedir_ DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
+	_cleanup_closedir_ DIR *d = NULL;
+	int r = lc_opendirat(dirfd, ".", 0, &d);
+	if (r < 0)
+		return r;
 	struct dirent *de;
 	while ((de = readdir(d)))
 		if (strcmp(de->d_name, name) == 0)

@@ -1,20 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Drift commands: diff, audit, vacuum, base manifest, base verify.
- * The work is done by diff/; this file finds the child, base and manifest,
- * takes the locks, and prints.
+ * Drift commands: diff, audit, vacuum (base manifest and verify:
+ * cmd-base-manifest.c).  The work is done by diff/; this file opens the
+ * child (cli_open_child), takes the locks, and prints.
  */
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 
 #include "diff/diff.h"
-#include "src/commands.h"
+#include "src/cli.h"
 #include "src/json.h"
 #include "src/log.h"
+#include "src/output.h"
 
 #define HASH_CACHE_FILE "hash-cache"
 
@@ -57,224 +57,8 @@ static const char vacuum_help[] =
 "      --json            machine-readable output\n"
 "  -h, --help            this help\n";
 
-static const char manifest_help[] =
-"Usage: layerctl base manifest NAME [--gen N] [--json]\n"
-"\n"
-"Print the content manifest of a base generation (default: the current\n"
-"one), one entry a line, tab-separated:\n"
-"  TYPE MODE UID GID SIZE MTIME CONTENT-XXH3-128 XATTR-DIGEST PATH [TARGET]\n"
-"Bytes that are not printable UTF-8 in PATH and TARGET are escaped (\\n,\n"
-"\\t, \\\\, \\xHH).\n"
-"\n"
-"      --gen N           that generation instead of the current one\n"
-"      --json            machine-readable output\n"
-"  -h, --help            this help\n";
-
-static const char verify_help[] =
-"Usage: layerctl base verify NAME [--gen N]\n"
-"\n"
-"Re-hash a base generation's tree and report every difference from its\n"
-"manifest (someone edited the base in place).  Exit 1 when any.\n"
-"\n"
-"      --gen N           that generation instead of the current one\n"
-"  -h, --help            this help\n";
-
-/* ---- printing names ---- */
-
-static bool is_utf8(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n;) {
-		size_t l = json_utf8_seq_len((const unsigned char *)s + i, n - i);
-		if (!l)
-			return false;
-		i += l;
-	}
-	return true;
-}
-
-/* A name on one line: \\ \n \t and \xHH for control bytes and bytes that are not UTF-8. */
-static void put_escaped(FILE *f, const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t plain = 0;
-	while (plain < n && p[plain] >= 0x20 && p[plain] < 0x7f && p[plain] != '\\')
-		plain++;
-	if (plain == n) { /* the usual name: printable ASCII, one write */
-		fwrite(s, 1, n, f);
-		return;
-	}
-	for (size_t i = 0; i < n;) {
-		unsigned char c = p[i];
-		if (c == '\\') fputs("\\\\", f);
-		else if (c == '\n') fputs("\\n", f);
-		else if (c == '\t') fputs("\\t", f);
-		else if (c < 0x20 || c == 0x7f) fprintf(f, "\\x%02x", c);
-		else {
-			size_t l = json_utf8_seq_len(p + i, n - i);
-			if (l == 0)
-				fprintf(f, "\\x%02x", c);
-			else
-				fwrite(p + i, 1, l, f);
-			i += l ? l : 1;
-			continue;
-		}
-		i++;
-	}
-}
-
-static void put_path(FILE *f, const char *path, size_t len)
-{
-	fputc('/', f);
-	put_escaped(f, path, len);
-}
-
-/*
- * JSON: "path" is the name with bytes that are not UTF-8 as U+00XX (what
- * json.h does); when that happens "path_hex" carries the exact bytes.
- */
-static void json_path(struct json *j, const char *key, const char *path, size_t len)
-{
-	_cleanup_free_ char *full = malloc(len + 2);
-	if (!full)
-		return;
-	full[0] = '/';
-	memcpy(full + 1, path, len);
-	full[len + 1] = '\0';
-	json_key(j, key);
-	json_string_len(j, full, len + 1);
-	if (!is_utf8(full, len + 1)) {
-		_cleanup_free_ char *hex = malloc(2 * (len + 1) + 1);
-		if (!hex)
-			return;
-		for (size_t i = 0; i < len + 1; i++)
-			sprintf(hex + 2 * i, "%02x", (unsigned char)full[i]);
-		char k[64];
-		snprintf(k, sizeof(k), "%s_hex", key);
-		json_kv_string(j, k, hex);
-	}
-}
-
-static const char *type_name(uint32_t mode)
-{
-	switch (mode & S_IFMT) {
-	case S_IFREG: return "file";
-	case S_IFDIR: return "dir";
-	case S_IFLNK: return "symlink";
-	case S_IFCHR: return "char";
-	case S_IFBLK: return "block";
-	case S_IFIFO: return "fifo";
-	case S_IFSOCK: return "socket";
-	}
-	return "unknown";
-}
-
-static char type_char(uint32_t mode)
-{
-	switch (mode & S_IFMT) {
-	case S_IFREG: return 'f';
-	case S_IFDIR: return 'd';
-	case S_IFLNK: return 'l';
-	case S_IFCHR: return 'c';
-	case S_IFBLK: return 'b';
-	case S_IFIFO: return 'p';
-	case S_IFSOCK: return 's';
-	}
-	return '?';
-}
-
-static void json_changes(struct json *j, unsigned ch)
-{
-	json_key(j, "changes");
-	json_begin_array(j);
-	for (unsigned bit = 1; bit <= DIFF_CH_NLINK; bit <<= 1)
-		if (ch & bit)
-			json_string(j, diff_change_name(bit));
-	json_end_array(j);
-}
-
-static void format_bytes(uint64_t b, char *buf, size_t size)
-{
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)b;
-	size_t u = 0;
-	while (v >= 1024 && u + 1 < ELEMENTSOF(units)) {
-		v /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, size, "%" PRIu64 " B", b);
-	else
-		snprintf(buf, size, "%.1f %s", v, units[u]);
-}
-
-/* ---- finding things ---- */
-
-struct child_ctx {
-	struct child_info c;
-	struct diff_manifest *base;
-	char *manifest_path;
-	int child_fd, upper_fd;
-};
-
-static void child_ctx_done(struct child_ctx *x)
-{
-	child_info_done(&x->c);
-	diff_manifest_free(x->base);
-	free(x->manifest_path);
-	if (x->child_fd >= 0)
-		close(x->child_fd);
-	if (x->upper_fd >= 0)
-		close(x->upper_fd);
-	memset(x, 0, sizeof(*x));
-	x->child_fd = x->upper_fd = -1;
-}
-
-/* Load child NAME, its base manifest and its upper dir; prints the error (prefix cmd). */
-static int open_child(struct ctx *ctx, const char *cmd, const char *name, struct child_ctx *x)
-{
-	_cleanup_free_ char *err = NULL, *rel = NULL;
-	const char *why;
-	struct lc_err e = { "" };
-	int r;
-
-	memset(x, 0, sizeof(*x));
-	x->child_fd = x->upper_fd = -1;
-	if (name_validate(name, &why) < 0)
-		return log_fail(-EINVAL, "%s: child name '%s': %s", cmd, name, why);
-	r = store_child_load(&ctx->store, name, &x->c, &err);
-	if (r == -ENOENT)
-		return log_fail(r, "%s %s: no such child", cmd, name);
-	if (r < 0)
-		return log_fail(r, "%s %s: %s", cmd, name, err ? err : strerror(-r));
-	x->manifest_path = store_gen_manifest(&ctx->store, x->c.base, x->c.gen);
-	if (!x->manifest_path)
-		return log_fail(-ENOMEM, "out of memory");
-	r = diff_manifest_open(x->manifest_path, &x->base, &e);
-	if (r == -ENOENT) {
-		_cleanup_free_ char *missing = NULL;
-		if (store_child_check_base(&ctx->store, &x->c, &missing) < 0)
-			return log_fail(r, "%s %s: %s", cmd, name, missing ? missing : strerror(-r));
-	}
-	if (r < 0) {
-		log_error("%s %s: manifest of base %s generation %u (%s): %s", cmd, name, x->c.base, x->c.gen,
-			  x->manifest_path, r == -ENOENT ? "missing" : e.msg);
-		if (r == -ENOENT)
-			log_hint("bases imported before manifests existed need a re-import");
-		return r;
-	}
-	if (asprintf(&rel, "children/%s", name) < 0)
-		return -ENOMEM;
-	x->child_fd = openat(ctx->store.root_fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (x->child_fd < 0)
-		return log_fail(-errno, "%s %s: %s/%s: %m", cmd, name, ctx->store.root, rel);
-	x->upper_fd = openat(x->child_fd, "upper", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (x->upper_fd < 0)
-		return log_fail(-errno, "%s %s: upper dir: %m", cmd, name);
-	return 0;
-}
-
 /* Classify with the hash cache (unless disabled); a cache that cannot be saved only costs speed. */
-static int classify_child(const char *cmd, struct child_ctx *x, bool use_cache, struct diff_result *res)
+static int classify_child(const char *cmd, struct child_handle *x, bool use_cache, struct diff_result *res)
 {
 	struct diff_hash_cache *cache = NULL;
 	struct lc_err e = { "" };
@@ -300,6 +84,16 @@ static int classify_child(const char *cmd, struct child_ctx *x, bool use_cache, 
 }
 
 /* ---- diff ---- */
+
+static void json_changes(struct json *j, unsigned ch)
+{
+	json_key(j, "changes");
+	json_begin_array(j);
+	for (unsigned bit = 1; bit <= DIFF_CH_NLINK; bit <<= 1)
+		if (ch & bit)
+			json_string(j, diff_change_name(bit));
+	json_end_array(j);
+}
 
 static const char classes[] = { DIFF_ADDED, DIFF_MODIFIED, DIFF_METADATA, DIFF_DELETED, DIFF_OPAQUE, DIFF_SAME };
 
@@ -351,9 +145,9 @@ static void json_change(struct json *j, const struct diff_result *r, const struc
 {
 	char cls[2] = { c->cls, 0 };
 	json_begin_object(j);
-	json_path(j, "path", diff_change_path(r, c), c->path_len);
+	json_kv_path(j, "path", diff_change_path(r, c), c->path_len);
 	json_kv_string(j, "class", cls);
-	json_kv_string(j, "type", type_name(c->mode));
+	json_kv_string(j, "type", output_type_name(c->mode));
 	json_changes(j, c->changes);
 	json_kv_uint(j, "size", c->size);
 	json_kv_bool(j, "in_upper", c->in_upper);
@@ -368,7 +162,7 @@ static void json_change(struct json *j, const struct diff_result *r, const struc
 enum diff_format { FMT_SHORT, FMT_JSON, FMT_DOCKER };
 
 static void print_diff(const struct diff_result *r, enum diff_format fmt, bool summary, bool color,
-		       const struct child_ctx *x)
+		       const struct child_handle *x)
 {
 	if (fmt == FMT_JSON) {
 		struct json j;
@@ -399,12 +193,12 @@ static void print_diff(const struct diff_result *r, enum diff_format fmt, bool s
 		printf("%-10s %8s %12s\n", "CLASS", "COUNT", "BYTES");
 		for (size_t i = 0; i < ELEMENTSOF(classes); i++) {
 			const struct diff_class_total *t = &r->totals[(unsigned char)classes[i]];
-			format_bytes(t->bytes, b, sizeof(b));
+			output_format_bytes(t->bytes, b, sizeof(b));
 			printf("%c %-8s %8" PRIu64 " %12s\n", classes[i], class_name(classes[i]), t->count, b);
 		}
-		format_bytes(r->upper_bytes, b, sizeof(b));
+		output_format_bytes(r->upper_bytes, b, sizeof(b));
 		printf("upper dir: %" PRIu64 " %s, %s on disk\n", r->upper_entries, PLURAL(r->upper_entries, "entry", "entries"), b);
-		format_bytes(r->vacuum_bytes, b, sizeof(b));
+		output_format_bytes(r->vacuum_bytes, b, sizeof(b));
 		printf("vacuum would free: %s (%" PRIu64 " %s)\n", b, r->vacuum_entries, PLURAL(r->vacuum_entries, "file", "files"));
 		return;
 	}
@@ -422,7 +216,7 @@ static void print_diff(const struct diff_result *r, enum diff_format fmt, bool s
 			printf("%s%c\033[0m ", class_color(c->cls), cls);
 		else
 			printf("%c ", cls);
-		put_path(stdout, diff_change_path(r, c), c->path_len);
+		output_path(stdout, diff_change_path(r, c), c->path_len);
 		fputc('\n', stdout);
 	}
 }
@@ -475,9 +269,9 @@ int cmd_diff(struct ctx *ctx, int argc, char **argv)
 	if ((r = ctx_store(ctx, false)))
 		return r;
 	/* No lock: the walk only reads upper, which works mounted, running, or not. */
-	_cleanup_(child_ctx_done) struct child_ctx x = {};
-	if (open_child(ctx, "diff", argv[optind], &x) < 0)
-		return EXIT_FAIL;
+	_cleanup_(child_handle_done) struct child_handle x;
+	if ((r = cli_open_child(ctx, "diff", argv[optind], CLI_CHILD_MANIFEST, &x)))
+		return r;
 	struct diff_result res;
 	if (classify_child("diff", &x, use_cache, &res) < 0)
 		return EXIT_FAIL;
@@ -513,39 +307,33 @@ int cmd_audit(struct ctx *ctx, int argc, char **argv)
 	}
 	if (optind != argc)
 		return usage_error("audit", "unexpected argument '%s'", argv[optind]);
-	bool empty;
-	if ((r = ctx_store_or_empty(ctx, &empty)))
+	if ((r = cli_list_store(ctx, "audit", false, &names, &n)))
 		return r;
-	if (!empty && (r = store_list_children(&ctx->store, &names, &n)) < 0)
-		return log_fail(EXIT_FAIL, "audit: %s", strerror(-r));
 
-	struct json j;
-	if (json) {
-		json_init(&j, stdout);
-		json_begin_array(&j);
-	} else
+	struct output_list l;
+	if (output_list_begin(&l, json))
 		printf("%-20s %-16s %4s %6s %6s %6s %6s %6s %6s %10s %10s\n", "CHILD", "BASE", "GEN", "A", "M", "m", "D", "O",
 		       "=", "UPPER", "VACUUM");
 	for (size_t i = 0; i < n; i++) {
-		_cleanup_(child_ctx_done) struct child_ctx x = {};
+		_cleanup_(child_handle_done) struct child_handle x;
 		struct diff_result res;
-		if (open_child(ctx, "audit", names[i], &x) < 0 || classify_child("audit", &x, use_cache, &res) < 0) {
+		if (cli_open_child(ctx, "audit", names[i], CLI_CHILD_MANIFEST, &x) || classify_child("audit", &x, use_cache, &res) < 0) {
 			ret = EXIT_FAIL;
 			continue;
 		}
 		if (json) {
-			json_begin_object(&j);
-			json_kv_string(&j, "child", x.c.name);
-			json_kv_string(&j, "base", x.c.base);
-			json_kv_uint(&j, "generation", x.c.gen);
-			json_kv_bool(&j, "differs", diff_result_differs(&res));
-			json_key(&j, "summary");
-			json_summary(&j, &res);
-			json_end_object(&j);
+			json_begin_object(&l.j);
+			json_kv_string(&l.j, "child", x.c.name);
+			json_kv_string(&l.j, "base", x.c.base);
+			json_kv_uint(&l.j, "generation", x.c.gen);
+			json_kv_bool(&l.j, "differs", diff_result_differs(&res));
+			json_key(&l.j, "summary");
+			json_summary(&l.j, &res);
+			json_end_object(&l.j);
 		} else {
 			char up[32], vac[32];
-			format_bytes(res.upper_bytes, up, sizeof(up));
-			format_bytes(res.vacuum_bytes, vac, sizeof(vac));
+			output_format_bytes(res.upper_bytes, up, sizeof(up));
+			output_format_bytes(res.vacuum_bytes, vac, sizeof(vac));
 			printf("%-20s %-16s %4u", x.c.name, x.c.base, x.c.gen);
 			for (size_t k = 0; k < ELEMENTSOF(classes); k++)
 				printf(" %6" PRIu64, res.totals[(unsigned char)classes[k]].count);
@@ -553,11 +341,7 @@ int cmd_audit(struct ctx *ctx, int argc, char **argv)
 		}
 		diff_result_done(&res);
 	}
-	if (json) {
-		json_end_array(&j);
-		json_done(&j);
-	} else if (n == 0 && !log_quiet)
-		fprintf(stderr, "No children.\n");
+	output_list_end(&l, n, "No children.");
 	strv_free(names);
 	return ret;
 }
@@ -574,14 +358,14 @@ static void vacuum_cb(const char *path, size_t len, bool dir, uint64_t bytes, vo
 	struct vacuum_print *p = userdata;
 	if (p->j) {
 		json_begin_object(p->j);
-		json_path(p->j, "path", path, len);
+		json_kv_path(p->j, "path", path, len);
 		json_kv_string(p->j, "type", dir ? "dir" : "file");
 		json_kv_uint(p->j, "bytes", bytes);
 		json_end_object(p->j);
 		return;
 	}
 	printf("%s ", p->dry_run ? "would remove" : "removed");
-	put_path(stdout, path, len);
+	output_path(stdout, path, len);
 	fputs(dir ? "/\n" : "\n", stdout);
 }
 
@@ -606,18 +390,10 @@ int cmd_vacuum(struct ctx *ctx, int argc, char **argv)
 	if ((r = check_arg_count("vacuum", argc, argv, 1, 1, "needs one CHILD")))
 		return r;
 	const char *name = argv[optind];
-	const char *why;
-	if (name_validate(name, &why) < 0)
-		return log_fail(EXIT_FAIL, "vacuum: child name '%s': %s", name, why);
-	if ((r = ctx_store(ctx, false)))
-		return r;
 	/* Exclusive: no mount, reset or second vacuum while upper is being changed. */
-	_cleanup_close_ int lock = store_lock(&ctx->store, LOCK_CHILD, name, LOCK_EX);
-	if (lock < 0)
-		return log_fail(EXIT_FAIL, "vacuum %s: lock: %s", name, strerror(-lock));
-	_cleanup_(child_ctx_done) struct child_ctx x = {};
-	if (open_child(ctx, "vacuum", name, &x) < 0)
-		return EXIT_FAIL;
+	_cleanup_(child_handle_done) struct child_handle x;
+	if ((r = cli_open_child(ctx, "vacuum", name, CLI_CHILD_LOCK | CLI_CHILD_MANIFEST, &x)))
+		return r;
 	if (child_is_running(ctx, name) > 0)
 		return log_fail(EXIT_FAIL, "vacuum %s: the child is running; stop it first (layerctl stop %s)", name, name);
 	r = store_child_is_mounted(&ctx->store, &x.c);
@@ -662,244 +438,10 @@ int cmd_vacuum(struct ctx *ctx, int argc, char **argv)
 		return log_fail(EXIT_FAIL, "vacuum %s: %s", name, e.msg[0] ? e.msg : strerror(-r));
 	if (!json && !log_quiet) {
 		char b[32];
-		format_bytes(st.bytes, b, sizeof(b));
+		output_format_bytes(st.bytes, b, sizeof(b));
 		log_info("%s %s: %" PRIu64 " %s and %" PRIu64 " %s, %s.", dry_run ? "Would free" : "Freed", name,
 			 st.files, PLURAL(st.files, "file", "files"), st.dirs, PLURAL(st.dirs, "directory", "directories"), b);
 	}
 	return EXIT_OK;
 }
 
-/* ---- base manifest / verify ---- */
-
-static int parse_base_opts(int argc, char **argv, const char *cmd, const char *help, bool allow_json, bool *json,
-			   unsigned *gen)
-{
-	static const struct option opts[] = {
-		{ "gen", required_argument, NULL, 'g' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
-	int c;
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'g') {
-			char *end;
-			errno = 0;
-			unsigned long g = strtoul(optarg, &end, 10);
-			if (errno || *end || !*optarg || g == 0 || g > UINT32_MAX || optarg[0] == '-')
-				return usage_error(cmd, "--gen: '%s' is not a generation number", optarg);
-			*gen = (unsigned)g;
-		} else if (c == 'j' && allow_json)
-			*json = true;
-		else if (c == 'h') {
-			fputs(help, stdout);
-			return -1;
-		} else
-			return option_error(cmd, argc, argv, "h");
-	}
-	return check_arg_count(cmd, argc, argv, 1, 1, "needs one base NAME");
-}
-
-/* Resolve NAME and the generation (0: current); prints errors. */
-static int load_base_gen(struct ctx *ctx, const char *cmd, const char *name, unsigned *gen)
-{
-	struct base_info b;
-	_cleanup_free_ char *err = NULL;
-	const char *why;
-	if (name_validate(name, &why) < 0)
-		return log_fail(EXIT_FAIL, "%s: base name '%s': %s", cmd, name, why);
-	int r = ctx_store(ctx, false);
-	if (r)
-		return r;
-	r = store_base_load(&ctx->store, name, &b, &err);
-	if (r == -ENOENT)
-		return log_fail(EXIT_FAIL, "%s %s: no such base", cmd, name);
-	if (r < 0)
-		return log_fail(EXIT_FAIL, "%s %s: %s", cmd, name, err ? err : strerror(-r));
-	if (*gen == 0)
-		*gen = b.current;
-	bool found = false;
-	for (size_t i = 0; i < b.n_gens; i++)
-		found |= b.gens[i] == *gen;
-	base_info_done(&b);
-	if (!found)
-		return log_fail(EXIT_FAIL, "%s %s: no generation %u", cmd, name, *gen);
-	return 0;
-}
-
-static int open_manifest(struct ctx *ctx, const char *cmd, const char *name, unsigned gen, struct diff_manifest **m)
-{
-	_cleanup_free_ char *path = store_gen_manifest(&ctx->store, name, gen);
-	struct lc_err e = { "" };
-	if (!path)
-		return log_fail(EXIT_FAIL, "out of memory");
-	int r = diff_manifest_open(path, m, &e);
-	if (r < 0)
-		return log_fail(EXIT_FAIL, "%s %s: manifest of generation %u (%s): %s", cmd, name, gen, path,
-				r == -ENOENT ? "missing" : e.msg);
-	return 0;
-}
-
-static void print_entry_text(const struct diff_entry *e)
-{
-	char content[2 * DIFF_HASH_SIZE + 1], xattrs[2 * DIFF_HASH_SIZE + 1];
-	if (S_ISREG(e->mode))
-		diff_hash_hex(e->content, content);
-	else
-		strcpy(content, "-");
-	if (diff_hash_is_zero(e->xattrs))
-		strcpy(xattrs, "-");
-	else
-		diff_hash_hex(e->xattrs, xattrs);
-	printf("%c\t%04o\t%u\t%u\t", type_char(e->mode), e->mode & 07777, e->uid, e->gid);
-	if (S_ISCHR(e->mode) || S_ISBLK(e->mode))
-		printf("%u,%u", major(e->rdev), minor(e->rdev));
-	else
-		printf("%" PRIu64, e->size);
-	printf("\t%" PRId64 ".%09u\t%s\t%s\t", e->mtime_sec, e->mtime_nsec, content, xattrs);
-	put_path(stdout, e->path, e->path_len);
-	if (S_ISLNK(e->mode)) {
-		fputc('\t', stdout);
-		put_escaped(stdout, e->target, e->target_len);
-	}
-	fputc('\n', stdout);
-}
-
-static void print_entry_json(struct json *j, const struct diff_entry *e)
-{
-	char hex[2 * DIFF_HASH_SIZE + 1], mode[16];
-	json_begin_object(j);
-	json_path(j, "path", e->path, e->path_len);
-	json_kv_string(j, "type", type_name(e->mode));
-	snprintf(mode, sizeof(mode), "%04o", e->mode & 07777);
-	json_kv_string(j, "mode", mode);
-	json_kv_uint(j, "uid", e->uid);
-	json_kv_uint(j, "gid", e->gid);
-	json_kv_uint(j, "size", e->size);
-	json_kv_int(j, "mtime_sec", e->mtime_sec);
-	json_kv_uint(j, "mtime_nsec", e->mtime_nsec);
-	if (S_ISCHR(e->mode) || S_ISBLK(e->mode)) {
-		json_kv_uint(j, "major", major(e->rdev));
-		json_kv_uint(j, "minor", minor(e->rdev));
-	}
-	if (S_ISREG(e->mode)) {
-		diff_hash_hex(e->content, hex);
-		json_kv_string(j, "xxh3_128", hex);
-	}
-	if (!diff_hash_is_zero(e->xattrs)) {
-		diff_hash_hex(e->xattrs, hex);
-		json_kv_string(j, "xattrs_digest", hex);
-	}
-	if (S_ISLNK(e->mode)) {
-		json_key(j, "target");
-		json_string_len(j, e->target, e->target_len);
-		if (!is_utf8(e->target, e->target_len)) {
-			_cleanup_free_ char *h = malloc(2 * e->target_len + 1);
-			if (h) {
-				for (size_t i = 0; i < e->target_len; i++)
-					sprintf(h + 2 * i, "%02x", (unsigned char)e->target[i]);
-				json_kv_string(j, "target_hex", h);
-			}
-		}
-	}
-	json_end_object(j);
-}
-
-int cmd_base_manifest(struct ctx *ctx, int argc, char **argv)
-{
-	bool json = false;
-	unsigned gen = 0;
-	int r = parse_base_opts(argc, argv, "base manifest", manifest_help, true, &json, &gen);
-	if (r)
-		return r < 0 ? EXIT_OK : r;
-	const char *name = argv[optind];
-	if ((r = load_base_gen(ctx, "base manifest", name, &gen)))
-		return r;
-	_cleanup_manifest_ struct diff_manifest *m = NULL;
-	if ((r = open_manifest(ctx, "base manifest", name, gen, &m)))
-		return r;
-	struct json j;
-	struct diff_entry e;
-	if (json) {
-		json_init(&j, stdout);
-		json_begin_object(&j);
-		json_kv_string(&j, "base", name);
-		json_kv_uint(&j, "generation", gen);
-		json_key(&j, "entries");
-		json_begin_array(&j);
-	}
-	for (size_t i = 0; i < diff_manifest_count(m); i++) {
-		diff_manifest_get(m, i, &e);
-		if (json)
-			print_entry_json(&j, &e);
-		else
-			print_entry_text(&e);
-	}
-	if (json) {
-		json_end_array(&j);
-		json_end_object(&j);
-		json_done(&j);
-	}
-	return fflush(stdout) == 0 ? EXIT_OK : log_fail(EXIT_FAIL, "base manifest: writing output: %m");
-}
-
-struct verify_state {
-	uint64_t differences;
-};
-
-static int verify_cb(const struct diff_entry *a, const struct diff_entry *b, unsigned ch, void *userdata)
-{
-	struct verify_state *v = userdata;
-	v->differences++;
-	if (a && b) {
-		printf("changed ");
-		put_path(stdout, a->path, a->path_len);
-		fputc(':', stdout);
-		for (unsigned bit = 1; bit <= DIFF_CH_NLINK; bit <<= 1)
-			if (ch & bit)
-				printf(" %s", diff_change_name(bit));
-	} else if (a) {
-		printf("missing ");
-		put_path(stdout, a->path, a->path_len);
-	} else {
-		printf("extra ");
-		put_path(stdout, b->path, b->path_len);
-	}
-	fputc('\n', stdout);
-	return 0;
-}
-
-int cmd_base_verify(struct ctx *ctx, int argc, char **argv)
-{
-	unsigned gen = 0;
-	int r = parse_base_opts(argc, argv, "base verify", verify_help, false, NULL, &gen);
-	if (r)
-		return r < 0 ? EXIT_OK : r;
-	const char *name = argv[optind];
-	if ((r = load_base_gen(ctx, "base verify", name, &gen)))
-		return r;
-	/* Shared: an import or removal of this base waits, other readers do not. */
-	_cleanup_close_ int lock = store_lock(&ctx->store, LOCK_BASE, name, LOCK_SH);
-	if (lock < 0)
-		return log_fail(EXIT_FAIL, "base verify %s: lock: %s", name, strerror(-lock));
-	_cleanup_manifest_ struct diff_manifest *stored = NULL, *now = NULL;
-	if ((r = open_manifest(ctx, "base verify", name, gen, &stored)))
-		return r;
-	_cleanup_free_ char *tree = store_gen_tree(&ctx->store, name, gen);
-	_cleanup_close_ int fd = tree ? open(tree, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-	if (fd < 0)
-		return log_fail(EXIT_FAIL, "base verify %s: generation %u tree %s: %m", name, gen, tree ? tree : "");
-	struct lc_err e = { "" };
-	if ((r = diff_manifest_scan(fd, &now, &e)) < 0)
-		return log_fail(EXIT_FAIL, "base verify %s: %s: %s", name, tree, e.msg[0] ? e.msg : strerror(-r));
-	struct verify_state v = {};
-	diff_manifest_compare(stored, now, true, verify_cb, &v);
-	fflush(stdout);
-	if (v.differences)
-		return log_fail(EXIT_FAIL, "base verify %s: generation %u: %" PRIu64 " difference%s from its manifest",
-				name, gen, v.differences, v.differences == 1 ? "" : "s");
-	log_info("Base %s generation %u matches its manifest (%zu %s).", name, gen, diff_manifest_count(stored),
-		 PLURAL(diff_manifest_count(stored), "entry", "entries"));
-	return EXIT_OK;
-}

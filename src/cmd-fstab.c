@@ -10,7 +10,7 @@
 #include <stdio.h>
 
 #include "fstab-gen/fstab-gen.h"
-#include "src/commands.h"
+#include "src/cli.h"
 #include "src/log.h"
 
 #define DEFAULT_FSTAB "/etc/fstab"
@@ -62,25 +62,22 @@ static const char fstab_help[] =
 
 static int set_automount(struct ctx *ctx, const char *cmd, const char *name, bool on)
 {
-	struct child_info c;
 	int r;
 
-	_cleanup_close_ int lock = lock_and_load_child(ctx, cmd, name, &c);
-	if (lock < 0)
-		return -lock;
-	r = settings_get_bool(c.conf, "Child", "Automount", false);
+	_cleanup_(child_handle_done) struct child_handle h;
+	if ((r = cli_open_child(ctx, cmd, name, CLI_CHILD_LOCK, &h)))
+		return r;
+	r = settings_get_bool(h.c.conf, "Child", "Automount", false);
 	if (r < 0)
 		log_warning("%s %s: [Child] Automount= is not a boolean; replacing it", cmd, name);
 	if (r >= 0 && (r > 0) == on) {
 		log_info("Child %s is already %s.", name, on ? "enabled" : "disabled");
-		child_info_done(&c);
 		return EXIT_OK;
 	}
 	/* Disabling removes the key: unset means "no", and child.conf stays short. */
-	r = settings_set(c.conf, "Child", "Automount", on ? "yes" : NULL);
+	r = settings_set(h.c.conf, "Child", "Automount", on ? "yes" : NULL);
 	if (r == 0)
-		r = store_child_save_conf(&ctx->store, name, c.conf);
-	child_info_done(&c);
+		r = store_child_save_conf(&ctx->store, name, h.c.conf);
 	if (r < 0)
 		return log_fail(EXIT_FAIL, "%s %s: saving child.conf: %s", cmd, name, strerror(-r));
 	log_info("%s automount for child %s.", on ? "Enabled" : "Disabled", name);
@@ -220,15 +217,15 @@ static int load_enabled(struct ctx *ctx, const char *cmd, bool strict, struct en
 		return log_fail(EXIT_FAIL, "%s: listing children: %s", cmd, strerror(-r));
 	for (size_t i = 0; i < e->n_all; i++) {
 		struct child_info c;
-		_cleanup_free_ char *err = NULL;
+		struct lc_err err = { "" };
 		r = store_child_load(s, e->all_names[i], &c, &err);
 		if (r == -ENOENT)
 			continue; /* removed meanwhile */
 		if (r < 0) {
 			if (strict)
 				return log_fail(EXIT_FAIL, "%s: child %s: %s (nothing was changed)", cmd, e->all_names[i],
-						err ? err : strerror(-r));
-			log_warning("%s: child %s: %s; skipped", cmd, e->all_names[i], err ? err : strerror(-r));
+						lc_err_msg(&err, r));
+			log_warning("%s: child %s: %s; skipped", cmd, e->all_names[i], lc_err_msg(&err, r));
 			continue;
 		}
 		int on = settings_get_bool(c.conf, "Child", "Automount", false);

@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* layerctl mount|umount CHILD|--all */
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 
-#include "src/commands.h"
+#include "src/cli.h"
 #include "src/log.h"
 
 static const char mount_help[] =
@@ -19,75 +18,38 @@ static const char mount_help[] =
 "  -a, --all       every child of the store\n"
 "  -h, --help      this help\n";
 
-/*
- * Unmounting needs only the child's name (its overlay is at
- * children/NAME/root with upper children/NAME/upper), so a child.conf that
- * cannot be read must not keep a mounted overlay in place: that is exactly
- * the state in which a user wants to unmount, then fix or remove the child.
- */
-static int lock_child_for_umount(struct ctx *ctx, const char *name, struct child_info *c)
-{
-	_cleanup_free_ char *err = NULL, *rel = NULL;
-	const char *why;
-	int r;
-
-	if (name_validate(name, &why) < 0)
-		return -log_fail(EXIT_FAIL, "umount: child name '%s': %s", name, why);
-	if ((r = ctx_store(ctx, false)))
-		return -r;
-	int lock = store_lock(&ctx->store, LOCK_CHILD, name, LOCK_EX);
-	if (lock < 0)
-		return -log_fail(EXIT_FAIL, "umount %s: lock: %s", name, strerror(-lock));
-	r = store_child_load(&ctx->store, name, c, &err);
-	if (r == -EBADMSG && asprintf(&rel, "children/%s", name) >= 0 &&
-	    faccessat(ctx->store.root_fd, rel, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-		memset(c, 0, sizeof(*c));
-		if (!(c->name = strdup(name))) {
-			close(lock);
-			return -log_fail(EXIT_FAIL, "umount %s: out of memory", name);
-		}
-		return lock;
-	}
-	if (r < 0) {
-		close(lock);
-		if (r == -ENOENT)
-			return -log_fail(EXIT_FAIL, "umount %s: no such child", name);
-		return -log_fail(EXIT_FAIL, "umount %s: %s", name, err ? err : strerror(-r));
-	}
-	return lock;
-}
-
 static int one(struct ctx *ctx, const char *name, bool mount)
 {
 	const char *cmd = mount ? "mount" : "umount";
-	struct child_info c;
-	_cleanup_free_ char *err = NULL;
+	struct lc_err e = { "" };
 	int r;
 
-	/* Lock, then load: what we mount is what child.conf says under the lock. */
-	_cleanup_close_ int lock = mount ? lock_and_load_child(ctx, cmd, name, &c) : lock_child_for_umount(ctx, name, &c);
-	if (lock < 0)
-		return -lock;
+	/*
+	 * Lock, then load: what we mount is what child.conf says under the lock.
+	 * Unmounting needs only the child's name (its overlay is at
+	 * children/NAME/root with upper children/NAME/upper), so a child.conf
+	 * that cannot be read must not keep a mounted overlay in place: that is
+	 * exactly the state in which a user wants to unmount, then fix or remove
+	 * the child.
+	 */
+	_cleanup_(child_handle_done) struct child_handle h;
+	if ((r = cli_open_child(ctx, cmd, name, mount ? CLI_CHILD_LOCK : CLI_CHILD_LOCK | CLI_CHILD_ANY_CONF, &h)))
+		return r;
 	/*
 	 * A running child whose overlay run/start mounted has it only in the
 	 * container's mount namespace: a second overlay on the same upper dir
 	 * from the host would be undefined behaviour.
 	 */
-	if (mount && child_is_running(ctx, name) > 0 && store_child_is_mounted(&ctx->store, &c) == 0) {
-		child_info_done(&c);
+	if (mount && child_is_running(ctx, name) > 0 && store_child_is_mounted(&ctx->store, &h.c) == 0)
 		return log_fail(EXIT_FAIL, "mount %s: the child is running with its overlay mounted inside the container only; "
 			       "stop it first (layerctl stop %s)", name, name);
-	}
-	if (!mount && child_is_running(ctx, name) > 0) {
-		child_info_done(&c);
+	if (!mount && child_is_running(ctx, name) > 0)
 		return log_fail(EXIT_FAIL, "umount %s: the child is running; stop it first (layerctl stop %s)", name, name);
-	}
 	/* Something else mounted at root is left alone: then no process is "using" our overlay. */
-	bool foreign = !mount && store_child_is_mounted(&ctx->store, &c) == -EBUSY;
-	r = mount ? store_child_mount(&ctx->store, &c, &err) : store_child_umount(&ctx->store, &c, &err);
-	child_info_done(&c);
+	bool foreign = !mount && store_child_is_mounted(&ctx->store, &h.c) == -EBUSY;
+	r = mount ? store_child_mount(&ctx->store, &h.c, &e) : store_child_umount(&ctx->store, &h.c, &e);
 	if (r < 0) {
-		log_error("%s %s: %s", cmd, name, err ? err : strerror(-r));
+		log_error("%s %s: %s", cmd, name, lc_err_msg(&e, r));
 		if (!mount && r == -EBUSY && !foreign)
 			log_hint("a process still uses files below children/%s/root (fuser -vm)", name);
 		return EXIT_FAIL;
@@ -122,18 +84,17 @@ static int mount_or_umount(struct ctx *ctx, int argc, char **argv, bool mount)
 	}
 	if (all == (optind < argc))
 		return usage_error(cmd, "needs CHILD names or --all (not both)");
-	bool empty = false;
-	if ((r = all ? ctx_store_or_empty(ctx, &empty) : ctx_store(ctx, false)))
-		return r;
 	if (all) {
-		if (!empty && (r = store_list_children(&ctx->store, &names, &n)) < 0)
-			return log_fail(EXIT_FAIL, "%s: %s", cmd, strerror(-r));
+		if ((r = cli_list_store(ctx, cmd, false, &names, &n)))
+			return r;
 		for (size_t i = 0; i < n; i++)
 			if (one(ctx, names[i], mount))
 				ret = EXIT_FAIL;
 		strv_free(names);
 		return ret;
 	}
+	if ((r = ctx_store(ctx, false)))
+		return r;
 	for (int i = optind; i < argc; i++)
 		if (one(ctx, argv[i], mount))
 			ret = EXIT_FAIL;

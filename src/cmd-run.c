@@ -16,7 +16,7 @@
 #include <math.h>
 #include <time.h>
 
-#include "src/commands.h"
+#include "src/cli.h"
 #include "src/json.h"
 #include "src/log.h"
 #include "src/runner/runner.h"
@@ -284,26 +284,15 @@ static int apply_opts_or_fail(const char *cmd, struct run_config *c, struct run_
 	return 0;
 }
 
-static int check_child_name(const char *cmd, const char *name)
-{
-	const char *why;
-	if (name_validate(name, &why) < 0)
-		return log_fail(EXIT_FAIL, "%s: child name '%s': %s", cmd, name, why);
-	return 0;
-}
-
 /* Load a child and its settings into c.  Prints; returns an exit code. */
 static int load_child(struct ctx *ctx, const char *cmd, const char *name, struct child_info *ci, struct run_config *c)
 {
 	_cleanup_free_ char *err = NULL;
+	struct child_handle h;
 	int r;
-	if ((r = check_child_name(cmd, name)) || (r = ctx_store(ctx, false)))
+	if ((r = cli_open_child(ctx, cmd, name, 0, &h)))
 		return r;
-	r = store_child_load(&ctx->store, name, ci, &err);
-	if (r == -ENOENT)
-		return log_fail(EXIT_FAIL, "%s %s: no such child", cmd, name);
-	if (r < 0)
-		return log_fail(EXIT_FAIL, "%s %s: %s", cmd, name, err ? err : strerror(-r));
+	*ci = h.c; /* no lock, no manifest: nothing else to release */
 	c->name = strdup(name);
 	c->root = store_child_path(&ctx->store, name, "root");
 	c->runtime = ctx->store.runtime;
@@ -382,10 +371,10 @@ static int check_dev_dir(const char *cmd, const struct run_config *c)
 static int lock_load_mount(struct ctx *ctx, const char *cmd, const char *name, struct run_opts *o, char **cmdv,
 			   struct child_info *ci, struct run_config *c, bool *mounted_here, int *runlock)
 {
-	_cleanup_free_ char *err = NULL;
+	struct lc_err e = { "" };
 	int r;
 
-	if ((r = check_child_name(cmd, name)) || (r = ctx_store(ctx, false)))
+	if ((r = cli_check_name(cmd, "child", name)) || (r = ctx_store(ctx, false)))
 		return r;
 	_cleanup_close_ int rlock = take_run_lock(ctx, cmd, name);
 	if (rlock < 0)
@@ -403,9 +392,9 @@ static int lock_load_mount(struct ctx *ctx, const char *cmd, const char *name, s
 	r = store_child_is_mounted(&ctx->store, ci);
 	if (r == 0 && (r = private_mount_namespace()) < 0)
 		return log_fail(EXIT_FAIL, "%s %s: private mount namespace: %s", cmd, name, strerror(-r));
-	r = store_child_mount(&ctx->store, ci, &err);
+	r = store_child_mount(&ctx->store, ci, &e);
 	if (r < 0)
-		return log_fail(EXIT_FAIL, "%s %s: mount overlay: %s", cmd, name, err ? err : strerror(-r));
+		return log_fail(EXIT_FAIL, "%s %s: mount overlay: %s", cmd, name, lc_err_msg(&e, r));
 	*mounted_here = r == 0;
 	if ((r = check_dev_dir(cmd, c))) {
 		if (*mounted_here)
@@ -418,11 +407,11 @@ static int lock_load_mount(struct ctx *ctx, const char *cmd, const char *name, s
 
 static void umount_after_run(struct ctx *ctx, const char *cmd, const struct child_info *ci)
 {
-	_cleanup_free_ char *err = NULL;
+	struct lc_err e = { "" };
 	_cleanup_close_ _unused_ int lock = store_lock(&ctx->store, LOCK_CHILD, ci->name, LOCK_EX);   /* held until return */
-	int r = store_child_umount(&ctx->store, ci, &err);
+	int r = store_child_umount(&ctx->store, ci, &e);
 	if (r < 0)
-		log_error("%s %s: unmount overlay: %s", cmd, ci->name, err ? err : strerror(-r));
+		log_error("%s %s: unmount overlay: %s", cmd, ci->name, lc_err_msg(&e, r));
 }
 
 /*
@@ -702,7 +691,7 @@ out:
 static int running_state(struct ctx *ctx, const char *cmd, const char *name, struct run_state *st)
 {
 	int r;
-	if ((r = check_child_name(cmd, name)) || (r = ctx_store(ctx, false)) || (r = check_runtime_dir(ctx, cmd, name)))
+	if ((r = cli_check_name(cmd, "child", name)) || (r = ctx_store(ctx, false)) || (r = check_runtime_dir(ctx, cmd, name)))
 		return r;
 	if (state_is_locked(ctx->store.runtime, name) <= 0) {
 		_cleanup_free_ char *rel = NULL;

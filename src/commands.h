@@ -23,7 +23,13 @@ struct ctx {
 	bool store_open;
 };
 
-/* Open the store once (create: make the skeleton).  Returns 0 or an exit code after printing. */
+/*
+ * The store and usage-error helpers below are in src/cli.c (with the rest
+ * of what commands share, src/cli.h).
+ *
+ * Open the store once (create: make the skeleton) and install the warning
+ * printer.  Returns 0 or an exit code after printing.
+ */
 int ctx_store(struct ctx *ctx, bool create);
 /*
  * For commands that only look at every base or child (lists, audit, ps,
@@ -45,17 +51,21 @@ int option_error(const char *cmd, int argc, char **argv, const char *optstring);
  */
 int check_arg_count(const char *cmd, int argc, char **argv, int min, int max, const char *needs);
 
-/*
- * Validate NAME, take its child lock exclusively, then load child.conf under
- * the lock, printing "CMD NAME: why" on failure (src/cmd-child.c).  Returns
- * the lock fd (close it to unlock; free *c with child_info_done) or -exit code.
- */
-int lock_and_load_child(struct ctx *ctx, const char *cmd, const char *name, struct child_info *c);
-
-/* src/cmd-base.c */
-int cmd_base(struct ctx *ctx, int argc, char **argv);
-/* src/cmd-child.c */
-int cmd_child(struct ctx *ctx, int argc, char **argv);
+/* src/cmd-base.c (and cmd-base-manifest.c): the "base" family */
+extern const char base_help[];
+int cmd_base_import(struct ctx *ctx, int argc, char **argv);
+int cmd_base_list(struct ctx *ctx, int argc, char **argv);
+int cmd_base_show(struct ctx *ctx, int argc, char **argv);
+int cmd_base_rm(struct ctx *ctx, int argc, char **argv);
+int cmd_base_manifest(struct ctx *ctx, int argc, char **argv);
+int cmd_base_verify(struct ctx *ctx, int argc, char **argv);
+/* src/cmd-child.c: the "child" family */
+extern const char child_help[];
+int cmd_child_create(struct ctx *ctx, int argc, char **argv);
+int cmd_child_list(struct ctx *ctx, int argc, char **argv);
+int cmd_child_show(struct ctx *ctx, int argc, char **argv);
+int cmd_child_rm(struct ctx *ctx, int argc, char **argv);
+int cmd_child_reset(struct ctx *ctx, int argc, char **argv);
 /* src/cmd-mount.c */
 int cmd_mount(struct ctx *ctx, int argc, char **argv);
 int cmd_umount(struct ctx *ctx, int argc, char **argv);
@@ -63,8 +73,6 @@ int cmd_umount(struct ctx *ctx, int argc, char **argv);
 int cmd_diff(struct ctx *ctx, int argc, char **argv);
 int cmd_audit(struct ctx *ctx, int argc, char **argv);
 int cmd_vacuum(struct ctx *ctx, int argc, char **argv);
-int cmd_base_manifest(struct ctx *ctx, int argc, char **argv);
-int cmd_base_verify(struct ctx *ctx, int argc, char **argv);
 /* src/cmd-fstab.c */
 int cmd_enable(struct ctx *ctx, int argc, char **argv);
 int cmd_disable(struct ctx *ctx, int argc, char **argv);

@@ -5,24 +5,9 @@
 #include <unistd.h>
 
 #include "src/log.h"
+#include "src/output.h"
 
 bool log_quiet;
-
-void escape_message(char *out, size_t size, const char *in)
-{
-	size_t o = 0;
-	for (; *in && o + 5 < size; in++) {
-		unsigned char c = (unsigned char)*in;
-		if (c == '\n' || c == '\t' || c == '\r') {
-			out[o++] = '\\';
-			out[o++] = c == '\n' ? 'n' : c == '\t' ? 't' : 'r';
-		} else if (c < 0x20 || c == 0x7f)
-			o += (size_t)snprintf(out + o, size - o, "\\x%02x", c);
-		else
-			out[o++] = (char)c;
-	}
-	out[o] = '\0';
-}
 
 void vformat_message(char *out, size_t size, const char *fmt, va_list ap)
 {

@@ -17,11 +17,11 @@ extern bool log_quiet;
 
 /*
  * Format a message and escape its control characters (\n, \t, \xNN), so
- * a name or path holding a newline stays on the message's one line.
+ * a name or path holding a newline stays on the message's one line
+ * (escape_message() in src/output.h).
  */
 #include <stdarg.h>
 #include <stddef.h>
-void escape_message(char *out, size_t size, const char *in);
 void vformat_message(char *out, size_t size, const char *fmt, va_list ap) _printf_(3, 0);
 
 /* Colour on stdout: a terminal, and NO_COLOR unset. */

@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * layerctl — bases, children, overlays, drift and a namespace runner.
- * This file only finds the command and hands it its arguments.
+ * This file only finds the command (one table of every command word) and
+ * hands it its arguments; what commands share is in src/cli.c.
  */
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "src/commands.h"
+#include "src/cli.h"
 #include "src/log.h"
 
 #ifndef LAYERCTL_VERSION
@@ -59,109 +59,53 @@ static const char main_help[] =
 "Exit status: 0 ok, 1 failure, 2 usage error, 3 drift found (diff --exit-code).\n"
 "See layerctl(1).\n";
 
-struct command {
-	const char *name;
-	int (*fn)(struct ctx *ctx, int argc, char **argv);
+/*
+ * Every command word, in one table: a family ("base", "child") has its own
+ * table of subcommands, and cli_dispatch_family() runs them.
+ */
+static int dispatch_family(struct ctx *ctx, int argc, char **argv);
+
+static const struct cli_verb base_verbs[] = {
+	{ "import", cmd_base_import, NULL, NULL },
+	{ "list", cmd_base_list, NULL, NULL },
+	{ "show", cmd_base_show, NULL, NULL },
+	{ "rm", cmd_base_rm, NULL, NULL },
+	{ "manifest", cmd_base_manifest, NULL, NULL },
+	{ "verify", cmd_base_verify, NULL, NULL },
+	{}
 };
 
-static const struct command commands[] = {
-	{ "base", cmd_base },
-	{ "child", cmd_child },
-	{ "mount", cmd_mount },
-	{ "umount", cmd_umount },
-	{ "diff", cmd_diff },
-	{ "audit", cmd_audit },
-	{ "vacuum", cmd_vacuum },
-	{ "enable", cmd_enable },
-	{ "disable", cmd_disable },
-	{ "fstab", cmd_fstab },
-	{ "run", cmd_run },
-	{ "start", cmd_start },
-	{ "stop", cmd_stop },
-	{ "exec", cmd_exec },
-	{ "ps", cmd_ps },
+static const struct cli_verb child_verbs[] = {
+	{ "create", cmd_child_create, NULL, NULL },
+	{ "list", cmd_child_list, NULL, NULL },
+	{ "show", cmd_child_show, NULL, NULL },
+	{ "rm", cmd_child_rm, NULL, NULL },
+	{ "reset", cmd_child_reset, NULL, NULL },
+	{}
 };
 
-int usage_error(const char *cmd, const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	char line[8192];
-	escape_message(line, sizeof(line), buf);
-	/* One line, like every other error (scripts grep the first line). */
-	fprintf(stderr, "layerctl %s: %s\n", cmd, line);
-	return EXIT_USAGE;
-}
+static const struct cli_verb commands[] = {
+	{ "base", dispatch_family, base_verbs, base_help },
+	{ "child", dispatch_family, child_verbs, child_help },
+	{ "mount", cmd_mount, NULL, NULL },
+	{ "umount", cmd_umount, NULL, NULL },
+	{ "diff", cmd_diff, NULL, NULL },
+	{ "audit", cmd_audit, NULL, NULL },
+	{ "vacuum", cmd_vacuum, NULL, NULL },
+	{ "enable", cmd_enable, NULL, NULL },
+	{ "disable", cmd_disable, NULL, NULL },
+	{ "fstab", cmd_fstab, NULL, NULL },
+	{ "run", cmd_run, NULL, NULL },
+	{ "start", cmd_start, NULL, NULL },
+	{ "stop", cmd_stop, NULL, NULL },
+	{ "exec", cmd_exec, NULL, NULL },
+	{ "ps", cmd_ps, NULL, NULL },
+	{}
+};
 
-int option_error(const char *cmd, int argc, char **argv, const char *optstring)
+static int dispatch_family(struct ctx *ctx, int argc, char **argv)
 {
-	/* getopt_long (opterr = 0) has left the offending word at argv[optind - 1]. */
-	const char *word = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
-	if (strncmp(word, "--", 2) == 0) {
-		size_t n = strcspn(word, "=");
-		if (optopt == 0)
-			return usage_error(cmd, "unknown option '%.*s'", (int)n, word);
-		if (word[n] == '=')
-			return usage_error(cmd, "option '%.*s' takes no value", (int)n, word);
-		return usage_error(cmd, "option '%s' requires an argument", word);
-	}
-	if (optopt && optopt != ':' && strchr(optstring, optopt))
-		return usage_error(cmd, "option '-%c' requires an argument", optopt);
-	if (optopt)
-		return usage_error(cmd, "unknown option '-%c'", optopt);
-	return usage_error(cmd, "unknown option '%s'", word);
-}
-
-int check_arg_count(const char *cmd, int argc, char **argv, int min, int max, const char *needs)
-{
-	int n = argc - optind;
-	if (n > max)
-		return usage_error(cmd, "unexpected argument '%s'", argv[optind + max]);
-	if (n < min)
-		return usage_error(cmd, "%s", needs);
-	return 0;
-}
-
-int ctx_store(struct ctx *ctx, bool create)
-{
-	if (ctx->store_open)
-		return 0;
-	int r = store_open(&ctx->store, ctx->root_arg, ctx->runtime_arg, create);
-	if (r < 0) {
-		const char *root = ctx->root_arg ? ctx->root_arg : getenv("LAYERCTL_ROOT");
-		if (!root || !*root)
-			root = STORE_DEFAULT_ROOT;
-		if (r == -ENOENT && !create)
-			log_error("store %s: does not exist (nothing imported yet?)", root);
-		else if (r == -EINVAL && strpbrk(root, "\n\""))
-			log_error("store %s: the path holds %s; choose another directory", root,
-				  strchr(root, '\n') ? "a newline, which the kernel's mount table and fstab cannot carry"
-						       : "'\"', which libmount reads as quoting in mount options");
-		else
-			log_error("store %s: %s", root, strerror(-r));
-		return EXIT_FAIL;
-	}
-	ctx->store_open = true;
-	return 0;
-}
-
-int ctx_store_or_empty(struct ctx *ctx, bool *empty)
-{
-	*empty = false;
-	if (ctx->store_open)
-		return 0;
-	int r = store_open(&ctx->store, ctx->root_arg, ctx->runtime_arg, false);
-	if (r == -ENOENT) {
-		*empty = true;
-		return 0;
-	}
-	if (r < 0)
-		return ctx_store(ctx, false);
-	ctx->store_open = true;
-	return 0;
+	return cli_dispatch_family(ctx, cli_find_verb(commands, argv[0]), argc, argv);
 }
 
 /* Value of "--opt VALUE" or "--opt=VALUE" at argv[*i]; NULL if argv[*i] is not it. */
@@ -239,13 +183,13 @@ int main(int argc, char **argv)
 		printf("layerctl %s\n", LAYERCTL_VERSION);
 		return EXIT_OK;
 	}
-	for (size_t i = 0; i < ELEMENTSOF(commands); i++)
-		if (STREQ(argv[1], commands[i].name)) {
-			r = commands[i].fn(&ctx, argc - 1, argv + 1);
-			if (ctx.store_open)
-				store_close(&ctx.store);
-			return r;
-		}
+	const struct cli_verb *cmd = cli_find_verb(commands, argv[1]);
+	if (cmd) {
+		r = cmd->fn(&ctx, argc - 1, argv + 1);
+		if (ctx.store_open)
+			store_close(&ctx.store);
+		return r;
+	}
 	if (argv[1][0] == '-')
 		log_error("unknown option '%s' (see 'layerctl --help')", argv[1]);
 	else

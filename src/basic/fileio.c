@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The one atomic file writer of the project (declared in overlay/macro.h):
- * temp file next to the target, write, fchmod, [fsync], rename, [fsync dir].
- * It lives in overlay/, the bottom of the include graph, so the libraries
- * (diff/: manifests, hash cache) and src/ (settings files) share it.
+ * The one atomic file writer of the project: temp file next to the target,
+ * write, fchmod, [fsync], rename, [fsync dir]; and the one read-it-all and
+ * write-it-all loop.  src/basic/ is the bottom of the include graph, so every
+ * library (diff/: manifests, hash cache; fstab-gen/: fstab; src/store/:
+ * settings files) shares them.
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -14,7 +15,7 @@
 #include "src/basic/fileio.h"
 #include "src/basic/macro.h"
 
-static int write_all(int fd, const void *data, size_t len)
+int lc_write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;
 	while (len > 0) {
@@ -43,7 +44,7 @@ int lc_write_atomic(int dirfd, const char *name, const void *data, size_t len, m
 	_cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
 		return -errno;
-	r = write_all(fd, data, len);
+	r = lc_write_all(fd, data, len);
 	if (r == 0 && fchmod(fd, mode) < 0)
 		r = -errno;
 	if (r == 0 && durable && fsync(fd) < 0)
@@ -57,4 +58,36 @@ int lc_write_atomic(int dirfd, const char *name, const void *data, size_t len, m
 	if (!durable)
 		return 0;
 	return fsync(dirfd) < 0 && errno != EINVAL && errno != EBADF ? -errno : 0;
+}
+
+int lc_read_full(int fd, char **ret, size_t *ret_len)
+{
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	for (;;) {
+		if (cap - len < 4096) {
+			cap = cap ? cap * 2 : 16384;
+			char *nb = realloc(buf, cap + 1);
+			if (!nb) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = nb;
+		}
+		ssize_t k = read(fd, buf + len, cap - len);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			int r = -errno;
+			free(buf);
+			return r;
+		}
+		if (k == 0)
+			break;
+		len += (size_t)k;
+	}
+	buf[len] = '\0';
+	*ret = buf;
+	*ret_len = len;
+	return 0;
 }

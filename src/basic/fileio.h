@@ -12,3 +12,7 @@
  * atomic (caches that may be lost).  Returns 0 or -errno.
  */
 int lc_write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode, bool durable);
+/* write(2) until all of data is written (EINTR retried).  0 or -errno. */
+int lc_write_all(int fd, const void *data, size_t len);
+/* Read fd to its end into a malloc'd, NUL-terminated buffer (*ret_len without the NUL).  0 or -errno. */
+int lc_read_full(int fd, char **ret, size_t *ret_len);

@@ -21,5 +21,11 @@ int remove_atomically(int dirfd, const char *name);
 int fsync_dir_at(int dirfd, const char *name);
 /* mkdir -p of an absolute path. */
 int mkdir_p(const char *path, mode_t mode);
+/*
+ * opendir() of dirfd/name ("." for dirfd itself, with its own offset):
+ * O_DIRECTORY | O_CLOEXEC plus flags (O_NOFOLLOW…).  0 or -errno.
+ */
+#include <dirent.h>
+int lc_opendirat(int dirfd, const char *name, int flags, DIR **ret);
 /* Free a NULL-terminated vector of strings and the strings. */
 void strv_free(char **v);

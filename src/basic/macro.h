@@ -60,6 +60,12 @@ static inline void lc_err_set(struct lc_err *e, const char *fmt, ...)
  */
 #define lc_err_ret(e, r, ...) ({ __typeof__(r) _lc_r = (r); lc_err_set((e), __VA_ARGS__); _lc_r; })
 
+/* What to print for a failure r: the detail when there is one, else errno's text. */
+static inline const char *lc_err_msg(const struct lc_err *e, int r)
+{
+	return e && e->msg[0] ? e->msg : strerror(r < 0 ? -r : r);
+}
+
 /*
  * Adds context in front of the detail a callee left: "DETAIL" becomes
  * "CONTEXT: DETAIL" (or just "CONTEXT" when there was none).

@@ -37,7 +37,8 @@ LC_ARCHIVE_SYMBOLS(LC_ARCHIVE_DECLARE)
 #undef LC_ARCHIVE_DECLARE
 
 /* Load the library and resolve every symbol; 0, or -errno with *err set. */
-int archive_dl_open(char **err);
+struct lc_err;
+int archive_dl_open(struct lc_err *err);
 
 #ifndef LC_ARCHIVE_DL_IMPL
 /* From here on, archive_foo(...) calls (*sym_archive_foo)(...). */

@@ -26,7 +26,8 @@ struct import {
 	struct import_stats *stats;
 	const struct stat *skip;      /* a directory never to copy (the store), or NULL */
 	struct stat dest_st;          /* the tree being filled: never copied into itself */
-	char **err;
+	struct lc_err *err;
+	const struct lc_warn *warn;   /* metadata not restored, sockets skipped */
 };
 
 /* libarchive's "Unrecognized archive format" errno (ARCHIVE_ERRNO_FILE_FORMAT is private to it). */
@@ -48,27 +49,27 @@ static int fail(const struct import *im, struct archive *a, const char *what, co
 	const char *msg = archive_error_string(a);
 	/* libarchive's text ("Write failed") does not always carry the errno's ("No space left"). */
 	bool add_errno = msg && e > 0 && !strstr(msg, strerror(e));
-	if (im->err && asprintf(im->err, "%s %s: %s%s%s%s", what, shown(im, path), msg ? msg : strerror(e > 0 ? e : EIO),
-				add_errno ? " (" : "", add_errno ? strerror(e) : "", add_errno ? ")" : "") < 0)
-		*im->err = NULL;
+	lc_err_set(im->err, "%s %s: %s%s%s%s", what, shown(im, path), msg ? msg : strerror(e > 0 ? e : EIO),
+		   add_errno ? " (" : "", add_errno ? strerror(e) : "", add_errno ? ")" : "");
 	return e > 0 ? -e : -EIO;
 }
 
 static int fail_msg(const struct import *im, int r, const char *path, const char *msg)
 {
-	if (im->err && asprintf(im->err, "%s: %s", shown(im, path), msg) < 0)
-		*im->err = NULL;
-	return r;
+	return lc_err_ret(im->err, r, "%s: %s", shown(im, path), msg);
 }
 
-/* libarchive reports "could not restore this ACL/xattr/owner" as a warning: pass it on. */
+/*
+ * libarchive reports "could not restore this ACL/xattr/owner" as a warning:
+ * pass the first few on to the caller's callback (the CLI prints them).
+ */
 static void warn(const struct import *im, struct archive *a, const char *path, const char *why)
 {
 	if (im->stats->warnings++ < 5)
-		fprintf(stderr, "layerctl: warning: %s: %s\n", shown(im, path),
+		lc_warn(im->warn, "%s: %s", shown(im, path),
 			why ? why : archive_error_string(a) ? archive_error_string(a) : "metadata not fully restored");
 	else if (im->stats->warnings == 6)
-		fprintf(stderr, "layerctl: warning: (more warnings not shown)\n");
+		lc_warn(im->warn, "(more warnings not shown)");
 }
 
 /*
@@ -386,9 +387,9 @@ static int import_from_tar(struct import *im)
 }
 
 int import_tree(const char *source, const char *dest, const struct stat *skip, struct import_stats *stats,
-		char **err)
+		const struct lc_warn *warn, struct lc_err *err)
 {
-	struct import im = { .dest = dest, .source = source, .stats = stats, .skip = skip, .err = err };
+	struct import im = { .dest = dest, .source = source, .stats = stats, .skip = skip, .err = err, .warn = warn };
 	struct stat st;
 	int r;
 	memset(stats, 0, sizeof(*stats));
@@ -403,7 +404,7 @@ int import_tree(const char *source, const char *dest, const struct stat *skip, s
 	return fail_msg(&im, -EINVAL, source, NOT_SOURCE);
 }
 
-int import_check_source(const char *source, char **err)
+int import_check_source(const char *source, struct lc_err *err)
 {
 	struct import im = { .dest = "", .source = source, .err = err };
 	struct stat st;

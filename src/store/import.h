@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "src/basic/macro.h"
+
 struct import_stats {
 	uint64_t entries;
 	uint64_t bytes;
@@ -20,13 +22,15 @@ struct import_stats {
  * empty directory.  Owners (numeric), modes, times, hard links, symlinks,
  * device nodes, fifos, ACLs and xattrs are kept; sockets are skipped with a
  * warning.  A directory whose (dev, ino) is *skip (the store) is not copied.
- * On failure *err says which entry (by its path in the tree) and why.
+ * On failure err says which entry (by its path in the tree) and why.
+ * Metadata that could not be restored, and skipped sockets, are reported
+ * through warn (the first five; NULL drops them).
  */
 int import_tree(const char *source, const char *dest, const struct stat *skip, struct import_stats *stats,
-		char **err);
+		const struct lc_warn *warn, struct lc_err *err);
 
 /*
  * Can source be imported at all: a directory, or a file libarchive reads as
- * a tar?  Checked before anything is created.  -EINVAL with *err otherwise.
+ * a tar?  Checked before anything is created.  -EINVAL with err set otherwise.
  */
-int import_check_source(const char *source, char **err);
+int import_check_source(const char *source, struct lc_err *err);

@@ -10,6 +10,7 @@
 #include "src/store/settings.h"
 #include "src/store/store.h"
 #include "src/basic/macro.h"
+#include "src/basic/fileio.h"
 
 enum line_type { LINE_RAW, LINE_SECTION, LINE_ASSIGN };
 
@@ -91,14 +92,12 @@ bool settings_value_ok(const char *v)
 	return v && !strchr(v, '\n') && !strchr(v, '\r');
 }
 
-static int parse_fail(char **err, const char *what, unsigned lineno, const char *why)
+static int parse_fail(struct lc_err *err, const char *what, unsigned lineno, const char *why)
 {
-	if (err && asprintf(err, "%s:%u: %s", what, lineno, why) < 0)
-		*err = NULL;
-	return -EBADMSG;
+	return lc_err_ret(err, -EBADMSG, "%s:%u: %s", what, lineno, why);
 }
 
-int settings_parse(const char *text, size_t len, const char *what, struct settings **ret, char **err)
+int settings_parse(const char *text, size_t len, const char *what, struct settings **ret, struct lc_err *err)
 {
 	_cleanup_settings_ struct settings *s = settings_new();
 	_cleanup_free_ char *copy = NULL;
@@ -155,12 +154,13 @@ int settings_parse(const char *text, size_t len, const char *what, struct settin
 	return 0;
 }
 
-int settings_load(int dirfd, const char *name, struct settings **ret, char **err)
+int settings_load(int dirfd, const char *name, struct settings **ret, struct lc_err *err)
 {
 	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	_cleanup_free_ char *buf = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	struct stat st;
+	int r;
 
 	if (fd < 0)
 		return -errno;
@@ -170,25 +170,9 @@ int settings_load(int dirfd, const char *name, struct settings **ret, char **err
 		return parse_fail(err, name, 0, "not a regular file");
 	if (st.st_size > (1 << 20))
 		return parse_fail(err, name, 0, "larger than 1 MiB");
-	for (;;) {
-		if (len + 4096 > cap) {
-			cap = cap ? cap * 2 : 8192;
-			char *nb = realloc(buf, cap);
-			if (!nb)
-				return -ENOMEM;
-			buf = nb;
-		}
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	return settings_parse(buf ? buf : "", len, name, ret, err);
+	if ((r = lc_read_full(fd, &buf, &len)) < 0)
+		return r;
+	return settings_parse(buf, len, name, ret, err);
 }
 
 const char **settings_get_all(const struct settings *s, const char *section, const char *key, size_t *ret_n)

@@ -17,12 +17,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "src/basic/macro.h"
+
 struct settings;
 
 /* Load dirfd/name.  -ENOENT if missing; -EBADMSG with *err = "name:LINE: why". */
-int settings_load(int dirfd, const char *name, struct settings **ret, char **err);
+int settings_load(int dirfd, const char *name, struct settings **ret, struct lc_err *err);
 /* Parse from memory (unit tests, fuzzing). `what` names the source in errors. */
-int settings_parse(const char *text, size_t len, const char *what, struct settings **ret, char **err);
+int settings_parse(const char *text, size_t len, const char *what, struct settings **ret, struct lc_err *err);
 struct settings *settings_new(void);
 void settings_free(struct settings *s);
 void settings_freep(struct settings **s);

@@ -196,23 +196,18 @@ static int list_dir(struct store *s, const char *sub, char ***ret, size_t *ret_n
 {
 	char **v = calloc(1, sizeof(*v));
 	size_t n = 0;
-	int fd = openat(s->root_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_closedir_ DIR *d = NULL;
 	if (!v)
 		return -ENOMEM;
-	if (fd < 0) {
-		if (errno == ENOENT) {
-			*ret = v;
-			*ret_n = 0;
-			return 0;
-		}
-		free(v);
-		return -errno;
+	int r = lc_opendirat(s->root_fd, sub, 0, &d);
+	if (r == -ENOENT) {
+		*ret = v;
+		*ret_n = 0;
+		return 0;
 	}
-	_cleanup_closedir_ DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
+	if (r < 0) {
 		free(v);
-		return -errno;
+		return r;
 	}
 	struct dirent *de;
 	while ((de = readdir(d))) {
@@ -268,16 +263,12 @@ static int cmp_uint(const void *a, const void *b)
 
 static int list_gens(int base_fd, unsigned **ret, size_t *ret_n)
 {
-	int fd = openat(base_fd, "gens", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_closedir_ DIR *d = NULL;
 	unsigned *v = NULL;
 	size_t n = 0;
-	if (fd < 0)
-		return -errno;
-	_cleanup_closedir_ DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
+	int r = lc_opendirat(base_fd, "gens", 0, &d);
+	if (r < 0)
+		return r;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		char *end;
@@ -300,17 +291,10 @@ static int list_gens(int base_fd, unsigned **ret, size_t *ret_n)
 	return 0;
 }
 
-_printf_(2, 3) static int set_err(char **err, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	if (err && vasprintf(err, fmt, ap) < 0)
-		*err = NULL;
-	va_end(ap);
-	return -EBADMSG;
-}
+/* A settings file that is there but says nothing usable. */
+#define set_err(err, ...) lc_err_ret((err), -EBADMSG, __VA_ARGS__)
 
-int store_base_load(struct store *s, const char *name, struct base_info *ret, char **err)
+int store_base_load(struct store *s, const char *name, struct base_info *ret, struct lc_err *err)
 {
 	_cleanup_free_ char *sub = NULL;
 	unsigned long cur;
@@ -362,7 +346,7 @@ int store_base_load(struct store *s, const char *name, struct base_info *ret, ch
 	return 0;
 }
 
-int store_child_load(struct store *s, const char *name, struct child_info *ret, char **err)
+int store_child_load(struct store *s, const char *name, struct child_info *ret, struct lc_err *err)
 {
 	_cleanup_free_ char *sub = NULL;
 	unsigned long gen;
@@ -400,15 +384,15 @@ int store_child_load(struct store *s, const char *name, struct child_info *ret, 
 	return 0;
 }
 
-int store_child_check_base(struct store *s, const struct child_info *c, char **err)
+int store_child_check_base(struct store *s, const struct child_info *c, struct lc_err *err)
 {
 	_cleanup_free_ char *rel = NULL;
 	if (asprintf(&rel, "bases/%s", c->base) < 0)
 		return -ENOMEM;
 	if (faccessat(s->root_fd, rel, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
 		int r = -errno;
-		if (r == -ENOENT && err && asprintf(err, "no base named %s (child.conf: [Child] Base=%s)", c->base, c->base) < 0)
-			*err = NULL;
+		if (r == -ENOENT)
+			lc_err_set(err, "no base named %s (child.conf: [Child] Base=%s)", c->base, c->base);
 		return r;
 	}
 	free(rel);
@@ -417,9 +401,9 @@ int store_child_check_base(struct store *s, const struct child_info *c, char **e
 		return -ENOMEM;
 	if (faccessat(s->root_fd, rel, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
 		int r = -errno;
-		if (r == -ENOENT && err &&
-		    asprintf(err, "base %s has no generation %u (child.conf: [Child] Generation=%u)", c->base, c->gen, c->gen) < 0)
-			*err = NULL;
+		if (r == -ENOENT)
+			lc_err_set(err, "base %s has no generation %u (child.conf: [Child] Generation=%u)", c->base, c->gen,
+				   c->gen);
 		return r;
 	}
 	return 0;
@@ -445,19 +429,12 @@ int store_child_is_mounted(struct store *s, const struct child_info *c)
 	return ov_is_mounted(target, upper);
 }
 
-static int str_err(char **err, const struct lc_err *e)
-{
-	if (err && e->msg[0])
-		*err = strdup(e->msg);
-	return 0;
-}
-
 /*
  * Every path component from the store root down to each leaf must be a real
  * directory: mount state is matched by path string against the kernel's mount
  * table, and a symlink anywhere would make a mounted child look unmounted.
  */
-static int check_real_dirs(struct store *s, const char *const *rels, char **err)
+static int check_real_dirs(struct store *s, const char *const *rels, struct lc_err *err)
 {
 	for (; *rels; rels++) {
 		_cleanup_free_ char *p = strdup(*rels);
@@ -470,15 +447,11 @@ static int check_real_dirs(struct store *s, const char *const *rels, char **err)
 			struct stat st;
 			if (fstatat(s->root_fd, p, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 				int r = -errno;
-				if (err && asprintf(err, "%s/%s: %s", s->root, p, strerror(-r)) < 0)
-					*err = NULL;
-				return r;
+				return lc_err_ret(err, r, "%s/%s: %s", s->root, p, strerror(-r));
 			}
 			if (!S_ISDIR(st.st_mode)) {
-				if (err && asprintf(err, "%s/%s is not a directory (symlinks are refused inside the store)",
-						    s->root, p) < 0)
-					*err = NULL;
-				return -ENOTDIR;
+				return lc_err_ret(err, -ENOTDIR,
+						  "%s/%s is not a directory (symlinks are refused inside the store)", s->root, p);
 			}
 			if (!slash)
 				break;
@@ -551,7 +524,7 @@ static int check_upper_fs_cached(struct store *s, const char *dir, struct lc_err
 	return 0;
 }
 
-int store_child_mount(struct store *s, const struct child_info *c, char **err)
+int store_child_mount(struct store *s, const struct child_info *c, struct lc_err *err)
 {
 	_cleanup_free_ char *tree = store_gen_tree(s, c->base, c->gen);
 	_cleanup_free_ char *upper = store_child_path(s, c->name, "upper");
@@ -559,7 +532,6 @@ int store_child_mount(struct store *s, const struct child_info *c, char **err)
 	_cleanup_free_ char *target = store_child_path(s, c->name, "root");
 	_cleanup_free_ char *dir = store_child_dir(s, c->name);
 	_cleanup_free_ char *rel_tree = NULL, *rel_upper = NULL, *rel_work = NULL, *rel_root = NULL;
-	struct lc_err e = { "" };
 	int r;
 
 	if (!tree || !upper || !work || !target || !dir)
@@ -573,9 +545,8 @@ int store_child_mount(struct store *s, const struct child_info *c, char **err)
 		return r;
 	r = check_real_dirs(s, (const char *const[]){ rel_tree, NULL }, err);
 	if (r < 0) {
-		if (r == -ENOENT && err) {
-			free(*err);
-			*err = NULL;
+		/* A missing base or generation says so instead of naming a path. */
+		if (r == -ENOENT) {
 			int k = store_child_check_base(s, c, err);
 			if (k < 0)
 				return k;
@@ -584,45 +555,35 @@ int store_child_mount(struct store *s, const struct child_info *c, char **err)
 	}
 	r = ov_is_mounted(target, upper);
 	if (r == -EBUSY) {
-		if (err && asprintf(err, "something other than this child's overlay is mounted at %s", target) < 0)
-			*err = NULL;
-		return r;
+		return lc_err_ret(err, r, "something other than this child's overlay is mounted at %s", target);
 	}
 	if (r != 0)
 		return r < 0 ? r : 1;
-	r = ov_kernel_supported(&e);
+	r = ov_kernel_supported(err);
 	if (r == 0)
-		r = check_upper_fs_cached(s, dir, &e);
+		r = check_upper_fs_cached(s, dir, err);
 	if (r == 0) {
 		const char *lowers[] = { tree };
 		struct ov_layers l = { .lowers = lowers, .n_lowers = 1, .upper = upper, .work = work };
-		r = ov_mount(&l, target, &e);
+		r = ov_mount(&l, target, err);
 	}
-	if (r < 0)
-		str_err(err, &e);
 	return r;
 }
 
-int store_child_umount(struct store *s, const struct child_info *c, char **err)
+int store_child_umount(struct store *s, const struct child_info *c, struct lc_err *err)
 {
 	_cleanup_free_ char *target = store_child_path(s, c->name, "root");
 	_cleanup_free_ char *upper = store_child_path(s, c->name, "upper");
-	struct lc_err e = { "" };
 	if (!target || !upper)
 		return -ENOMEM;
 	/* Never unmount what is not this child's overlay. */
 	int r = ov_is_mounted(target, upper);
 	if (r == -EBUSY) {
-		if (err && asprintf(err, "something other than this child's overlay is mounted at %s; not touching it", target) < 0)
-			*err = NULL;
-		return r;
+		return lc_err_ret(err, r, "something other than this child's overlay is mounted at %s; not touching it", target);
 	}
 	if (r <= 0)
 		return r < 0 ? r : 1;
-	r = ov_umount(target, &e);
-	if (r < 0)
-		str_err(err, &e);
-	return r;
+	return ov_umount(target, err);
 }
 
 /* PID in ".new-NAME@PID" / ".trash-NAME@PID.NSEC", or 0 if the name is not ours. */

@@ -30,6 +30,8 @@ struct store {
 	char *root;      /* canonical absolute path */
 	char *runtime;   /* runtime dir for this store (pids, logs, sockets) */
 	int root_fd;
+	/* Warnings of operations that succeeded (import's metadata notes); the CLI installs it. */
+	struct lc_warn warn;
 };
 
 /*
@@ -85,14 +87,14 @@ struct child_info {
 };
 void child_info_done(struct child_info *c);
 
-/* -ENOENT when missing; -EBADMSG (with *err) when the settings file is corrupt. */
-int store_base_load(struct store *s, const char *name, struct base_info *ret, char **err);
-int store_child_load(struct store *s, const char *name, struct child_info *ret, char **err);
+/* -ENOENT when missing; -EBADMSG (with err) when the settings file is corrupt. */
+int store_base_load(struct store *s, const char *name, struct base_info *ret, struct lc_err *err);
+int store_child_load(struct store *s, const char *name, struct child_info *ret, struct lc_err *err);
 /*
- * Do the base and generation a child names exist?  -ENOENT with *err saying
+ * Do the base and generation a child names exist?  -ENOENT with err saying
  * which ("no base named X", "base X has no generation N"), 0 when both do.
  */
-int store_child_check_base(struct store *s, const struct child_info *c, char **err);
+int store_child_check_base(struct store *s, const struct child_info *c, struct lc_err *err);
 /* Atomically rewrite children/NAME/child.conf (caller holds the child lock). */
 int store_child_save_conf(struct store *s, const char *name, const struct settings *conf);
 
@@ -124,5 +126,45 @@ int store_child_is_mounted(struct store *s, const struct child_info *c);
  * checks the store's file system can hold an upper first.  Both are no-ops
  * when already in the wanted state: return 1 then, 0 when they acted.
  */
-int store_child_mount(struct store *s, const struct child_info *c, char **err);
-int store_child_umount(struct store *s, const struct child_info *c, char **err);
+int store_child_mount(struct store *s, const struct child_info *c, struct lc_err *err);
+int store_child_umount(struct store *s, const struct child_info *c, struct lc_err *err);
+
+/*
+ * Children (src/store/child.c).  Each returns 0 or -errno with err saying
+ * what went wrong (without the child's name: the caller adds it).
+ *
+ * Create NAME from BASE's current generation (*ret_gen): takes the base
+ * lock shared and the child lock itself; -EEXIST when NAME exists, -ENOENT
+ * when BASE does not.
+ */
+int store_child_create(struct store *s, const char *name, const char *base, const char *description,
+		       unsigned *ret_gen, struct lc_err *err);
+/*
+ * Empty the child's upper (and work) dir.  Reset and remove need the caller
+ * to hold the child lock and to have checked the child is neither mounted
+ * nor running (running state belongs to the runner).  Reset warns through
+ * warn when the old upper dir cannot be fully deleted.
+ */
+int store_child_reset(struct store *s, const struct child_info *c, const struct lc_warn *warn, struct lc_err *err);
+/* 0 removed, 1 removed but its trash could not be fully deleted (the next sweep retries). */
+int store_child_remove(struct store *s, const char *name, struct lc_err *err);
+/* children/NAME present (even with a broken child.conf)?  1/0/-errno */
+int store_child_exists(struct store *s, const char *name);
+
+/*
+ * Bases (src/store/base.c).  Import source (an absolute, canonical path: a
+ * directory or a tarball) as generation 1 of a new base NAME under the
+ * base lock; progress (may be NULL) hears "Importing …" once the lock is
+ * held.  -EEXIST when NAME exists, -EINVAL when source overlaps the store.
+ */
+struct import_stats;
+int store_base_import(struct store *s, const char *name, const char *source, const char *description,
+		      const struct lc_warn *progress, struct import_stats *st, struct lc_err *err);
+/*
+ * Remove base NAME under its lock: -ENOENT, -EBUSY while a child uses it,
+ * -EBADMSG when some child.conf cannot be read (a user of it may hide
+ * there).  0 removed, 1 removed but trash remains.
+ */
+int store_base_remove(struct store *s, const char *name, struct lc_err *err);
+/* Names of the children of base (any generation); *corrupt set when some child.conf cannot be read. */
+int store_children_of(struct store *s, const char *base, char ***ret, size_t *ret_n, bool *corrupt);

@@ -15,11 +15,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct settings *s = NULL, *again = NULL;
-	char *err = NULL;
-	if (settings_parse((const char *)data, size, "fuzz", &s, &err) < 0) {
-		free(err);
+	struct lc_err err = { "" };
+	if (settings_parse((const char *)data, size, "fuzz", &s, &err) < 0)
 		return 0;
-	}
 	char *text = settings_to_string(s);
 	if (!text || settings_parse(text, strlen(text), "again", &again, &err) < 0)
 		abort();

@@ -102,7 +102,7 @@ TEST(settings_keys)
 	struct settings *s = NULL;
 	struct run_config c = { .log_fd = -1 };
 	char *err = NULL;
-	CHECK_INT(settings_parse(conf, strlen(conf), "t", &s, &err), 0);
+	CHECK_INT(settings_parse(conf, strlen(conf), "t", &s, NULL), 0);
 	CHECK_INT(run_config_from_settings(&c, s, &err), 0);
 	CHECK(c.boot);
 	CHECK_STREQ(c.hostname, "h");
@@ -142,7 +142,7 @@ TEST(settings_errors_name_the_key)
 		struct settings *s = NULL;
 		struct run_config c = { .log_fd = -1 };
 		char *err = NULL;
-		CHECK_INT(settings_parse(bad[i][0], strlen(bad[i][0]), "t", &s, &err), 0);
+		CHECK_INT(settings_parse(bad[i][0], strlen(bad[i][0]), "t", &s, NULL), 0);
 		CHECK_INT(run_config_from_settings(&c, s, &err), -EINVAL);
 		CHECK(err && strncmp(err, bad[i][1], strlen(bad[i][1])) == 0);
 		free(err);

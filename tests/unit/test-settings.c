@@ -6,11 +6,10 @@
 static struct settings *parse(const char *text)
 {
 	struct settings *s = NULL;
-	char *err = NULL;
+	struct lc_err err = { "" };
 	int r = settings_parse(text, strlen(text), "test.conf", &s, &err);
 	if (r < 0)
-		fprintf(stderr, "  parse failed: %s\n", err ? err : "?");
-	free(err);
+		fprintf(stderr, "  parse failed: %s\n", err.msg[0] ? err.msg : "?");
 	return s;
 }
 
@@ -69,16 +68,15 @@ TEST(corrupt_files_refused_with_line)
 			      "[Ch ild]\n", "[Child]\n=x\n" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
 		struct settings *s = NULL;
-		char *err = NULL;
+		struct lc_err err = { "" };
 		CHECK_INT(settings_parse(bad[i], strlen(bad[i]), "c.conf", &s, &err), -EBADMSG);
-		CHECK(err && strncmp(err, "c.conf:", 7) == 0);
+		CHECK(strncmp(err.msg, "c.conf:", 7) == 0);
 		CHECK(s == NULL);
-		free(err);
 	}
 	struct settings *s = NULL;
-	char *err = NULL;
+	struct lc_err err = { "" };
 	CHECK_INT(settings_parse("[A]\nB=c\0d\n", 9, "bin.conf", &s, &err), -EBADMSG);
-	free(err);
+	CHECK(strstr(err.msg, "NUL") != NULL);
 }
 
 TEST(values_with_odd_characters)

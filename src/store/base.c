@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Bases: import (generation 1 from a directory or a tarball), the children
+ * using a base, removal.  A new base is built under bases/.new-NAME@PID and
+ * renamed into place once every file of it is durable; a removal renames it
+ * to .trash-* first (docs/store.md).
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "src/basic/testhook.h"
+#include "src/store/store.h"
+#include "src/store/import.h"
+#include "diff/diff.h"
+
+static int write_base_conf(int gen_parent_fd, const char *source, const char *description)
+{
+	_cleanup_settings_ struct settings *conf = settings_new();
+	char now[64];
+	time_t t = time(NULL);
+	strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+	if (!conf)
+		return -ENOMEM;
+	int r = settings_set(conf, "Base", "Current", "1");
+	if (r == 0 && description)
+		r = settings_set(conf, "Base", "Description", description);
+	if (r == 0)
+		r = settings_set(conf, "Base", "Source", source);
+	if (r == 0)
+		r = settings_set(conf, "Base", "Created", now);
+	if (r < 0)
+		return r;
+	return settings_save(conf, gen_parent_fd, "base.conf");
+}
+
+/*
+ * Fill the hidden directory tmp (tmp_rel below the store root) with
+ * generation 1, its manifest and base.conf, make it durable, and rename it
+ * to bases/NAME.
+ */
+static int fill_new_base(struct store *s, const char *name, const char *source, const char *description,
+			 const char *tmp_rel, const char *tmp, struct import_stats *st, struct lc_err *err)
+{
+	_cleanup_free_ char *tree = NULL, *manifest = NULL, *final_rel = NULL;
+	int r;
+
+	if (asprintf(&tree, "%s/gens/1/tree", tmp) < 0 || asprintf(&manifest, "%s/gens/1/manifest", tmp) < 0 ||
+	    asprintf(&final_rel, "bases/%s", name) < 0)
+		return lc_err_ret(err, -ENOMEM, "out of memory");
+	if ((r = mkdir_p(tree, 0755)) < 0)
+		return lc_err_ret(err, r, "mkdir %s: %s", tree, strerror(-r));
+	struct stat store_st;
+	r = import_tree(source, tree, fstat(s->root_fd, &store_st) == 0 ? &store_st : NULL, st, &s->warn, err);
+	if (r < 0)
+		return err && err->msg[0] ? r : lc_err_ret(err, r, "%s", strerror(-r));
+	r = diff_manifest_build(tree, manifest, err);
+	if (r < 0) {
+		if (err && !err->msg[0])
+			lc_err_set(err, "%s", strerror(-r));
+		lc_err_wrap(err, "manifest");
+		return r;
+	}
+	_cleanup_close_ int tmp_fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (tmp_fd < 0)
+		return lc_err_ret(err, -errno, "%s: %m", tmp);
+	if ((r = write_base_conf(tmp_fd, source, description)) < 0)
+		return lc_err_ret(err, r, "base.conf: %s", strerror(-r));
+	/* Every file of the tree durable before the rename makes it visible. */
+	if (syncfs(tmp_fd) < 0)
+		return lc_err_ret(err, -errno, "syncfs: %m");
+	test_hook("import-before-rename");
+	if (renameat2(s->root_fd, tmp_rel, s->root_fd, final_rel, RENAME_NOREPLACE) < 0)
+		return lc_err_ret(err, -errno, "rename into place: %m");
+	fsync_dir_at(s->root_fd, "bases");
+	return 0;
+}
+
+/*
+ * A source holding the store, or inside it (bases/, children/), would copy
+ * the import's own temporary tree into itself forever.
+ */
+static int check_source_outside(struct store *s, const char *source, struct lc_err *err)
+{
+	int r = store_overlaps(s, source);
+	if (r < 0)
+		return lc_err_ret(err, r, "source %s: %s", source, strerror(-r));
+	if (r == STORE_HOLDS_PATH)
+		return lc_err_ret(err, -EINVAL, "source %s is inside the store %s", source, s->root);
+	if (r == PATH_HOLDS_STORE)
+		return lc_err_ret(err, -EINVAL, "source %s contains the store %s", source, s->root);
+	return 0;
+}
+
+int store_base_import(struct store *s, const char *name, const char *source, const char *description,
+		      const struct lc_warn *progress, struct import_stats *st, struct lc_err *err)
+{
+	const char *why;
+	int r;
+
+	if (name_validate(name, &why) < 0)
+		return lc_err_ret(err, -EINVAL, "base name '%s': %s", name, why);
+	if (description && !settings_value_ok(description))
+		return lc_err_ret(err, -EINVAL, "the description must be one line");
+	if (source[0] != '/' || !settings_value_ok(source))
+		return lc_err_ret(err, -EINVAL, "source path %s must be absolute and one line", source);
+	if ((r = check_source_outside(s, source, err)) < 0)
+		return r;
+
+	_cleanup_close_ int lock = store_lock(s, LOCK_BASE, name, LOCK_EX);
+	if (lock < 0)
+		return lc_err_ret(err, lock, "lock: %s", strerror(-lock));
+	_cleanup_free_ char *final = store_base_dir(s, name);
+	if (!final)
+		return -ENOMEM;
+	if (access(final, F_OK) == 0)
+		return lc_err_ret(err, -EEXIST, "a base of that name already exists");
+	store_sweep(s);
+
+	/* Build everything under a hidden name, then rename it into place in one step. */
+	_cleanup_free_ char *tmp_rel = NULL, *tmp = NULL;
+	if (asprintf(&tmp_rel, "bases/.new-%s@%d", name, (int)getpid()) < 0 ||
+	    asprintf(&tmp, "%s/%s", s->root, tmp_rel) < 0)
+		return lc_err_ret(err, -ENOMEM, "out of memory");
+	lc_warn(progress, "Importing %s into base %s ...", source, name);
+	r = fill_new_base(s, name, source, description, tmp_rel, tmp, st, err);
+	if (r < 0)
+		rm_rf_at(s->root_fd, tmp_rel);
+	return r;
+}
+
+int store_children_of(struct store *s, const char *base, char ***ret, size_t *ret_n, bool *corrupt)
+{
+	char **all = NULL;
+	size_t n = 0, k = 0;
+	int r = store_list_children(s, &all, &n);
+	if (r < 0)
+		return r;
+	char **v = calloc(n + 1, sizeof(*v));
+	if (!v) {
+		strv_free(all);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct child_info c;
+		if (store_child_load(s, all[i], &c, NULL) < 0) {
+			if (corrupt)
+				*corrupt = true;
+			continue;
+		}
+		if (strcmp(c.base, base) == 0)
+			v[k++] = strdup(all[i]);
+		child_info_done(&c);
+	}
+	strv_free(all);
+	*ret = v;
+	*ret_n = k;
+	return 0;
+}
+
+/* Refuse while a child uses the base, or while some child.conf cannot tell. */
+static int check_base_unused(struct store *s, const char *name, struct lc_err *err)
+{
+	char **kids = NULL;
+	size_t nk = 0;
+	bool corrupt = false;
+	int r = store_children_of(s, name, &kids, &nk, &corrupt);
+	if (r < 0)
+		return lc_err_ret(err, r, "%s", strerror(-r));
+	if (nk > 0)
+		lc_err_set(err, "in use by %zu child%s (%s%s); remove them first", nk, nk == 1 ? "" : "ren", kids[0],
+			   nk > 1 ? ", ..." : "");
+	strv_free(kids);
+	if (nk > 0)
+		return -EBUSY;
+	if (corrupt)
+		return lc_err_ret(err, -EBADMSG,
+				  "some child.conf cannot be read, so it is unknown whether a child uses this base (see "
+				  "'layerctl child list'; a broken child can be removed with 'layerctl child rm')");
+	return 0;
+}
+
+int store_base_remove(struct store *s, const char *name, struct lc_err *err)
+{
+	_cleanup_free_ char *rel = NULL;
+	const char *why;
+	int r;
+
+	if (name_validate(name, &why) < 0)
+		return lc_err_ret(err, -EINVAL, "base name '%s': %s", name, why);
+	/* Exclusive: child create holds it shared while it adds a child of this base. */
+	_cleanup_close_ int lock = store_lock(s, LOCK_BASE, name, LOCK_EX);
+	if (lock < 0)
+		return lc_err_ret(err, lock, "lock: %s", strerror(-lock));
+	if (asprintf(&rel, "bases/%s", name) < 0)
+		return -ENOMEM;
+	if (faccessat(s->root_fd, rel, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+		return lc_err_ret(err, -ENOENT, "no such base");
+	store_sweep(s);
+	if ((r = check_base_unused(s, name, err)) < 0)
+		return r;
+	r = remove_atomically(s->root_fd, rel);
+	if (r < 0)
+		return lc_err_ret(err, r, "%s", strerror(-r));
+	return r;
+}

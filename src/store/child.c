@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Children of a base: create, reset and remove (docs/store.md).  Every
+ * change is atomic: a new child is built under children/.new-NAME@PID and
+ * renamed into place, a reset swaps in a fresh upper dir with one
+ * RENAME_EXCHANGE, a removal renames the child to .trash-* first.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+
+#include "src/store/store.h"
+#include "overlay/overlay.h"
+
+/* The tree root's xattrs (ACLs, security labels…), overlay's own excepted. */
+static int copy_root_xattrs(const char *tree, int upper_fd)
+{
+	char names[65536], value[65536];
+	ssize_t n = llistxattr(tree, names, sizeof(names));
+	if (n < 0)
+		return errno == ENOTSUP ? 0 : -errno;
+	for (char *name = names; name < names + n; name += strlen(name) + 1) {
+		if (ov_xattr_is_private(name))
+			continue;
+		ssize_t v = lgetxattr(tree, name, value, sizeof(value));
+		if (v < 0)
+			return -errno;
+		if (fsetxattr(upper_fd, name, value, (size_t)v, 0) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/*
+ * The overlay's root directory is the upper dir's root inode, so the merged
+ * "/" shows the upper dir's owner, mode, xattrs and times: give it the base
+ * tree's (lstat: the tree root is always a real directory).
+ */
+static int copy_root_attributes(const char *tree, int upper_fd)
+{
+	struct stat st;
+	int r;
+	if (lstat(tree, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if (fchown(upper_fd, st.st_uid, st.st_gid) < 0 || fchmod(upper_fd, st.st_mode & 07777) < 0)
+		return -errno;
+	if ((r = copy_root_xattrs(tree, upper_fd)) < 0)
+		return r;
+	struct timespec ts[2] = { st.st_atim, st.st_mtim };
+	return futimens(upper_fd, ts) < 0 ? -errno : 0;
+}
+
+/* Make dir/upper, dir/work and dir/root (dir: fd of the new child dir). */
+static int make_child_dirs(int dirfd, const char *tree)
+{
+	if (mkdirat(dirfd, "upper", 0755) < 0 || mkdirat(dirfd, "work", 0700) < 0 || mkdirat(dirfd, "root", 0755) < 0)
+		return -errno;
+	_cleanup_close_ int ufd = openat(dirfd, "upper", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ufd < 0)
+		return -errno;
+	return copy_root_attributes(tree, ufd);
+}
+
+static struct settings *new_child_conf(const char *base, unsigned gen, const char *description)
+{
+	char g[32];
+	snprintf(g, sizeof(g), "%u", gen);
+	struct settings *conf = settings_new();
+	if (!conf || settings_set(conf, "Child", "Base", base) < 0 || settings_set(conf, "Child", "Generation", g) < 0 ||
+	    (description && settings_set(conf, "Child", "Description", description) < 0)) {
+		settings_free(conf);
+		return NULL;
+	}
+	return conf;
+}
+
+/* Build the child under tmp_rel (upper, work, root, child.conf), durable; then rename it to final_rel. */
+static int build_child(struct store *s, const char *tmp_rel, const char *final_rel, const char *tree,
+		       const struct settings *conf, struct lc_err *err)
+{
+	int r;
+	if (mkdirat(s->root_fd, tmp_rel, 0755) < 0)
+		return lc_err_ret(err, -errno, "mkdir %s/%s: %m", s->root, tmp_rel);
+	_cleanup_close_ int dfd = openat(s->root_fd, tmp_rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || (r = make_child_dirs(dfd, tree)) < 0 || (r = settings_save(conf, dfd, "child.conf")) < 0 ||
+	    (r = fsync_dir_at(dfd, ".")) < 0) {
+		r = dfd < 0 ? -errno : r;
+		rm_rf_at(s->root_fd, tmp_rel);
+		return lc_err_ret(err, r, "setting up %s/%s (base tree %s): %s", s->root, final_rel, tree, strerror(-r));
+	}
+	/* NOREPLACE: if another create won (it cannot while we hold the lock), we fail cleanly. */
+	if (renameat2(s->root_fd, tmp_rel, s->root_fd, final_rel, RENAME_NOREPLACE) < 0) {
+		r = -errno;
+		rm_rf_at(s->root_fd, tmp_rel);
+		return lc_err_ret(err, r, "%s", r == -EEXIST ? "a child of that name already exists" : strerror(-r));
+	}
+	fsync_dir_at(s->root_fd, "children");
+	return 0;
+}
+
+int store_child_create(struct store *s, const char *name, const char *base, const char *description,
+		       unsigned *ret_gen, struct lc_err *err)
+{
+	_cleanup_free_ char *tmp_rel = NULL, *final_rel = NULL, *tree = NULL;
+	struct base_info b;
+	const char *why;
+	int r;
+
+	if (name_validate(name, &why) < 0)
+		return lc_err_ret(err, -EINVAL, "child name '%s': %s", name, why);
+	if (name_validate(base, &why) < 0)
+		return lc_err_ret(err, -EINVAL, "base name '%s': %s", base, why);
+	if (description && !settings_value_ok(description))
+		return lc_err_ret(err, -EINVAL, "the description must be one line");
+	/*
+	 * Base lock shared (the base stays while we add a child of it), then the
+	 * child lock (one create of NAME at a time) — base before child, the
+	 * store's lock order.
+	 */
+	_cleanup_close_ int block = store_lock(s, LOCK_BASE, base, LOCK_SH);
+	_cleanup_close_ int clock = block >= 0 ? store_lock(s, LOCK_CHILD, name, LOCK_EX) : -1;
+	if (clock < 0 || block < 0)
+		return lc_err_ret(err, block < 0 ? block : clock, "lock: %s", strerror(-(block < 0 ? block : clock)));
+	if (asprintf(&final_rel, "children/%s", name) < 0 ||
+	    asprintf(&tmp_rel, "children/.new-%s@%d", name, (int)getpid()) < 0)
+		return -ENOMEM;
+	if (faccessat(s->root_fd, final_rel, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		return lc_err_ret(err, -EEXIST, "a child of that name already exists");
+	r = store_base_load(s, base, &b, err);
+	if (r == -ENOENT)
+		return lc_err_ret(err, r, "no base named %s", base);
+	if (r < 0) {
+		if (!err || !err->msg[0])
+			lc_err_set(err, "%s", strerror(-r));
+		lc_err_wrap(err, "base %s", base);
+		return r;
+	}
+	unsigned gen = b.current;
+	tree = store_gen_tree(s, base, gen);
+	base_info_done(&b);
+	_cleanup_settings_ struct settings *conf = new_child_conf(base, gen, description);
+	if (!tree || !conf)
+		return lc_err_ret(err, -ENOMEM, "out of memory");
+
+	store_sweep(s);
+	if ((r = build_child(s, tmp_rel, final_rel, tree, conf, err)) < 0)
+		return r;
+	if (ret_gen)
+		*ret_gen = gen;
+	return 0;
+}
+
+int store_child_reset(struct store *s, const struct child_info *c, const struct lc_warn *warn, struct lc_err *err)
+{
+	_cleanup_free_ char *dir_rel = NULL, *tree = store_gen_tree(s, c->base, c->gen);
+	int r;
+
+	if (!tree || asprintf(&dir_rel, "children/%s", c->name) < 0)
+		return -ENOMEM;
+	_cleanup_close_ int dfd = openat(s->root_fd, dir_rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return lc_err_ret(err, -errno, "%s/%s: %m", s->root, dir_rel);
+
+	/* A fresh upper, swapped in with one atomic RENAME_EXCHANGE; then drop the old one. */
+	rm_rf_at(dfd, ".upper-new");
+	if (mkdirat(dfd, ".upper-new", 0755) < 0)
+		return lc_err_ret(err, -errno, "mkdir: %m");
+	_cleanup_close_ int ufd = openat(dfd, ".upper-new", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ufd < 0 || (r = copy_root_attributes(tree, ufd)) < 0 || fsync(ufd) < 0) {
+		r = ufd < 0 || r == 0 ? -errno : r;
+		rm_rf_at(dfd, ".upper-new");
+		return lc_err_ret(err, r, "%s", strerror(-r));
+	}
+	if (renameat2(dfd, ".upper-new", dfd, "upper", RENAME_EXCHANGE) < 0) {
+		r = -errno;
+		rm_rf_at(dfd, ".upper-new");
+		return lc_err_ret(err, r, "swap upper dir: %s", strerror(-r));
+	}
+	fsync(dfd);
+	if ((r = rm_rf_at(dfd, ".upper-new")) < 0)
+		lc_warn(warn, "removing the old upper dir: %s", strerror(-r));
+	/* The work dir is the kernel's scratch space; empty it too. */
+	_cleanup_close_ int wfd = openat(dfd, "work", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (wfd >= 0) {
+		rm_rf_at(wfd, "work");
+		rm_rf_at(wfd, "index");
+	}
+	return 0;
+}
+
+int store_child_remove(struct store *s, const char *name, struct lc_err *err)
+{
+	_cleanup_free_ char *rel = NULL;
+	if (name_validate(name, NULL) < 0)
+		return lc_err_ret(err, -EINVAL, "child name '%s' is not valid", name);
+	store_sweep(s);
+	if (asprintf(&rel, "children/%s", name) < 0)
+		return -ENOMEM;
+	int r = remove_atomically(s->root_fd, rel);
+	if (r < 0)
+		return lc_err_ret(err, r, "%s", strerror(-r));
+	return r;
+}
+
+int store_child_exists(struct store *s, const char *name)
+{
+	_cleanup_free_ char *rel = NULL;
+	if (asprintf(&rel, "children/%s", name) < 0)
+		return -ENOMEM;
+	return faccessat(s->root_fd, rel, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ? 1 : errno == ENOENT ? 0 : -errno;
+}
