@@ -285,6 +285,12 @@ static int apply_opts_or_fail(const char *cmd, struct run_config *c, struct run_
 }
 
 /* Load a child and its settings into c.  Prints; returns an exit code. */
+/* The terminal may still be in raw mode: a line of its own, with carriage returns. */
+static void print_console_notice(void *userdata, const char *msg)
+{
+	fprintf(stderr, "\r\n%s\r\n", msg);
+}
+
 static int load_child(struct ctx *ctx, const char *cmd, const char *name, struct child_info *ci, struct run_config *c)
 {
 	_cleanup_free_ char *err = NULL;
@@ -296,6 +302,8 @@ static int load_child(struct ctx *ctx, const char *cmd, const char *name, struct
 	c->name = strdup(name);
 	c->root = store_child_path(&ctx->store, name, "root");
 	c->runtime = ctx->store.runtime;
+	c->warn = (struct lc_warn){ cli_print_warning, NULL };
+	c->notice = (struct lc_warn){ print_console_notice, NULL };
 	if (!c->name || !c->root)
 		return log_fail(EXIT_FAIL, "out of memory");
 	r = run_config_from_settings(c, ci->conf, &err);

@@ -331,8 +331,8 @@ static int make_cgroups(struct run_config *c, char *errbuf, size_t errlen)
 	}
 	/* A simple init boots without it; systemd will say what it misses. */
 	if (c->boot && !c->cgroups.v2_path)
-		fprintf(stderr, "layerctl: %s: boot: no cgroup2 of its own (%s); /sys/fs/cgroup stays empty\n",
-			c->name, err ? err : "no cgroup2 hierarchy");
+		lc_warn(&c->warn, "%s: boot: no cgroup2 of its own (%s); /sys/fs/cgroup stays empty", c->name,
+			err ? err : "no cgroup2 hierarchy");
 	return 0;
 }
 
@@ -426,7 +426,7 @@ int container_start(struct run_config *c, struct container *ret, char *errbuf, s
 		/* Meanwhile the container builds its root; an empty pipe tells it we failed. */
 		r = send_filter(c->boot ? SECCOMP_BOOT : SECCOMP_PLAIN, c->runtime, bpfpipe[1]);
 		if (r < 0)
-			fprintf(stderr, "layerctl: %s: seccomp filter: %s\n", c->name, strerror(-r));
+			lc_warn(&c->warn, "%s: seccomp filter: %s", c->name, strerror(-r));
 	}
 	close(bpfpipe[1]);
 	if (sv[1] >= 0)
@@ -471,7 +471,7 @@ int container_wait(struct run_config *c, struct container *ct)
 
 	/* With or without a pty: relay, forward signals, end on SIGTERM (console.c). */
 	if (console_relay(c, ct->master, ct->pidfd, sigfd, signal_for_container, c) == 1) {
-		fprintf(stderr, "\r\nLeft container %s: killing it.\r\n", c->name);
+		lc_warn(&c->notice, "Left container %s: killing it.", c->name);
 		syscall(SYS_pidfd_send_signal, ct->pidfd, SIGKILL, NULL, 0);
 	}
 	while (waitid(P_PIDFD, ct->pidfd, &si, WEXITED) < 0 && errno == EINTR)
@@ -556,7 +556,7 @@ int container_enter(struct run_config *c, int target, bool net, struct container
 	if (pid > 0) {
 		int r = send_filter(SECCOMP_PLAIN, c->runtime, bpfpipe[1]);
 		if (r < 0)
-			fprintf(stderr, "layerctl: %s: seccomp filter: %s\n", c->name, strerror(-r));
+			lc_warn(&c->warn, "%s: seccomp filter: %s", c->name, strerror(-r));
 	}
 	close(bpfpipe[1]);
 	if (pid < 0) {

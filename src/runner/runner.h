@@ -81,6 +81,8 @@ struct cgroups {
 
 struct run_config {
 	char *name;             /* the child's name (messages, default hostname) */
+	struct lc_warn warn;    /* something went wrong but the run goes on (the CLI prints it) */
+	struct lc_warn notice;  /* what the user is told on the console (after the ^]^]^] escape) */
 	char *root;             /* host path of the mounted overlay */
 	char **argv;            /* command (NULL: default shell, or init with boot) */
 	bool boot;
