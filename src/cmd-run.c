@@ -152,16 +152,16 @@ static int parse_run_opts(const char *cmd, int argc, char **argv, struct run_opt
 		case 'b': o->boot = true; break;
 		case OPT_BIND:
 		case OPT_BIND_RO:
-			if ((r = config_add_bind(&o->lists, optarg, c == OPT_BIND_RO)) < 0)
+			if ((r = runner_config_add_bind(&o->lists, optarg, c == OPT_BIND_RO)) < 0)
 				return usage_error(cmd, "--bind %s: %s", optarg,
 						   r == -EINVAL ? "needs SRC[:DST[:ro]], absolute paths without '..'" : strerror(-r));
 			break;
 		case OPT_TMPFS:
-			if ((r = config_add_tmpfs(&o->lists, optarg)) < 0)
+			if ((r = runner_config_add_tmpfs(&o->lists, optarg)) < 0)
 				return usage_error(cmd, "--tmpfs %s: needs an absolute DST[:OPTS] other than /", optarg);
 			break;
 		case 'E':
-			if (config_add_env(&o->lists, optarg) < 0)
+			if (runner_config_add_env(&o->lists, optarg) < 0)
 				return usage_error(cmd, "--setenv %s: needs KEY=VALUE", optarg);
 			break;
 		case 'u':
@@ -182,7 +182,7 @@ static int parse_run_opts(const char *cmd, int argc, char **argv, struct run_opt
 		case OPT_PRIVNET: o->private_network = true; break;
 		case OPT_CAP:
 		case OPT_DROPCAP:
-			if (caps_parse(optarg, &m) < 0)
+			if (runner_caps_parse(optarg, &m) < 0)
 				return usage_error(cmd, "%s: unknown capability in '%s'",
 						   c == OPT_CAP ? "--capability" : "--drop-capability", optarg);
 			if (c == OPT_CAP)
@@ -253,19 +253,19 @@ static int apply_opts(struct run_config *c, struct run_opts *o, char **cmdv)
 	if (cmdv && cmdv[0] && (r = strv_copy(&c->argv, cmdv)) < 0)
 		return r;
 	for (char **e = o->lists.env; e && *e; e++)
-		if ((r = config_add_env(c, *e)) < 0)
+		if ((r = runner_config_add_env(c, *e)) < 0)
 			return r;
 	for (size_t i = 0; i < o->lists.n_binds; i++) {
 		struct bind_spec *b = &o->lists.binds[i];
 		_cleanup_free_ char *arg = NULL;
-		if (asprintf(&arg, "%s:%s", b->src, b->dst) < 0 || (r = config_add_bind(c, arg, b->ro)) < 0)
+		if (asprintf(&arg, "%s:%s", b->src, b->dst) < 0 || (r = runner_config_add_bind(c, arg, b->ro)) < 0)
 			return -ENOMEM;
 	}
 	for (size_t i = 0; i < o->lists.n_tmpfs; i++) {
 		struct tmpfs_spec *t = &o->lists.tmpfs[i];
 		_cleanup_free_ char *arg = NULL;
 		if (asprintf(&arg, "%s%s%s", t->dst, t->opts ? ":" : "", t->opts ? t->opts : "") < 0 ||
-		    (r = config_add_tmpfs(c, arg)) < 0)
+		    (r = runner_config_add_tmpfs(c, arg)) < 0)
 			return -ENOMEM;
 	}
 	return 0;
@@ -306,7 +306,7 @@ static int load_child(struct ctx *ctx, const char *cmd, const char *name, struct
 	c->notice = (struct lc_warn){ print_console_notice, NULL };
 	if (!c->name || !c->root)
 		return log_fail(EXIT_FAIL, "out of memory");
-	r = run_config_from_settings(c, ci->conf, &err);
+	r = runner_config_from_settings(c, ci->conf, &err);
 	if (r < 0)
 		return log_fail(EXIT_FAIL, "%s %s: child.conf: %s", cmd, name, err ? err : strerror(-r));
 	return 0;
@@ -425,13 +425,13 @@ static void umount_after_run(struct ctx *ctx, const char *cmd, const struct chil
 /*
  * The runtime dir decides what stop signals and which seccomp program a
  * container loads: refuse one that someone other than root could change
- * (see trusted_dir_open).  Not there yet is fine: nothing runs, and run
+ * (see runner_trusted_dir_open).  Not there yet is fine: nothing runs, and run
  * creates it.
  */
 static int check_runtime_dir(struct ctx *ctx, const char *cmd, const char *name)
 {
 	char why[512];
-	int fd = trusted_dir_open(ctx->store.runtime, why, sizeof(why));
+	int fd = runner_trusted_dir_open(ctx->store.runtime, why, sizeof(why));
 	if (fd == -ENOENT)
 		return 0;
 	if (fd < 0)
@@ -443,7 +443,7 @@ static int check_runtime_dir(struct ctx *ctx, const char *cmd, const char *name)
 
 static int take_run_lock(struct ctx *ctx, const char *cmd, const char *name)
 {
-	int fd = state_lock(ctx->store.runtime, name);
+	int fd = runner_state_lock(ctx->store.runtime, name);
 	if (fd == -EBUSY)
 		return log_fail(-1, "%s %s: the child is already running (a child runs at most once)", cmd, name);
 	if (fd < 0)
@@ -457,7 +457,7 @@ static int take_run_lock(struct ctx *ctx, const char *cmd, const char *name)
 
 static int check_root(const char *cmd, const struct run_config *c)
 {
-	int r = is_host_root(c->root);
+	int r = runner_is_host_root(c->root);
 	if (r < 0)
 		return log_fail(EXIT_FAIL, "%s %s: %s: %s", cmd, c->name, c->root, strerror(-r));
 	if (r > 0)
@@ -475,8 +475,8 @@ static void fill_kill_signal(struct run_config *c)
 	}
 	static const char *const inits[] = { "/usr/lib/systemd/systemd", "/lib/systemd/systemd", "/sbin/init" };
 	for (size_t i = 0; i < ELEMENTSOF(inits); i++) {
-		if (image_exists(c->root, inits[i])) {
-			c->kill_signal = kill_signal_for_init(c->root, inits[i]);
+		if (runner_image_exists(c->root, inits[i])) {
+			c->kill_signal = runner_kill_signal_for_init(c->root, inits[i]);
 			return;
 		}
 	}
@@ -486,7 +486,7 @@ static void fill_kill_signal(struct run_config *c)
 static int check_boot(const char *cmd, const struct run_config *c)
 {
 	/* Resolved inside the image: an absolute symlink there must not find the host's file. */
-	if (c->boot && !image_exists(c->root, "/etc/os-release") && !image_exists(c->root, "/usr/lib/os-release"))
+	if (c->boot && !runner_image_exists(c->root, "/etc/os-release") && !runner_image_exists(c->root, "/usr/lib/os-release"))
 		return log_fail(EXIT_FAIL, "%s %s: boot: no /etc/os-release or /usr/lib/os-release in the child", cmd, c->name);
 	return 0;
 }
@@ -497,7 +497,7 @@ static void record_state(struct ctx *ctx, const struct run_config *c, const stru
 		.pid = ct->pid, .monitor = getpid(), .boot = c->boot, .kill_signal = c->kill_signal,
 		.private_network = c->private_network, .started = (long long)time(NULL), .pidns = pidns_of(ct->pid),
 	};
-	int r = state_write(ctx->store.runtime, c->name, &st);
+	int r = runner_state_write(ctx->store.runtime, c->name, &st);
 	if (r < 0)
 		log_warning("%s: runtime state: %s", c->name, strerror(-r));
 }
@@ -513,25 +513,25 @@ static int run_container(struct ctx *ctx, const char *cmd, struct run_config *c,
 	int hint, r, status;
 
 	for (;;) {
-		r = container_start(c, &ct, errbuf, sizeof(errbuf), &hint);
+		r = runner_container_start(c, &ct, errbuf, sizeof(errbuf), &hint);
 		if (r < 0) {
 			log_error("%s %s: %s", cmd, c->name, errbuf);
 			if (report_fd >= 0)
 				dprintf(report_fd, "%s", errbuf);
-			state_clear(ctx->store.runtime, c->name);
+			runner_state_clear(ctx->store.runtime, c->name);
 			return hint;
 		}
 		record_state(ctx, c, &ct);
 		if (report_fd >= 0)
 			close(report_fd);   /* start: "it is up" */
 		report_fd = -1;
-		status = container_wait(c, &ct);
-		container_done(&ct);
+		status = runner_container_wait(c, &ct);
+		runner_container_done(&ct);
 		if (!ct.rebooted)
 			break;
 		log_info("Container %s rebooted; starting it again.", c->name);
 	}
-	state_clear(ctx->store.runtime, c->name);
+	runner_state_clear(ctx->store.runtime, c->name);
 	return status;
 }
 
@@ -557,8 +557,8 @@ int cmd_run(struct ctx *ctx, int argc, char **argv)
 		if (mounted_here)
 			umount_after_run(ctx, "run", &ci);
 	}
-	run_config_done(&o.lists);
-	run_config_done(&c);
+	runner_config_done(&o.lists);
+	runner_config_done(&c);
 	child_info_done(&ci);
 	return ret;
 }
@@ -611,7 +611,7 @@ int cmd_start(struct ctx *ctx, int argc, char **argv)
 		goto out;
 	c.boot = true;
 	c.console = CONSOLE_LOG;
-	dir = state_dir(ctx->store.runtime, c.name);
+	dir = runner_state_dir(ctx->store.runtime, c.name);
 	if (!dir || asprintf(&logpath, "%s/log", dir) < 0) {
 		ret = log_fail(EXIT_FAIL, "out of memory");
 		goto fail;
@@ -690,7 +690,7 @@ fail:
 	if (mounted_here)
 		umount_after_run(ctx, "start", &ci);
 out:
-	run_config_done(&c);
+	runner_config_done(&c);
 	child_info_done(&ci);
 	return ret;
 }
@@ -701,14 +701,14 @@ static int running_state(struct ctx *ctx, const char *cmd, const char *name, str
 	int r;
 	if ((r = cli_check_name(cmd, "child", name)) || (r = ctx_store(ctx, false)) || (r = check_runtime_dir(ctx, cmd, name)))
 		return r;
-	if (state_is_locked(ctx->store.runtime, name) <= 0) {
+	if (runner_state_is_locked(ctx->store.runtime, name) <= 0) {
 		_cleanup_free_ char *rel = NULL;
 		if (asprintf(&rel, "children/%s", name) >= 0 && faccessat(ctx->store.root_fd, rel, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
 		    errno == ENOENT)
 			return log_fail(EXIT_FAIL, "%s %s: no such child", cmd, name);
 		return log_fail(EXIT_FAIL, "%s %s: the child is not running", cmd, name);
 	}
-	if ((r = state_read(ctx->store.runtime, name, st)) < 0)
+	if ((r = runner_state_read(ctx->store.runtime, name, st)) < 0)
 		return log_fail(EXIT_FAIL, "%s %s: runtime state: %s", cmd, name, strerror(-r));
 	return 0;
 }
@@ -716,7 +716,7 @@ static int running_state(struct ctx *ctx, const char *cmd, const char *name, str
 static bool wait_unlocked(struct ctx *ctx, const char *name, long ms)
 {
 	for (long waited = 0; waited <= ms; waited += 20) {
-		if (state_is_locked(ctx->store.runtime, name) <= 0)
+		if (runner_state_is_locked(ctx->store.runtime, name) <= 0)
 			return true;
 		usleep(20000);
 	}
@@ -753,7 +753,7 @@ int cmd_stop(struct ctx *ctx, int argc, char **argv)
 	const char *name = argv[optind];
 	if ((r = running_state(ctx, "stop", name, &st)))
 		return r;
-	_cleanup_close_ int pidfd = state_open_pid(&st);
+	_cleanup_close_ int pidfd = runner_state_open_pid(&st);
 	if (pidfd < 0)
 		return wait_unlocked(ctx, name, 2000) ? EXIT_OK : log_fail(EXIT_FAIL, "stop %s: pid %d: %s", name, st.pid, strerror(-pidfd));
 	if (syscall(SYS_pidfd_send_signal, pidfd, st.kill_signal ? st.kill_signal : SIGTERM, NULL, 0) < 0 && errno != ESRCH)
@@ -782,7 +782,7 @@ int cmd_exec(struct ctx *ctx, int argc, char **argv)
 	if ((r = parse_run_opts("exec", argc, argv, &o, true)))
 		return r < 0 ? EXIT_OK : r;
 	if (argc - optind != 1 || !cmdv || !cmdv[0]) {
-		run_config_done(&o.lists);
+		runner_config_done(&o.lists);
 		return usage_error("exec", "needs CHILD -- CMD [ARGS...]");
 	}
 	const char *name = argv[optind];
@@ -792,22 +792,22 @@ int cmd_exec(struct ctx *ctx, int argc, char **argv)
 	if ((ret = apply_opts_or_fail("exec", &c, &o, cmdv)))
 		goto out;
 	ret = EXIT_FAIL;
-	pidfd = state_open_pid(&st);
+	pidfd = runner_state_open_pid(&st);
 	if (pidfd < 0) {
 		log_error("exec %s: pid %d: %s", name, st.pid, pidfd == -ESRCH ? "the child is not running" : strerror(-pidfd));
 		goto out;
 	}
 	struct container ct;
 	char errbuf[600];
-	if (container_enter(&c, pidfd, st.private_network, &ct, errbuf, sizeof(errbuf), &ret) < 0) {
+	if (runner_container_enter(&c, pidfd, st.private_network, &ct, errbuf, sizeof(errbuf), &ret) < 0) {
 		log_error("exec %s: %s", name, errbuf);
 		goto out;
 	}
-	ret = container_wait(&c, &ct);
-	container_done(&ct);
+	ret = runner_container_wait(&c, &ct);
+	runner_container_done(&ct);
 out:
-	run_config_done(&o.lists);
-	run_config_done(&c);
+	runner_config_done(&o.lists);
+	runner_config_done(&c);
 	child_info_done(&ci);
 	return ret;
 }
@@ -848,7 +848,7 @@ int cmd_ps(struct ctx *ctx, int argc, char **argv)
 	long long now = time(NULL);
 	for (size_t i = 0; i < n; i++) {
 		struct run_state st;
-		if (state_is_locked(ctx->store.runtime, names[i]) <= 0 || state_read(ctx->store.runtime, names[i], &st) < 0)
+		if (runner_state_is_locked(ctx->store.runtime, names[i]) <= 0 || runner_state_read(ctx->store.runtime, names[i], &st) < 0)
 			continue;
 		if (json) {
 			json_begin_object(&j);
@@ -873,5 +873,5 @@ int child_is_running(struct ctx *ctx, const char *name)
 {
 	if (!ctx->store_open)
 		return 0;
-	return state_is_locked(ctx->store.runtime, name) > 0;
+	return runner_state_is_locked(ctx->store.runtime, name) > 0;
 }

@@ -17,7 +17,7 @@
 
 #include "src/runner/runner.h"
 
-int caps_apply(uint64_t keep, const char **step)
+int runner_caps_apply(uint64_t keep, const char **step)
 {
 	int last = cap_max_bits() - 1;
 
@@ -92,7 +92,7 @@ static int user_groups(const char *name, gid_t gid, gid_t *groups, int max)
 	return n;
 }
 
-int switch_user(const char *user, char **ret_home, const char **step)
+int runner_switch_user(const char *user, char **ret_home, const char **step)
 {
 	_cleanup_free_ char *name = NULL;
 	uid_t uid;

@@ -292,7 +292,7 @@ static int read_hierarchies(struct hierarchy **ret, size_t *ret_n)
 	return 0;
 }
 
-int cgroups_make(const char *store_id, const char *name, bool must_leave_root, struct cgroups *cg, char **err)
+int runner_cgroups_make(const char *store_id, const char *name, bool must_leave_root, struct cgroups *cg, char **err)
 {
 	_cleanup_free_ char *rel = NULL;
 	struct hierarchy *h = NULL;
@@ -357,11 +357,11 @@ out:
 		mnt_unref_table(tb);
 	hierarchies_free(h, n);
 	if (r < 0)
-		cgroups_remove(cg);
+		runner_cgroups_remove(cg);
 	return r;
 }
 
-int cgroups_join(const struct cgroups *cg)
+int runner_cgroups_join(const struct cgroups *cg)
 {
 	int r = 0;
 	for (size_t i = 0; i < cg->n_procs; i++)
@@ -377,7 +377,7 @@ int cgroups_join(const struct cgroups *cg)
 	return r;
 }
 
-void cgroups_close(struct cgroups *cg)
+void runner_cgroups_close(struct cgroups *cg)
 {
 	for (size_t i = 0; i < cg->n_procs; i++)
 		close(cg->procs[i]);
@@ -387,9 +387,9 @@ void cgroups_close(struct cgroups *cg)
 	cg->v2_fd = -1;
 }
 
-void cgroups_remove(struct cgroups *cg)
+void runner_cgroups_remove(struct cgroups *cg)
 {
-	cgroups_close(cg);
+	runner_cgroups_close(cg);
 	for (size_t i = 0; i < cg->n; i++) {
 		/*
 		 * The last processes may take a moment to leave after PID 1 is

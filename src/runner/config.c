@@ -16,7 +16,7 @@
 #include "src/runner/runner.h"
 #include "src/store/settings.h"
 
-void run_config_done(struct run_config *c)
+void runner_config_done(struct run_config *c)
 {
 	free(c->name);
 	free(c->root);
@@ -47,7 +47,7 @@ void run_config_done(struct run_config *c)
 
 #define CAPBIT(c) (UINT64_C(1) << (c))
 
-uint64_t caps_nspawn_default(void)
+uint64_t runner_caps_nspawn_default(void)
 {
 	static const int keep[] = {
 		CAP_AUDIT_CONTROL, CAP_AUDIT_WRITE, CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH,
@@ -62,9 +62,9 @@ uint64_t caps_nspawn_default(void)
 	return m;
 }
 
-uint64_t run_config_caps(const struct run_config *c)
+uint64_t runner_config_caps(const struct run_config *c)
 {
-	uint64_t m = caps_nspawn_default();
+	uint64_t m = runner_caps_nspawn_default();
 	if (!c->boot)
 		m &= ~CAPBIT(CAP_SYS_ADMIN);
 	return (m | c->caps_add) & ~c->caps_drop;
@@ -91,7 +91,7 @@ static int cap_one(const char *name, uint64_t *m)
 	return 0;
 }
 
-int caps_parse(const char *list, uint64_t *ret)
+int runner_caps_parse(const char *list, uint64_t *ret)
 {
 	_cleanup_free_ char *copy = strdup(list);
 	uint64_t m = 0;
@@ -117,7 +117,7 @@ static bool path_ok(const char *p)
 }
 
 /* SRC[:DST[:OPTS]] with OPTS "ro" or "rw"; DST defaults to SRC. */
-int bind_parse(const char *arg, bool ro, struct bind_spec *ret)
+int runner_bind_parse(const char *arg, bool ro, struct bind_spec *ret)
 {
 	_cleanup_free_ char *copy = strdup(arg);
 	if (!copy)
@@ -152,7 +152,7 @@ int bind_parse(const char *arg, bool ro, struct bind_spec *ret)
 }
 
 /* DST[:OPTS] */
-int tmpfs_parse(const char *arg, struct tmpfs_spec *ret)
+int runner_tmpfs_parse(const char *arg, struct tmpfs_spec *ret)
 {
 	const char *colon = strchr(arg, ':');
 	ret->dst = colon ? strndup(arg, colon - arg) : strdup(arg);
@@ -170,7 +170,7 @@ int tmpfs_parse(const char *arg, struct tmpfs_spec *ret)
 	return 0;
 }
 
-int env_assignment_ok(const char *kv)
+int runner_env_assignment_ok(const char *kv)
 {
 	const char *eq = strchr(kv, '=');
 	if (!eq || eq == kv)
@@ -195,17 +195,17 @@ static int strv_push(char ***v, const char *s)
 	return nv[n] ? 0 : -ENOMEM;
 }
 
-int config_add_env(struct run_config *c, const char *kv)
+int runner_config_add_env(struct run_config *c, const char *kv)
 {
-	if (!env_assignment_ok(kv))
+	if (!runner_env_assignment_ok(kv))
 		return -EINVAL;
 	return strv_push(&c->env, kv);
 }
 
-int config_add_bind(struct run_config *c, const char *arg, bool ro)
+int runner_config_add_bind(struct run_config *c, const char *arg, bool ro)
 {
 	struct bind_spec b;
-	int r = bind_parse(arg, ro, &b);
+	int r = runner_bind_parse(arg, ro, &b);
 	if (r < 0)
 		return r;
 	struct bind_spec *nb = realloc(c->binds, (c->n_binds + 1) * sizeof(*nb));
@@ -219,10 +219,10 @@ int config_add_bind(struct run_config *c, const char *arg, bool ro)
 	return 0;
 }
 
-int config_add_tmpfs(struct run_config *c, const char *arg)
+int runner_config_add_tmpfs(struct run_config *c, const char *arg)
 {
 	struct tmpfs_spec t;
-	int r = tmpfs_parse(arg, &t);
+	int r = runner_tmpfs_parse(arg, &t);
 	if (r < 0)
 		return r;
 	struct tmpfs_spec *nt = realloc(c->tmpfs, (c->n_tmpfs + 1) * sizeof(*nt));
@@ -236,7 +236,7 @@ int config_add_tmpfs(struct run_config *c, const char *arg)
 	return 0;
 }
 
-int signal_from_name(const char *s)
+int runner_signal_from_name(const char *s)
 {
 	static const struct { const char *name; int sig; } names[] = {
 		{ "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "KILL", SIGKILL },
@@ -266,7 +266,7 @@ int signal_from_name(const char *s)
  * an absolute symlink (/sbin/init -> /bin/busybox) or a ".." is taken
  * relative to the image's root, never the host's (RESOLVE_IN_ROOT).
  */
-int image_open(const char *root, const char *path, int flags)
+int runner_image_open(const char *root, const char *path, int flags)
 {
 	_cleanup_close_ int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	struct open_how how = { .flags = (uint64_t)(flags | O_CLOEXEC),
@@ -277,9 +277,9 @@ int image_open(const char *root, const char *path, int flags)
 	return fd < 0 ? -errno : fd;
 }
 
-bool image_exists(const char *root, const char *path)
+bool runner_image_exists(const char *root, const char *path)
 {
-	int fd = image_open(root, path, O_PATH);
+	int fd = runner_image_open(root, path, O_PATH);
 	if (fd < 0)
 		return false;
 	close(fd);
@@ -293,7 +293,7 @@ bool image_exists(const char *root, const char *path)
  * read (what distributions use: /sbin/init -> ../lib/systemd/systemd or
  * -> /bin/busybox), its directory resolved inside the image.
  */
-int kill_signal_for_init(const char *root, const char *init_path)
+int runner_kill_signal_for_init(const char *root, const char *init_path)
 {
 	char dir[PATH_MAX], target[PATH_MAX];
 	snprintf(dir, sizeof(dir), "%s", init_path);
@@ -302,7 +302,7 @@ int kill_signal_for_init(const char *root, const char *init_path)
 	ssize_t n = -1;
 	if (slash) {
 		*slash = '\0';
-		_cleanup_close_ int dfd = image_open(root, *dir ? dir : "/", O_PATH | O_DIRECTORY);
+		_cleanup_close_ int dfd = runner_image_open(root, *dir ? dir : "/", O_PATH | O_DIRECTORY);
 		if (dfd >= 0)
 			n = readlinkat(dfd, slash + 1, target, sizeof(target) - 1);
 	}
@@ -324,7 +324,7 @@ static int set_error(char **err, const char *section, const char *key, const cha
 	return -EINVAL;
 }
 
-int run_config_from_settings(struct run_config *c, const struct settings *s, char **err)
+int runner_config_from_settings(struct run_config *c, const struct settings *s, char **err)
 {
 	const char *v;
 	int r;
@@ -351,7 +351,7 @@ int run_config_from_settings(struct run_config *c, const struct settings *s, cha
 			return -ENOMEM;
 	}
 	if ((v = settings_get(s, "Exec", "KillSignal"))) {
-		if ((r = signal_from_name(v)) < 0)
+		if ((r = runner_signal_from_name(v)) < 0)
 			return set_error(err, "Exec", "KillSignal", v, "unknown signal");
 		c->kill_signal = r;
 	}
@@ -369,11 +369,11 @@ int run_config_from_settings(struct run_config *c, const struct settings *s, cha
 			switch (multi[i].kind) {
 			case 0:
 				/* nspawn allows several space-separated assignments per line; we keep one per line. */
-				r = config_add_env(c, *p);
+				r = runner_config_add_env(c, *p);
 				break;
 			case 1:
 			case 2:
-				r = caps_parse(*p, &m);
+				r = runner_caps_parse(*p, &m);
 				if (r == 0) {
 					if (multi[i].kind == 1)
 						c->caps_add |= m;
@@ -383,10 +383,10 @@ int run_config_from_settings(struct run_config *c, const struct settings *s, cha
 				break;
 			case 3:
 			case 4:
-				r = config_add_bind(c, *p, multi[i].kind == 4);
+				r = runner_config_add_bind(c, *p, multi[i].kind == 4);
 				break;
 			default:
-				r = config_add_tmpfs(c, *p);
+				r = runner_config_add_tmpfs(c, *p);
 				break;
 			}
 			if (r == -ENOMEM)

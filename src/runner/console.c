@@ -10,7 +10,7 @@
  * times within a second, like systemd-nspawn.  `start` relays the same pty
  * into a log file instead.
  *
- * Which of the command's stdin/stdout/stderr are the pty (console_plan):
+ * Which of the command's stdin/stdout/stderr are the pty (runner_console_plan):
  * with --console=auto, each one that is a terminal on the host, and only
  * those; the others are passed through as they are (a pipe, a file).  So a
  * host terminal is never handed to the container, whichever of the three it
@@ -44,7 +44,7 @@
 
 #include "src/runner/runner.h"
 
-int pty_open(char **ret_slave)
+int runner_pty_open(char **ret_slave)
 {
 	char name[64];
 	int fd = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -62,7 +62,7 @@ int pty_open(char **ret_slave)
 	return fd;
 }
 
-int pty_attach(const char *slave, unsigned fds)
+int runner_pty_attach(const char *slave, unsigned fds)
 {
 	int fd = open(slave, O_RDWR | O_NOCTTY);
 	if (fd < 0)
@@ -81,7 +81,7 @@ int pty_attach(const char *slave, unsigned fds)
 	return 0;
 }
 
-int fd_send(int sock, int fd)
+int runner_fd_send(int sock, int fd)
 {
 	char byte = 'F';
 	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
@@ -95,7 +95,7 @@ int fd_send(int sock, int fd)
 	return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
-int fd_recv(int sock)
+int runner_fd_recv(int sock)
 {
 	char byte;
 	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
@@ -115,7 +115,7 @@ int fd_recv(int sock)
 #define ESCAPE_CHAR 0x1d   /* ^] */
 #define ESCAPE_WINDOW_USEC 1000000
 
-bool escape_feed(struct escape_state *st, const char *buf, size_t n, uint64_t now_usec)
+bool runner_escape_feed(struct escape_state *st, const char *buf, size_t n, uint64_t now_usec)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (buf[i] != ESCAPE_CHAR) {
@@ -157,7 +157,7 @@ static bool tty_in_foreground(int fd)
 	return isatty(fd) && tcgetpgrp(fd) == getpgrp();
 }
 
-void console_plan(struct run_config *c)
+void runner_console_plan(struct run_config *c)
 {
 	unsigned ttys = 0;
 	for (int fd = 0; fd < 3; fd++)
@@ -189,7 +189,7 @@ void console_plan(struct run_config *c)
 		memset(&c->winsize, 0, sizeof(c->winsize));
 }
 
-int pty_set_no_echo(int master)
+int runner_pty_set_no_echo(int master)
 {
 	struct termios t;
 	if (tcgetattr(master, &t) < 0)
@@ -328,7 +328,7 @@ static bool queue_eof(struct relay_buf *in, int master, char last)
 	return true;
 }
 
-int console_relay(const struct run_config *c, int master, int pidfd, int sigfd,
+int runner_console_relay(const struct run_config *c, int master, int pidfd, int sigfd,
 		  int (*map_signal)(int sig, void *data), void *data)
 {
 	struct signal_policy pol = { .pidfd = pidfd, .map_signal = map_signal, .data = data };
@@ -447,7 +447,7 @@ int console_relay(const struct run_config *c, int master, int pidfd, int sigfd,
 				in_fd = -1;
 				/* A pipe or file ended: tell the command; a terminal hanging up just stops typing. */
 				eof_pending = !interactive;
-			} else if (r > 0 && interactive && escape_feed(&esc, in->data, in->len, now_usec())) {
+			} else if (r > 0 && interactive && runner_escape_feed(&esc, in->data, in->len, now_usec())) {
 				left = 1;
 				break;
 			}

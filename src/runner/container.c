@@ -43,16 +43,16 @@ static void report(int fd, char kind, const char *step, int err)
  */
 static int make_console(const struct run_config *c, int sock, char **slave)
 {
-	int r, master = pty_open(slave);
+	int r, master = runner_pty_open(slave);
 	if (master < 0)
 		return master;
 	if (c->winsize.ws_row || c->winsize.ws_col)
 		ioctl(master, TIOCSWINSZ, &c->winsize);
-	if (c->pty_no_echo && (r = pty_set_no_echo(master)) < 0) {
+	if (c->pty_no_echo && (r = runner_pty_set_no_echo(master)) < 0) {
 		close(master);
 		return r;
 	}
-	r = fd_send(sock, master);
+	r = runner_fd_send(sock, master);
 	close(master);
 	close(sock);
 	return r;
@@ -158,10 +158,10 @@ static _Noreturn void exec_command(const struct run_config *c, int errfd, const 
 	/* A new session: no controlling terminal shared with the host (TIOCSTI). */
 	if (setsid() < 0)
 		fail(errfd, step, errno);
-	if (slave && (r = pty_attach(slave, c->pty_fds)) < 0)
+	if (slave && (r = runner_pty_attach(slave, c->pty_fds)) < 0)
 		fail(errfd, "console", r);
 	if (c->user && !STREQ(c->user, "root") && !STREQ(c->user, "0")) {
-		if ((r = switch_user(c->user, &home, &step)) < 0) {
+		if ((r = runner_switch_user(c->user, &home, &step)) < 0) {
 			if (r == -ESRCH) {
 				char msg[PATH_MAX];
 				snprintf(msg, sizeof(msg), "user %s: not in the container's /etc/passwd", c->user);
@@ -195,7 +195,7 @@ static _Noreturn void exec_command(const struct run_config *c, int errfd, const 
 	 * a domain would keep the command from tracing or signalling the
 	 * container's processes (gdb -p, kill -HUP), which is what exec is for.
 	 */
-	if (fence && (r = pid1_fence()) < 0)
+	if (fence && (r = runner_pid1_fence()) < 0)
 		fail(errfd, "landlock", r);
 	sigprocmask(SIG_SETMASK, oldmask, NULL);
 	/* execvp searches the PATH of environ: make it the container's. */
@@ -219,7 +219,7 @@ static _Noreturn void fork_command_and_stub(const struct run_config *c, int errf
 					    const sigset_t *oldmask, bool fence)
 {
 	sigset_t set;
-	pid1_signal_set(&set);
+	runner_pid1_signal_set(&set);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	pid_t pid = fork();
 	if (pid < 0)
@@ -234,7 +234,7 @@ static _Noreturn void fork_command_and_stub(const struct run_config *c, int errf
 		dup2(null, 2);
 	}
 	syscall(SYS_close_range, 3, ~0U, 0);
-	pid1_stub(pid);
+	runner_pid1_stub(pid);
 }
 
 static _Noreturn void container_init(const struct run_config *c, int errfd, int sock, int bpffd, const sigset_t *oldmask)
@@ -249,7 +249,7 @@ static _Noreturn void container_init(const struct run_config *c, int errfd, int 
 	/* Nothing of the host's open files crosses into the container. */
 	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
 	/* Our own cgroups first, so they, not the host's, are the cgroup namespace's root. */
-	if ((r = cgroups_join(&c->cgroups)) < 0)
+	if ((r = runner_cgroups_join(&c->cgroups)) < 0)
 		fail(errfd, "cgroup: join", r);
 	if (unshare(CLONE_NEWCGROUP) < 0)
 		fail(errfd, "cgroup namespace", errno);
@@ -257,27 +257,27 @@ static _Noreturn void container_init(const struct run_config *c, int errfd, int 
 	const char *hn = c->hostname ? c->hostname : c->name;
 	if (sethostname(hn, strlen(hn)) < 0)
 		fail(errfd, step, errno);
-	if (c->private_network && (r = loopback_up()) < 0)
+	if (c->private_network && (r = runner_loopback_up()) < 0)
 		fail(errfd, "private network: lo", r);
-	if ((r = setup_root(c, &step)) < 0)
+	if ((r = runner_setup_root(c, &step)) < 0)
 		fail(errfd, step, r);
 
 	if (sock >= 0) {
 		if ((r = make_console(c, sock, &slave)) < 0)
 			fail(errfd, "console: pty", r);
-		if ((r = bind_console(slave)) < 0)
+		if ((r = runner_bind_console(slave)) < 0)
 			fail(errfd, "console: /dev/console", r);
-	} else if ((r = bind_console("/dev/null")) < 0)
+	} else if ((r = runner_bind_console("/dev/null")) < 0)
 		fail(errfd, "/dev/console", r);
 
-	if ((r = caps_apply(run_config_caps(c), &step)) < 0)
+	if ((r = runner_caps_apply(runner_config_caps(c), &step)) < 0)
 		fail(errfd, step, r);
-	if ((r = seccomp_load_from(c->boot ? SECCOMP_BOOT : SECCOMP_PLAIN, bpffd)) < 0)
+	if ((r = runner_seccomp_load_from(c->boot ? SECCOMP_BOOT : SECCOMP_PLAIN, bpffd)) < 0)
 		fail(errfd, "seccomp", r);
 	close(bpffd);
 
 	if (c->boot) {
-		if (slave && (setsid() < 0 || (r = pty_attach(slave, c->pty_fds)) < 0))
+		if (slave && (setsid() < 0 || (r = runner_pty_attach(slave, c->pty_fds)) < 0))
 			fail(errfd, "console", r < 0 ? r : -errno);
 		sigprocmask(SIG_SETMASK, oldmask, NULL);
 		exec_init(c, errfd);
@@ -299,7 +299,7 @@ static int send_filter(enum seccomp_profile p, const char *runtime, int fd)
 	sigemptyset(&pipe_set);
 	sigaddset(&pipe_set, SIGPIPE);
 	sigprocmask(SIG_BLOCK, &pipe_set, &old);
-	int r = seccomp_export_to(p, runtime, fd);
+	int r = runner_seccomp_export_to(p, runtime, fd);
 	if (!sigismember(&old, SIGPIPE))
 		while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
 			;   /* ours, not one that was pending before */
@@ -322,8 +322,8 @@ static const char *store_id(const struct run_config *c)
 static int make_cgroups(struct run_config *c, char *errbuf, size_t errlen)
 {
 	_cleanup_free_ char *err = NULL;
-	bool sys_admin = run_config_caps(c) & (UINT64_C(1) << CAP_SYS_ADMIN);
-	int r = cgroups_make(store_id(c), c->name, sys_admin, &c->cgroups, &err);
+	bool sys_admin = runner_config_caps(c) & (UINT64_C(1) << CAP_SYS_ADMIN);
+	int r = runner_cgroups_make(store_id(c), c->name, sys_admin, &c->cgroups, &err);
 	if (r < 0) {
 		snprintf(errbuf, errlen, "%s; refusing to run with CAP_SYS_ADMIN in a root cgroup (release_agent)",
 			 err ? err : strerror(-r));
@@ -354,7 +354,7 @@ static int collect_start(struct run_config *c, struct container *ret, int errfd,
 			 char *errbuf, size_t errlen, int *exit_hint)
 {
 	if (sock >= 0) {
-		ret->master = fd_recv(sock);   /* -EBADMSG when setup failed first */
+		ret->master = runner_fd_recv(sock);   /* -EBADMSG when setup failed first */
 		close(sock);
 	}
 	char msg[512];
@@ -375,18 +375,18 @@ static int collect_start(struct run_config *c, struct container *ret, int errfd,
 		;
 	sigprocmask(SIG_SETMASK, old, NULL);
 	*exit_hint = msg[0] == 'E' && si.si_code == CLD_EXITED ? si.si_status : 1;
-	container_done(ret);
-	cgroups_remove(&c->cgroups);
+	runner_container_done(ret);
+	runner_cgroups_remove(&c->cgroups);
 	return -EIO;
 }
 
-int container_start(struct run_config *c, struct container *ret, char *errbuf, size_t errlen, int *exit_hint)
+int runner_container_start(struct run_config *c, struct container *ret, char *errbuf, size_t errlen, int *exit_hint)
 {
 	int errpipe[2], bpfpipe[2], sv[2] = { -1, -1 }, r;
 	/* No CLONE_NEWCGROUP: the container's first process makes it once in its own cgroups (cgroup.c). */
 	unsigned long long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
 	/* Which of the command's stdio are a pty of its own (console.c). */
-	console_plan(c);
+	runner_console_plan(c);
 	bool pty = c->pty_fds != 0;
 	sigset_t block = parent_signals(), old;
 
@@ -406,12 +406,12 @@ int container_start(struct run_config *c, struct container *ret, char *errbuf, s
 				if (fds[i][k] >= 0)
 					close(fds[i][k]);
 		snprintf(errbuf, errlen, "pipe: %s", strerror(e));
-		cgroups_remove(&c->cgroups);
+		runner_cgroups_remove(&c->cgroups);
 		return -e;
 	}
 	/* Blocked before the clone: a Ctrl-C in between would otherwise orphan the container. */
 	sigprocmask(SIG_BLOCK, &block, &old);
-	pid_t pid = clone_into_namespaces(flags, c->cgroups.v2_fd, &ret->pidfd);
+	pid_t pid = runner_clone_into_namespaces(flags, c->cgroups.v2_fd, &ret->pidfd);
 	if (pid == 0) {
 		close(errpipe[0]);
 		close(bpfpipe[1]);
@@ -421,7 +421,7 @@ int container_start(struct run_config *c, struct container *ret, char *errbuf, s
 	}
 	close(errpipe[1]);
 	close(bpfpipe[0]);
-	cgroups_close(&c->cgroups);   /* the container has its copies */
+	runner_cgroups_close(&c->cgroups);   /* the container has its copies */
 	if (pid > 0) {
 		/* Meanwhile the container builds its root; an empty pipe tells it we failed. */
 		r = send_filter(c->boot ? SECCOMP_BOOT : SECCOMP_PLAIN, c->runtime, bpfpipe[1]);
@@ -437,7 +437,7 @@ int container_start(struct run_config *c, struct container *ret, char *errbuf, s
 		if (sv[0] >= 0)
 			close(sv[0]);
 		snprintf(errbuf, errlen, "clone: %s", strerror(-pid));
-		cgroups_remove(&c->cgroups);
+		runner_cgroups_remove(&c->cgroups);
 		return pid;
 	}
 	ret->pid = pid;
@@ -463,25 +463,25 @@ static int signal_for_container(int sig, void *data)
 	return sig;
 }
 
-int container_wait(struct run_config *c, struct container *ct)
+int runner_container_wait(struct run_config *c, struct container *ct)
 {
 	sigset_t set = parent_signals();
 	_cleanup_close_ int sigfd = signalfd(-1, &set, SFD_CLOEXEC);
 	siginfo_t si = {};
 
 	/* With or without a pty: relay, forward signals, end on SIGTERM (console.c). */
-	if (console_relay(c, ct->master, ct->pidfd, sigfd, signal_for_container, c) == 1) {
+	if (runner_console_relay(c, ct->master, ct->pidfd, sigfd, signal_for_container, c) == 1) {
 		lc_warn(&c->notice, "Left container %s: killing it.", c->name);
 		syscall(SYS_pidfd_send_signal, ct->pidfd, SIGKILL, NULL, 0);
 	}
 	while (waitid(P_PIDFD, ct->pidfd, &si, WEXITED) < 0 && errno == EINTR)
 		;
-	cgroups_remove(&c->cgroups);
+	runner_cgroups_remove(&c->cgroups);
 	ct->rebooted = c->boot && si.si_code != CLD_EXITED && si.si_status == SIGHUP;
 	return status_of(c, &si);
 }
 
-void container_done(struct container *ct)
+void runner_container_done(struct container *ct)
 {
 	if (ct->pidfd >= 0)
 		close(ct->pidfd);
@@ -506,24 +506,24 @@ static _Noreturn void enter_and_exec(const struct run_config *c, int target, boo
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	parent_still_there(errfd);
 	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
-	if ((r = join_namespaces(target, net)) < 0)
+	if ((r = runner_join_namespaces(target, net)) < 0)
 		fail(errfd, "setns", r);
 	if (sock >= 0 && (r = make_console(c, sock, &slave)) < 0)
 		fail(errfd, "console: pty", r);
-	if ((r = caps_apply(run_config_caps(c), &step)) < 0)
+	if ((r = runner_caps_apply(runner_config_caps(c), &step)) < 0)
 		fail(errfd, step, r);
-	if ((r = seccomp_load_from(SECCOMP_PLAIN, bpffd)) < 0)
+	if ((r = runner_seccomp_load_from(SECCOMP_PLAIN, bpffd)) < 0)
 		fail(errfd, "seccomp", r);
 	close(bpffd);
 
 	fork_command_and_stub(c, errfd, slave, oldmask, false);
 }
 
-int container_enter(struct run_config *c, int target, bool net, struct container *ret, char *errbuf, size_t errlen,
+int runner_container_enter(struct run_config *c, int target, bool net, struct container *ret, char *errbuf, size_t errlen,
 		    int *exit_hint)
 {
 	int errpipe[2] = { -1, -1 }, bpfpipe[2] = { -1, -1 }, sv[2] = { -1, -1 };
-	console_plan(c);
+	runner_console_plan(c);
 	bool pty = c->pty_fds != 0;
 	sigset_t block = parent_signals(), old;
 
@@ -541,7 +541,7 @@ int container_enter(struct run_config *c, int target, bool net, struct container
 		return -e;
 	}
 	sigprocmask(SIG_BLOCK, &block, &old);
-	pid_t pid = clone_into_namespaces(0, -1, &ret->pidfd);
+	pid_t pid = runner_clone_into_namespaces(0, -1, &ret->pidfd);
 	if (pid == 0) {
 		close(errpipe[0]);
 		close(bpfpipe[1]);

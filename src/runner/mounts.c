@@ -24,7 +24,7 @@
 
 #define STEP(s) (*step = (s))
 
-int is_host_root(const char *path)
+int runner_is_host_root(const char *path)
 {
 	struct stat a, b;
 	if (stat("/", &a) < 0 || stat(path, &b) < 0)
@@ -216,7 +216,7 @@ static int place_bind(int fd, const char *dst)
 	return move_mount(fd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0 ? -errno : 0;
 }
 
-int setup_root(const struct run_config *c, const char **step)
+int runner_setup_root(const struct run_config *c, const char **step)
 {
 	int bind_fds[c->n_binds + 1];
 	int r;
@@ -285,7 +285,7 @@ out:
 	return r;
 }
 
-int bind_console(const char *slave)
+int runner_bind_console(const char *slave)
 {
 	return mnt(slave, "/dev/console", NULL, MS_BIND, NULL);
 }

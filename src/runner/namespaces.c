@@ -16,7 +16,7 @@
  * the container's cgroup from its first instruction (crun does the same).
  * Returns like fork(): 0 in the child.
  */
-pid_t clone_into_namespaces(unsigned long long flags, int cgroup_fd, int *ret_pidfd)
+pid_t runner_clone_into_namespaces(unsigned long long flags, int cgroup_fd, int *ret_pidfd)
 {
 	int pidfd = -1;
 	struct clone_args args = {
@@ -34,7 +34,7 @@ pid_t clone_into_namespaces(unsigned long long flags, int cgroup_fd, int *ret_pi
 }
 
 /* A private network namespace starts with lo down: bring it up, nothing else. */
-int loopback_up(void)
+int runner_loopback_up(void)
 {
 	_cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	struct ifreq ifr = { .ifr_name = "lo" };
@@ -53,7 +53,7 @@ int loopback_up(void)
  * namespace's root is followed down to the top mount at "/", which after
  * pivot_root is the container's root, so no chroot is needed afterwards.
  */
-int join_namespaces(int pidfd, bool net)
+int runner_join_namespaces(int pidfd, bool net)
 {
 	int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP;
 	if (net)

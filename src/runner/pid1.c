@@ -19,7 +19,7 @@
 
 #include "src/runner/runner.h"
 
-int exit_status_of(int wstatus)
+int runner_exit_status_of(int wstatus)
 {
 	if (WIFEXITED(wstatus))
 		return WEXITSTATUS(wstatus);
@@ -29,7 +29,7 @@ int exit_status_of(int wstatus)
 }
 
 /* The signals a stub forwards (and keeps blocked until it waits for them). */
-void pid1_signal_set(sigset_t *set)
+void runner_pid1_signal_set(sigset_t *set)
 {
 	sigfillset(set);
 	/* Synchronous faults stay deliverable; SIGKILL/SIGSTOP cannot be blocked anyway. */
@@ -108,7 +108,7 @@ struct ruleset_attr_v6 {
 };
 #define SCOPE_SIGNAL (1ULL << 1)
 
-int pid1_fence(void)
+int runner_pid1_fence(void)
 {
 	struct ruleset_attr_v6 attr = {};
 	size_t size = sizeof(attr);
@@ -142,14 +142,14 @@ int pid1_fence(void)
 	return 0;
 }
 
-_Noreturn void pid1_stub(pid_t payload)
+_Noreturn void runner_pid1_stub(pid_t payload)
 {
 	sigset_t set;
-	pid1_signal_set(&set);
+	runner_pid1_signal_set(&set);
 	/*
 	 * Not dumpable: the files in /proc/1 belong to root and the container's users
 	 * cannot ptrace it.  Root keeps CAP_SYS_PTRACE, which beats that;
-	 * what stops root is the Landlock domain of the command (pid1_fence).
+	 * what stops root is the Landlock domain of the command (runner_pid1_fence).
 	 */
 	prctl(PR_SET_DUMPABLE, 0);
 	scrub_host_strings();
@@ -166,6 +166,6 @@ _Noreturn void pid1_stub(pid_t payload)
 		pid_t p;
 		while ((p = waitpid(-1, &status, WNOHANG)) > 0)
 			if (p == payload)
-				_exit(exit_status_of(status));
+				_exit(runner_exit_status_of(status));
 	}
 }

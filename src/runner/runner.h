@@ -100,7 +100,7 @@ struct run_config {
 	int kill_signal;        /* signal asking init to power off; 0 = by init */
 	enum console_mode console;
 	int log_fd;             /* CONSOLE_LOG: where the console goes */
-	/* Set by the runner (console_plan): */
+	/* Set by the runner (runner_console_plan): */
 	unsigned pty_fds;       /* which of the command's fds 0, 1, 2 are the pty (bit n = fd n) */
 	bool pty_input;         /* relay our stdin into the pty */
 	bool pty_no_echo;       /* the pty is fed by a pipe: no echo */
@@ -109,54 +109,54 @@ struct run_config {
 	const char *runtime;    /* the store's runtime dir (filter cache), or NULL */
 };
 
-void run_config_done(struct run_config *c);
+void runner_config_done(struct run_config *c);
 
 /* ---- settings.c ---- */
 
 /* nspawn's default bounding set, and the one for plain commands (no SYS_ADMIN). */
-uint64_t caps_nspawn_default(void);
+uint64_t runner_caps_nspawn_default(void);
 /*
  * The bounding set a container gets: nspawn's, minus CAP_SYS_ADMIN unless it
  * boots an init (see caps.c for why), plus caps_add, minus caps_drop.
  */
-uint64_t run_config_caps(const struct run_config *c);
+uint64_t runner_config_caps(const struct run_config *c);
 /* "CAP_SYS_ADMIN" / "sys_admin" / "all" -> mask; -EINVAL on an unknown name. */
-int caps_parse(const char *list, uint64_t *ret);
+int runner_caps_parse(const char *list, uint64_t *ret);
 /*
  * Apply child.conf's [Exec] and [Files] keys (nspawn names) to c.  Errors
  * name the key: *err = "Exec.Capability=foo: unknown capability".
  */
-int run_config_from_settings(struct run_config *c, const struct settings *s, char **err);
+int runner_config_from_settings(struct run_config *c, const struct settings *s, char **err);
 /* Parsers shared by options and settings. */
-int bind_parse(const char *arg, bool ro, struct bind_spec *ret);
-int tmpfs_parse(const char *arg, struct tmpfs_spec *ret);
-int env_assignment_ok(const char *kv);
-int config_add_env(struct run_config *c, const char *kv);
-int config_add_bind(struct run_config *c, const char *arg, bool ro);
-int config_add_tmpfs(struct run_config *c, const char *arg);
+int runner_bind_parse(const char *arg, bool ro, struct bind_spec *ret);
+int runner_tmpfs_parse(const char *arg, struct tmpfs_spec *ret);
+int runner_env_assignment_ok(const char *kv);
+int runner_config_add_env(struct run_config *c, const char *kv);
+int runner_config_add_bind(struct run_config *c, const char *arg, bool ro);
+int runner_config_add_tmpfs(struct run_config *c, const char *arg);
 /* Open / test PATH of the image at root the way the container will see it (RESOLVE_IN_ROOT). */
-int image_open(const char *root, const char *path, int flags);
-bool image_exists(const char *root, const char *path);
+int runner_image_open(const char *root, const char *path, int flags);
+bool runner_image_exists(const char *root, const char *path);
 /* The stop signal for init at root/PATH: systemd SIGRTMIN+3, busybox SIGUSR2, else SIGTERM. */
-int kill_signal_for_init(const char *root, const char *init_path);
-int signal_from_name(const char *s);
+int runner_kill_signal_for_init(const char *root, const char *init_path);
+int runner_signal_from_name(const char *s);
 
 /* ---- namespaces.c ---- */
 
 /* clone3 with namespace flags (and into a cgroup when cgroup_fd >= 0); pidfd in *ret_pidfd. */
-pid_t clone_into_namespaces(unsigned long long flags, int cgroup_fd, int *ret_pidfd);
-int loopback_up(void);
+pid_t runner_clone_into_namespaces(unsigned long long flags, int cgroup_fd, int *ret_pidfd);
+int runner_loopback_up(void);
 /* Join every namespace of the process behind pidfd. */
-int join_namespaces(int pidfd, bool net);
+int runner_join_namespaces(int pidfd, bool net);
 
 /* ---- mounts.c ---- */
 
 /* Everything between a fresh mount namespace and pivot_root; *step names what failed. */
-int setup_root(const struct run_config *c, const char **step);
-/* /dev/console: bind the pty slave at path onto it (after setup_root). */
-int bind_console(const char *slave);
+int runner_setup_root(const struct run_config *c, const char **step);
+/* /dev/console: bind the pty slave at path onto it (after runner_setup_root). */
+int runner_bind_console(const char *slave);
 /* The host root by device and inode?  1 yes, 0 no, -errno. */
-int is_host_root(const char *path);
+int runner_is_host_root(const char *path);
 
 /* ---- cgroup.c ---- */
 
@@ -167,18 +167,18 @@ int is_host_root(const char *path);
  * hierarchy's real root or the hierarchy is not mounted.  *err also carries
  * the last failure that was tolerated.
  */
-int cgroups_make(const char *store_id, const char *name, bool must_leave_root, struct cgroups *cg, char **err);
+int runner_cgroups_make(const char *store_id, const char *name, bool must_leave_root, struct cgroups *cg, char **err);
 /* In the container's first process, before unshare(CLONE_NEWCGROUP): enter the v1 cgroups, close the descriptors. */
-int cgroups_join(const struct cgroups *cg);
+int runner_cgroups_join(const struct cgroups *cg);
 /* Close the descriptors (the parent, once the container runs). */
-void cgroups_close(struct cgroups *cg);
+void runner_cgroups_close(struct cgroups *cg);
 /* rmdir them (and what was made below), then STORE_ID and layerctl when empty. */
-void cgroups_remove(struct cgroups *cg);
+void runner_cgroups_remove(struct cgroups *cg);
 
 /* ---- caps.c ---- */
 
-int caps_apply(uint64_t keep, const char **step);
-int switch_user(const char *user, char **home, const char **step);
+int runner_caps_apply(uint64_t keep, const char **step);
+int runner_switch_user(const char *user, char **home, const char **step);
 
 /* ---- seccomp.c ---- */
 
@@ -186,16 +186,16 @@ enum seccomp_profile {
 	SECCOMP_PLAIN,  /* commands: also reboot, mount helpers denied */
 	SECCOMP_BOOT,   /* an init: reboot allowed (the kernel ends the PID namespace) */
 };
-int seccomp_apply(enum seccomp_profile p);
+int runner_seccomp_apply(enum seccomp_profile p);
 /* Write the filter's BPF program to fd (cached in runtime when not NULL) / read one from fd and load it. */
-int seccomp_export_to(enum seccomp_profile p, const char *runtime, int fd);
-int seccomp_load_from(enum seccomp_profile p, int fd);
+int runner_seccomp_export_to(enum seccomp_profile p, const char *runtime, int fd);
+int runner_seccomp_load_from(enum seccomp_profile p, int fd);
 
 /* ---- pid1.c ---- */
 
 #include <signal.h>
 /* Signals the stub forwards; blocked before the fork, restored in PID 2. */
-void pid1_signal_set(sigset_t *set);
+void runner_pid1_signal_set(sigset_t *set);
 /*
  * In the command, before exec: a Landlock domain of its own.  Landlock lets
  * a process in a domain ptrace (and read the memory, environ, fds of, and
@@ -204,25 +204,25 @@ void pid1_signal_set(sigset_t *set);
  * reach the stub.  0 when the kernel has no Landlock (then the stub is
  * protected only by holding nothing of the host).
  */
-int pid1_fence(void);
+int runner_pid1_fence(void);
 /* Stay as PID 1: forget the host's argv and environment, forward signals to `payload`, reap, exit with its status. */
-_Noreturn void pid1_stub(pid_t payload);
+_Noreturn void runner_pid1_stub(pid_t payload);
 /* Exit status of a wait status: code, or 128+signal. */
-int exit_status_of(int wstatus);
+int runner_exit_status_of(int wstatus);
 
 /* ---- console.c ---- */
 
 /* Inside the container: open a pty on the private devpts; master fd, slave path. */
-int pty_open(char **ret_slave);
+int runner_pty_open(char **ret_slave);
 /* Make slave the controlling tty and those of fds 0, 1, 2 that are in the fds mask. */
-int pty_attach(const char *slave, unsigned fds);
+int runner_pty_attach(const char *slave, unsigned fds);
 /* Turn the echo of a pty off (through its master). */
-int pty_set_no_echo(int master);
+int runner_pty_set_no_echo(int master);
 /* SCM_RIGHTS over a unix socket. */
-int fd_send(int sock, int fd);
-int fd_recv(int sock);
+int runner_fd_send(int sock, int fd);
+int runner_fd_recv(int sock);
 /* Decide c->pty_fds, pty_input, pty_no_echo and winsize from c->console and the host's stdio. */
-void console_plan(struct run_config *c);
+void runner_console_plan(struct run_config *c);
 /*
  * Relay between the host's stdio (or c->log_fd) and master (-1: no pty, only
  * wait) until the container ends (pidfd readable) and its output is out, or
@@ -231,11 +231,11 @@ void console_plan(struct run_config *c);
  * data) says, and a container that does not end after SIGTERM is killed
  * (see console.c).  Returns 1 when the user left with the escape, 0 otherwise.
  */
-int console_relay(const struct run_config *c, int master, int pidfd, int sigfd,
+int runner_console_relay(const struct run_config *c, int master, int pidfd, int sigfd,
 		  int (*map_signal)(int sig, void *data), void *data);
 /* Does buf complete the ^]^]^] escape?  state carries count and time (unit-tested). */
 struct escape_state { int count; uint64_t first_usec; };
-bool escape_feed(struct escape_state *st, const char *buf, size_t n, uint64_t now_usec);
+bool runner_escape_feed(struct escape_state *st, const char *buf, size_t n, uint64_t now_usec);
 
 /* ---- container.c ---- */
 
@@ -247,15 +247,15 @@ struct container {
 	pid_t pid;
 	int pidfd;
 	int master;             /* pty master or -1 */
-	bool rebooted;          /* set by container_wait: a booted init asked for a reboot */
+	bool rebooted;          /* set by runner_container_wait: a booted init asked for a reboot */
 };
-int container_start(struct run_config *c, struct container *ret, char *errbuf, size_t errlen, int *exit_hint);
+int runner_container_start(struct run_config *c, struct container *ret, char *errbuf, size_t errlen, int *exit_hint);
 /* exec: run c->argv inside the running container whose PID 1 is behind target (a pidfd). */
-int container_enter(struct run_config *c, int target, bool net, struct container *ret, char *errbuf, size_t errlen,
+int runner_container_enter(struct run_config *c, int target, bool net, struct container *ret, char *errbuf, size_t errlen,
 		    int *exit_hint);
 /* Run the container to its end: console relay, signal forwarding.  Returns the exit status. */
-int container_wait(struct run_config *c, struct container *ct);
-void container_done(struct container *ct);
+int runner_container_wait(struct run_config *c, struct container *ct);
+void runner_container_done(struct container *ct);
 
 /* ---- state.c ---- */
 
@@ -269,24 +269,24 @@ struct run_state {
 	unsigned long long pidns;  /* inode of its PID namespace: tells a recycled pid apart */
 };
 /* RUNTIME/children/NAME, created as needed. */
-char *state_dir(const char *runtime, const char *name);
+char *runner_state_dir(const char *runtime, const char *name);
 /* Take the run lock: fd, -EBUSY when already running. */
-int state_lock(const char *runtime, const char *name);
+int runner_state_lock(const char *runtime, const char *name);
 /* Is the lock held by someone?  1/0. */
-int state_is_locked(const char *runtime, const char *name);
-int state_write(const char *runtime, const char *name, const struct run_state *st);
-int state_read(const char *runtime, const char *name, struct run_state *st);
-void state_clear(const char *runtime, const char *name);
+int runner_state_is_locked(const char *runtime, const char *name);
+int runner_state_write(const char *runtime, const char *name, const struct run_state *st);
+int runner_state_read(const char *runtime, const char *name, struct run_state *st);
+void runner_state_clear(const char *runtime, const char *name);
 /*
  * The runtime dir must be trusted (state.c): open the directory at path,
  * checking it and every directory above it on the opened descriptors (root's
  * or ours, writable by no one else; sticky directories above it excepted).
  * fd, -EPERM with why filled, or -errno.
  */
-int trusted_dir_open(const char *path, char *why, size_t len);
+int runner_trusted_dir_open(const char *path, char *why, size_t len);
 /* A plain file in a trusted dir: one link, root's or ours, not writable by group or others. */
-int trusted_file_open(int dirfd, const char *name, char *why, size_t len);
+int runner_trusted_file_open(int dirfd, const char *name, char *why, size_t len);
 /* Inode of pid's PID namespace, 0 if unknown. */
 unsigned long long pidns_of(pid_t pid);
 /* A pidfd of the container's PID 1, checked to still be it; -ESRCH when gone. */
-int state_open_pid(const struct run_state *st);
+int runner_state_open_pid(const struct run_state *st);

@@ -129,7 +129,7 @@ static int build_filter(enum seccomp_profile p, scmp_filter_ctx *ret)
 	return 0;
 }
 
-int seccomp_apply(enum seccomp_profile p)
+int runner_seccomp_apply(enum seccomp_profile p)
 {
 	_cleanup_(seccomp_freep) scmp_filter_ctx c = NULL;
 	int r = build_filter(p, &c);
@@ -233,7 +233,7 @@ static ssize_t build_bpf(enum seccomp_profile p, char **ret)
 /*
  * The cache file: a header with the program's length and XXH3-128 digest,
  * then the program.  The file is used only when it and every directory up
- * to / pass trusted_file_open/trusted_dir_open (state.c: root's, writable by
+ * to / pass runner_trusted_file_open/runner_trusted_dir_open (state.c: root's, writable by
  * no one else) — that is what keeps other users out, for whom this cache
  * would otherwise be a way to run containers unfiltered.  The digest guards
  * against what the ownership check cannot see: a program replaced or cut
@@ -288,10 +288,10 @@ static int cache_write(int dfd, const char *name, const char *prog, size_t len)
 static ssize_t cache_read(const char *runtime, const char *name, int *dfd, char **data, char **prog)
 {
 	char why[512];
-	*dfd = runtime ? trusted_dir_open(runtime, why, sizeof(why)) : -ENOENT;
+	*dfd = runtime ? runner_trusted_dir_open(runtime, why, sizeof(why)) : -ENOENT;
 	if (*dfd < 0)
 		return -ENOENT;   /* no cache, and none written: an untrusted dir is not ours to fill */
-	_cleanup_close_ int cfd = trusted_file_open(*dfd, name, why, sizeof(why));
+	_cleanup_close_ int cfd = runner_trusted_file_open(*dfd, name, why, sizeof(why));
 	if (cfd < 0)
 		return cfd;
 	ssize_t n = read_all(cfd, data);
@@ -300,7 +300,7 @@ static ssize_t cache_read(const char *runtime, const char *name, int *dfd, char 
 	return cache_program(*data, n, prog);
 }
 
-int seccomp_export_to(enum seccomp_profile p, const char *runtime, int fd)
+int runner_seccomp_export_to(enum seccomp_profile p, const char *runtime, int fd)
 {
 	_cleanup_free_ char *path = cache_path(runtime, p), *data = NULL, *built = NULL;
 	_cleanup_close_ int dfd = -1;
@@ -327,7 +327,7 @@ int seccomp_export_to(enum seccomp_profile p, const char *runtime, int fd)
 	return 0;
 }
 
-int seccomp_load_from(enum seccomp_profile p, int fd)
+int runner_seccomp_load_from(enum seccomp_profile p, int fd)
 {
 	_cleanup_free_ char *prog = NULL;
 	ssize_t len = read_all(fd, &prog);

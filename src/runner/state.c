@@ -23,7 +23,7 @@
 #include "src/runner/runner.h"
 #include "src/store/store.h"
 
-char *state_dir(const char *runtime, const char *name)
+char *runner_state_dir(const char *runtime, const char *name)
 {
 	char *p;
 	if (asprintf(&p, "%s/children/%s", runtime, name) < 0)
@@ -39,9 +39,9 @@ static char *state_file(const char *runtime, const char *name, const char *leaf)
 	return p;
 }
 
-int state_lock(const char *runtime, const char *name)
+int runner_state_lock(const char *runtime, const char *name)
 {
-	_cleanup_free_ char *dir = state_dir(runtime, name);
+	_cleanup_free_ char *dir = runner_state_dir(runtime, name);
 	_cleanup_free_ char *path = state_file(runtime, name, "lock");
 	int r;
 	if (!dir || !path)
@@ -63,7 +63,7 @@ int state_lock(const char *runtime, const char *name)
 	return fd;
 }
 
-int state_is_locked(const char *runtime, const char *name)
+int runner_state_is_locked(const char *runtime, const char *name)
 {
 	_cleanup_free_ char *path = state_file(runtime, name, "lock");
 	if (!path)
@@ -77,9 +77,9 @@ int state_is_locked(const char *runtime, const char *name)
 	return l.l_type != F_UNLCK;
 }
 
-int state_write(const char *runtime, const char *name, const struct run_state *st)
+int runner_state_write(const char *runtime, const char *name, const struct run_state *st)
 {
-	_cleanup_free_ char *dir = state_dir(runtime, name);
+	_cleanup_free_ char *dir = runner_state_dir(runtime, name);
 	char buf[256];
 	if (!dir)
 		return -ENOMEM;
@@ -93,7 +93,7 @@ int state_write(const char *runtime, const char *name, const struct run_state *s
 	return atomic_write_at(dfd, "state", buf, n, 0644);
 }
 
-int state_read(const char *runtime, const char *name, struct run_state *st)
+int runner_state_read(const char *runtime, const char *name, struct run_state *st)
 {
 	_cleanup_free_ char *path = state_file(runtime, name, "state");
 	if (!path)
@@ -118,7 +118,7 @@ int state_read(const char *runtime, const char *name, struct run_state *st)
 	return st->pid > 0 ? 0 : -EBADMSG;
 }
 
-void state_clear(const char *runtime, const char *name)
+void runner_state_clear(const char *runtime, const char *name)
 {
 	_cleanup_free_ char *path = state_file(runtime, name, "state");
 	if (path)
@@ -138,7 +138,7 @@ unsigned long long pidns_of(pid_t pid)
  * ended a moment ago: open a pidfd first (it pins that process), then check
  * that its PID namespace is still the container's.
  */
-int state_open_pid(const struct run_state *st)
+int runner_state_open_pid(const struct run_state *st)
 {
 	int fd = syscall(SYS_pidfd_open, st->pid, 0);
 	if (fd < 0)
@@ -187,7 +187,7 @@ static int check_dir(int fd, const char *path, bool leaf, char *why, size_t len)
 	return 0;
 }
 
-int trusted_dir_open(const char *path, char *why, size_t len)
+int runner_trusted_dir_open(const char *path, char *why, size_t len)
 {
 	_cleanup_free_ char *real = realpath(path, NULL);
 	if (!real)
@@ -224,7 +224,7 @@ int trusted_dir_open(const char *path, char *why, size_t len)
 	return dfd < 0 ? -e : dfd;
 }
 
-int trusted_file_open(int dirfd, const char *name, char *why, size_t len)
+int runner_trusted_file_open(int dirfd, const char *name, char *why, size_t len)
 {
 	struct stat st;
 	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);

@@ -45,7 +45,7 @@ static int drop_caps(void *arg)
 {
 	uint64_t keep = *(uint64_t *)arg, before = status_hex("CapBnd:");
 	const char *step;
-	if (caps_apply(keep, &step) < 0)
+	if (runner_caps_apply(keep, &step) < 0)
 		return 1;
 	if (status_hex("CapBnd:") != (before & keep))
 		return 2;
@@ -61,7 +61,7 @@ TEST(bounding_set_is_cut_to_the_kept_ones)
 	if (geteuid() != 0)
 		return;
 	struct run_config c = { .log_fd = -1 };
-	uint64_t keep = run_config_caps(&c);
+	uint64_t keep = runner_config_caps(&c);
 	CHECK_INT(in_child(drop_caps, &keep), 0);
 	keep = UINT64_C(1) << CAP_KILL;
 	CHECK_INT(in_child(drop_caps, &keep), 0);
@@ -75,7 +75,7 @@ static int become_user(void *arg)
 	const char *step;
 	if (chroot(jail) < 0 || chdir("/") < 0)
 		return 10;
-	int r = switch_user(arg, &home, &step);
+	int r = runner_switch_user(arg, &home, &step);
 	if (r == -ESRCH)
 		return 20;
 	if (r < 0)
@@ -121,15 +121,15 @@ TEST(switch_user_reads_the_containers_passwd)
 TEST(pty_and_fd_passing)
 {
 	char *slave = NULL;
-	int master = pty_open(&slave);
+	int master = runner_pty_open(&slave);
 	if (master == -ENOENT || master == -EACCES)
 		return;   /* no /dev/pts/ptmx here */
 	CHECK(master >= 0);
 	CHECK(slave && strncmp(slave, "/dev/pts/", 9) == 0);
 	int sv[2];
 	CHECK_INT(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-	CHECK_INT(fd_send(sv[0], master), 0);
-	int got = fd_recv(sv[1]);
+	CHECK_INT(runner_fd_send(sv[0], master), 0);
+	int got = runner_fd_recv(sv[1]);
 	CHECK(got >= 0 && got != master);
 	int s = open(slave, O_RDWR | O_NOCTTY);
 	CHECK(s >= 0);
@@ -143,7 +143,7 @@ TEST(pty_and_fd_passing)
 	CHECK(memcmp(buf, "ping", 4) == 0);
 	/* Nothing to receive once the sender is gone. */
 	close(sv[0]);
-	CHECK(fd_recv(sv[1]) < 0);
+	CHECK(runner_fd_recv(sv[1]) < 0);
 	close(sv[1]);
 	close(s);
 	close(got);
@@ -154,7 +154,7 @@ TEST(pty_and_fd_passing)
 static int stub_exit(void *arg)
 {
 	sigset_t set;
-	pid1_signal_set(&set);
+	runner_pid1_signal_set(&set);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -165,7 +165,7 @@ static int stub_exit(void *arg)
 	}
 	if (arg)
 		kill(getpid(), SIGTERM);   /* to the stub, which forwards it */
-	pid1_stub(pid);
+	runner_pid1_stub(pid);
 }
 
 TEST(stub_forwards_signals_and_returns_the_status)

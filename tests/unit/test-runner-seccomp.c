@@ -25,12 +25,12 @@ static int under_filter(enum seccomp_profile p, const char *runtime, int (*fn)(v
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(fds[1]);
-		if (seccomp_load_from(p, fds[0]) < 0)
+		if (runner_seccomp_load_from(p, fds[0]) < 0)
 			_exit(100);
 		_exit(fn());
 	}
 	close(fds[0]);
-	int r = seccomp_export_to(p, runtime, fds[1]);
+	int r = runner_seccomp_export_to(p, runtime, fds[1]);
 	close(fds[1]);
 	int ws;
 	waitpid(pid, &ws, 0);
@@ -137,7 +137,7 @@ TEST(empty_pipe_means_no_filter_and_fails)
 	int fds[2];
 	CHECK_INT(pipe(fds), 0);
 	close(fds[1]);
-	CHECK_INT(seccomp_load_from(SECCOMP_PLAIN, fds[0]), -EBADMSG);
+	CHECK_INT(runner_seccomp_load_from(SECCOMP_PLAIN, fds[0]), -EBADMSG);
 	close(fds[0]);
 }
 

@@ -13,64 +13,64 @@
 TEST(bind_parse_forms)
 {
 	struct bind_spec b;
-	CHECK_INT(bind_parse("/a", false, &b), 0);
+	CHECK_INT(runner_bind_parse("/a", false, &b), 0);
 	CHECK_STREQ(b.src, "/a");
 	CHECK_STREQ(b.dst, "/a");
 	CHECK(!b.ro);
 	free(b.src), free(b.dst);
-	CHECK_INT(bind_parse("/a:/b:ro", false, &b), 0);
+	CHECK_INT(runner_bind_parse("/a:/b:ro", false, &b), 0);
 	CHECK_STREQ(b.dst, "/b");
 	CHECK(b.ro);
 	free(b.src), free(b.dst);
-	CHECK_INT(bind_parse("/a:/b", true, &b), 0);
+	CHECK_INT(runner_bind_parse("/a:/b", true, &b), 0);
 	CHECK(b.ro);
 	free(b.src), free(b.dst);
-	CHECK_INT(bind_parse("/a::rw", false, &b), 0);
+	CHECK_INT(runner_bind_parse("/a::rw", false, &b), 0);
 	CHECK_STREQ(b.dst, "/a");
 	free(b.src), free(b.dst);
-	CHECK_INT(bind_parse("rel", false, &b), -EINVAL);
-	CHECK_INT(bind_parse("/a:rel", false, &b), -EINVAL);
-	CHECK_INT(bind_parse("/a:/b/../../etc", false, &b), -EINVAL);
-	CHECK_INT(bind_parse("/a:/b:bogus", false, &b), -EINVAL);
+	CHECK_INT(runner_bind_parse("rel", false, &b), -EINVAL);
+	CHECK_INT(runner_bind_parse("/a:rel", false, &b), -EINVAL);
+	CHECK_INT(runner_bind_parse("/a:/b/../../etc", false, &b), -EINVAL);
+	CHECK_INT(runner_bind_parse("/a:/b:bogus", false, &b), -EINVAL);
 	/* ".." only as a whole component */
-	CHECK_INT(bind_parse("/a..b:/c..", false, &b), 0);
+	CHECK_INT(runner_bind_parse("/a..b:/c..", false, &b), 0);
 	free(b.src), free(b.dst);
 }
 
 TEST(tmpfs_parse_forms)
 {
 	struct tmpfs_spec t;
-	CHECK_INT(tmpfs_parse("/x", &t), 0);
+	CHECK_INT(runner_tmpfs_parse("/x", &t), 0);
 	CHECK_STREQ(t.dst, "/x");
 	CHECK(t.opts == NULL);
 	free(t.dst);
-	CHECK_INT(tmpfs_parse("/x:size=1m,mode=0700", &t), 0);
+	CHECK_INT(runner_tmpfs_parse("/x:size=1m,mode=0700", &t), 0);
 	CHECK_STREQ(t.opts, "size=1m,mode=0700");
 	free(t.dst), free(t.opts);
-	CHECK_INT(tmpfs_parse("/", &t), -EINVAL);
-	CHECK_INT(tmpfs_parse("x", &t), -EINVAL);
+	CHECK_INT(runner_tmpfs_parse("/", &t), -EINVAL);
+	CHECK_INT(runner_tmpfs_parse("x", &t), -EINVAL);
 }
 
 TEST(env_assignments)
 {
-	CHECK(env_assignment_ok("A=1"));
-	CHECK(env_assignment_ok("_x9="));
-	CHECK(!env_assignment_ok("=1"));
-	CHECK(!env_assignment_ok("A"));
-	CHECK(!env_assignment_ok("9A=1"));
-	CHECK(!env_assignment_ok("A-B=1"));
+	CHECK(runner_env_assignment_ok("A=1"));
+	CHECK(runner_env_assignment_ok("_x9="));
+	CHECK(!runner_env_assignment_ok("=1"));
+	CHECK(!runner_env_assignment_ok("A"));
+	CHECK(!runner_env_assignment_ok("9A=1"));
+	CHECK(!runner_env_assignment_ok("A-B=1"));
 }
 
 TEST(capability_names)
 {
 	uint64_t m;
-	CHECK_INT(caps_parse("CAP_SYS_ADMIN", &m), 0);
+	CHECK_INT(runner_caps_parse("CAP_SYS_ADMIN", &m), 0);
 	CHECK(m == (UINT64_C(1) << CAP_SYS_ADMIN));
-	CHECK_INT(caps_parse("sys_admin,CAP_MKNOD net_raw", &m), 0);
+	CHECK_INT(runner_caps_parse("sys_admin,CAP_MKNOD net_raw", &m), 0);
 	CHECK(m == ((UINT64_C(1) << CAP_SYS_ADMIN) | (UINT64_C(1) << CAP_MKNOD) | (UINT64_C(1) << CAP_NET_RAW)));
-	CHECK_INT(caps_parse("all", &m), 0);
+	CHECK_INT(runner_caps_parse("all", &m), 0);
 	CHECK(m == ~UINT64_C(0));
-	CHECK_INT(caps_parse("CAP_NOPE", &m), -EINVAL);
+	CHECK_INT(runner_caps_parse("CAP_NOPE", &m), -EINVAL);
 }
 
 TEST(bounding_sets)
@@ -78,17 +78,17 @@ TEST(bounding_sets)
 	struct run_config c = { .log_fd = -1 };
 	uint64_t sysadmin = UINT64_C(1) << CAP_SYS_ADMIN;
 	/* nspawn's list of 26 capabilities. */
-	CHECK_INT(caps_nspawn_default(), 0xfdecafff);
-	CHECK(!(run_config_caps(&c) & sysadmin));
+	CHECK_INT(runner_caps_nspawn_default(), 0xfdecafff);
+	CHECK(!(runner_config_caps(&c) & sysadmin));
 	c.boot = true;
-	CHECK(run_config_caps(&c) & sysadmin);
+	CHECK(runner_config_caps(&c) & sysadmin);
 	c.boot = false;
 	c.caps_add = sysadmin;
-	CHECK(run_config_caps(&c) & sysadmin);
+	CHECK(runner_config_caps(&c) & sysadmin);
 	c.caps_drop = sysadmin;
-	CHECK(!(run_config_caps(&c) & sysadmin));
-	CHECK(!(caps_nspawn_default() & (UINT64_C(1) << CAP_SYS_MODULE)));
-	CHECK(!(caps_nspawn_default() & (UINT64_C(1) << CAP_SYS_RAWIO)));
+	CHECK(!(runner_config_caps(&c) & sysadmin));
+	CHECK(!(runner_caps_nspawn_default() & (UINT64_C(1) << CAP_SYS_MODULE)));
+	CHECK(!(runner_caps_nspawn_default() & (UINT64_C(1) << CAP_SYS_RAWIO)));
 }
 
 TEST(settings_keys)
@@ -103,7 +103,7 @@ TEST(settings_keys)
 	struct run_config c = { .log_fd = -1 };
 	char *err = NULL;
 	CHECK_INT(settings_parse(conf, strlen(conf), "t", &s, NULL), 0);
-	CHECK_INT(run_config_from_settings(&c, s, &err), 0);
+	CHECK_INT(runner_config_from_settings(&c, s, &err), 0);
 	CHECK(c.boot);
 	CHECK_STREQ(c.hostname, "h");
 	CHECK_STREQ(c.user, "u");
@@ -123,7 +123,7 @@ TEST(settings_keys)
 	CHECK(c.binds[1].ro);
 	CHECK_INT(c.n_tmpfs, 1);
 	CHECK_STREQ(c.tmpfs[0].opts, "size=1m");
-	run_config_done(&c);
+	runner_config_done(&c);
 	settings_free(s);
 }
 
@@ -143,22 +143,22 @@ TEST(settings_errors_name_the_key)
 		struct run_config c = { .log_fd = -1 };
 		char *err = NULL;
 		CHECK_INT(settings_parse(bad[i][0], strlen(bad[i][0]), "t", &s, NULL), 0);
-		CHECK_INT(run_config_from_settings(&c, s, &err), -EINVAL);
+		CHECK_INT(runner_config_from_settings(&c, s, &err), -EINVAL);
 		CHECK(err && strncmp(err, bad[i][1], strlen(bad[i][1])) == 0);
 		free(err);
-		run_config_done(&c);
+		runner_config_done(&c);
 		settings_free(s);
 	}
 }
 
 TEST(signal_names)
 {
-	CHECK_INT(signal_from_name("SIGTERM"), SIGTERM);
-	CHECK_INT(signal_from_name("usr2"), SIGUSR2);
-	CHECK_INT(signal_from_name("RTMIN+3"), SIGRTMIN + 3);
-	CHECK_INT(signal_from_name("9"), 9);
-	CHECK_INT(signal_from_name("SIGBOGUS"), -EINVAL);
-	CHECK_INT(signal_from_name("RTMIN+99"), -EINVAL);
+	CHECK_INT(runner_signal_from_name("SIGTERM"), SIGTERM);
+	CHECK_INT(runner_signal_from_name("usr2"), SIGUSR2);
+	CHECK_INT(runner_signal_from_name("RTMIN+3"), SIGRTMIN + 3);
+	CHECK_INT(runner_signal_from_name("9"), 9);
+	CHECK_INT(runner_signal_from_name("SIGBOGUS"), -EINVAL);
+	CHECK_INT(runner_signal_from_name("RTMIN+99"), -EINVAL);
 }
 
 TEST(stop_signal_per_init)
@@ -170,12 +170,12 @@ TEST(stop_signal_per_init)
 	mkdir(p, 0755);
 	snprintf(p, sizeof(p), "%s/sbin/init", dir);
 	CHECK_INT(symlink("../bin/busybox", p), 0);
-	CHECK_INT(kill_signal_for_init(dir, "/sbin/init"), SIGUSR2);
+	CHECK_INT(runner_kill_signal_for_init(dir, "/sbin/init"), SIGUSR2);
 	unlink(p);
 	CHECK_INT(symlink("/lib/systemd/systemd", p), 0);
-	CHECK_INT(kill_signal_for_init(dir, "/sbin/init"), SIGRTMIN + 3);
+	CHECK_INT(runner_kill_signal_for_init(dir, "/sbin/init"), SIGRTMIN + 3);
 	unlink(p);
-	CHECK_INT(kill_signal_for_init(dir, "/lib/systemd/systemd"), SIGRTMIN + 3);
+	CHECK_INT(runner_kill_signal_for_init(dir, "/lib/systemd/systemd"), SIGRTMIN + 3);
 	snprintf(p, sizeof(p), "%s/sbin", dir);
 	rmdir(p);
 	rmdir(dir);
@@ -184,17 +184,17 @@ TEST(stop_signal_per_init)
 TEST(escape_sequence)
 {
 	struct escape_state st = {};
-	CHECK(!escape_feed(&st, "\x1d\x1d", 2, 1000));
-	CHECK(escape_feed(&st, "\x1d", 1, 2000));
+	CHECK(!runner_escape_feed(&st, "\x1d\x1d", 2, 1000));
+	CHECK(runner_escape_feed(&st, "\x1d", 1, 2000));
 	/* interrupted by another key */
 	st = (struct escape_state){};
-	CHECK(!escape_feed(&st, "\x1d\x1dx\x1d", 4, 1000));
+	CHECK(!runner_escape_feed(&st, "\x1d\x1dx\x1d", 4, 1000));
 	/* too slow: more than a second between the first and the third */
 	st = (struct escape_state){};
-	CHECK(!escape_feed(&st, "\x1d\x1d", 2, 1000));
-	CHECK(!escape_feed(&st, "\x1d", 1, 1000 + 1500000));
-	CHECK(!escape_feed(&st, "\x1d", 1, 1000 + 1600000));
-	CHECK(escape_feed(&st, "\x1d", 1, 1000 + 1700000));
+	CHECK(!runner_escape_feed(&st, "\x1d\x1d", 2, 1000));
+	CHECK(!runner_escape_feed(&st, "\x1d", 1, 1000 + 1500000));
+	CHECK(!runner_escape_feed(&st, "\x1d", 1, 1000 + 1600000));
+	CHECK(runner_escape_feed(&st, "\x1d", 1, 1000 + 1700000));
 }
 
 TEST(console_plan_per_mode)
@@ -205,22 +205,22 @@ TEST(console_plan_per_mode)
 	dup2(null, STDIN_FILENO);
 	unsigned out_ttys = (isatty(1) ? 2u : 0) | (isatty(2) ? 4u : 0);
 	struct run_config c = { .console = CONSOLE_PIPE };
-	console_plan(&c);
+	runner_console_plan(&c);
 	CHECK_INT(c.pty_fds, 0);
 	c = (struct run_config){ .console = CONSOLE_AUTO };
-	console_plan(&c);
+	runner_console_plan(&c);
 	CHECK_INT(c.pty_fds, out_ttys);   /* only what is a terminal */
 	CHECK(!c.pty_input);
 	c = (struct run_config){ .console = CONSOLE_AUTO, .boot = true };
-	console_plan(&c);
+	runner_console_plan(&c);
 	CHECK_INT(c.pty_fds, 7);          /* an init always gets its console … */
 	CHECK(!c.pty_input);              /* … read-only without a terminal */
 	c = (struct run_config){ .console = CONSOLE_PTY };
-	console_plan(&c);
+	runner_console_plan(&c);
 	CHECK_INT(c.pty_fds, 7);
 	CHECK(c.pty_input && c.pty_no_echo);   /* fed by a pipe: no echo */
 	c = (struct run_config){ .console = CONSOLE_LOG, .log_fd = 1 };
-	console_plan(&c);
+	runner_console_plan(&c);
 	CHECK_INT(c.pty_fds, 7);
 	CHECK(!c.pty_input);
 	dup2(saved, STDIN_FILENO);
@@ -230,25 +230,25 @@ TEST(console_plan_per_mode)
 
 TEST(exit_status)
 {
-	CHECK_INT(exit_status_of(0), 0);
-	CHECK_INT(exit_status_of(7 << 8), 7);
-	CHECK_INT(exit_status_of(SIGTERM), 128 + SIGTERM);
-	CHECK_INT(exit_status_of(SIGKILL), 137);
+	CHECK_INT(runner_exit_status_of(0), 0);
+	CHECK_INT(runner_exit_status_of(7 << 8), 7);
+	CHECK_INT(runner_exit_status_of(SIGTERM), 128 + SIGTERM);
+	CHECK_INT(runner_exit_status_of(SIGKILL), 137);
 }
 
 TEST(run_lock_is_exclusive_and_testable)
 {
 	char dir[] = "/tmp/test-runner.XXXXXX";
 	CHECK(mkdtemp(dir) != NULL);
-	CHECK_INT(state_is_locked(dir, "c"), 0);
-	int fd = state_lock(dir, "c");
+	CHECK_INT(runner_state_is_locked(dir, "c"), 0);
+	int fd = runner_state_lock(dir, "c");
 	CHECK(fd >= 0);
 	/* OFD locks conflict within one process too. */
-	CHECK_INT(state_lock(dir, "c"), -EBUSY);
-	CHECK_INT(state_is_locked(dir, "c"), 1);
+	CHECK_INT(runner_state_lock(dir, "c"), -EBUSY);
+	CHECK_INT(runner_state_is_locked(dir, "c"), 1);
 	struct run_state st = { .pid = 42, .monitor = 41, .boot = true, .kill_signal = 12, .started = 5, .pidns = 77 }, back;
-	CHECK_INT(state_write(dir, "c", &st), 0);
-	CHECK_INT(state_read(dir, "c", &back), 0);
+	CHECK_INT(runner_state_write(dir, "c", &st), 0);
+	CHECK_INT(runner_state_read(dir, "c", &back), 0);
 	CHECK_INT(back.pid, 42);
 	CHECK_INT(back.monitor, 41);
 	CHECK(back.boot);
@@ -259,15 +259,15 @@ TEST(run_lock_is_exclusive_and_testable)
 	pid_t p = fork();
 	if (p == 0) {
 		close(fd);
-		_exit(state_is_locked(dir, "c") == 1 ? 0 : 1);
+		_exit(runner_state_is_locked(dir, "c") == 1 ? 0 : 1);
 	}
 	int ws;
 	waitpid(p, &ws, 0);
 	CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
 	close(fd);
-	CHECK_INT(state_is_locked(dir, "c"), 0);
-	state_clear(dir, "c");
-	CHECK(state_read(dir, "c", &back) < 0);
+	CHECK_INT(runner_state_is_locked(dir, "c"), 0);
+	runner_state_clear(dir, "c");
+	CHECK(runner_state_read(dir, "c", &back) < 0);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	CHECK_INT(system(cmd), 0);
@@ -277,11 +277,11 @@ TEST(pid_checked_against_its_namespace)
 {
 	struct run_state st = { .pid = getpid(), .pidns = pidns_of(getpid()) };
 	CHECK(st.pidns != 0);
-	int fd = state_open_pid(&st);
+	int fd = runner_state_open_pid(&st);
 	CHECK(fd >= 0);
 	close(fd);
 	st.pidns += 1;   /* a recycled pid lives in another namespace */
-	CHECK_INT(state_open_pid(&st), -ESRCH);
+	CHECK_INT(runner_state_open_pid(&st), -ESRCH);
 }
 
 TEST_MAIN()
