@@ -293,7 +293,7 @@ static void print_console_notice(void *userdata, const char *msg)
 
 static int load_child(struct ctx *ctx, const char *cmd, const char *name, struct child_info *ci, struct run_config *c)
 {
-	_cleanup_free_ char *err = NULL;
+	struct lc_err e = { "" };
 	struct child_handle h;
 	int r;
 	if ((r = cli_open_child(ctx, cmd, name, 0, &h)))
@@ -306,9 +306,9 @@ static int load_child(struct ctx *ctx, const char *cmd, const char *name, struct
 	c->notice = (struct lc_warn){ print_console_notice, NULL };
 	if (!c->name || !c->root)
 		return log_fail(EXIT_FAIL, "out of memory");
-	r = runner_config_from_settings(c, ci->conf, &err);
+	r = runner_config_from_settings(c, ci->conf, &e);
 	if (r < 0)
-		return log_fail(EXIT_FAIL, "%s %s: child.conf: %s", cmd, name, err ? err : strerror(-r));
+		return log_fail(EXIT_FAIL, "%s %s: child.conf: %s", cmd, name, lc_err_msg(&e, r));
 	return 0;
 }
 

@@ -317,97 +317,182 @@ int runner_kill_signal_for_init(const char *root, const char *init_path)
 	return SIGRTMIN + 3;
 }
 
-static int set_error(char **err, const char *section, const char *key, const char *value, const char *why)
+/*
+ * child.conf's run settings, one table like nspawn's nspawn-gperf.gperf:
+ * the section and key (nspawn's names), whether the key may repeat, and the
+ * parser that applies one value.  A parser returns 0, -ENOMEM, or -EINVAL
+ * with *why saying what is wrong with the value.
+ */
+typedef int (*setting_parser)(struct run_config *c, const char *value, const char **why);
+
+static int set_string(char **field, const char *value)
 {
-	if (err && asprintf(err, "%s.%s=%s: %s", section, key, value, why) < 0)
-		*err = NULL;
-	return -EINVAL;
+	char *copy = strdup(value);
+	if (!copy)
+		return -ENOMEM;
+	free(*field);
+	*field = copy;
+	return 0;
 }
 
-int runner_config_from_settings(struct run_config *c, const struct settings *s, char **err)
+static int parse_boot(struct run_config *c, const char *v, const char **why)
 {
-	const char *v;
-	int r;
-
-	r = settings_get_bool(s, "Exec", "Boot", c->boot);
-	if (r < 0)
-		return set_error(err, "Exec", "Boot", settings_get(s, "Exec", "Boot"), "not a boolean");
+	int r = settings_value_bool(v);
+	if (r < 0) {
+		*why = "not a boolean";
+		return -EINVAL;
+	}
 	c->boot = r;
-	if ((v = settings_get(s, "Exec", "Hostname"))) {
-		free(c->hostname);
-		if (!(c->hostname = strdup(v)))
-			return -ENOMEM;
-	}
-	if ((v = settings_get(s, "Exec", "User"))) {
-		free(c->user);
-		if (!(c->user = strdup(v)))
-			return -ENOMEM;
-	}
-	if ((v = settings_get(s, "Exec", "WorkingDirectory"))) {
-		if (v[0] != '/')
-			return set_error(err, "Exec", "WorkingDirectory", v, "not an absolute path");
-		free(c->chdir);
-		if (!(c->chdir = strdup(v)))
-			return -ENOMEM;
-	}
-	if ((v = settings_get(s, "Exec", "KillSignal"))) {
-		if ((r = runner_signal_from_name(v)) < 0)
-			return set_error(err, "Exec", "KillSignal", v, "unknown signal");
-		c->kill_signal = r;
-	}
+	return 0;
+}
 
-	struct { const char *section, *key; int kind; } multi[] = {
-		{ "Exec", "Environment", 0 }, { "Exec", "Capability", 1 }, { "Exec", "DropCapability", 2 },
-		{ "Files", "Bind", 3 }, { "Files", "BindReadOnly", 4 }, { "Files", "TemporaryFileSystem", 5 },
-	};
-	for (size_t i = 0; i < ELEMENTSOF(multi); i++) {
-		_cleanup_free_ const char **vals = settings_get_all(s, multi[i].section, multi[i].key, NULL);
-		if (!vals)
-			return -ENOMEM;
-		for (const char **p = vals; *p; p++) {
-			uint64_t m;
-			switch (multi[i].kind) {
-			case 0:
-				/* nspawn allows several space-separated assignments per line; we keep one per line. */
-				r = runner_config_add_env(c, *p);
-				break;
-			case 1:
-			case 2:
-				r = runner_caps_parse(*p, &m);
-				if (r == 0) {
-					if (multi[i].kind == 1)
-						c->caps_add |= m;
-					else
-						c->caps_drop |= m;
-				}
-				break;
-			case 3:
-			case 4:
-				r = runner_config_add_bind(c, *p, multi[i].kind == 4);
-				break;
-			default:
-				r = runner_config_add_tmpfs(c, *p);
-				break;
-			}
-			if (r == -ENOMEM)
-				return r;
-			if (r < 0)
-				return set_error(err, multi[i].section, multi[i].key, *p,
-						 multi[i].kind == 0 ? "not a KEY=VALUE assignment" :
-						 multi[i].kind <= 2 ? "unknown capability" :
-						 "needs absolute paths without '..'");
-		}
-	}
+static int parse_hostname(struct run_config *c, const char *v, const char **why)
+{
+	return set_string(&c->hostname, v);
+}
 
-	/* Parameters= is the command line for a plain run and init's arguments with Boot=yes. */
-	if ((v = settings_get(s, "Exec", "Parameters")) && !c->argv) {
-		_cleanup_free_ char *copy = strdup(v);
-		char *save = NULL;
-		if (!copy)
+static int parse_user(struct run_config *c, const char *v, const char **why)
+{
+	return set_string(&c->user, v);
+}
+
+static int parse_workdir(struct run_config *c, const char *v, const char **why)
+{
+	if (v[0] != '/') {
+		*why = "not an absolute path";
+		return -EINVAL;
+	}
+	return set_string(&c->chdir, v);
+}
+
+static int parse_kill_signal(struct run_config *c, const char *v, const char **why)
+{
+	int sig = runner_signal_from_name(v);
+	if (sig < 0) {
+		*why = "unknown signal";
+		return -EINVAL;
+	}
+	c->kill_signal = sig;
+	return 0;
+}
+
+/* Parameters= is the command line for a plain run and init's arguments with Boot=yes; split at blanks. */
+static int parse_parameters(struct run_config *c, const char *v, const char **why)
+{
+	if (c->argv)
+		return 0; /* a command given on the command line wins */
+	_cleanup_free_ char *copy = strdup(v);
+	char *save = NULL;
+	if (!copy)
+		return -ENOMEM;
+	for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
+		if (strv_push(&c->argv, w) < 0)
 			return -ENOMEM;
-		for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
-			if (strv_push(&c->argv, w) < 0)
+	return 0;
+}
+
+/* nspawn allows several space-separated assignments per line; we keep one per line. */
+static int parse_environment(struct run_config *c, const char *v, const char **why)
+{
+	int r = runner_config_add_env(c, v);
+	if (r == -EINVAL)
+		*why = "not a KEY=VALUE assignment";
+	return r;
+}
+
+static int parse_caps(const char *v, uint64_t *set, const char **why)
+{
+	uint64_t m;
+	int r = runner_caps_parse(v, &m);
+	if (r == -EINVAL)
+		*why = "unknown capability";
+	if (r == 0)
+		*set |= m;
+	return r;
+}
+
+static int parse_capability(struct run_config *c, const char *v, const char **why)
+{
+	return parse_caps(v, &c->caps_add, why);
+}
+
+static int parse_drop_capability(struct run_config *c, const char *v, const char **why)
+{
+	return parse_caps(v, &c->caps_drop, why);
+}
+
+static int parse_bind_common(struct run_config *c, const char *v, bool ro, const char **why)
+{
+	int r = runner_config_add_bind(c, v, ro);
+	if (r == -EINVAL)
+		*why = "needs absolute paths without '..'";
+	return r;
+}
+
+static int parse_bind(struct run_config *c, const char *v, const char **why)
+{
+	return parse_bind_common(c, v, false, why);
+}
+
+static int parse_bind_ro(struct run_config *c, const char *v, const char **why)
+{
+	return parse_bind_common(c, v, true, why);
+}
+
+static int parse_tmpfs(struct run_config *c, const char *v, const char **why)
+{
+	int r = runner_config_add_tmpfs(c, v);
+	if (r == -EINVAL)
+		*why = "needs absolute paths without '..'";
+	return r;
+}
+
+static const struct run_setting {
+	const char *section, *key;
+	bool multi;             /* every occurrence counts (else the last one) */
+	setting_parser parse;
+} run_settings[] = {
+	{ "Exec",  "Boot",                false, parse_boot },
+	{ "Exec",  "Hostname",            false, parse_hostname },
+	{ "Exec",  "User",                false, parse_user },
+	{ "Exec",  "WorkingDirectory",    false, parse_workdir },
+	{ "Exec",  "KillSignal",          false, parse_kill_signal },
+	{ "Exec",  "Parameters",          false, parse_parameters },
+	{ "Exec",  "Environment",         true,  parse_environment },
+	{ "Exec",  "Capability",          true,  parse_capability },
+	{ "Exec",  "DropCapability",      true,  parse_drop_capability },
+	{ "Files", "Bind",                true,  parse_bind },
+	{ "Files", "BindReadOnly",        true,  parse_bind_ro },
+	{ "Files", "TemporaryFileSystem", true,  parse_tmpfs },
+};
+
+static int apply_setting(struct run_config *c, const struct run_setting *t, const char *value, struct lc_err *err)
+{
+	const char *why = NULL;
+	int r = t->parse(c, value, &why);
+	if (r == -EINVAL)
+		return lc_err_ret(err, r, "%s.%s=%s: %s", t->section, t->key, value, why ? why : "invalid value");
+	return r;
+}
+
+int runner_config_from_settings(struct run_config *c, const struct settings *s, struct lc_err *err)
+{
+	for (size_t i = 0; i < ELEMENTSOF(run_settings); i++) {
+		const struct run_setting *t = &run_settings[i];
+		int r = 0;
+		if (!t->multi) {
+			const char *v = settings_get(s, t->section, t->key);
+			if (v)
+				r = apply_setting(c, t, v, err);
+		} else {
+			_cleanup_free_ const char **vals = settings_get_all(s, t->section, t->key, NULL);
+			if (!vals)
 				return -ENOMEM;
+			for (const char **p = vals; *p && r == 0; p++)
+				r = apply_setting(c, t, *p, err);
+		}
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }

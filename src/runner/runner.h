@@ -123,10 +123,11 @@ uint64_t runner_config_caps(const struct run_config *c);
 /* "CAP_SYS_ADMIN" / "sys_admin" / "all" -> mask; -EINVAL on an unknown name. */
 int runner_caps_parse(const char *list, uint64_t *ret);
 /*
- * Apply child.conf's [Exec] and [Files] keys (nspawn names) to c.  Errors
- * name the key: *err = "Exec.Capability=foo: unknown capability".
+ * Apply child.conf's [Exec] and [Files] keys (nspawn names, one table in
+ * config.c) to c.  Errors name the key: "Exec.Capability=foo: unknown
+ * capability".
  */
-int runner_config_from_settings(struct run_config *c, const struct settings *s, char **err);
+int runner_config_from_settings(struct run_config *c, const struct settings *s, struct lc_err *err);
 /* Parsers shared by options and settings. */
 int runner_bind_parse(const char *arg, bool ro, struct bind_spec *ret);
 int runner_tmpfs_parse(const char *arg, struct tmpfs_spec *ret);

@@ -207,11 +207,8 @@ const char *settings_get(const struct settings *s, const char *section, const ch
 	return found;
 }
 
-int settings_get_bool(const struct settings *s, const char *section, const char *key, bool def)
+int settings_value_bool(const char *v)
 {
-	const char *v = settings_get(s, section, key);
-	if (!v)
-		return def;
 	static const char *const yes[] = { "1", "yes", "y", "true", "t", "on" };
 	static const char *const no[] = { "0", "no", "n", "false", "f", "off" };
 	for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
@@ -221,6 +218,12 @@ int settings_get_bool(const struct settings *s, const char *section, const char 
 			return 0;
 	}
 	return -EINVAL;
+}
+
+int settings_get_bool(const struct settings *s, const char *section, const char *key, bool def)
+{
+	const char *v = settings_get(s, section, key);
+	return v ? settings_value_bool(v) : def;
 }
 
 int settings_get_uint(const struct settings *s, const char *section, const char *key, unsigned long *ret)

@@ -36,6 +36,8 @@ const char *settings_get(const struct settings *s, const char *section, const ch
 const char **settings_get_all(const struct settings *s, const char *section, const char *key, size_t *n);
 /* Boolean per systemd (yes/no/true/false/on/off/1/0); def when unset; -EINVAL when unparsable. */
 int settings_get_bool(const struct settings *s, const char *section, const char *key, bool def);
+/* "yes"/"no" and systemd's other spellings: 1, 0, or -EINVAL. */
+int settings_value_bool(const char *v);
 /* Unsigned integer; -EINVAL when unparsable, -ENOENT when unset. */
 int settings_get_uint(const struct settings *s, const char *section, const char *key, unsigned long *ret);
 

@@ -67,6 +67,11 @@ test_make_install_honours_prefix_and_destdir() {
 	assert_file "$T/dest/opt/lc/bin/layerctl"
 	assert_file "$T/dest/opt/lc/share/man/man1/layerctl.1"
 	"$T/dest/opt/lc/bin/layerctl" --version | grep -q '^layerctl '
+	assert_file "$T/dest/opt/lc/lib/systemd/system-generators/layerctl-fstab-generator"
+	assert_file "$T/dest/opt/lc/share/bash-completion/completions/layerctl"
+	# uninstall takes away every file install put in place
+	make -C "$top" -s uninstall BUILD="$build" PREFIX=/opt/lc DESTDIR="$T/dest" >/dev/null
+	assert_eq "$(find "$T/dest" ! -type d)" ""
 }
 
 # Run a command that must fail with exit code $1 and exactly the one line $2 on stderr.

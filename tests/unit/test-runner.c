@@ -101,7 +101,7 @@ TEST(settings_keys)
 		"[Files]\nBind=/s:/d\nBindReadOnly=/r\nTemporaryFileSystem=/t:size=1m\n";
 	struct settings *s = NULL;
 	struct run_config c = { .log_fd = -1 };
-	char *err = NULL;
+	struct lc_err err = { "" };
 	CHECK_INT(settings_parse(conf, strlen(conf), "t", &s, NULL), 0);
 	CHECK_INT(runner_config_from_settings(&c, s, &err), 0);
 	CHECK(c.boot);
@@ -141,11 +141,10 @@ TEST(settings_errors_name_the_key)
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
 		struct settings *s = NULL;
 		struct run_config c = { .log_fd = -1 };
-		char *err = NULL;
+		struct lc_err err = { "" };
 		CHECK_INT(settings_parse(bad[i][0], strlen(bad[i][0]), "t", &s, NULL), 0);
 		CHECK_INT(runner_config_from_settings(&c, s, &err), -EINVAL);
-		CHECK(err && strncmp(err, bad[i][1], strlen(bad[i][1])) == 0);
-		free(err);
+		CHECK(strncmp(err.msg, bad[i][1], strlen(bad[i][1])) == 0);
 		runner_config_done(&c);
 		settings_free(s);
 	}
