@@ -19,7 +19,7 @@ BUILD     ?= build
 
 PKGS      := mount blkid libxxhash libcap libarchive libseccomp
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# libarchive: headers only; src/archive-dl.c dlopen()s it when an import needs it.
+# libarchive: headers only; src/store/archive-dl.c dlopen()s it when an import needs it.
 PKG_LIBS   := $(shell pkg-config --libs $(filter-out libarchive,$(PKGS)) 2>/dev/null)
 
 CC        ?= cc

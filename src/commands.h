@@ -38,7 +38,7 @@ int ctx_store(struct ctx *ctx, bool create);
  */
 int ctx_store_or_empty(struct ctx *ctx, bool *empty);
 
-/* Is argv[i] -h/--help?  Commands call print_help_for() with their text. */
+/* Print "layerctl CMD: MESSAGE" (one line) and return EXIT_USAGE. */
 int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /*
  * After getopt_long returned '?': print "layerctl CMD: unknown option '--x'"

@@ -2,8 +2,6 @@
 /*
  * The run configuration: nspawn's defaults, the .nspawn-style keys of
  * child.conf, and the parsers the command-line options share with them.
- * (Named config.c, not settings.c: src/settings.c already owns that object
- * name in libapp.a, and ar(1) keeps one member per name.)
  */
 #include <ctype.h>
 #include <fcntl.h>

@@ -4,7 +4,6 @@
  * way systemd's src/nspawn is:
  *
  *   config.c      the run configuration: defaults, child.conf keys, options
- *                 (not "settings.c": src/settings.c owns that name in libapp.a)
  *   namespaces.c  clone3 into new namespaces, hostname, loopback, setns
  *   mounts.c      rootfs: propagation, /dev, /proc masking, /sys, tmpfs,
  *                 binds, pivot_root
@@ -138,7 +137,7 @@ int runner_config_add_tmpfs(struct run_config *c, const char *arg);
 /* Open / test PATH of the image at root the way the container will see it (RESOLVE_IN_ROOT). */
 int runner_image_open(const char *root, const char *path, int flags);
 bool runner_image_exists(const char *root, const char *path);
-/* The stop signal for init at root/PATH: systemd SIGRTMIN+3, busybox SIGUSR2, else SIGTERM. */
+/* The stop signal for init at root/PATH: busybox SIGUSR2, anything else systemd's SIGRTMIN+3 (as nspawn). */
 int runner_kill_signal_for_init(const char *root, const char *init_path);
 int runner_signal_from_name(const char *s);
 
