@@ -51,6 +51,20 @@ make_busybox_tree() {
 	echo "root:x:0:" >"$dir/etc/group"
 }
 
+# The one set-up most tests share.  setup [BASE [CHILD...]]: the busybox
+# tree in $T/src (a test file may define prepare_tree DIR to add to it before
+# the import), imported as BASE, and the CHILDren created on it.  Without
+# arguments: base bb and child c.  Quiet; any error fails the test.
+setup() {
+	[ $# -gt 0 ] || set -- bb c
+	local base=$1 child
+	shift
+	make_busybox_tree "$T/src"
+	if declare -F prepare_tree >/dev/null; then prepare_tree "$T/src"; fi
+	$L -q base import "$base" "$T/src"
+	for child in "$@"; do $L -q child create "$child" --base "$base"; done
+}
+
 fail() { echo "  $*" >&2; return 1; }
 assert_eq() { [ "$1" = "$2" ] || fail "expected '$2', got '$1'${3:+ ($3)}"; }
 assert_contains() { case "$1" in *"$2"*) ;; *) fail "expected output to contain '$2', got: $1" ;; esac; }

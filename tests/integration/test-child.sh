@@ -2,13 +2,8 @@
 # child create / list / show / rm / reset: cost, concurrency, bad input.
 . "$(dirname "$0")/lib.sh"
 
-setup_base() {
-	make_busybox_tree "$T/src"
-	$L base import bb "$T/src" >/dev/null 2>&1
-}
-
 test_create_costs_two_dirs_and_a_file() {
-	setup_base
+	setup bb
 	$L child create web --base bb
 	local d="$ROOT/children/web"
 	assert_eq "$(ls -A "$d/upper")" "" "upper starts empty"
@@ -32,7 +27,7 @@ test_new_child_shows_no_drift_even_with_root_xattrs() {
 }
 
 test_create_refuses_bad_input() {
-	setup_base
+	setup bb
 	expect_fail $L child create "we b" --base bb; assert_contains "$ERR" "letters"
 	expect_fail $L child create web --base nope; assert_contains "$ERR" "no base named nope"
 	expect_fail $L child create web; assert_contains "$ERR" "--base"
@@ -45,7 +40,7 @@ test_create_refuses_bad_input() {
 }
 
 test_concurrent_creates_exactly_one_wins() {
-	setup_base
+	setup bb
 	local i ok=0
 	for i in $(seq 1 8); do
 		($L child create same --base bb >/dev/null 2>"$T/err.$i"; echo $? >"$T/rc.$i") &
@@ -59,7 +54,7 @@ test_concurrent_creates_exactly_one_wins() {
 }
 
 test_list_and_show_json() {
-	setup_base
+	setup bb
 	$L child create a --base bb --description "first one"
 	$L child create b --base bb
 	$L mount a
@@ -82,7 +77,7 @@ PY
 }
 
 test_rm_and_reset_refused_while_mounted() {
-	setup_base
+	setup bb
 	$L child create c --base bb
 	$L mount c
 	echo data >"$ROOT/children/c/root/newfile"
@@ -102,7 +97,7 @@ test_rm_and_reset_refused_while_mounted() {
 }
 
 test_corrupt_child_conf_reported() {
-	setup_base
+	setup bb
 	$L child create c --base bb
 	printf '[Child]\nBase=bb\n' >"$ROOT/children/c/child.conf"
 	expect_fail $L child show c; assert_contains "$ERR" "Generation="
@@ -117,7 +112,7 @@ test_corrupt_child_conf_reported() {
 }
 
 test_broken_child_can_still_be_removed() {
-	setup_base
+	setup bb
 	$L child create bad --base bb
 	echo 'garbage line' >>"$ROOT/children/bad/child.conf"
 	expect_fail $L base rm bb; assert_contains "$ERR" "child rm"
@@ -128,7 +123,7 @@ test_broken_child_can_still_be_removed() {
 }
 
 test_symlinked_child_dir_refused() {
-	setup_base
+	setup bb
 	$L child create s1 --base bb
 	mv "$ROOT/children/s1" "$T/elsewhere"
 	ln -s "$T/elsewhere" "$ROOT/children/s1"
@@ -137,7 +132,7 @@ test_symlinked_child_dir_refused() {
 }
 
 test_many_children_cost_does_not_grow_with_base() {
-	setup_base
+	setup bb
 	mkdir -p "$T/big"; make_busybox_tree "$T/big"
 	dd if=/dev/zero of="$T/big/blob" bs=1M count=64 2>/dev/null
 	$L base import big "$T/big" >/dev/null 2>&1

@@ -83,13 +83,6 @@ expect_error() {
 	assert_eq "$out" "$want"
 }
 
-# A store with base bb (busybox) and child c.
-setup_store() {
-	make_busybox_tree "$T/src"
-	$L -q base import bb "$T/src"
-	$L -q child create c --base bb
-}
-
 test_option_errors_are_one_line() {
 	expect_error 2 "layerctl child create: option '--base' requires an argument" $L child create x --base
 	expect_error 2 "layerctl: unknown option '--bogus' (see 'layerctl --help')" $L --bogus
@@ -117,7 +110,7 @@ test_missing_store_is_an_empty_one() {
 }
 
 test_bad_base_or_generation_named() {
-	setup_store
+	setup
 	sed -i 's/^Base=bb$/Base=nope/' "$ROOT/children/c/child.conf"
 	expect_error 1 "layerctl: mount c: no base named nope (child.conf: [Child] Base=nope)" $L mount c
 	expect_error 1 "layerctl: diff c: no base named nope (child.conf: [Child] Base=nope)" $L diff c
@@ -133,14 +126,14 @@ test_bad_base_or_generation_named() {
 }
 
 test_no_such_child_for_exec_and_stop() {
-	setup_store
+	setup
 	expect_error 1 "layerctl: exec nosuch: no such child" $L exec nosuch -- true
 	expect_error 1 "layerctl: stop nosuch: no such child" $L stop nosuch
 	expect_error 1 "layerctl: stop c: the child is not running" $L stop c
 }
 
 test_bind_source_and_dev_symlink_named() {
-	setup_store
+	setup
 	expect_error 1 "layerctl: run c: bind source /nonexistent: No such file or directory" \
 		$L run c --bind /nonexistent:/m -- true
 	rm -rf "$T/src/dev"
@@ -153,7 +146,7 @@ test_bind_source_and_dev_symlink_named() {
 }
 
 test_umount_of_a_foreign_mount_gives_no_fuser_hint() {
-	setup_store
+	setup
 	mount -t tmpfs none "$ROOT/children/c/root"
 	expect_error 1 "layerctl: umount c: something other than this child's overlay is mounted at $ROOT/children/c/root; not touching it" \
 		$L umount c

@@ -5,14 +5,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 # A base "b" (busybox tree plus a few files) and a child "c" mounted at $M.
+prepare_tree() {
+	echo hello >"$1/etc/hello"
+	echo same >"$1/etc/same"
+	mkdir -p "$1/usr/share/doc"
+	echo doc >"$1/usr/share/doc/README"
+}
 setup_child() {
-	make_busybox_tree "$T/src"
-	echo hello >"$T/src/etc/hello"
-	echo same >"$T/src/etc/same"
-	mkdir -p "$T/src/usr/share/doc"
-	echo doc >"$T/src/usr/share/doc/README"
-	"$L" -q base import b "$T/src"
-	"$L" -q child create c --base b
+	setup b c
 	"$L" -q mount c
 	M=$ROOT/children/c/root
 	U=$ROOT/children/c/upper

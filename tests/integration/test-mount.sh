@@ -3,15 +3,8 @@
 # the kernel's mount table as the only truth, storage checks.
 . "$(dirname "$0")/lib.sh"
 
-setup() {
-	make_busybox_tree "$T/src"
-	$L base import bb "$T/src" >/dev/null 2>&1
-	$L child create one --base bb >/dev/null 2>&1
-	$L child create two --base bb >/dev/null 2>&1
-}
-
 test_mount_is_isolated_and_idempotent() {
-	setup
+	setup bb one two
 	$L mount one two
 	$L mount one          # already mounted: a no-op
 	assert_eq "$(mounts_below "$ROOT")" 2
@@ -51,7 +44,7 @@ except OSError as e:
 }
 
 test_all_flag() {
-	setup
+	setup bb one two
 	$L mount --all
 	assert_eq "$(mounts_below "$ROOT")" 2
 	$L umount --all
@@ -62,7 +55,7 @@ test_all_flag() {
 }
 
 test_state_comes_from_the_kernel() {
-	setup
+	setup bb one two
 	$L mount one
 	umount "$ROOT/children/one/root"     # behind layerctl's back
 	$L child list | grep -q '^one .* no '
@@ -86,7 +79,7 @@ test_state_comes_from_the_kernel() {
 test_odd_store_path() {
 	ROOT="$T/a b,c:d\\e#f é/store"
 	export LAYERCTL_ROOT=$ROOT
-	setup
+	setup bb one two
 	$L mount --all
 	echo x >"$ROOT/children/one/root/file"
 	assert_file "$ROOT/children/one/upper/file"
@@ -110,7 +103,7 @@ line" base list
 }
 
 test_umount_busy_is_reported() {
-	setup
+	setup bb one two
 	$L mount one
 	( cd "$ROOT/children/one/root" && exec sleep 30 ) &
 	local pid=$!
@@ -124,13 +117,13 @@ test_store_on_overlayfs_refused_before_mount() {
 	mkdir -p "$T/lo" "$T/up" "$T/wk" "$T/ovl"
 	mount -t overlay overlay -o "lowerdir=$T/lo,upperdir=$T/up,workdir=$T/wk" "$T/ovl"
 	ROOT="$T/ovl/store"; export LAYERCTL_ROOT=$ROOT
-	setup
+	setup bb one two
 	expect_fail $L mount one; assert_contains "$ERR" "overlayfs"
 	assert_eq "$(mounts_below "$ROOT")" 0
 }
 
 test_missing_generation_reported() {
-	setup
+	setup bb one two
 	mv "$ROOT/bases/bb/gens/1" "$ROOT/bases/bb/gens/1.moved"
 	expect_fail $L mount one; assert_contains "$ERR" "generation 1"
 	mv "$ROOT/bases/bb/gens/1.moved" "$ROOT/bases/bb/gens/1"
@@ -139,7 +132,7 @@ test_missing_generation_reported() {
 # Unmounting needs only the child's name: a corrupt child.conf must not
 # keep its overlay mounted.
 test_umount_with_corrupt_child_conf() {
-	setup
+	setup bb one two
 	$L mount one
 	printf 'garbage\n' >>"$ROOT/children/one/child.conf"
 	$L umount one
@@ -155,7 +148,7 @@ test_umount_with_corrupt_child_conf() {
 # keeps "loop=..." for itself: named before mounting, by mount and run alike.
 test_store_path_with_a_libmount_option_refused_clearly() {
 	ROOT="$T/a,loop=b/store"; export LAYERCTL_ROOT=$ROOT
-	setup
+	setup bb one two
 	local why="a store path holds ',' followed by a word libmount reads as a mount option ('loop=b/store/bases/bb/gens/1/tree'); rename the store directory"
 	expect_fail $L mount one
 	assert_eq "$ERR" "layerctl: mount one: $why"
@@ -170,7 +163,7 @@ test_store_path_with_a_libmount_option_refused_clearly() {
 test_probe_cache_does_not_outlive_the_file_system() {
 	# A store (base bb, children one and two) to put on each file system.
 	ROOT="$T/prepared/store"; export LAYERCTL_ROOT=$ROOT
-	setup
+	setup bb one two
 	mkdir -p "$T/fs" "$T/up" "$T/wk"
 	ROOT="$T/fs/store"; export LAYERCTL_ROOT=$ROOT
 	local tries=0 dev

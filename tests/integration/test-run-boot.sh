@@ -3,18 +3,19 @@
 # SIGUSR2; systemd would get SIGRTMIN+3) and a deaf init that needs SIGKILL.
 . "$(dirname "$0")/lib.sh"
 
-setup() {
-	make_busybox_tree "$T/src"
-	ln -sf ../bin/busybox "$T/src/sbin/init"
-	ln -sf busybox "$T/src/bin/poweroff"
-	ln -sf busybox "$T/src/bin/reboot"
-	cat >"$T/src/etc/inittab" <<-'EOF2'
+# A busybox init that says "booted" and keeps running.
+prepare_tree() {
+	ln -sf ../bin/busybox "$1/sbin/init"
+	ln -sf busybox "$1/bin/poweroff"
+	ln -sf busybox "$1/bin/reboot"
+	cat >"$1/etc/inittab" <<-'EOF2'
 	::sysinit:/bin/echo booted
 	::respawn:/bin/sleep 1000
 	::shutdown:/bin/echo shutting down
 	EOF2
-	$L base import bb "$T/src" >/dev/null 2>&1
-	$L child create c --base bb >/dev/null 2>&1
+}
+setup_boot() {
+	setup
 	# A test that fails half-way must not leave its container running.
 	trap '$L stop c --timeout 1 >/dev/null 2>&1 || true; cleanup_test_dir' EXIT
 }
@@ -26,7 +27,7 @@ wait_running() {
 }
 
 test_boot_busybox_init_and_power_off_on_sigterm() {
-	setup
+	setup_boot
 	$L run c --boot </dev/null >"$T/out" 2>&1 &
 	local pid=$!
 	wait_running c
@@ -46,7 +47,7 @@ test_boot_busybox_init_and_power_off_on_sigterm() {
 }
 
 test_start_exec_ps_stop() {
-	setup
+	setup_boot
 	$L start c
 	# The overlay is mounted only in the monitor's and the container's mount namespace.
 	assert_eq "$(mounts_below "$ROOT")" 0
@@ -93,7 +94,7 @@ test_start_exec_ps_stop() {
 }
 
 test_reboot_inside_restarts_the_container() {
-	setup
+	setup_boot
 	$L start c
 	local pid1 i log
 	pid1=$($L ps --json | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
@@ -113,7 +114,7 @@ test_reboot_inside_restarts_the_container() {
 }
 
 test_stop_kills_a_deaf_init_after_the_timeout() {
-	setup
+	setup_boot
 	# An init without signal handlers: as PID 1 it ignores every polite signal.
 	rm "$ROOT/bases/bb/gens/1/tree/sbin/init"
 	printf '#!/bin/sh\nexec sleep 1000\n' >"$ROOT/children/c/upper/sbin/init" 2>/dev/null || {
@@ -130,7 +131,7 @@ test_stop_kills_a_deaf_init_after_the_timeout() {
 }
 
 test_exec_into_a_plain_run() {
-	setup
+	setup_boot
 	$L run c -- sleep 30 </dev/null >/dev/null 2>&1 &
 	local pid=$!
 	wait_running c
@@ -143,7 +144,7 @@ test_exec_into_a_plain_run() {
 }
 
 test_exec_forwards_signals() {
-	setup
+	setup_boot
 	$L start c
 	$L exec c -- sleep 100 </dev/null &
 	local pid=$! i
@@ -165,7 +166,7 @@ test_exec_forwards_signals() {
 }
 
 test_exec_joins_a_private_network() {
-	setup
+	setup_boot
 	$L run c --private-network -- sleep 30 </dev/null >/dev/null 2>&1 &
 	local pid=$!
 	wait_running c
@@ -176,7 +177,7 @@ test_exec_joins_a_private_network() {
 }
 
 test_boot_needs_os_release_and_an_init() {
-	setup
+	setup_boot
 	rm "$ROOT/bases/bb/gens/1/tree/etc/os-release"
 	expect_fail $L run c --boot
 	assert_contains "$ERR" "run c: boot: no /etc/os-release"
@@ -196,7 +197,7 @@ test_boot_needs_os_release_and_an_init() {
 # Issue 8, item 16: the host looks into the image before the container
 # exists; an absolute symlink there must resolve inside the image.
 test_boot_image_paths_resolve_inside_the_image() {
-	setup
+	setup_boot
 	local tree="$ROOT/bases/bb/gens/1/tree"
 	# os-release: a link to a file only the host has is no os-release.
 	echo ID=host >"$T/host-os-release"
@@ -227,7 +228,7 @@ test_boot_image_paths_resolve_inside_the_image() {
 }
 
 test_boot_setting_in_child_conf() {
-	setup
+	setup_boot
 	printf '[Exec]\nBoot=yes\n' >>"$ROOT/children/c/child.conf"
 	$L run c </dev/null >"$T/out" 2>&1 &
 	local pid=$!
@@ -239,7 +240,7 @@ test_boot_setting_in_child_conf() {
 }
 
 test_start_daemonizes_and_keeps_no_caller_descriptor() {
-	setup
+	setup_boot
 	# The caller's fd 3 is the pipe of $(...): a monitor keeping it would make
 	# the substitution wait for the container's end (timeout's 124).
 	# (timeout around a shell, so that a monitor holding the pipe cannot hang the test itself).
@@ -267,7 +268,7 @@ test_start_daemonizes_and_keeps_no_caller_descriptor() {
 }
 
 test_start_refuses_user_like_run_boot() {
-	setup
+	setup_boot
 	echo "user:x:1000:1000::/:/bin/sh" >>"$ROOT/bases/bb/gens/1/tree/etc/passwd"
 	printf '[Exec]\nUser=user\n' >>"$ROOT/children/c/child.conf"
 	expect_fail $L run c --boot
@@ -279,7 +280,7 @@ test_start_refuses_user_like_run_boot() {
 }
 
 test_stop_timeout_must_be_a_finite_number() {
-	setup
+	setup_boot
 	local t rc
 	for t in nan inf -inf -1 1e300 86401 '' 5x 0x; do
 		rc=0

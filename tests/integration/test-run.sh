@@ -4,11 +4,6 @@
 # child.conf keys, errors that name the step and leave nothing mounted.
 . "$(dirname "$0")/lib.sh"
 
-setup() {
-	make_busybox_tree "$T/src"
-	$L base import bb "$T/src" >/dev/null 2>&1
-	$L child create c --base bb >/dev/null 2>&1
-}
 
 test_pipe_through_cat() {
 	setup

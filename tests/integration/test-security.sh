@@ -11,14 +11,14 @@
 ATTACK_SRC=$(cd "$(dirname "$0")" && pwd)/test-security-attack.c
 SECCOMP_SRC=$(cd "$(dirname "$0")/../.." && pwd)/src/runner/seccomp.c
 
-setup() {
-	make_busybox_tree "$T/src"
-	cc -static -O1 -o "$T/src/bin/attack" "$ATTACK_SRC" || skip "cannot build the static attacker (cc -static)"
+prepare_tree() {
+	cc -static -O1 -o "$1/bin/attack" "$ATTACK_SRC" || skip "cannot build the static attacker (cc -static)"
 	# For run --boot: the init is the attacker, its arguments the attack.
-	printf '#!/bin/sh\nexec /bin/attack "$@"\n' >"$T/src/sbin/init"
-	chmod 755 "$T/src/sbin/init"
-	$L base import bb "$T/src" >/dev/null 2>&1
-	$L child create c --base bb >/dev/null 2>&1
+	printf '#!/bin/sh\nexec /bin/attack "$@"\n' >"$1/sbin/init"
+	chmod 755 "$1/sbin/init"
+}
+setup_attack() {
+	setup
 	echo "top secret" >"$T/secret"
 	A="$T/src/bin/attack"
 }
@@ -34,7 +34,7 @@ host_ok() { local out; out=$("$A" "$@" 2>&1) || true; assert_contains "$out" "ok
 host_permitted() { local out; out=$("$A" "$@" 2>&1) || true; [ "$out" != EPERM ] || fail "host: $* gave EPERM"; echo "  host: $* -> $out"; }
 
 test_mount_a_file_system_fails() {
-	setup
+	setup_attack
 	mkdir "$T/mnt"
 	host_ok mount "$T/mnt"
 	assert_eq "$(inside -- attack mount /root)" EPERM
@@ -46,7 +46,7 @@ test_mount_a_file_system_fails() {
 }
 
 test_open_by_handle_at_fails() {
-	setup
+	setup_attack
 	mkdir "$T/share"
 	# The "shocker" escape: a handle of a host file outside the bind mount.
 	"$A" handle-save "$T/secret" "$T/share/handle" >/dev/null
@@ -55,7 +55,7 @@ test_open_by_handle_at_fails() {
 }
 
 test_write_sysrq_trigger_fails() {
-	setup
+	setup_attack
 	if [ ! -e /proc/sysrq-trigger ]; then
 		# A kernel without CONFIG_MAGIC_SYSRQ (this project's VMs): nothing to write, inside either.
 		echo "  host has no /proc/sysrq-trigger"
@@ -67,7 +67,7 @@ test_write_sysrq_trigger_fails() {
 }
 
 test_write_host_kernel_tunable_fails() {
-	setup
+	setup_attack
 	local v
 	v=$(cat /proc/sys/kernel/printk_ratelimit)
 	host_ok write /proc/sys/kernel/printk_ratelimit "$v"
@@ -75,19 +75,19 @@ test_write_host_kernel_tunable_fails() {
 }
 
 test_load_kernel_module_fails() {
-	setup
+	setup_attack
 	host_permitted module
 	assert_eq "$(inside -- attack module)" EPERM
 }
 
 test_reboot_host_fails() {
-	setup
+	setup_attack
 	host_permitted reboot
 	assert_eq "$(inside -- attack reboot)" EPERM
 }
 
 test_mknod_device_and_read_fails() {
-	setup
+	setup_attack
 	# /dev/kmsg's numbers: the host's root reads a kernel log record through them.
 	host_ok mknod-read "$T/kmsg" c 1 11
 	assert_eq "$(inside -- attack mknod-read /tmp/kmsg c 1 11)" EPERM
@@ -104,7 +104,7 @@ test_mknod_device_and_read_fails() {
 # A host directory bound in: its device nodes are inert and setuid does not
 # count there (nodev, nosuid on the bind), whatever the host mount allows.
 test_device_node_in_a_bind_mount_is_inert() {
-	setup
+	setup_attack
 	mkdir "$T/share"
 	mknod "$T/share/kmsg" c 1 11
 	host_ok read "$T/share/kmsg"
@@ -114,7 +114,7 @@ test_device_node_in_a_bind_mount_is_inert() {
 }
 
 test_reach_host_files_through_proc_1_root_fails() {
-	setup
+	setup_attack
 	# On the host a process's /proc/PID/root leads to host files (PID 1 of a
 	# host may hide its own, so show it with this shell's).
 	host_ok stat "/proc/$$/root$T/secret"
@@ -129,13 +129,13 @@ test_reach_host_files_through_proc_1_root_fails() {
 }
 
 test_dotdot_chroot_escape_fails() {
-	setup
+	setup_attack
 	host_ok chroot-escape "$T/secret"
 	assert_eq "$(inside -- attack chroot-escape "$T/secret")" ENOENT
 }
 
 test_see_host_processes_fails() {
-	setup
+	setup_attack
 	sleep 60 &
 	local pid=$!
 	host_ok stat "/proc/$pid"
@@ -144,7 +144,7 @@ test_see_host_processes_fails() {
 }
 
 test_kill_host_process_fails() {
-	setup
+	setup_attack
 	sleep 60 &
 	local pid=$!
 	host_ok kill "$pid"
@@ -154,7 +154,7 @@ test_kill_host_process_fails() {
 }
 
 test_change_host_hostname_fails() {
-	setup
+	setup_attack
 	local before
 	before=$(hostname)
 	host_ok sethostname "$before"   # the same name: the host is left as it was
@@ -163,7 +163,7 @@ test_change_host_hostname_fails() {
 }
 
 test_write_sys_fails() {
-	setup
+	setup_attack
 	local v
 	v=$(cat /sys/class/net/lo/tx_queue_len)
 	host_ok write /sys/class/net/lo/tx_queue_len "$v"
@@ -171,7 +171,7 @@ test_write_sys_fails() {
 }
 
 test_denied_kernel_interfaces() {
-	setup
+	setup_attack
 	local a
 	for a in keyctl bpf perf kexec swapon; do
 		host_permitted $a
@@ -183,7 +183,7 @@ test_denied_kernel_interfaces() {
 # source, so a new entry is tested too) and those the attacker knows (so an
 # entry dropped from the source is still tried), in the three profiles.
 test_every_denied_syscall_fails_even_with_every_capability() {
-	setup
+	setup_attack
 	local names out mode line
 	names=$(sed -n '/always_denied\[\] = {/,/};/p' "$SECCOMP_SRC" | grep -o '"[a-z_0-9]*"' | tr -d '"')
 	[ "$(echo "$names" | wc -l)" -ge 20 ] || fail "deny list not found in $SECCOMP_SRC: $names"
@@ -207,7 +207,7 @@ test_every_denied_syscall_fails_even_with_every_capability() {
 
 # glibc's mknod() is mknodat(): the raw mknod syscall needs its own rule.
 test_raw_mknod_and_mknodat_fail_in_every_profile() {
-	setup
+	setup_attack
 	host_ok raw-mknod "$T/k1"
 	host_ok raw-mknodat "$T/k2"
 	local mode call
@@ -222,7 +222,7 @@ test_raw_mknod_and_mknodat_fail_in_every_profile() {
 
 # The filter covers the 32-bit ABI too: the same calls through int $0x80.
 test_compat_abi_is_filtered_too() {
-	setup
+	setup_attack
 	[ "$(uname -m)" = x86_64 ] || skip "x86_64 only"
 	local host
 	host=$("$A" compat-syscalls)
@@ -235,7 +235,7 @@ test_compat_abi_is_filtered_too() {
 
 # unshare(CLONE_NEWUSER) has a rule; so must clone(CLONE_NEWUSER).
 test_clone_new_user_namespace_fails() {
-	setup
+	setup_attack
 	host_ok clone-userns
 	assert_eq "$(inside -- attack clone-userns)" EPERM
 	assert_eq "$(inside_all attack clone-userns)" EPERM
@@ -244,7 +244,7 @@ test_clone_new_user_namespace_fails() {
 
 # TIOCSTI on the container's terminal would type into the host's session.
 test_tiocsti_on_the_terminal_fails() {
-	setup
+	setup_attack
 	command -v script >/dev/null || fail "script(1) missing (contrib/install-deps installs it)"
 	# script's input stays open while the command runs: at EOF script types
 	# an EOF character into the terminal, which the container's pty would
@@ -293,7 +293,7 @@ write_cgroup_attack() {
 
 # The payload the attacker would have the host run: it leaves a mark.
 cgroup_setup() {
-	setup
+	setup_attack
 	# A hybrid (v1) host is where the escape exists; a pure v2 host has no release_agent.
 	grep -q '^[1-9][0-9]*:' /proc/self/cgroup || skip "no cgroup v1 hierarchy on this host"
 	write_cgroup_attack "$ROOT/children/c/upper/cgattack"
@@ -386,7 +386,7 @@ test_cgroup_release_agent_escape_fails_in_boot() {
 # ---- the stub init holds nothing of the host (issue 8, item 2) ----
 
 test_stub_init_leaks_no_host_env_argv_or_memory() {
-	setup
+	setup_attack
 	local secret="s3cr3t-$$" out pid i
 	# On the host, root reads another process's environment, ptraces it and
 	# takes its descriptors (pidfd_getfd).
@@ -411,7 +411,7 @@ test_stub_init_leaks_no_host_env_argv_or_memory() {
 }
 
 test_stub_init_memory_holds_no_host_env_seen_from_host() {
-	setup
+	setup_attack
 	local secret="s3cr3t-$$" pid i
 	SECRET_TOKEN=$secret $L run c -E "ARGV_MARK=argv-$secret" -- sleep 30 >/dev/null 2>&1 &
 	for i in $(seq 100); do pid=$($L ps | awk '$1 == "c" {print $2}'); [ -n "$pid" ] && break; sleep 0.05; done
@@ -429,7 +429,7 @@ test_stub_init_memory_holds_no_host_env_seen_from_host() {
 # ---- /proc masks (issue 8, item 5): nspawn 252's list and more ----
 
 test_proc_kernel_memory_files_are_masked() {
-	setup
+	setup_attack
 	local f
 	for f in /proc/kpageflags /proc/kpagecount /proc/kallsyms /proc/vmallocinfo /proc/keys; do
 		[ -e "$f" ] || { echo "  host has no $f"; continue; }
