@@ -2,6 +2,11 @@
 /* layerctl base import|list|show|rm (manifest and verify live in cmd-diff.c). */
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -12,6 +17,9 @@
 #include "src/json.h"
 #include "src/log.h"
 #include "diff/diff.h"
+#include "overlay/overlay.h"
+#include "src/runner/runner.h"
+#include "src/store/generation.h"
 
 static const char base_help[] =
 "Usage: layerctl base COMMAND ...\n"
@@ -23,6 +31,11 @@ static const char base_help[] =
 "  show NAME [--json]\n"
 "                  show a base: generations, source, children\n"
 "  rm NAME         remove a base (refused while a child uses it)\n"
+"  update NAME --from DIR|TARBALL [--description TEXT]\n"
+"  update NAME [--description TEXT] -- CMD [ARGS...]\n"
+"                  commit a new generation: the tree at DIR/TARBALL, or what\n"
+"                  CMD changes in a scratch overlay on the current one\n"
+"                  (unchanged files are hard links to the current generation)\n"
 "  manifest NAME [--gen N] [--json]\n"
 "                  print the content manifest of a generation\n"
 "  verify NAME [--gen N]\n"
@@ -70,6 +83,8 @@ static int write_base_conf(int gen_parent_fd, const char *source, const char *de
 	if (!conf)
 		return -ENOMEM;
 	int r = settings_set(conf, "Base", "Current", "1");
+	if (r == 0)
+		r = settings_set(conf, "Base", "Latest", "1");
 	if (r == 0 && description)
 		r = settings_set(conf, "Base", "Description", description);
 	if (r == 0)
@@ -400,10 +415,242 @@ static int base_rm(struct ctx *ctx, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* ---- base update ---- */
+
+static void print_commit(const char *name, const struct gen_txn *t)
+{
+	char b[32];
+	const struct gen_stats *st = &t->stats;
+	snprintf(b, sizeof(b), "%.1f MiB", (double)st->new_bytes / (1024.0 * 1024.0));
+	log_info("Base %s: generation %u committed on %u: %" PRIu64 " changed, %" PRIu64 " added, %" PRIu64
+		 " removed; %" PRIu64 " files linked, %" PRIu64 " written (%s).",
+		 name, t->to, t->from, st->changed, st->added, st->removed, st->linked, st->new_files, b);
+}
+
+/* "-- CMD ARGS": what gen.conf records as the source (one line). */
+static char *describe_command(char **cmdv)
+{
+	size_t len = 3;
+	for (char **p = cmdv; *p; p++)
+		len += strlen(*p) + 1;
+	char *s = malloc(len), *w = s;
+	if (!s)
+		return NULL;
+	w += sprintf(w, "--");
+	for (char **p = cmdv; *p; p++) {
+		*w++ = ' ';
+		for (const char *c = *p; *c; c++)
+			*w++ = *c == '\n' ? ' ' : *c;
+	}
+	*w = '\0';
+	return s;
+}
+
+static char **strv_dup(char **v)
+{
+	size_t n = 0;
+	while (v[n])
+		n++;
+	char **r = calloc(n + 1, sizeof(*r));
+	for (size_t i = 0; r && i < n; i++)
+		if (!(r[i] = strdup(v[i]))) {
+			strv_free(r);
+			return NULL;
+		}
+	return r;
+}
+
+/*
+ * In a process of its own: a private mount namespace, the scratch overlay
+ * (lower: the current tree) mounted in it, cmdv run in a container there.
+ * The overlay exists only in that namespace, so it vanishes with the process
+ * whatever kills it, and the caller's file descriptors (all in the host's
+ * namespace) stay on one mount for link() and rename().  Exits with the
+ * command's status, or 1 after printing a setup error.
+ */
+static _Noreturn void scratch_child(struct ctx *ctx, const char *name, unsigned from, const char *upper,
+				    const char *work, const char *root, char **cmdv)
+{
+	_cleanup_free_ char *lower = store_gen_tree(&ctx->store, name, from);
+	struct lc_err e = { "" };
+	int r;
+
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+		log_error("base update %s: private mount namespace: %m", name);
+		_exit(1);
+	}
+	const char *lowers[] = { lower };
+	struct ov_layers l = { .lowers = lowers, .n_lowers = 1, .upper = upper, .work = work };
+	if ((r = ov_mount(&l, root, &e)) < 0) {
+		log_error("base update %s: scratch overlay: %s", name, e.msg[0] ? e.msg : strerror(-r));
+		_exit(1);
+	}
+	/* Host network (apt must reach its mirrors); everything else as `run`. */
+	struct run_config c = { .log_fd = -1, .console = CONSOLE_AUTO, .kill_signal = SIGTERM,
+				.runtime = ctx->store.runtime };
+	struct container ct;
+	char errbuf[600];
+	int hint, status;
+	c.name = strdup(name);
+	c.root = strdup(root);
+	c.argv = strv_dup(cmdv);
+	if (!c.name || !c.root || !c.argv) {
+		log_error("out of memory");
+		_exit(1);
+	}
+	r = container_start(&c, &ct, errbuf, sizeof(errbuf), &hint);
+	if (r < 0) {
+		log_error("base update %s: %s", name, errbuf);
+		status = hint ? hint : 1;
+	} else {
+		status = container_wait(&c, &ct);
+		container_done(&ct);
+	}
+	/* Nothing may write to the upper once the parent starts reading it. */
+	if ((r = ov_umount(root, &e)) < 0) {
+		log_error("base update %s: unmount the scratch overlay: %s", name, e.msg[0] ? e.msg : strerror(-r));
+		_exit(1);
+	}
+	_exit(status > 255 ? 1 : status);
+}
+
+/* Returns the command's exit status (0: commit), or -1 after printing. */
+static int run_in_scratch(struct ctx *ctx, const char *name, struct gen_txn *t, char **cmdv)
+{
+	_cleanup_free_ char *upper = NULL, *work = NULL, *root = NULL, *err = NULL;
+	static const int sigs[] = { SIGINT, SIGQUIT, SIGTERM, SIGHUP };
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old[ELEMENTSOF(sigs)];
+	int r, status;
+
+	if ((r = gen_txn_scratch(t, &upper, &work, &root, &err)) < 0)
+		return log_fail(-1, "base update %s: %s", name, err ? err : strerror(-r));
+	log_info("Running %s in a scratch overlay on base %s generation %u ...", cmdv[0], name, t->from);
+	fflush(stdout);
+	fflush(stderr);
+	/* ^C goes to the container (its relay forwards it); we only wait for the outcome. */
+	for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
+		sigaction(sigs[i], &ign, &old[i]);
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
+			sigaction(sigs[i], &old[i], NULL);
+		scratch_child(ctx, name, t->from, upper, work, root, cmdv);
+	}
+	r = pid < 0 ? -errno : 0;
+	while (pid > 0 && waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR) {
+			r = -errno;
+			break;
+		}
+	for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
+		sigaction(sigs[i], &old[i], NULL);
+	if (r < 0)
+		return log_fail(-1, "base update %s: %s", name, strerror(-r));
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int base_update(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "from", required_argument, NULL, 'f' },
+		{ "description", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	const char *description = NULL, *from = NULL;
+	char **cmdv = NULL;
+	char source[PATH_MAX];
+	int c, r;
+
+	for (int i = 1; i < argc; i++)
+		if (STREQ(argv[i], "--")) {
+			cmdv = argv + i + 1;
+			argc = i;
+			break;
+		}
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'f')
+			from = optarg;
+		else if (c == 'd')
+			description = optarg;
+		else if (c == 'h') {
+			fputs(base_help, stdout);
+			return EXIT_OK;
+		} else
+			return usage_error("base update", "unknown option");
+	}
+	if (argc - optind != 1)
+		return usage_error("base update", "needs one base NAME");
+	if (!from == !cmdv)
+		return usage_error("base update", "needs either --from DIR|TARBALL or -- CMD");
+	if (cmdv && !cmdv[0])
+		return usage_error("base update", "needs a command after --");
+	const char *name = argv[optind];
+	if (check_name("base", name))
+		return EXIT_FAIL;
+	if (description && !settings_value_ok(description))
+		return log_fail(EXIT_FAIL, "base update %s: --description must be one line", name);
+	if (from) {
+		if (!realpath(from, source))
+			return log_fail(EXIT_FAIL, "base update %s: source %s: %m", name, from);
+		if (!settings_value_ok(source))
+			return log_fail(EXIT_FAIL, "base update %s: source path %s holds a newline", name, from);
+	}
+	if ((r = ctx_store(ctx, false)))
+		return r;
+	struct store *s = &ctx->store;
+	if (from) {
+		size_t slen = strlen(source);
+		if (strcmp(source, "/") == 0 ||
+		    (strncmp(s->root, source, slen) == 0 && (s->root[slen] == '/' || !s->root[slen])))
+			return log_fail(EXIT_FAIL, "base update %s: source %s contains the store %s", name, source, s->root);
+	}
+	_cleanup_close_ int lock = store_lock(s, LOCK_BASE, name, LOCK_EX);
+	if (lock < 0)
+		return log_fail(EXIT_FAIL, "base update %s: lock: %s", name, strerror(-lock));
+	_cleanup_free_ char *err = NULL, *what = NULL;
+	struct gen_txn t;
+	r = gen_txn_begin(s, name, &t, &err);
+	if (r == -ENOENT && !err) {
+		gen_txn_done(&t);
+		return log_fail(EXIT_FAIL, "base update %s: no such base", name);
+	}
+	if (r < 0) {
+		gen_txn_done(&t);
+		return log_fail(EXIT_FAIL, "base update %s: %s", name, err ? err : strerror(-r));
+	}
+	if (from) {
+		if (asprintf(&what, "--from %s", source) < 0)
+			what = NULL;
+		log_info("Building generation %u of base %s from %s ...", t.to, name, source);
+		r = gen_txn_fill_from_source(&t, source, &err);
+	} else {
+		what = describe_command(cmdv);
+		int status = run_in_scratch(ctx, name, &t, cmdv);
+		if (status != 0) {
+			gen_txn_done(&t);
+			if (status > 0)
+				log_error("base update %s: %s exited with status %d; nothing committed", name, cmdv[0], status);
+			return EXIT_FAIL;
+		}
+		r = gen_txn_fill_from_upper(&t, &err);
+	}
+	if (r == 0)
+		r = gen_txn_commit(&t, description, what, &err);
+	if (r < 0) {
+		gen_txn_done(&t);
+		return log_fail(EXIT_FAIL, "base update %s: %s", name, err ? err : strerror(-r));
+	}
+	print_commit(name, &t);
+	gen_txn_done(&t);
+	return EXIT_OK;
+}
+
 int cmd_base(struct ctx *ctx, int argc, char **argv)
 {
 	if (argc < 2)
-		return usage_error("base", "needs a subcommand (import, list, show, rm, manifest, verify)");
+		return usage_error("base", "needs a subcommand (import, list, show, rm, update, manifest, verify)");
 	const char *sub = argv[1];
 	if (STREQ(sub, "-h") || STREQ(sub, "--help")) {
 		fputs(base_help, stdout);
@@ -415,6 +662,7 @@ int cmd_base(struct ctx *ctx, int argc, char **argv)
 	} subs[] = {
 		{ "import", base_import },  { "list", base_list },	   { "show", base_show },
 		{ "rm", base_rm },	    { "manifest", cmd_base_manifest }, { "verify", cmd_base_verify },
+		{ "update", base_update },
 	};
 	for (size_t i = 0; i < ELEMENTSOF(subs); i++)
 		if (STREQ(sub, subs[i].name))

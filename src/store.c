@@ -9,6 +9,7 @@
 #include <xxhash.h>
 
 #include "src/store.h"
+#include "src/store/generation.h"
 #include "overlay/overlay.h"
 
 int name_validate(const char *name, const char **why)
@@ -348,6 +349,15 @@ int store_base_load(struct store *s, const char *name, struct base_info *ret, ch
 		base_info_done(ret);
 		return r;
 	}
+	/*
+	 * Latest= is the commit record of generations (src/store/generation.h):
+	 * a directory above it is what a killed commit left, not a generation.
+	 */
+	unsigned long latest;
+	if (settings_get_uint(ret->conf, "Base", "Latest", &latest) < 0 || latest < cur)
+		latest = cur;
+	while (ret->n_gens > 0 && ret->gens[ret->n_gens - 1] > latest)
+		ret->n_gens--;
 	const char *desc = settings_get(ret->conf, "Base", "Description");
 	const char *src = settings_get(ret->conf, "Base", "Source");
 	ret->name = strdup(name);
@@ -602,5 +612,12 @@ int store_sweep(struct store *s)
 				removed++;
 		}
 	}
+	/* What killed generation commits left inside each base. */
+	char **bases = NULL;
+	size_t n = 0;
+	if (store_list_bases(s, &bases, &n) == 0)
+		for (size_t i = 0; i < n; i++)
+			removed += gen_sweep_base(s, bases[i], false);
+	strv_free(bases);
 	return removed;
 }
