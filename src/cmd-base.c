@@ -231,7 +231,9 @@ static int children_of(struct store *s, const char *base, char ***ret, size_t *r
 	return 0;
 }
 
-static void print_base_json(struct store *s, struct json *j, const struct base_info *b)
+static void show_generations(struct store *s, const struct base_info *b, struct json *j);
+
+static void print_base_json(struct store *s, struct json *j, const struct base_info *b, bool details)
 {
 	char **kids = NULL;
 	size_t nk = 0;
@@ -256,6 +258,8 @@ static void print_base_json(struct store *s, struct json *j, const struct base_i
 	for (size_t i = 0; i < nk; i++)
 		json_string(j, kids[i]);
 	json_end_array(j);
+	if (details)
+		show_generations(s, b, j);
 	json_end_object(j);
 	strv_free(kids);
 }
@@ -307,7 +311,7 @@ static int base_list(struct ctx *ctx, int argc, char **argv)
 			continue;
 		}
 		if (json)
-			print_base_json(&ctx->store, &j, &b);
+			print_base_json(&ctx->store, &j, &b, false);
 		else {
 			char **kids = NULL;
 			size_t nk = 0;
@@ -348,7 +352,7 @@ static int base_show(struct ctx *ctx, int argc, char **argv)
 	if (json) {
 		struct json j;
 		json_init(&j, stdout);
-		print_base_json(&ctx->store, &j, &b);
+		print_base_json(&ctx->store, &j, &b, true);
 		json_done(&j);
 	} else {
 		char **kids = NULL;
@@ -367,6 +371,7 @@ static int base_show(struct ctx *ctx, int argc, char **argv)
 		for (size_t i = 0; i < nk; i++)
 			printf("%s%s", kids[i], i + 1 < nk ? " " : ")\n");
 		strv_free(kids);
+		show_generations(&ctx->store, &b, NULL);
 	}
 	base_info_done(&b);
 	return EXIT_OK;
@@ -647,10 +652,647 @@ static int base_update(struct ctx *ctx, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* ---- generations: show, diff, rollback, gc ---- */
+
+static void bytes_human(uint64_t b, char *buf, size_t size)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)b;
+	size_t u = 0;
+	while (v >= 1024 && u + 1 < ELEMENTSOF(units)) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, size, "%" PRIu64 " B", b);
+	else
+		snprintf(buf, size, "%.1f %s", v, units[u]);
+}
+
+/* The children of a base with the generations they pin. */
+struct kid {
+	char *name;
+	unsigned gen;           /* [Child] Generation= */
+	unsigned undo_gen;      /* [Child] UndoGeneration= (a pending refresh --undo), 0: none */
+};
+
+static void kids_free(struct kid *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].name);
+	free(v);
+}
+
+static int kids_of(struct store *s, const char *base, struct kid **ret, size_t *ret_n, bool *corrupt)
+{
+	char **all = NULL;
+	size_t n = 0, k = 0;
+	int r = store_list_children(s, &all, &n);
+	if (r < 0)
+		return r;
+	struct kid *v = calloc(n + 1, sizeof(*v));
+	if (!v) {
+		strv_free(all);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct child_info c;
+		_cleanup_free_ char *err = NULL;
+		if (store_child_load(s, all[i], &c, &err) < 0) {
+			if (corrupt)
+				*corrupt = true;
+			continue;
+		}
+		if (STREQ(c.base, base)) {
+			unsigned long u;
+			v[k].gen = c.gen;
+			if (settings_get_uint(c.conf, "Child", "UndoGeneration", &u) == 0 && u <= UINT_MAX)
+				v[k].undo_gen = (unsigned)u;
+			v[k++].name = TAKE_PTR(c.name);
+		}
+		child_info_done(&c);
+	}
+	strv_free(all);
+	*ret = v;
+	*ret_n = k;
+	return 0;
+}
+
+static size_t kids_on(const struct kid *v, size_t n, unsigned gen)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += v[i].gen == gen;
+	return k;
+}
+
+static void count_or_dash(uint64_t v, char *buf, size_t size)
+{
+	if (v == UINT64_MAX)
+		snprintf(buf, size, "-");
+	else
+		snprintf(buf, size, "%" PRIu64, v);
+}
+
+/* "generation_details" of show --json, and the table of show. */
+static void show_generations(struct store *s, const struct base_info *b, struct json *j)
+{
+	struct kid *kids = NULL;
+	size_t nk = 0;
+	kids_of(s, b->name, &kids, &nk, NULL);
+	if (j) {
+		json_key(j, "generation_details");
+		json_begin_array(j);
+	} else
+		printf("\n%-5s %-20s %7s %7s %7s %8s %10s  %s\n", "GEN", "DATE", "CHANGED", "ADDED", "REMOVED",
+		       "CHILDREN", "OWN DISK", "DESCRIPTION");
+	for (size_t i = 0; i < b->n_gens; i++) {
+		unsigned g = b->gens[i];
+		struct gen_record rec;
+		_cleanup_free_ char *err = NULL;
+		uint64_t own = 0;
+		bool have_own = gen_disk_held(s, b->name, &g, 1, &own, &err) == 0;
+		gen_record_load(s, b->name, g, &rec, NULL);
+		size_t on = kids_on(kids, nk, g);
+		if (j) {
+			json_begin_object(j);
+			json_kv_uint(j, "generation", g);
+			json_kv_bool(j, "current", g == b->current);
+			json_kv_string(j, "date", rec.date);
+			json_kv_string(j, "description", rec.description);
+			json_kv_string(j, "source", rec.source);
+			if (rec.parent)
+				json_kv_uint(j, "parent", rec.parent);
+			else {
+				json_key(j, "parent");
+				json_null(j);
+			}
+			const struct { const char *k; uint64_t v; } c[] = {
+				{ "changed", rec.changed }, { "added", rec.added }, { "removed", rec.removed },
+			};
+			for (size_t k = 0; k < ELEMENTSOF(c); k++) {
+				json_key(j, c[k].k);
+				if (c[k].v == UINT64_MAX)
+					json_null(j);
+				else
+					json_uint(j, c[k].v);
+			}
+			json_key(j, "children");
+			json_begin_array(j);
+			for (size_t k = 0; k < nk; k++)
+				if (kids[k].gen == g)
+					json_string(j, kids[k].name);
+			json_end_array(j);
+			json_key(j, "own_disk_bytes");
+			if (have_own)
+				json_uint(j, own);
+			else
+				json_null(j);
+			json_end_object(j);
+		} else {
+			char ch[24], ad[24], rm[24], disk[32];
+			count_or_dash(rec.changed, ch, sizeof(ch));
+			count_or_dash(rec.added, ad, sizeof(ad));
+			count_or_dash(rec.removed, rm, sizeof(rm));
+			if (have_own)
+				bytes_human(own, disk, sizeof(disk));
+			else
+				snprintf(disk, sizeof(disk), "?");
+			printf("%c%-4u %-20s %7s %7s %7s %8zu %10s  %s\n", g == b->current ? '*' : ' ', g,
+			       rec.date ? rec.date : "-", ch, ad, rm, on, disk,
+			       rec.description ? rec.description : rec.source ? rec.source : "");
+		}
+		gen_record_done(&rec);
+	}
+	if (j)
+		json_end_array(j);
+	kids_free(kids, nk);
+}
+
+/* Generation number argument: 1.., no sign, no junk. */
+static int parse_gen_arg(const char *cmd, const char *what, const char *arg, unsigned *ret)
+{
+	char *end;
+	errno = 0;
+	unsigned long g = strtoul(arg, &end, 10);
+	if (errno || *end || !*arg || g == 0 || g > UINT_MAX || arg[0] == '-' || arg[0] == '+')
+		return usage_error(cmd, "%s: '%s' is not a generation number", what, arg);
+	*ret = (unsigned)g;
+	return 0;
+}
+
+static bool has_gen(const struct base_info *b, unsigned g)
+{
+	for (size_t i = 0; i < b->n_gens; i++)
+		if (b->gens[i] == g)
+			return true;
+	return false;
+}
+
+/* The generation before gen: its recorded parent if it still exists, else the highest below it. */
+static unsigned older_gen(struct store *s, const struct base_info *b, unsigned gen)
+{
+	struct gen_record rec;
+	unsigned parent = 0;
+	if (gen_record_load(s, b->name, gen, &rec, NULL) == 0)
+		parent = rec.parent;
+	gen_record_done(&rec);
+	if (parent && parent < gen && has_gen(b, parent))
+		return parent;
+	unsigned best = 0;
+	for (size_t i = 0; i < b->n_gens; i++)
+		if (b->gens[i] < gen)
+			best = b->gens[i];
+	return best;
+}
+
+/* Open the store and load base NAME; prints "CMD NAME: why".  0 or an exit code. */
+static int load_base_or_fail(struct ctx *ctx, const char *cmd, const char *name, struct base_info *b)
+{
+	_cleanup_free_ char *err = NULL;
+	int r;
+	memset(b, 0, sizeof(*b));
+	if (check_name("base", name) || (r = ctx_store(ctx, false)))
+		return EXIT_FAIL;
+	r = store_base_load(&ctx->store, name, b, &err);
+	if (r == -ENOENT)
+		return log_fail(EXIT_FAIL, "%s %s: no such base", cmd, name);
+	if (r < 0)
+		return log_fail(EXIT_FAIL, "%s %s: %s", cmd, name, err ? err : strerror(-r));
+	return 0;
+}
+
+/* ---- base diff ---- */
+
+static const char base_diff_help[] =
+"Usage: layerctl base diff NAME [GEN_A [GEN_B]] [OPTIONS]\n"
+"\n"
+"What changed from generation GEN_A to GEN_B of base NAME (default: the\n"
+"current generation's parent to the current one; with one number, that one\n"
+"to the current one), from the two manifests: no tree is read.\n"
+"\n"
+"  A added   M content or type modified   m metadata only (mode, owner,\n"
+"  xattrs)   D deleted\n"
+"\n"
+"      --json            machine-readable output\n"
+"      --format=FORMAT   short (default), json, or docker (A/C/D lines)\n"
+"      --summary         counts and bytes per class instead of paths\n"
+"      --exit-code       exit 3 when the generations differ\n"
+"  -h, --help            this help\n";
+
+static void put_name(FILE *f, const char *s, size_t n)
+{
+	fputc('/', f);
+	for (size_t i = 0; i < n;) {
+		unsigned char c = (unsigned char)s[i];
+		size_t l;
+		if (c == '\\') fputs("\\\\", f);
+		else if (c == '\n') fputs("\\n", f);
+		else if (c == '\t') fputs("\\t", f);
+		else if (c < 0x20 || c == 0x7f) fprintf(f, "\\x%02x", c);
+		else if (c < 0x80) fputc(c, f);
+		else if ((l = json_utf8_seq_len((const unsigned char *)s + i, n - i))) {
+			fwrite(s + i, 1, l, f);
+			i += l;
+			continue;
+		} else
+			fprintf(f, "\\x%02x", c);
+		i++;
+	}
+}
+
+static void json_name(struct json *j, const char *path, size_t len)
+{
+	_cleanup_free_ char *full = malloc(len + 2);
+	bool utf8 = true;
+	if (!full)
+		return;
+	full[0] = '/';
+	memcpy(full + 1, path, len);
+	json_key(j, "path");
+	json_string_len(j, full, len + 1);
+	for (size_t i = 0; i < len + 1 && utf8;) {
+		size_t l = json_utf8_seq_len((const unsigned char *)full + i, len + 1 - i);
+		utf8 = l > 0;
+		i += l;
+	}
+	if (!utf8) {
+		_cleanup_free_ char *hex = malloc(2 * (len + 1) + 1);
+		if (!hex)
+			return;
+		for (size_t i = 0; i < len + 1; i++)
+			sprintf(hex + 2 * i, "%02x", (unsigned char)full[i]);
+		json_kv_string(j, "path_hex", hex);
+	}
+}
+
+static const char *mode_type_name(uint32_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG: return "file";
+	case S_IFDIR: return "dir";
+	case S_IFLNK: return "symlink";
+	case S_IFCHR: return "char";
+	case S_IFBLK: return "block";
+	case S_IFIFO: return "fifo";
+	case S_IFSOCK: return "socket";
+	}
+	return "unknown";
+}
+
+enum bd_format { BD_SHORT, BD_JSON, BD_DOCKER };
+static const char bd_classes[] = { 'A', 'M', 'm', 'D' };
+
+struct bd_state {
+	enum bd_format fmt;
+	bool summary, color;
+	struct json *j;
+	struct { uint64_t count, bytes; } totals[128];
+};
+
+static const char *bd_class_name(char c)
+{
+	return c == 'A' ? "added" : c == 'M' ? "modified" : c == 'm' ? "metadata" : "deleted";
+}
+
+static int bd_cb(const struct diff_entry *a, const struct diff_entry *b, unsigned changes, void *userdata)
+{
+	struct bd_state *st = userdata;
+	const struct diff_entry *e = b ? b : a;
+	char cls = !a ? 'A' : !b ? 'D' : (changes & (DIFF_CH_TYPE | DIFF_CH_CONTENT)) ? 'M' : 'm';
+	st->totals[(unsigned char)cls].count++;
+	st->totals[(unsigned char)cls].bytes += e->size;
+	if (st->summary)
+		return 0;
+	if (st->j) {
+		char c[2] = { cls, 0 };
+		json_begin_object(st->j);
+		json_name(st->j, e->path, e->path_len);
+		json_kv_string(st->j, "class", c);
+		json_kv_string(st->j, "type", mode_type_name(e->mode));
+		json_key(st->j, "changes");
+		json_begin_array(st->j);
+		for (unsigned bit = 1; bit <= DIFF_CH_XATTRS; bit <<= 1)
+			if (changes & bit)
+				json_string(st->j, diff_change_name(bit));
+		json_end_array(st->j);
+		json_kv_uint(st->j, "size", e->size);
+		json_end_object(st->j);
+		return 0;
+	}
+	char shown = st->fmt == BD_DOCKER ? (cls == 'A' || cls == 'D' ? cls : 'C') : cls;
+	if (st->color)
+		printf("%s%c\033[0m ", cls == 'A' ? "\033[32m" : cls == 'M' ? "\033[33m" : cls == 'm' ? "\033[36m" : "\033[31m",
+		       shown);
+	else
+		printf("%c ", shown);
+	put_name(stdout, e->path, e->path_len);
+	fputc('\n', stdout);
+	return 0;
+}
+
+static void bd_json_summary(struct json *j, const struct bd_state *st)
+{
+	json_begin_object(j);
+	for (size_t i = 0; i < ELEMENTSOF(bd_classes); i++) {
+		json_key(j, bd_class_name(bd_classes[i]));
+		json_begin_object(j);
+		json_kv_uint(j, "count", st->totals[(unsigned char)bd_classes[i]].count);
+		json_kv_uint(j, "bytes", st->totals[(unsigned char)bd_classes[i]].bytes);
+		json_end_object(j);
+	}
+	json_end_object(j);
+}
+
+static int open_gen_manifest(struct ctx *ctx, const char *name, unsigned gen, struct diff_manifest **m)
+{
+	_cleanup_free_ char *path = store_gen_manifest(&ctx->store, name, gen);
+	struct lc_err e = { "" };
+	if (!path)
+		return log_fail(EXIT_FAIL, "out of memory");
+	int r = diff_manifest_open(path, m, &e);
+	if (r < 0)
+		return log_fail(EXIT_FAIL, "base diff %s: manifest of generation %u (%s): %s", name, gen, path,
+				r == -ENOENT ? "missing" : e.msg);
+	return 0;
+}
+
+static int base_diff(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "summary", no_argument, NULL, 's' },
+		{ "exit-code", no_argument, NULL, 'e' },
+		{ "color", required_argument, NULL, 'c' },
+		{ "colour", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct bd_state st = { .fmt = BD_SHORT, .color = use_color_stdout() };
+	bool exit_code = false;
+	unsigned ga = 0, gb = 0;
+	int c, r;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': st.fmt = BD_JSON; break;
+		case 'f':
+			if (STREQ(optarg, "json")) st.fmt = BD_JSON;
+			else if (STREQ(optarg, "docker")) st.fmt = BD_DOCKER;
+			else if (STREQ(optarg, "short")) st.fmt = BD_SHORT;
+			else return usage_error("base diff", "--format: '%s' is not short, json or docker", optarg);
+			break;
+		case 's': st.summary = true; break;
+		case 'e': exit_code = true; break;
+		case 'c':
+			if (STREQ(optarg, "always")) st.color = true;
+			else if (STREQ(optarg, "never")) st.color = false;
+			else if (!STREQ(optarg, "auto")) return usage_error("base diff", "--color: '%s' is not auto, always or never", optarg);
+			break;
+		case 'h': fputs(base_diff_help, stdout); return EXIT_OK;
+		default: return usage_error("base diff", "unknown option");
+		}
+	}
+	int nargs = argc - optind;
+	if (nargs < 1 || nargs > 3)
+		return usage_error("base diff", "needs NAME [GEN_A [GEN_B]]");
+	if (st.summary && st.fmt == BD_DOCKER)
+		return usage_error("base diff", "--summary and --format=docker do not go together");
+	if ((nargs >= 2 && (r = parse_gen_arg("base diff", "GEN_A", argv[optind + 1], &ga))) ||
+	    (nargs == 3 && (r = parse_gen_arg("base diff", "GEN_B", argv[optind + 2], &gb))))
+		return r;
+	const char *name = argv[optind];
+	struct base_info b;
+	if ((r = load_base_or_fail(ctx, "base diff", name, &b)))
+		return r;
+	if (!gb)
+		gb = b.current;
+	if (!ga)
+		ga = older_gen(&ctx->store, &b, gb);
+	bool ok_a = ga && has_gen(&b, ga), ok_b = has_gen(&b, gb);
+	base_info_done(&b);
+	if (!ga)
+		return log_fail(EXIT_FAIL, "base diff %s: generation %u has no older generation to compare with", name, gb);
+	if (!ok_a || !ok_b)
+		return log_fail(EXIT_FAIL, "base diff %s: no generation %u", name, ok_a ? gb : ga);
+	/* Shared: generations are read, none may be collected meanwhile. */
+	_cleanup_close_ int lock = store_lock(&ctx->store, LOCK_BASE, name, LOCK_SH);
+	if (lock < 0)
+		return log_fail(EXIT_FAIL, "base diff %s: lock: %s", name, strerror(-lock));
+	_cleanup_manifest_ struct diff_manifest *ma = NULL, *mb = NULL;
+	if ((r = open_gen_manifest(ctx, name, ga, &ma)) || (r = open_gen_manifest(ctx, name, gb, &mb)))
+		return r;
+	struct json j;
+	if (st.fmt == BD_JSON) {
+		json_init(&j, stdout);
+		if (!st.summary) {
+			json_begin_object(&j);
+			json_kv_string(&j, "base", name);
+			json_kv_uint(&j, "from", ga);
+			json_kv_uint(&j, "to", gb);
+			json_key(&j, "changes");
+			json_begin_array(&j);
+			st.j = &j;
+		}
+	}
+	diff_manifest_compare(ma, mb, false, bd_cb, &st);
+	uint64_t total = 0;
+	for (size_t i = 0; i < ELEMENTSOF(bd_classes); i++)
+		total += st.totals[(unsigned char)bd_classes[i]].count;
+	if (st.fmt == BD_JSON) {
+		if (!st.summary) {
+			json_end_array(&j);
+			json_key(&j, "summary");
+		}
+		bd_json_summary(&j, &st);
+		if (!st.summary)
+			json_end_object(&j);
+		json_done(&j);
+	} else if (st.summary) {
+		char buf[32];
+		printf("%-10s %8s %12s\n", "CLASS", "COUNT", "BYTES");
+		for (size_t i = 0; i < ELEMENTSOF(bd_classes); i++) {
+			bytes_human(st.totals[(unsigned char)bd_classes[i]].bytes, buf, sizeof(buf));
+			printf("%c %-8s %8" PRIu64 " %12s\n", bd_classes[i], bd_class_name(bd_classes[i]),
+			       st.totals[(unsigned char)bd_classes[i]].count, buf);
+		}
+	}
+	if (fflush(stdout) != 0)
+		return log_fail(EXIT_FAIL, "base diff: writing output: %m");
+	return exit_code && total ? EXIT_DIFFERS : EXIT_OK;
+}
+
+/* ---- base rollback ---- */
+
+static int base_rollback(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "to", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	unsigned to = 0;
+	int c, r;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 't') {
+			if ((r = parse_gen_arg("base rollback", "--to", optarg, &to)))
+				return r;
+		} else if (c == 'h') {
+			fputs(base_help, stdout);
+			return EXIT_OK;
+		} else
+			return usage_error("base rollback", "unknown option");
+	}
+	if (argc - optind != 1)
+		return usage_error("base rollback", "needs one base NAME");
+	const char *name = argv[optind];
+	if (check_name("base", name) || (r = ctx_store(ctx, false)))
+		return EXIT_FAIL;
+	_cleanup_close_ int lock = store_lock(&ctx->store, LOCK_BASE, name, LOCK_EX);
+	if (lock < 0)
+		return log_fail(EXIT_FAIL, "base rollback %s: lock: %s", name, strerror(-lock));
+	struct base_info b;
+	if ((r = load_base_or_fail(ctx, "base rollback", name, &b)))
+		return r;
+	unsigned cur = b.current;
+	if (!to)
+		to = older_gen(&ctx->store, &b, cur);
+	bool exists = to && has_gen(&b, to);
+	base_info_done(&b);
+	if (!to)
+		return log_fail(EXIT_FAIL, "base rollback %s: generation %u is the oldest one; nothing to roll back to", name, cur);
+	if (!exists)
+		return log_fail(EXIT_FAIL, "base rollback %s: no generation %u (see 'layerctl base show %s')", name, to, name);
+	if (to == cur) {
+		log_info("Base %s: generation %u is already current.", name, to);
+		return EXIT_OK;
+	}
+	_cleanup_free_ char *err = NULL;
+	if ((r = gen_set_current(&ctx->store, name, to, &err)) < 0)
+		return log_fail(EXIT_FAIL, "base rollback %s: %s", name, err ? err : strerror(-r));
+	log_info("Base %s: generation %u is current (was %u); children move with 'layerctl refresh'.", name, to, cur);
+	return EXIT_OK;
+}
+
+/* ---- base gc ---- */
+
+static int gc_one(struct ctx *ctx, const char *name, unsigned keep, bool dry_run, uint64_t *freed_total)
+{
+	struct store *s = &ctx->store;
+	_cleanup_close_ int lock = store_lock(s, LOCK_BASE, name, LOCK_EX);
+	if (lock < 0)
+		return log_fail(EXIT_FAIL, "base gc %s: lock: %s", name, strerror(-lock));
+	struct base_info b;
+	int r;
+	if ((r = load_base_or_fail(ctx, "base gc", name, &b)))
+		return r;
+	gen_sweep_base(s, name, true);
+	struct kid *kids = NULL;
+	size_t nk = 0;
+	bool corrupt = false;
+	unsigned previous = 0;
+	gen_base_latest(s, name, NULL, &previous);
+	if ((r = kids_of(s, name, &kids, &nk, &corrupt)) < 0) {
+		base_info_done(&b);
+		return log_fail(EXIT_FAIL, "base gc %s: %s", name, strerror(-r));
+	}
+	if (corrupt) {
+		base_info_done(&b);
+		kids_free(kids, nk);
+		return log_fail(EXIT_FAIL, "base gc %s: some child.conf cannot be read, so it is unknown which generations are in use (see 'layerctl child list')", name);
+	}
+	_cleanup_free_ unsigned *victims = calloc(b.n_gens + 1, sizeof(unsigned));
+	size_t nv = 0;
+	for (size_t i = 0; victims && i < b.n_gens; i++) {
+		unsigned g = b.gens[i];
+		bool pinned = g == b.current || g == previous || i + keep >= b.n_gens;
+		for (size_t k = 0; k < nk && !pinned; k++)
+			pinned = kids[k].gen == g || kids[k].undo_gen == g;
+		if (!pinned)
+			victims[nv++] = g;
+	}
+	kids_free(kids, nk);
+	base_info_done(&b);
+	if (!victims)
+		return log_fail(EXIT_FAIL, "out of memory");
+	uint64_t freed = 0;
+	_cleanup_free_ char *err = NULL;
+	if (nv && (r = gen_disk_held(s, name, victims, nv, &freed, &err)) < 0)
+		return log_fail(EXIT_FAIL, "base gc %s: %s", name, err ? err : strerror(-r));
+	for (size_t i = 0; i < nv; i++) {
+		if (!dry_run && (r = gen_remove(s, name, victims[i], &err)) < 0)
+			return log_fail(EXIT_FAIL, "base gc %s: %s", name, err ? err : strerror(-r));
+		printf("%s %s generation %u\n", dry_run ? "would remove" : "removed", name, victims[i]);
+	}
+	char buf[32];
+	bytes_human(freed, buf, sizeof(buf));
+	log_info("Base %s: %s %zu generation%s, %s.", name, dry_run ? "would remove" : "removed", nv,
+		 nv == 1 ? "" : "s", buf);
+	*freed_total += freed;
+	return EXIT_OK;
+}
+
+static int base_gc(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ "keep", required_argument, NULL, 'k' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	bool all = false, dry_run = false;
+	unsigned long keep = 0;
+	int c, r, ret = EXIT_OK;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
+		if (c == 'a')
+			all = true;
+		else if (c == 'n')
+			dry_run = true;
+		else if (c == 'k') {
+			char *end;
+			errno = 0;
+			keep = strtoul(optarg, &end, 10);
+			if (errno || *end || !*optarg || optarg[0] == '-' || keep > UINT_MAX)
+				return usage_error("base gc", "--keep: '%s' is not a number", optarg);
+		} else if (c == 'h') {
+			fputs(base_help, stdout);
+			return EXIT_OK;
+		} else
+			return usage_error("base gc", "unknown option");
+	}
+	if (all == (argc - optind == 1) || argc - optind > 1)
+		return usage_error("base gc", "needs one base NAME or --all");
+	if ((r = ctx_store(ctx, false)))
+		return r;
+	char **names = NULL;
+	size_t n = 0;
+	if (all) {
+		if ((r = store_list_bases(&ctx->store, &names, &n)) < 0)
+			return log_fail(EXIT_FAIL, "base gc: %s", strerror(-r));
+	} else if (check_name("base", argv[optind]))
+		return EXIT_FAIL;
+	uint64_t freed = 0;
+	for (size_t i = 0; i < (all ? n : 1); i++)
+		if (gc_one(ctx, all ? names[i] : argv[optind], (unsigned)keep, dry_run, &freed) != EXIT_OK)
+			ret = EXIT_FAIL;
+	strv_free(names);
+	if (all && n > 1) {
+		char buf[32];
+		bytes_human(freed, buf, sizeof(buf));
+		log_info("%s %s in all.", dry_run ? "Would free" : "Freed", buf);
+	}
+	return ret;
+}
+
 int cmd_base(struct ctx *ctx, int argc, char **argv)
 {
 	if (argc < 2)
-		return usage_error("base", "needs a subcommand (import, list, show, rm, update, manifest, verify)");
+		return usage_error("base", "needs a subcommand (import, list, show, rm, update, diff, rollback, gc, manifest, verify)");
 	const char *sub = argv[1];
 	if (STREQ(sub, "-h") || STREQ(sub, "--help")) {
 		fputs(base_help, stdout);
@@ -662,7 +1304,8 @@ int cmd_base(struct ctx *ctx, int argc, char **argv)
 	} subs[] = {
 		{ "import", base_import },  { "list", base_list },	   { "show", base_show },
 		{ "rm", base_rm },	    { "manifest", cmd_base_manifest }, { "verify", cmd_base_verify },
-		{ "update", base_update },
+		{ "update", base_update },  { "diff", base_diff },	   { "rollback", base_rollback },
+		{ "gc", base_gc },
 	};
 	for (size_t i = 0; i < ELEMENTSOF(subs); i++)
 		if (STREQ(sub, subs[i].name))
