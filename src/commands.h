@@ -53,6 +53,8 @@ int cmd_base_verify(struct ctx *ctx, int argc, char **argv);
 int cmd_enable(struct ctx *ctx, int argc, char **argv);
 int cmd_disable(struct ctx *ctx, int argc, char **argv);
 int cmd_fstab(struct ctx *ctx, int argc, char **argv);
+/* src/cmd-refresh.c: move children onto another generation of their base */
+int cmd_refresh(struct ctx *ctx, int argc, char **argv);
 /* src/cmd-run.c: namespace runner */
 int cmd_run(struct ctx *ctx, int argc, char **argv);
 int cmd_start(struct ctx *ctx, int argc, char **argv);

@@ -39,6 +39,9 @@ static const char main_help[] =
 "  diff CHILD                what a child changed relative to its base\n"
 "  audit                     drift of every child\n"
 "  vacuum CHILD              remove copies identical to the base\n"
+"Generations:\n"
+"  refresh CHILD...|--base NAME|--all   move children onto the base's current\n"
+"                            generation (refresh --undo CHILD: back again)\n"
 "Automount:\n"
 "  enable CHILD, disable CHILD   mark a child for fstab automounting\n"
 "  fstab --print|--write|--check|--generator   keep fstab entries in line\n"
@@ -71,6 +74,7 @@ static const struct command commands[] = {
 	{ "diff", cmd_diff },
 	{ "audit", cmd_audit },
 	{ "vacuum", cmd_vacuum },
+	{ "refresh", cmd_refresh },
 	{ "enable", cmd_enable },
 	{ "disable", cmd_disable },
 	{ "fstab", cmd_fstab },
