@@ -233,7 +233,12 @@ int gen_sweep_base(struct store *s, const char *base, bool caller_holds_lock)
 			if (g <= latest)
 				continue;
 			if (!caller_holds_lock && lock < 0) {
-				lock = store_lock(s, LOCK_BASE, base, LOCK_EX | LOCK_NB);
+				/*
+				 * Shared is enough: a commit holds it exclusively, so
+				 * getting it at all means none is in progress (and
+				 * child create, which holds it shared, may sweep).
+				 */
+				lock = store_lock(s, LOCK_BASE, base, LOCK_SH | LOCK_NB);
 				if (lock < 0)
 					return removed;
 				/* Read again under the lock: a commit may have finished meanwhile. */
@@ -645,7 +650,12 @@ static int copy_dir_meta(int src, int dst, bool times)
 	return 0;
 }
 
-/* A file moved out of an upper dir keeps overlay's bookkeeping (origin, ...): drop it. */
+/*
+ * A file moved out of an upper dir keeps overlay's bookkeeping (origin, ...):
+ * drop it.  Through /proc/self/fd of an O_PATH descriptor, which resolves to
+ * the entry itself even for a symlink (the plain l*xattr calls would act on
+ * the /proc magic link instead).
+ */
 static int strip_overlay_xattrs(int dirfd, const char *name)
 {
 	char proc[64];
@@ -653,17 +663,17 @@ static int strip_overlay_xattrs(int dirfd, const char *name)
 	if (fd < 0)
 		return -errno;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	ssize_t n = llistxattr(proc, NULL, 0);
+	ssize_t n = listxattr(proc, NULL, 0);
 	if (n <= 0)
 		return n < 0 && errno != ENOTSUP ? -errno : 0;
 	_cleanup_free_ char *names = malloc((size_t)n);
 	if (!names)
 		return -ENOMEM;
-	n = llistxattr(proc, names, (size_t)n);
+	n = listxattr(proc, names, (size_t)n);
 	if (n < 0)
 		return -errno;
 	for (char *x = names; x < names + n; x += strlen(x) + 1)
-		if (ov_xattr_is_private(x) && lremovexattr(proc, x) < 0 && errno != ENODATA)
+		if (ov_xattr_is_private(x) && removexattr(proc, x) < 0 && errno != ENODATA)
 			return -errno;
 	return 0;
 }

@@ -124,7 +124,8 @@ int gen_disk_held(struct store *s, const char *base, const unsigned *gens, size_
 /*
  * Remove what killed commits of this base left: gens/.new-*@PID whose PID
  * is gone, and gens/K above Latest (only when the base lock can be taken
- * right away, or the caller holds it: never under a commit in progress).
+ * right away (shared suffices), or the caller holds it: never under a commit
+ * in progress).
  * Returns how many.
  */
 int gen_sweep_base(struct store *s, const char *base, bool caller_holds_lock);
