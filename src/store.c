@@ -9,6 +9,7 @@
 #include <xxhash.h>
 
 #include "src/store.h"
+#include "src/store/refresh.h"
 #include "src/store/generation.h"
 #include "overlay/overlay.h"
 
@@ -141,7 +142,20 @@ int store_lock(struct store *s, enum lock_kind kind, const char *name, int op)
 	if (name_validate(name, NULL) < 0)
 		return -EINVAL;
 	snprintf(file, sizeof(file), "%s.%s", kind == LOCK_BASE ? "base" : "child", name);
-	return lock_file(s, file, op);
+	int fd = lock_file(s, file, op);
+	/*
+	 * Whoever next holds a child exclusively finishes or rolls back what a
+	 * killed refresh left (src/store/refresh.c): every command then sees
+	 * the child fully on one generation.  Two stats when there is nothing.
+	 */
+	if (fd >= 0 && kind == LOCK_CHILD && (op & LOCK_EX)) {
+		int r = refresh_recover(s, name, NULL);
+		if (r < 0) {
+			close(fd);
+			return r;
+		}
+	}
+	return fd;
 }
 
 int store_lock_global(struct store *s, int op)

@@ -418,10 +418,11 @@ static int plan_dir(struct planner *pl, const char *path, const struct diff_entr
 		    const struct upper_entry *u)
 {
 	if (is_dir(b)) {
-		if (u->opaque) {
-			/* Its hidden entries are reported one by one. */
-			return add_item(pl->plan, RF_CHILD_ONLY, RF_KEEP, false, path, NULL);
-		}
+		/*
+		 * Opaque or not, a dir whose owner, mode and xattrs are O's takes
+		 * B's (what the merged view shows is all that counts); an opaque
+		 * dir's hidden entries are reported one by one below it.
+		 */
 		unsigned c_o = is_dir(o) ? diff_entry_changes(&u->e, o, false) : DIFF_CH_TYPE;
 		unsigned c_b = diff_entry_changes(&u->e, b, false);
 		if (c_b == 0)
@@ -582,7 +583,11 @@ static int finish_dirs(struct planner *pl)
 			diff_manifest_get(d->to, (size_t)bi, &b);
 		if ((r = dir_empties(pl, it->path, &empties)) < 0)
 			return r;
-		bool copy_up = oi >= 0 && S_ISDIR(o.mode) && diff_entry_changes(&ue, &o, false) == 0;
+		/* An opaque dir is the child's own (it emptied O's), never a copy-up. */
+		_cleanup_(ov_entry_info_done) struct ov_entry_info info = {};
+		if ((r = ov_read_entry(pl->upper_fd, it->path, &st, false, &info)) < 0)
+			return fail(pl->err, r, "upper dir: /%s: overlay xattrs: %s", it->path, strerror(-r));
+		bool copy_up = oi >= 0 && S_ISDIR(o.mode) && !info.opaque && diff_entry_changes(&ue, &o, false) == 0;
 		pl->plan->counts[0]--;
 		if (empties && copy_up) {
 			it->cls = RF_STALE;
@@ -593,6 +598,7 @@ static int finish_dirs(struct planner *pl)
 		} else if (oi < 0 || !S_ISDIR(o.mode)) {
 			it->cls = RF_CONFLICT;
 			it->why = "made a dir here, the base put something else there";
+			it->save_base = pl->plan->policy == REFRESH_DEFAULT;
 		} else if (empties && pl->plan->policy == REFRESH_TAKE_BASE) {
 			it->cls = RF_CONFLICT;
 			it->action = RF_REMOVE;
@@ -1006,6 +1012,8 @@ struct save_dirs {
 	int child_fd, refresh_fd, work_fd, undo_fd, meta_fd, base_fd, upper_fd, tree_fd;
 };
 
+#define SAVE_DIRS_INIT { -1, -1, -1, -1, -1, -1, -1, -1 }
+
 static void save_dirs_close(struct save_dirs *d)
 {
 	int *fds[] = { &d->child_fd, &d->refresh_fd, &d->work_fd, &d->undo_fd, &d->meta_fd, &d->base_fd, &d->upper_fd,
@@ -1028,7 +1036,7 @@ static int open_dir_at(int dirfd, const char *name, bool create)
 static int open_child_dirs(struct store *s, const char *child, struct save_dirs *d, char **err)
 {
 	_cleanup_free_ char *rel = NULL;
-	*d = (struct save_dirs){ -1, -1, -1, -1, -1, -1, -1, -1 };
+	*d = (struct save_dirs)SAVE_DIRS_INIT;
 	if (asprintf(&rel, "children/%s", child) < 0)
 		return -ENOMEM;
 	d->child_fd = openat(s->root_fd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -1314,7 +1322,7 @@ static int finalize(struct save_dirs *d, const char *work, const char *base, uns
 
 int refresh_apply(struct store *s, const struct child_info *c, const struct refresh_plan *p, char **err)
 {
-	_cleanup_(save_dirs_close) struct save_dirs d;
+	_cleanup_(save_dirs_close) struct save_dirs d = SAVE_DIRS_INIT;
 	struct journal j = {};
 	int r;
 
@@ -1419,7 +1427,7 @@ out:
 
 int refresh_recover(struct store *s, const char *child, char **err)
 {
-	_cleanup_(save_dirs_close) struct save_dirs d;
+	_cleanup_(save_dirs_close) struct save_dirs d = SAVE_DIRS_INIT;
 	_cleanup_free_ char *rel = NULL;
 	struct stat st;
 	int r;
@@ -1489,7 +1497,7 @@ static int check_unchanged(struct store *s, struct save_dirs *d, const struct jo
 
 int refresh_undo(struct store *s, const char *child, char **err)
 {
-	_cleanup_(save_dirs_close) struct save_dirs d;
+	_cleanup_(save_dirs_close) struct save_dirs d = SAVE_DIRS_INIT;
 	_cleanup_(settings_freep) struct settings *conf = NULL;
 	_cleanup_free_ char *tree = NULL;
 	struct journal j = {};
