@@ -131,8 +131,12 @@ int gen_base_latest(struct store *s, const char *base, unsigned *latest, unsigne
 	unsigned cur = conf_uint(bc, "Current", 0);
 	if (cur == 0)
 		return -EBADMSG;
-	if (latest)
+	/* Never below Current: whatever the file says, the current generation was committed. */
+	if (latest) {
 		*latest = conf_uint(bc, "Latest", cur);
+		if (*latest < cur)
+			*latest = cur;
+	}
 	if (previous)
 		*previous = conf_uint(bc, "Previous", 0);
 	return 0;

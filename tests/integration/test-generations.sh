@@ -166,6 +166,22 @@ test_crash_at_every_step() {
 	check_gen2_against_gen1
 }
 
+test_crash_at_every_step_of_a_command_commit() {
+	make_base
+	local k
+	for k in 1 2 3 4 5; do
+		local rc=0
+		LAYERCTL_TEST_CRASH_AT=gen-commit:$k $L base update b -- sh -c 'echo x >/etc/f1; rm /etc/f2' >/dev/null 2>&1 || rc=$?
+		assert_eq "$rc" 137 "killed at step $k"
+		assert_eq "$(current)" 1 "current after a crash at step $k"
+		assert_eq "$(mounts_below "$ROOT")" 0
+		$L base show b | grep -q '^Generation:  1 (of 1)$' || fail "a half generation is listed after step $k"
+		$L base gc b >/dev/null 2>&1
+		assert_eq "$(ls -A "$ROOT/bases/b/gens")" "1" "leftover of step $k swept"
+		assert_eq "$(cat "$(gen_tree 1)/etc/f1")" "file 1"
+	done
+}
+
 test_crash_during_command() {
 	make_base
 	$L base update b -- sh -c 'echo x >/etc/f1; sleep 30' >/dev/null 2>&1 &
