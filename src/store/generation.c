@@ -465,6 +465,14 @@ static int dedupe_entry(struct build *b, int dirfd, const char *name)
 
 	if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 		return FAIL(-errno, b->err, "/%s: stat: %m", shown(b));
+	/* Already the old inode (the import's hook linked it): its entry is inherited, nothing read. */
+	struct stat ost;
+	if (!S_ISDIR(sb.st_mode) && sb.st_nlink > 1 && fstatat(b->old_root, b->path, &ost, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    ost.st_ino == sb.st_ino && ost.st_dev == sb.st_dev && old_entry(b, &oe)) {
+		progress(b);
+		st->linked++;
+		return add_entry(b, &oe);
+	}
 	struct lc_err le = { "" };
 	if ((r = diff_entry_scan(b->h, dirfd, name, &sb, &e, b->target, &le)) < 0)
 		return FAIL(r, b->err, "/%s: %s", shown(b), le.msg);
@@ -578,6 +586,35 @@ static int seal_and_count(struct gen_txn *t, char **err)
 	return diff_manifest_compare(t->old, t->built, false, count_cb, &t->stats);
 }
 
+/*
+ * Asked by a directory import before it copies a file: when the source file
+ * is the old file at the same path (size, mode and owner first, then content
+ * and xattrs), link the old inode there instead, and nothing is copied.
+ */
+static int link_if_unchanged(const char *rel, const char *src, const char *dest, void *userdata)
+{
+	struct build *b = userdata;
+	struct diff_entry oe, e;
+	struct lc_err le;
+	struct stat st;
+	ssize_t i = diff_manifest_find(b->t->old, rel, strlen(rel));
+	if (i < 0)
+		return 0;
+	diff_manifest_get(b->t->old, (size_t)i, &oe);
+	if (!S_ISREG(oe.mode) || lstat(src, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != oe.size ||
+	    st.st_mode != oe.mode || st.st_uid != oe.uid || st.st_gid != oe.gid)
+		return 0;
+	/* A file that cannot be read is the import's to report. */
+	if (diff_entry_scan(b->h, AT_FDCWD, src, &st, &e, b->target, &le) < 0)
+		return 0;
+	b->t->stats.hashed_files++;
+	if (diff_entry_changes(&oe, &e, false) != 0)
+		return 0;
+	if (linkat(b->old_root, rel, AT_FDCWD, dest, 0) < 0)
+		return errno == EMLINK ? 0 : -errno;
+	return 1;
+}
+
 int gen_txn_fill_from_source(struct gen_txn *t, const char *source, char **err)
 {
 	struct build b;
@@ -591,12 +628,15 @@ int gen_txn_fill_from_source(struct gen_txn *t, const char *source, char **err)
 	_cleanup_free_ char *tree = NULL;
 	if (asprintf(&tree, "%s/tree", t->tmp_path) < 0)
 		return -ENOMEM;
-	r = import_tree(source, tree, fstat(t->s->root_fd, &store_st) == 0 ? &store_st : NULL, &ist, &detail);
-	if (r < 0)
-		return FAIL(r, err, "%s: %s", source, detail ? detail : strerror(-r));
-	gen_crash_point(1);
-
 	r = build_init(&b, t, err);
+	if (r == 0) {
+		r = import_tree_hooked(source, tree, fstat(t->s->root_fd, &store_st) == 0 ? &store_st : NULL,
+				       link_if_unchanged, &b, &ist, &detail);
+		if (r < 0)
+			fail(err, "%s: %s", source, detail ? detail : strerror(-r));
+	}
+	if (r == 0)
+		gen_crash_point(1);
 	if (r == 0) {
 		_cleanup_close_ int fd = openat(t->tmp_fd, "tree", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
@@ -727,6 +767,29 @@ static int merge_old_entry(struct build *b, int old_fd, int new_fd, const char *
 	return add_entry(b, &e);
 }
 
+/*
+ * /dev and /proc are made by the runner as mount points when the base has
+ * none; left empty in the scratch upper, they are not the command's change.
+ */
+static bool runner_mount_point(struct build *b, int upper_fd, const char *name, const struct stat *sb)
+{
+	struct diff_entry oe;
+	if (!S_ISDIR(sb->st_mode) || (!STREQ(b->path, "dev") && !STREQ(b->path, "proc")) || old_entry(b, &oe))
+		return false;
+	_cleanup_closedir_ DIR *d = NULL;
+	int fd = open_subdir(upper_fd, name);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (!dot_or_dotdot(de->d_name))
+			return false;
+	return true;
+}
+
 static int merge_upper_entry(struct build *b, int old_fd, int upper_fd, int new_fd, const char *name, bool xwh)
 {
 	struct gen_stats *st = &b->t->stats;
@@ -747,7 +810,7 @@ static int merge_upper_entry(struct build *b, int old_fd, int upper_fd, int new_
 		return FAIL(-EXDEV, b->err, "scratch upper: /%s: holds an overlay %s xattr, which a plain tree cannot express",
 			    shown(b), redirect ? "redirect" : "metacopy");
 	progress(b);
-	if (whiteout)
+	if (whiteout || runner_mount_point(b, upper_fd, name, &sb))
 		return 0;
 	if (S_ISDIR(sb.st_mode)) {
 		if (mkdirat(new_fd, name, 0700) < 0)

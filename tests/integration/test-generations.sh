@@ -118,6 +118,17 @@ test_update_command_commits() {
 	assert_eq "$(mounts_below "$ROOT")" 0
 }
 
+test_runner_mount_points_are_not_committed() {
+	mkdir -p "$T/min/bin" "$T/min/etc"
+	cp "$BUSYBOX" "$T/min/bin/busybox"; ln -s busybox "$T/min/bin/sh"; ln -s busybox "$T/min/bin/true"
+	$L base import m "$T/min" >/dev/null 2>&1
+	$L base update m -- true >/dev/null 2>&1
+	# the runner made /dev and /proc to mount on; the command changed nothing
+	assert_eq "$($L base diff m)" ""
+	assert_no_file "$ROOT/bases/m/gens/2/tree/dev"
+	assert_no_file "$ROOT/bases/m/gens/2/tree/proc"
+}
+
 test_update_command_failure_commits_nothing() {
 	make_base
 	expect_fail $L base update b -- sh -c 'echo x >/etc/f1; exit 3'
