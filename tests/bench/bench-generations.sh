@@ -5,8 +5,9 @@
 #      whole command (scratch overlay, container, commit), against `cp -al`
 #      of the same tree (what building a hard-linked copy by hand costs);
 #      disk the new generation added against the bytes of the changed files.
-#   2. `base update NAME --from DIR` of a copy with the same 1% changed
-#      (every file is imported and hashed: the price of not trusting mtimes).
+#   2. `base update NAME --from DIR` of a copy with another 1% changed
+#      (every file is hashed, only changed ones copied: the price of not
+#      trusting mtimes is one read of the tree).
 #   3. `base diff` of the two generations against `diff -rq` of their trees.
 set -eu
 L=${LAYERCTL:?}
@@ -75,7 +76,7 @@ $L -q base update big --from "$tmp/src2"
 t1=$(now)
 after=$(kib "$LAYERCTL_ROOT/bases/big")
 from=$(ms "$t0" "$t1")
-printf 'base update --from DIR (1%% changed, every file imported and hashed): %.0f ms; ratio to cp -al %.2f; disk added %d KiB\n' \
+printf 'base update --from DIR (1%% changed, every file hashed): %.0f ms; ratio to cp -al %.2f; disk added %d KiB\n' \
 	"$from" "$(echo "$from / $cpal" | bc -l)" "$((after - before))"
 rm -rf "$tmp/src2"
 
