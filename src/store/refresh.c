@@ -1129,6 +1129,32 @@ static int do_step(struct save_dirs *d, size_t k, const struct step *st, char **
 	return -EINVAL;
 }
 
+/*
+ * An entry put back that carries overlay.origin (a copy-up) needs its
+ * parent marked overlay.impure, as the copy-up did: the kernel drops that
+ * mark from a dir it finds without such entries (after the refresh moved
+ * them out), and without it readdir's d_ino stops matching stat's st_ino.
+ */
+static void mark_parent_impure(int upper_fd, const char *path)
+{
+	static const char *const ns[] = { "trusted.overlay.", "user.overlay." };
+	char p[PATH_MAX + 32], parent[PATH_MAX + 32], key[64];
+	const char *slash = strrchr(path, '/');
+	if (proc_path(p, upper_fd, path) < 0)
+		return;
+	int n = slash ? snprintf(parent, sizeof(parent), "/proc/self/fd/%d/%.*s", upper_fd, (int)(slash - path), path)
+		      : snprintf(parent, sizeof(parent), "/proc/self/fd/%d", upper_fd);
+	if (n < 0 || (size_t)n >= sizeof(parent))
+		return;
+	for (size_t i = 0; i < ELEMENTSOF(ns); i++) {
+		snprintf(key, sizeof(key), "%sorigin", ns[i]);
+		if (lgetxattr(p, key, NULL, 0) < 0)
+			continue;
+		snprintf(key, sizeof(key), "%simpure", ns[i]);
+		(void)lsetxattr(parent, key, "y", 1, 0);
+	}
+}
+
 /* Undo step k if it was done (or half done); harmless when it was not. */
 static int undo_step(struct save_dirs *d, size_t k, const struct step *st, const char *op, char **err)
 {
@@ -1138,15 +1164,21 @@ static int undo_step(struct save_dirs *d, size_t k, const struct step *st, const
 	snprintf(tmp, sizeof(tmp), "tmp-%zu", k);
 	switch (st->kind) {
 	case STEP_REMOVE:
-		if (exists_at(d->undo_fd, key) && renameat2(d->undo_fd, key, d->upper_fd, st->path, RENAME_NOREPLACE) < 0)
-			return fail(err, -errno, "putting /%s back: %m", st->path);
+		if (exists_at(d->undo_fd, key)) {
+			if (renameat2(d->undo_fd, key, d->upper_fd, st->path, RENAME_NOREPLACE) < 0)
+				return fail(err, -errno, "putting /%s back: %m", st->path);
+			mark_parent_impure(d->upper_fd, st->path);
+		}
 		break;
 	case STEP_MERGE:
 		if (unlinkat(d->work_fd, tmp, 0) < 0 && errno != ENOENT)
 			return fail(err, -errno, "/%s: removing a temporary: %m", st->path);
 		/* One rename replaces the merged file (if it got there) by the child's. */
-		if (exists_at(d->undo_fd, key) && renameat(d->undo_fd, key, d->upper_fd, st->path) < 0)
-			return fail(err, -errno, "putting /%s back: %m", st->path);
+		if (exists_at(d->undo_fd, key)) {
+			if (renameat(d->undo_fd, key, d->upper_fd, st->path) < 0)
+				return fail(err, -errno, "putting /%s back: %m", st->path);
+			mark_parent_impure(d->upper_fd, st->path);
+		}
 		break;
 	case STEP_DIR_META:
 		if (exists_at(d->meta_fd, key) && (r = copy_meta(d->meta_fd, key, d->upper_fd, st->path)) < 0)

@@ -2,7 +2,9 @@
 """Print a tree as sorted lines, one entry each: what refresh must keep or
 restore exactly.  Type, mode, owner, content hash, symlink target, device
 number and every xattr (overlay's own included: whiteouts and opaque dirs
-are part of an upper dir's meaning).  Never mtime or inode numbers.
+are part of an upper dir's meaning) except overlay.impure, a cache the
+kernel sets and drops by itself (a dir's readdir finding no copy-ups in it
+removes it).  Never mtime or inode numbers.
 
     treesnap.py DIR          print the snapshot
     treesnap.py DIR --view   leave out overlay xattrs (a merged view)
@@ -35,6 +37,8 @@ def entry_line(root, rel, view):
         names = []
     for n in sorted(names):
         if view and (n.startswith("trusted.overlay.") or n.startswith("user.overlay.")):
+            continue
+        if n.endswith(".overlay.impure"):
             continue
         try:
             v = os.getxattr(p, n, follow_symlinks=False)
