@@ -493,7 +493,11 @@ static _Noreturn void scratch_child(struct ctx *ctx, const char *name, unsigned 
 		_exit(1);
 	}
 	const char *lowers[] = { lower };
-	struct ov_layers l = { .lowers = lowers, .n_lowers = 1, .upper = upper, .work = work };
+	/*
+	 * volatile: overlay would fsync every file it copies up (apt rewrites
+	 * thousands); the commit syncs the new generation as a whole instead.
+	 */
+	struct ov_layers l = { .lowers = lowers, .n_lowers = 1, .upper = upper, .work = work, .volatile_upper = true };
 	if ((r = ov_mount(&l, root, &e)) < 0) {
 		log_error("base update %s: scratch overlay: %s", name, e.msg[0] ? e.msg : strerror(-r));
 		_exit(1);

@@ -338,6 +338,8 @@ int gen_txn_begin(struct store *s, const char *base, struct gen_txn *t, char **e
 	if (asprintf(&t->tmp_name, ".new-%u@%d", t->to, (int)getpid()) < 0 ||
 	    asprintf(&t->tmp_path, "%s/bases/%s/gens/%s", s->root, base, t->tmp_name) < 0)
 		return -ENOMEM;
+	/* Under the exclusive lock, one of our own name can only be a dead namesake's (a reused PID). */
+	rm_rf_at(t->gens_fd, t->tmp_name);
 	if (mkdirat(t->gens_fd, t->tmp_name, 0755) < 0)
 		return FAIL(-errno, err, "%s: %m", t->tmp_path);
 	t->tmp_fd = openat(t->gens_fd, t->tmp_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -425,7 +427,8 @@ static int add_entry(struct build *b, struct diff_entry *e)
 /* Replace dirfd/name by a hard link to the previous generation's inode at the same path. */
 static int replace_by_old_link(struct build *b, int dirfd, const char *name)
 {
-	static const char tmp[] = ".#layerctl-link";
+	char tmp[64];
+	snprintf(tmp, sizeof(tmp), ".#layerctl-link.%d", (int)getpid());
 	if (linkat(b->old_root, b->path, dirfd, tmp, 0) < 0)
 		return -errno;
 	if (renameat(dirfd, tmp, dirfd, name) < 0) {
