@@ -1086,6 +1086,15 @@ static bool exists_at(int dirfd, const char *name)
 
 /* ---- steps ---- */
 
+/* fsync a regular file (a symlink's content is its inode: the dir fsync covers it). */
+static int fsync_file_at(int dirfd, const char *name)
+{
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ELOOP ? 0 : -errno;
+	return fsync(fd) < 0 ? -errno : 0;
+}
+
 static int do_step(struct save_dirs *d, size_t k, const struct step *st, char **err)
 {
 	char key[32], tmp[40];
@@ -1103,7 +1112,7 @@ static int do_step(struct save_dirs *d, size_t k, const struct step *st, char **
 			return fail(err, -errno, "moving /%s to the save dir: %m", st->path);
 		crash_point("refresh");
 		if ((r = copy_entry(d->tree_fd, st->path, d->work_fd, tmp)) < 0 ||
-		    (r = copy_meta(d->undo_fd, key, d->work_fd, tmp)) < 0)
+		    (r = copy_meta(d->undo_fd, key, d->work_fd, tmp)) < 0 || (r = fsync_file_at(d->work_fd, tmp)) < 0)
 			return fail(err, r, "/%s: the base's content with the child's metadata: %s", st->path, strerror(-r));
 		crash_point("refresh");
 		if (renameat2(d->work_fd, tmp, d->upper_fd, st->path, RENAME_NOREPLACE) < 0)
@@ -1352,6 +1361,51 @@ static int finalize(struct save_dirs *d, const char *work, const char *base, uns
 	return 0;
 }
 
+static int cmp_strp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int fsync_at(int dirfd, const char *path)
+{
+	_cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	return fsync(fd) < 0 ? -errno : 0;
+}
+
+/*
+ * Make the steps durable before the commit: every upper dir a step renamed
+ * in or out of (and every dir whose metadata changed), and the save dirs.
+ * Not syncfs(): its cost grows with every inode the file system has cached,
+ * i.e. with the size of the bases, which refresh must not.
+ */
+static int sync_touched(struct save_dirs *d, const struct journal *j)
+{
+	_cleanup_free_ char **dirs = calloc(2 * j->n + 1, sizeof(*dirs));
+	size_t n = 0;
+	int r = 0;
+	if (!dirs)
+		return -ENOMEM;
+	for (size_t k = 0; k < j->n; k++) {
+		const char *path = j->steps[k].path, *slash = strrchr(path, '/');
+		if (!(dirs[n++] = slash ? strndup(path, (size_t)(slash - path)) : strdup(".")))
+			r = -ENOMEM;
+		if (r == 0 && j->steps[k].kind == STEP_DIR_META && !(dirs[n++] = strdup(path)))
+			r = -ENOMEM;
+	}
+	if (r == 0)
+		qsort(dirs, n, sizeof(*dirs), cmp_strp);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		if (i == 0 || !STREQ(dirs[i], dirs[i - 1]))
+			r = fsync_at(d->upper_fd, dirs[i]);
+	for (size_t i = 0; i < n; i++)
+		free(dirs[i]);
+	if (r == 0 && (fsync(d->undo_fd) < 0 || fsync(d->meta_fd) < 0 || fsync(d->work_fd) < 0))
+		r = -errno;
+	return r;
+}
+
 int refresh_apply(struct store *s, const struct child_info *c, const struct refresh_plan *p, char **err)
 {
 	_cleanup_(save_dirs_close) struct save_dirs d = SAVE_DIRS_INIT;
@@ -1389,8 +1443,8 @@ int refresh_apply(struct store *s, const struct child_info *c, const struct refr
 		if ((r = do_step(&d, k, &j.steps[k], err)) < 0)
 			goto rollback;
 	/* The moves must be on disk before child.conf says they happened. */
-	if (syncfs(d.upper_fd) < 0) {
-		r = fail(err, -errno, "syncfs: %m");
+	if ((r = sync_touched(&d, &j)) < 0) {
+		r = fail(err, r, "fsync: %s", strerror(-r));
 		goto rollback;
 	}
 	crash_point("refresh");
