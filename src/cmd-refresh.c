@@ -422,6 +422,7 @@ static enum outcome refresh_one(struct ctx *ctx, const struct refresh_opts *o, s
 		json_end_object(j);
 	} else {
 		print_plan_text(ctx, &plan, o->dry_run);
+		fflush(stdout); /* the paths before the summary on stderr, when both go to one pipe */
 		summary_line(&plan, o->dry_run);
 	}
 	ret = DONE;
