@@ -336,6 +336,31 @@ TEST(disk_held_counts_only_inodes_whose_last_link_goes)
 	teardown();
 }
 
+TEST(manifest_builder_sorts_and_refuses_duplicates)
+{
+	struct diff_manifest *m = NULL;
+	struct lc_err e = { "" };
+	struct diff_entry root = { .path = "", .target = "", .mode = S_IFDIR | 0755 };
+	struct diff_entry b = { .path = "b", .path_len = 1, .target = "", .mode = S_IFREG | 0644, .size = 3 };
+	struct diff_entry a = { .path = "a", .path_len = 1, .target = "t", .target_len = 1, .mode = S_IFLNK | 0777 };
+	CHECK_INT(diff_manifest_new(&m), 0);
+	CHECK_INT(diff_manifest_add(m, &b), 0);
+	CHECK_INT(diff_manifest_add(m, &a), 0);
+	CHECK_INT(diff_manifest_seal(m, &e), -EBADMSG);       /* no root entry */
+	CHECK_INT(diff_manifest_add(m, &root), 0);
+	CHECK_INT(diff_manifest_seal(m, &e), 0);
+	CHECK_INT(diff_manifest_count(m), 3);
+	struct diff_entry x;
+	diff_manifest_get(m, 1, &x);
+	CHECK_STREQ(x.path, "a");
+	CHECK_STREQ(x.target, "t");
+	CHECK_INT(diff_manifest_find(m, "b", 1), 2);
+	CHECK_INT(diff_manifest_add(m, &a), 0);
+	CHECK_INT(diff_manifest_seal(m, &e), -EEXIST);
+	CHECK(strstr(e.msg, "/a"));
+	diff_manifest_free(m);
+}
+
 TEST(crash_point_is_inert_without_the_variable)
 {
 	unsetenv("LAYERCTL_TEST_CRASH_AT");
@@ -349,4 +374,5 @@ TEST(crash_point_is_inert_without_the_variable)
 TEST_MAIN(T(commit_from_tree_links_unchanged_files), T(commit_from_upper_applies_whiteouts_opaque_dirs_and_relinks),
 	  T(redirect_in_upper_is_refused_and_nothing_stays), T(sweep_removes_dead_builds_and_uncommitted_generations),
 	  T(set_current_and_errors), T(disk_held_counts_only_inodes_whose_last_link_goes),
+	  T(manifest_builder_sorts_and_refuses_duplicates),
 	  T(crash_point_is_inert_without_the_variable))
