@@ -211,6 +211,21 @@ test_crash_during_command() {
 	assert_eq "$(cat "$(gen_tree 2)/etc/f1")" "file 1"
 }
 
+test_concurrent_updates_are_serialized() {
+	make_base
+	$L base update b -- sh -c 'sleep 1; echo one >/etc/one' >/dev/null 2>&1 &
+	local p1=$!
+	sleep 0.3
+	$L base update b -- sh -c 'echo two >/etc/two' >/dev/null 2>&1 &
+	local p2=$!
+	wait "$p1"; wait "$p2"
+	assert_eq "$(current)" 3
+	# the second waited for the first and built on it: nothing lost
+	assert_eq "$(cat "$(gen_tree 3)/etc/one")" "one"
+	assert_eq "$(cat "$(gen_tree 3)/etc/two")" "two"
+	grep -q '^Parent=2$' "$ROOT/bases/b/gens/3/gen.conf"
+}
+
 test_show_and_json() {
 	make_base
 	make_changed_copy
