@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <signal.h>
 #include <limits.h>
@@ -482,12 +483,15 @@ static char **strv_dup(char **v)
  * command's status, or 1 after printing a setup error.
  */
 static _Noreturn void scratch_child(struct ctx *ctx, const char *name, unsigned from, const char *upper,
-				    const char *work, const char *root, char **cmdv)
+				    const char *work, const char *root, char **cmdv, pid_t parent)
 {
 	_cleanup_free_ char *lower = store_gen_tree(&ctx->store, name, from);
 	struct lc_err e = { "" };
 	int r;
 
+	/* Killed with the committing process: a sweep may then delete the scratch dirs. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(1);
 	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
 		log_error("base update %s: private mount namespace: %m", name);
 		_exit(1);
@@ -547,11 +551,11 @@ static int run_in_scratch(struct ctx *ctx, const char *name, struct gen_txn *t, 
 	/* ^C goes to the container (its relay forwards it); we only wait for the outcome. */
 	for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
 		sigaction(sigs[i], &ign, &old[i]);
-	pid_t pid = fork();
+	pid_t parent = getpid(), pid = fork();
 	if (pid == 0) {
 		for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
 			sigaction(sigs[i], &old[i], NULL);
-		scratch_child(ctx, name, t->from, upper, work, root, cmdv);
+		scratch_child(ctx, name, t->from, upper, work, root, cmdv, parent);
 	}
 	r = pid < 0 ? -errno : 0;
 	while (pid > 0 && waitpid(pid, &status, 0) < 0)

@@ -206,6 +206,8 @@ test_crash_during_command() {
 	sleep 0.5
 	assert_eq "$(current)" 1
 	assert_eq "$(mounts_below "$ROOT")" 0
+	# the command died with it (no sleep of ours is left running anywhere)
+	pgrep -f 'echo x >/etc/f1; sleep 30' >/dev/null && fail "the scratch command outlived base update"
 	$L base update b -- true >/dev/null 2>&1
 	assert_eq "$(ls -A "$ROOT/bases/b/gens")" "$(printf '1\n2')"
 	assert_eq "$(cat "$(gen_tree 2)/etc/f1")" "file 1"
