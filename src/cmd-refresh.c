@@ -364,7 +364,7 @@ static enum outcome refresh_one(struct ctx *ctx, const struct refresh_opts *o, s
 	enum outcome ret = FAILED;
 
 	if (!o->dry_run && stop_for_restart(ctx, "refresh", name, o->restart, &stopped) < 0)
-		return FAILED;
+		goto out;
 	if (lock_child(ctx, "refresh", name, &l) < 0)
 		goto out;
 	unsigned to = target_generation(ctx, "refresh", &l.c, o->to);
@@ -427,6 +427,13 @@ static enum outcome refresh_one(struct ctx *ctx, const struct refresh_opts *o, s
 	}
 	ret = DONE;
 out:
+	if (ret == FAILED && j) {
+		/* The reason went to stderr; the array still has one object per child. */
+		json_begin_object(j);
+		json_kv_string(j, "child", name);
+		json_kv_string(j, "status", "failed");
+		json_end_object(j);
+	}
 	refresh_plan_done(&plan);
 	locked_child_done(&l);
 	if (stopped)

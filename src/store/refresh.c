@@ -413,6 +413,16 @@ static int plan_hidden(struct planner *pl, const char *path, const struct diff_e
 				  : "deleted here (a parent dir), changed in base");
 }
 
+static struct refresh_item *find_item(struct refresh_plan *p, const char *path);
+
+/* Is the upper entry path[0..len) (a whiteout or non-dir hiding what is below) planned for removal? */
+static bool hider_goes(struct planner *pl, const char *path, size_t len)
+{
+	_cleanup_free_ char *p = strndup(path, len);
+	const struct refresh_item *it = p ? find_item(pl->plan, p) : NULL;
+	return it && it->action == RF_REMOVE;
+}
+
 /* An upper dir (not below an opaque one); whether a copy-up may go is decided once its content is planned. */
 static int plan_dir(struct planner *pl, const char *path, const struct diff_entry *o, const struct diff_entry *b,
 		    const struct upper_entry *u)
@@ -448,8 +458,11 @@ static int plan_path(struct planner *pl, const char *path, size_t len, const str
 		if (k->kind == COMP_MISSING)
 			return k->in_opaque ? plan_hidden(pl, path, b, true)
 					    : add_item(pl->plan, RF_ABSENT, RF_KEEP, false, path, NULL);
+		if (k->kind == COMP_HIDDEN && !k->in_opaque && hider_goes(pl, path, k->end))
+			/* The whiteout or file that hid it is planned away: B's entry shows. */
+			return add_item(pl->plan, RF_ABSENT, RF_KEEP, false, path, NULL);
 		if (k->kind == COMP_HIDDEN)
-			return k->in_opaque ? plan_hidden(pl, path, b, true) : plan_hidden(pl, path, b, false);
+			return plan_hidden(pl, path, b, k->in_opaque);
 		in_opaque = k->in_opaque;
 		parent_x = k->xwhiteouts;
 	}

@@ -207,6 +207,22 @@ test_stale_dir_the_base_turned_into_a_symlink_goes() {
 	assert_eq "$(readlink "$M/usr/lib/x")" ../lib64
 }
 
+test_stale_file_the_base_turned_into_a_dir_goes_and_nothing_below_is_a_conflict() {
+	setup
+	touch "$M/etc/z"                        # stale copy of a file
+	rm "$T/g2/etc/z"; mkdir "$T/g2/etc/z"; echo inside >"$T/g2/etc/z/x"
+	update
+	out=$("$L" refresh c)
+	assert_contains "$out" "S /etc/z"
+	case "$out" in *"C /etc/z/x"*) fail "a path the removed copy hid reported as a conflict: $out" ;; esac
+	assert_eq "$(cat "$M/etc/z/x")" inside
+	# whereas a real change of the file hides the base's new dir: type clash
+	"$L" -q refresh --undo c
+	echo mine >"$M/etc/z"
+	expect_fail "$L" refresh c
+	assert_contains "$ERR" "/etc/z: type clash"
+}
+
 test_redirect_xattr_in_upper_refuses() {
 	setup
 	"$L" -q umount c
@@ -281,6 +297,9 @@ test_options_and_errors() {
 	assert_eq "$(snap "$U")" "$before"
 	assert_eq "$(gen_of c)" 1
 	"$L" refresh --all --dry-run --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert [x["status"] for x in d]==["dry-run","dry-run"], d'
+	rc=0; "$L" refresh c nosuch --dry-run --json >"$T/json" 2>/dev/null || rc=$?
+	assert_eq "$rc" 1
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert [x["status"] for x in d]==["dry-run","failed"], d' "$T/json"
 	# --to: back to 1 is a no-op for a child on 1; to a missing generation fails
 	assert_contains "$("$L" refresh c --to 1 2>&1)" "already on generation 1"
 	expect_fail "$L" refresh c --to 9
