@@ -519,6 +519,19 @@ static _Noreturn void scratch_child(struct ctx *ctx, const char *name, unsigned 
 		log_error("out of memory");
 		_exit(1);
 	}
+	/*
+	 * Name resolution for the package manager: the host's resolv.conf,
+	 * read-only, over the base's, as nspawn does.  Only over a regular file:
+	 * a missing one would be created in the upper (and committed), a
+	 * symlink points into the container's own /run.
+	 */
+	_cleanup_free_ char *resolv = NULL;
+	struct stat rs;
+	if (asprintf(&resolv, "%s/etc/resolv.conf", root) >= 0 && lstat(resolv, &rs) == 0 && S_ISREG(rs.st_mode) &&
+	    access("/etc/resolv.conf", R_OK) == 0 && config_add_bind(&c, "/etc/resolv.conf:/etc/resolv.conf:ro", true) < 0) {
+		log_error("out of memory");
+		_exit(1);
+	}
 	r = container_start(&c, &ct, errbuf, sizeof(errbuf), &hint);
 	if (r < 0) {
 		log_error("base update %s: %s", name, errbuf);

@@ -118,6 +118,21 @@ test_update_command_commits() {
 	assert_eq "$(mounts_below "$ROOT")" 0
 }
 
+test_update_command_sees_the_hosts_resolv_conf() {
+	make_base
+	[ -r /etc/resolv.conf ] || skip "the host has no /etc/resolv.conf"
+	echo "nameserver 192.0.2.1" >"$T/src/etc/resolv.conf"
+	$L base import r "$T/src" >/dev/null 2>&1
+	$L base update r -- sh -c 'cat /etc/resolv.conf >/seen' >/dev/null 2>&1
+	assert_eq "$(cat "$ROOT/bases/r/gens/2/tree/seen")" "$(cat /etc/resolv.conf)"
+	# the base's own file is not part of the change
+	assert_eq "$($L base diff r --color=never)" "A /seen"
+	assert_eq "$(cat "$ROOT/bases/r/gens/2/tree/etc/resolv.conf")" "nameserver 192.0.2.1"
+	# without one in the base, none is created
+	$L base update b -- true >/dev/null 2>&1
+	assert_no_file "$(gen_tree 2)/etc/resolv.conf"
+}
+
 test_runner_mount_points_are_not_committed() {
 	mkdir -p "$T/min/bin" "$T/min/etc"
 	cp "$BUSYBOX" "$T/min/bin/busybox"; ln -s busybox "$T/min/bin/sh"; ln -s busybox "$T/min/bin/true"
