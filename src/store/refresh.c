@@ -534,7 +534,7 @@ static int cmp_item_path(const void *key, const void *elem)
 /* The item of path, when the plan has one (items are in manifest byte order == strcmp order). */
 static struct refresh_item *find_item(struct refresh_plan *p, const char *path)
 {
-	return bsearch(path, p->items, p->n, sizeof(*p->items), cmp_item_path);
+	return p->n ? bsearch(path, p->items, p->n, sizeof(*p->items), cmp_item_path) : NULL;
 }
 
 /* Will the upper dir at path be empty once the plan's removals are done? */
