@@ -1550,6 +1550,24 @@ int refresh_recover(struct store *s, const char *child, char **err)
 	return recover_work(&d, "undoing", true, err);
 }
 
+/* Is path's parent dir in the upper now, or put back by an earlier undo step (a dir refresh removed)? */
+static bool parent_comes_back(struct save_dirs *d, const struct journal *j, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+	if (!slash)
+		return true;
+	_cleanup_free_ char *parent = strndup(path, (size_t)(slash - path));
+	if (!parent)
+		return false;
+	if (fstatat(d->upper_fd, parent, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return S_ISDIR(st.st_mode);
+	for (size_t k = 0; k < j->n; k++)
+		if (j->steps[k].kind == STEP_REMOVE && STREQ(j->steps[k].path, parent))
+			return parent_comes_back(d, j, parent);
+	return false;
+}
+
 /* Has the child changed a path refresh touched since?  (Then undo would lose that.) */
 static int check_unchanged(struct store *s, struct save_dirs *d, const struct journal *j, char **err)
 {
@@ -1568,6 +1586,9 @@ static int check_unchanged(struct store *s, struct save_dirs *d, const struct jo
 		bool present = fstatat(d->upper_fd, st->path, &now, AT_SYMLINK_NOFOLLOW) == 0;
 		if (st->kind == STEP_REMOVE && present)
 			r = fail(err, -ESTALE, "/%s was created again in the child since the refresh", st->path);
+		else if (st->kind != STEP_DIR_META && !parent_comes_back(d, j, st->path))
+			/* (child reset, or the child removed the dir): there is nowhere to put it back */
+			r = fail(err, -ESTALE, "the directory of /%s was removed from the child since the refresh", st->path);
 		else if (st->kind == STEP_DIR_META && (!present || !S_ISDIR(now.st_mode)))
 			r = fail(err, -ESTALE, "/%s is no longer a directory in the child", st->path);
 		else if (st->kind == STEP_MERGE) {

@@ -271,6 +271,22 @@ test_undo_refused_when_the_child_changed_a_refreshed_path() {
 	assert_eq "$(cat "$M/etc/a")" after
 }
 
+test_undo_after_child_reset_is_refused_and_changes_nothing() {
+	setup
+	touch "$M/etc/a"
+	echo a-2 >"$T/g2/etc/a"
+	update
+	"$L" -q refresh c
+	"$L" -q umount c
+	"$L" -q child reset c
+	expect_fail "$L" refresh --undo c
+	assert_contains "$ERR" "/etc/a"
+	assert_eq "$(gen_of c)" 2
+	assert_no_file "$ROOT/children/c/refresh/undoing"
+	"$L" -q mount c                           # the child still works
+	assert_eq "$(cat "$M/etc/a")" a-2
+}
+
 test_refresh_then_refresh_again_keeps_only_the_last_undo() {
 	setup
 	touch "$M/etc/a"; echo mine >"$M/etc/d"
