@@ -82,9 +82,9 @@ static const char *class_word(char cls)
 	case RF_MERGED: return "merged";
 	case RF_CONFLICT: return "conflict";
 	case RF_ABSENT: return "absent";
-	case RF_WHITEOUT_DROPPED: return "whiteout-dropped";
-	case RF_DIR_FOLLOWS: return "dir-follows-base";
-	case RF_CHILD_ONLY: return "child-only";
+	case RF_WHITEOUT_DROPPED: return "whiteout_dropped";
+	case RF_DIR_FOLLOWS: return "dir_follows_base";
+	case RF_CHILD_ONLY: return "child_only";
 	}
 	return "?";
 }

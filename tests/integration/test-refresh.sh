@@ -141,7 +141,7 @@ test_whiteout_of_a_file_the_base_deleted_is_dropped() {
 	rm "$T/g2/etc/w"
 	update
 	out=$("$L" refresh c --json)
-	echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin)[0]; assert d["counts"]["whiteout-dropped"]==1, d'
+	echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin)[0]; assert d["counts"]["whiteout_dropped"]==1, d'
 	assert_no_file "$U/etc/w"
 	assert_no_file "$M/etc/w"
 }
