@@ -18,11 +18,13 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/openat2.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -905,8 +907,12 @@ static int copy_meta(int src_dirfd, const char *src, int dst_dirfd, const char *
 	char sp[PATH_MAX + 32], dp[PATH_MAX + 32];
 	struct stat st;
 	int r;
-	if (fstatat(src_dirfd, src, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	struct stat dst_st;
+	if (fstatat(src_dirfd, src, &st, AT_SYMLINK_NOFOLLOW) < 0 || fstatat(dst_dirfd, dst, &dst_st, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
+	/* fchmodat() follows a final symlink: never let one stand where a file or dir was. */
+	if (S_ISLNK(dst_st.st_mode) != S_ISLNK(st.st_mode))
+		return -ELOOP;
 	if (fchownat(dst_dirfd, dst, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	if (!S_ISLNK(st.st_mode) && fchmodat(dst_dirfd, dst, st.st_mode & 07777, 0) < 0)
@@ -1099,6 +1105,33 @@ static bool exists_at(int dirfd, const char *name)
 
 /* ---- steps ---- */
 
+/*
+ * The upper dir holding path, opened without following any symlink and
+ * never leaving the upper (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS):
+ * after a refresh the container may have replaced a directory by a symlink
+ * to anywhere on the host, and undo must not write through it.  *name is
+ * the last component.
+ */
+static int upper_parent(int upper_fd, const char *path, const char **name)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash) {
+		*name = path;
+		int fd = fcntl(upper_fd, F_DUPFD_CLOEXEC, 3);
+		return fd < 0 ? -errno : fd;
+	}
+	_cleanup_free_ char *parent = strndup(path, (size_t)(slash - path));
+	if (!parent)
+		return -ENOMEM;
+	struct open_how how = {
+		.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS,
+	};
+	*name = slash + 1;
+	int fd = (int)syscall(SYS_openat2, upper_fd, parent, &how, sizeof(how));
+	return fd < 0 ? -errno : fd;
+}
+
 /* fsync a regular file (a symlink's content is its inode: the dir fsync covers it). */
 static int fsync_file_at(int dirfd, const char *name)
 {
@@ -1114,21 +1147,25 @@ static int do_step(struct save_dirs *d, size_t k, const struct step *st, char **
 	int r;
 	snprintf(key, sizeof(key), "%zu", k);
 	snprintf(tmp, sizeof(tmp), "tmp-%zu", k);
+	const char *name;
+	_cleanup_close_ int pfd = upper_parent(d->upper_fd, st->path, &name);
+	if (pfd < 0)
+		return fail(err, pfd, "upper dir: the directory of /%s: %s", st->path, strerror(-pfd));
 	switch (st->kind) {
 	case STEP_REMOVE:
-		if (renameat2(d->upper_fd, st->path, d->undo_fd, key, RENAME_NOREPLACE) < 0)
+		if (renameat2(pfd, name, d->undo_fd, key, RENAME_NOREPLACE) < 0)
 			return fail(err, -errno, "moving /%s to the save dir: %m", st->path);
 		crash_point("refresh");
 		return 0;
 	case STEP_MERGE:
-		if (renameat2(d->upper_fd, st->path, d->undo_fd, key, RENAME_NOREPLACE) < 0)
+		if (renameat2(pfd, name, d->undo_fd, key, RENAME_NOREPLACE) < 0)
 			return fail(err, -errno, "moving /%s to the save dir: %m", st->path);
 		crash_point("refresh");
 		if ((r = copy_entry(d->tree_fd, st->path, d->work_fd, tmp)) < 0 ||
 		    (r = copy_meta(d->undo_fd, key, d->work_fd, tmp)) < 0 || (r = fsync_file_at(d->work_fd, tmp)) < 0)
 			return fail(err, r, "/%s: the base's content with the child's metadata: %s", st->path, strerror(-r));
 		crash_point("refresh");
-		if (renameat2(d->work_fd, tmp, d->upper_fd, st->path, RENAME_NOREPLACE) < 0)
+		if (renameat2(d->work_fd, tmp, pfd, name, RENAME_NOREPLACE) < 0)
 			return fail(err, -errno, "/%s: putting the merged file in place: %m", st->path);
 		crash_point("refresh");
 		return 0;
@@ -1137,12 +1174,12 @@ static int do_step(struct save_dirs *d, size_t k, const struct step *st, char **
 		snprintf(ktmp, sizeof(ktmp), "%zu.tmp", k);
 		if (mkdirat(d->meta_fd, ktmp, 0700) < 0 && errno != EEXIST)
 			return fail(err, -errno, "/%s: saving the dir's metadata: %m", st->path);
-		if ((r = copy_meta(d->upper_fd, st->path, d->meta_fd, ktmp)) < 0)
+		if ((r = copy_meta(pfd, name, d->meta_fd, ktmp)) < 0)
 			return fail(err, r, "/%s: saving the dir's metadata: %s", st->path, strerror(-r));
 		if (renameat(d->meta_fd, ktmp, d->meta_fd, key) < 0)
 			return fail(err, -errno, "/%s: saving the dir's metadata: %m", st->path);
 		crash_point("refresh");
-		if ((r = copy_meta(d->tree_fd, st->path, d->upper_fd, st->path)) < 0)
+		if ((r = copy_meta(d->tree_fd, st->path, pfd, name)) < 0)
 			return fail(err, r, "/%s: giving the dir the base's metadata: %s", st->path, strerror(-r));
 		crash_point("refresh");
 		return 0;
@@ -1157,17 +1194,13 @@ static int do_step(struct save_dirs *d, size_t k, const struct step *st, char **
  * mark from a dir it finds without such entries (after the refresh moved
  * them out), and without it readdir's d_ino stops matching stat's st_ino.
  */
-static void mark_parent_impure(int upper_fd, const char *path)
+static void mark_parent_impure(int parent_fd, const char *name)
 {
 	static const char *const ns[] = { "trusted.overlay.", "user.overlay." };
-	char p[PATH_MAX + 32], parent[PATH_MAX + 32], key[64];
-	const char *slash = strrchr(path, '/');
-	if (proc_path(p, upper_fd, path) < 0)
+	char p[PATH_MAX + 32], parent[64], key[64];
+	if (proc_path(p, parent_fd, name) < 0)
 		return;
-	int n = slash ? snprintf(parent, sizeof(parent), "/proc/self/fd/%d/%.*s", upper_fd, (int)(slash - path), path)
-		      : snprintf(parent, sizeof(parent), "/proc/self/fd/%d", upper_fd);
-	if (n < 0 || (size_t)n >= sizeof(parent))
-		return;
+	snprintf(parent, sizeof(parent), "/proc/self/fd/%d", parent_fd);
 	for (size_t i = 0; i < ELEMENTSOF(ns); i++) {
 		snprintf(key, sizeof(key), "%sorigin", ns[i]);
 		if (lgetxattr(p, key, NULL, 0) < 0)
@@ -1184,12 +1217,16 @@ static int undo_step(struct save_dirs *d, size_t k, const struct step *st, const
 	int r;
 	snprintf(key, sizeof(key), "%zu", k);
 	snprintf(tmp, sizeof(tmp), "tmp-%zu", k);
+	const char *name;
+	_cleanup_close_ int pfd = upper_parent(d->upper_fd, st->path, &name);
+	if (pfd < 0)
+		return fail(err, pfd, "upper dir: the directory of /%s: %s", st->path, strerror(-pfd));
 	switch (st->kind) {
 	case STEP_REMOVE:
 		if (exists_at(d->undo_fd, key)) {
-			if (renameat2(d->undo_fd, key, d->upper_fd, st->path, RENAME_NOREPLACE) < 0)
+			if (renameat2(d->undo_fd, key, pfd, name, RENAME_NOREPLACE) < 0)
 				return fail(err, -errno, "putting /%s back: %m", st->path);
-			mark_parent_impure(d->upper_fd, st->path);
+			mark_parent_impure(pfd, name);
 		}
 		break;
 	case STEP_MERGE:
@@ -1197,13 +1234,13 @@ static int undo_step(struct save_dirs *d, size_t k, const struct step *st, const
 			return fail(err, -errno, "/%s: removing a temporary: %m", st->path);
 		/* One rename replaces the merged file (if it got there) by the child's. */
 		if (exists_at(d->undo_fd, key)) {
-			if (renameat(d->undo_fd, key, d->upper_fd, st->path) < 0)
+			if (renameat(d->undo_fd, key, pfd, name) < 0)
 				return fail(err, -errno, "putting /%s back: %m", st->path);
-			mark_parent_impure(d->upper_fd, st->path);
+			mark_parent_impure(pfd, name);
 		}
 		break;
 	case STEP_DIR_META:
-		if (exists_at(d->meta_fd, key) && (r = copy_meta(d->meta_fd, key, d->upper_fd, st->path)) < 0)
+		if (exists_at(d->meta_fd, key) && (r = copy_meta(d->meta_fd, key, pfd, name)) < 0)
 			return fail(err, r, "/%s: restoring the dir's metadata: %s", st->path, strerror(-r));
 		break;
 	}
@@ -1560,8 +1597,12 @@ static bool parent_comes_back(struct save_dirs *d, const struct journal *j, cons
 	_cleanup_free_ char *parent = strndup(path, (size_t)(slash - path));
 	if (!parent)
 		return false;
+	const char *name;
+	_cleanup_close_ int pfd = upper_parent(d->upper_fd, path, &name);
+	if (pfd >= 0)
+		return true; /* resolved beneath the upper without a symlink: a real dir */
 	if (fstatat(d->upper_fd, parent, &st, AT_SYMLINK_NOFOLLOW) == 0)
-		return S_ISDIR(st.st_mode);
+		return false; /* there, but reached through a symlink or not a dir */
 	for (size_t k = 0; k < j->n; k++)
 		if (j->steps[k].kind == STEP_REMOVE && STREQ(j->steps[k].path, parent))
 			return parent_comes_back(d, j, parent);
@@ -1583,7 +1624,9 @@ static int check_unchanged(struct store *s, struct save_dirs *d, const struct jo
 		struct stat now, saved;
 		char key[32];
 		snprintf(key, sizeof(key), "%zu", k);
-		bool present = fstatat(d->upper_fd, st->path, &now, AT_SYMLINK_NOFOLLOW) == 0;
+		const char *name;
+		_cleanup_close_ int pfd = upper_parent(d->upper_fd, st->path, &name);
+		bool present = pfd >= 0 && fstatat(pfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0;
 		if (st->kind == STEP_REMOVE && present)
 			r = fail(err, -ESTALE, "/%s was created again in the child since the refresh", st->path);
 		else if (st->kind != STEP_DIR_META && !parent_comes_back(d, j, st->path))
@@ -1603,7 +1646,7 @@ static int check_unchanged(struct store *s, struct save_dirs *d, const struct jo
 			bool same = (now.st_mode & S_IFMT) == (b.mode & S_IFMT) && now.st_uid == saved.st_uid &&
 				    now.st_gid == saved.st_gid && (S_ISLNK(now.st_mode) || now.st_mode == saved.st_mode);
 			if (same && S_ISREG(now.st_mode)) {
-				_cleanup_close_ int fd = openat(d->upper_fd, st->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+				_cleanup_close_ int fd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 				same = fd >= 0 && (uint64_t)now.st_size == b.size && diff_hash_fd(h, fd, hash, NULL) == 0 &&
 				       memcmp(hash, b.content, DIFF_HASH_SIZE) == 0;
 			}

@@ -287,6 +287,22 @@ test_undo_after_child_reset_is_refused_and_changes_nothing() {
 	assert_eq "$(cat "$M/etc/a")" a-2
 }
 
+# After a refresh the container may swap a directory for a symlink to the
+# host; undo must never put files back through it.
+test_undo_never_writes_through_a_symlink_the_child_planted() {
+	setup
+	touch "$M/usr/lib/x/lib.so"               # stale: refresh moves it to the save dir
+	echo lib-2 >"$T/g2/usr/lib/x/lib.so"
+	update
+	"$L" -q refresh c
+	mkdir -p "$T/host/lib/x"
+	rm -rf "$M/usr"; ln -s "$T/host" "$M/usr"  # what a root process in the container can do
+	"$L" -q umount c
+	expect_fail "$L" refresh --undo c
+	assert_no_file "$T/host/lib/x/lib.so"
+	assert_eq "$(gen_of c)" 2
+}
+
 test_refresh_then_refresh_again_keeps_only_the_last_undo() {
 	setup
 	touch "$M/etc/a"; echo mine >"$M/etc/d"
