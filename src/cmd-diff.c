@@ -323,10 +323,41 @@ static void preview_done(struct preview *p)
  * The S (stale) and C (conflict) entries `refresh` would find: a read-only
  * plan from the two manifests and the changed paths of the upper dir.
  */
-static void preview_refresh(struct ctx *ctx, const struct child_ctx *x, struct preview *p)
+/* The last delta loaded: audit's children are mostly on the same two generations of one base. */
+struct delta_memo {
+	char *base;
+	unsigned from, to;
+	struct refresh_delta *d;
+};
+
+static void delta_memo_done(struct delta_memo *m)
+{
+	free(m->base);
+	refresh_delta_free(m->d);
+	memset(m, 0, sizeof(*m));
+}
+
+static int memo_delta(struct ctx *ctx, struct delta_memo *m, const char *base, unsigned from, unsigned to,
+		      char **err)
+{
+	if (m->d && STREQ(m->base, base) && m->from == from && m->to == to)
+		return 0;
+	delta_memo_done(m);
+	int r = refresh_delta_load(&ctx->store, base, from, to, &m->d, err);
+	if (r < 0)
+		return r;
+	if (!(m->base = strdup(base))) {
+		delta_memo_done(m);
+		return -ENOMEM;
+	}
+	m->from = from;
+	m->to = to;
+	return 0;
+}
+
+static void preview_refresh(struct ctx *ctx, const struct child_ctx *x, struct delta_memo *memo, struct preview *p)
 {
 	struct base_info b;
-	struct refresh_delta *d = NULL;
 	memset(p, 0, sizeof(*p));
 	if (store_base_load(&ctx->store, x->c.base, &b, NULL) < 0)
 		return;
@@ -335,10 +366,9 @@ static void preview_refresh(struct ctx *ctx, const struct child_ctx *x, struct p
 	p->behind = p->current != x->c.gen;
 	if (!p->behind)
 		return;
-	int r = refresh_delta_load(&ctx->store, x->c.base, x->c.gen, p->current, &d, &p->error);
+	int r = memo_delta(ctx, memo, x->c.base, x->c.gen, p->current, &p->error);
 	if (r == 0)
-		r = refresh_plan(&ctx->store, &x->c, d, REFRESH_DEFAULT, &p->plan, &p->error);
-	refresh_delta_free(d);
+		r = refresh_plan(&ctx->store, &x->c, memo->d, REFRESH_DEFAULT, &p->plan, &p->error);
 	if (r < 0 && !p->error && asprintf(&p->error, "%s", strerror(-r)) < 0)
 		p->error = NULL;
 }
@@ -582,7 +612,9 @@ int cmd_diff(struct ctx *ctx, int argc, char **argv)
 	if (classify_child("diff", &x, use_cache, &res) < 0)
 		return EXIT_FAIL;
 	struct preview pv;
-	preview_refresh(ctx, &x, &pv);
+	struct delta_memo memo = {};
+	preview_refresh(ctx, &x, &memo, &pv);
+	delta_memo_done(&memo);
 	print_diff(&res, fmt, summary, color, &x, &pv);
 	bool differs = diff_result_differs(&res) || pv.plan.counts[RF_STALE] || pv.plan.counts[RF_CONFLICT];
 	preview_done(&pv);
@@ -621,6 +653,7 @@ int cmd_audit(struct ctx *ctx, int argc, char **argv)
 	if ((r = store_list_children(&ctx->store, &names, &n)) < 0)
 		return log_fail(EXIT_FAIL, "audit: %s", strerror(-r));
 
+	struct delta_memo memo = {};
 	struct json j;
 	if (json) {
 		json_init(&j, stdout);
@@ -636,7 +669,7 @@ int cmd_audit(struct ctx *ctx, int argc, char **argv)
 			continue;
 		}
 		struct preview pv;
-		preview_refresh(ctx, &x, &pv);
+		preview_refresh(ctx, &x, &memo, &pv);
 		long lag = (long)pv.current - (long)x.c.gen;
 		if (pv.error)
 			log_warning("audit %s: a refresh to generation %u would be refused: %s", x.c.name, pv.current, pv.error);
@@ -676,6 +709,7 @@ int cmd_audit(struct ctx *ctx, int argc, char **argv)
 		json_done(&j);
 	} else if (n == 0 && !log_quiet)
 		fprintf(stderr, "No children.\n");
+	delta_memo_done(&memo);
 	strv_free(names);
 	return ret;
 }
