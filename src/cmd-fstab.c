@@ -143,8 +143,14 @@ static const char *keep(struct enabled *e, char *s)
 	return s;
 }
 
-static int add_enabled(struct enabled *e, struct store *s, const struct child_info *c)
+static int add_enabled(struct enabled *e, struct store *s, const struct child_info *c, bool generator)
 {
+	/*
+	 * The generator runs at boot and writes nothing to the store: for a
+	 * child enabled before lower links existed (no 'fstab --write' since),
+	 * name the generation's tree itself rather than a missing link.
+	 */
+	bool link = !generator || refresh_check_lower(s, c->name, c->base, c->gen) != -ENOENT;
 	struct fg_child *v = realloc(e->children, (e->n + 1) * sizeof(*v));
 	char **sv = realloc(e->strings, (e->n_strings + 5) * sizeof(*sv));
 	if (v)
@@ -159,7 +165,7 @@ static int add_enabled(struct enabled *e, struct store *s, const struct child_in
 		.store = s->root,
 		.target = keep(e, store_child_path(s, c->name, "root")),
 		/* A stable path: a refresh re-points the link, the entry never changes (src/store/refresh.h). */
-		.lower = keep(e, store_child_path(s, c->name, "lower")),
+		.lower = keep(e, link ? store_child_path(s, c->name, "lower") : store_gen_tree(s, c->base, c->gen)),
 		.upper = keep(e, store_child_path(s, c->name, "upper")),
 		.work = keep(e, store_child_path(s, c->name, "work")),
 	};
@@ -199,7 +205,7 @@ static int load_enabled(struct ctx *ctx, const char *cmd, bool strict, struct en
 			return log_fail(EXIT_FAIL, "%s: child %s: [Child] Automount= is not a boolean", cmd,
 					e->all_names[i]);
 		}
-		r = on > 0 ? add_enabled(e, s, &c) : 0;
+		r = on > 0 ? add_enabled(e, s, &c, !strict) : 0;
 		child_info_done(&c);
 		if (r < 0)
 			return log_fail(EXIT_FAIL, "%s: %s", cmd, strerror(-r));

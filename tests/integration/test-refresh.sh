@@ -485,8 +485,16 @@ test_enabled_child_fstab_entry_follows_without_rewrite() {
 	mount -t overlay overlay -o "$opts" "$M"
 	assert_eq "$(cat "$M/etc/a")" a-2
 	umount "$M"
+	# the generator's units name the link too (never rewritten either)
+	mkdir "$T/gen1"
+	"$L" fstab --generator "$T/gen1"
+	grep -q "^Options=.*lowerdir=$ROOT/children/c/lower," "$T"/gen1/*.mount || fail "unit: $(cat "$T"/gen1/*.mount)"
 	# a missing link is reported by --check and repaired by --write
 	rm "$ROOT/children/c/lower"
+	# (the generator, which writes nothing to the store, names the tree meanwhile)
+	mkdir "$T/gen2"
+	"$L" fstab --generator "$T/gen2"
+	grep -q "^Options=.*lowerdir=$ROOT/bases/b/gens/2/tree," "$T"/gen2/*.mount || fail "unit: $(cat "$T"/gen2/*.mount)"
 	expect_fail "$L" fstab --check --file "$T/fstab"
 	assert_contains "$ERR" "lower"
 	"$L" -q fstab --write --file "$T/fstab"
