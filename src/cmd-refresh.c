@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <fcntl.h>
 #include <stdio.h>
 
 #include "src/commands.h"
@@ -257,8 +258,16 @@ static int lock_child(struct ctx *ctx, const char *cmd, const char *name, struct
 	if (l->base_lock < 0)
 		return log_fail(-1, "%s %s: base lock: %s", cmd, name, strerror(-l->base_lock));
 	l->child_lock = store_lock(&ctx->store, LOCK_CHILD, name, LOCK_EX);
-	if (l->child_lock < 0)
-		return log_fail(-1, "%s %s: lock: %s", cmd, name, strerror(-l->child_lock));
+	if (l->child_lock < 0) {
+		log_error("%s %s: lock: %s", cmd, name, strerror(-l->child_lock));
+		/* The exclusive lock also recovers an interrupted refresh: say where to look when that failed. */
+		for (const char *const *w = (const char *const[]){ "pending", "undoing", NULL }; *w; w++) {
+			_cleanup_free_ char *rel = NULL;
+			if (asprintf(&rel, "children/%s/refresh/%s", name, *w) >= 0 && faccessat(ctx->store.root_fd, rel, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+				log_hint("an interrupted refresh could not be recovered: see %s/%s/journal", ctx->store.root, rel);
+		}
+		return -1;
+	}
 	r = refresh_recover(&ctx->store, name, &err);
 	if (r < 0)
 		return log_fail(-1, "%s %s: recovering an interrupted refresh: %s", cmd, name, err ? err : strerror(-r));

@@ -424,6 +424,22 @@ test_crash_at_every_step_leaves_old_or_new_state() {
 	echo "$k crash points"
 }
 
+test_corrupt_journal_refuses_with_a_pointer_to_it() {
+	setup
+	"$L" -q umount c
+	mkdir -p "$ROOT/children/c/refresh/pending"
+	echo garbage >"$ROOT/children/c/refresh/pending/journal"
+	echo a-2 >"$T/g2/etc/a"
+	update
+	expect_fail "$L" refresh c
+	assert_contains "$ERR" "could not be recovered"
+	assert_contains "$ERR" "refresh/pending/journal"
+	expect_fail "$L" mount c                   # nothing runs on a child in an unknown state
+	rm -r "$ROOT/children/c/refresh/pending"
+	"$L" -q refresh c
+	assert_eq "$(gen_of c)" 2
+}
+
 test_concurrent_refresh_all_refreshes_each_child_once() {
 	setup
 	"$L" -q umount c
