@@ -44,7 +44,7 @@ static const char refresh_help[] =
 "See layerctl-refresh(1).\n";
 
 struct refresh_opts {
-	bool all, dry_run, json, restart, undo, quiet_paths;
+	bool all, dry_run, json, restart, undo;
 	const char *base;
 	unsigned to;
 	enum refresh_policy policy;

@@ -101,11 +101,6 @@ size_t refresh_delta_count(const struct refresh_delta *d)
 	return d->n;
 }
 
-struct delta_walk {
-	struct refresh_delta *d;
-	size_t i, j; /* positions kept in step with diff_manifest_compare's */
-};
-
 static int delta_cb(const struct diff_entry *a, const struct diff_entry *b, unsigned changes, void *userdata)
 {
 	struct refresh_delta *d = userdata;
