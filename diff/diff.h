@@ -10,6 +10,7 @@
  */
 #pragma once
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -95,6 +96,24 @@ size_t diff_manifest_lower_bound(const struct diff_manifest *m, const char *path
  */
 void diff_manifest_subtree(const struct diff_manifest *m, const char *path, size_t len, size_t *begin, size_t *end);
 
+/*
+ * Building a manifest from pieces (base generations: most entries inherited
+ * from the previous generation's manifest, only changed files scanned).
+ * new: an empty in-memory manifest; add: copy e (path and target too) in;
+ * seal: sort, refuse duplicates (-EEXIST) and a missing root entry
+ * (-EBADMSG); then it is usable like an opened one and writable.
+ */
+int diff_manifest_new(struct diff_manifest **ret);
+int diff_manifest_add(struct diff_manifest *m, const struct diff_entry *e);
+int diff_manifest_seal(struct diff_manifest *m, struct lc_err *err);
+/*
+ * Stat-derived fields, xattr digest, and content hash (regular file) or
+ * target (symlink, stored in target_buf) of dirfd/name, whose lstat is st.
+ * e->path is left to the caller.
+ */
+int diff_entry_scan(struct diff_hasher *h, int dirfd, const char *name, const struct stat *st,
+		    struct diff_entry *e, char target_buf[PATH_MAX + 1], struct lc_err *err);
+
 /* Byte order of paths used everywhere: memcmp, shorter first on a tie. */
 int diff_path_cmp(const char *a, size_t alen, const char *b, size_t blen);
 
@@ -107,7 +126,7 @@ enum {
 	DIFF_CH_OWNER = 1 << 3,
 	DIFF_CH_XATTRS = 1 << 4,
 	DIFF_CH_MTIME = 1 << 5,   /* only reported by verify: not part of drift identity */
-	DIFF_CH_NLINK = 1 << 6,   /* only reported by verify */
+	DIFF_CH_NLINK = 1 << 6,   /* never set: generations share inodes, so link counts move */
 };
 /* What differs between two entries of the same path (DIFF_CH_* bits). */
 unsigned diff_entry_changes(const struct diff_entry *a, const struct diff_entry *b, bool with_times);

@@ -596,8 +596,11 @@ unsigned diff_entry_changes(const struct diff_entry *a, const struct diff_entry 
 		ch |= DIFF_CH_XATTRS;
 	if (with_times && (a->mtime_sec != b->mtime_sec || a->mtime_nsec != b->mtime_nsec))
 		ch |= DIFF_CH_MTIME;
-	if (with_times && a->nlink != b->nlink)
-		ch |= DIFF_CH_NLINK;
+	/*
+	 * nlink is not compared: a generation's files are hard links shared
+	 * with the generations before and after it, so their link counts move
+	 * whenever one is committed or collected, without the tree changing.
+	 */
 	return ch;
 }
 
@@ -644,6 +647,97 @@ int diff_manifest_compare(const struct diff_manifest *a, const struct diff_manif
 		}
 		if (r)
 			return r;
+	}
+	return 0;
+}
+
+/* ---- building from pieces (base generations) ---- */
+
+int diff_manifest_new(struct diff_manifest **ret)
+{
+	struct diff_manifest *m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	*ret = m;
+	return 0;
+}
+
+int diff_manifest_add(struct diff_manifest *m, const struct diff_entry *e)
+{
+	struct mf_record *rec = new_record(m);
+	int r;
+	if (!rec)
+		return -ENOMEM;
+	size_t idx = m->n - 1;
+	if (e->path_len > UINT32_MAX || e->target_len > UINT32_MAX)
+		return -ENAMETOOLONG;
+	/* pool_add may move the pool, never the records: index by idx from here on. */
+	if ((r = pool_add(m, e->path, e->path_len, &m->own_rec[idx].path_off)) < 0)
+		return r;
+	rec = &m->own_rec[idx];
+	rec->path_len = (uint32_t)e->path_len;
+	if (e->target_len) {
+		if ((r = pool_add(m, e->target, e->target_len, &rec->target_off)) < 0)
+			return r;
+	} else
+		rec->target_off = rec->path_off + rec->path_len;
+	rec->target_len = (uint32_t)e->target_len;
+	rec->mode = e->mode;
+	rec->uid = e->uid;
+	rec->gid = e->gid;
+	rec->nlink = e->nlink;
+	rec->size = e->size;
+	rec->mtime_sec = e->mtime_sec;
+	rec->mtime_nsec = e->mtime_nsec;
+	rec->rdev = e->rdev;
+	memcpy(rec->content, e->content, DIFF_HASH_SIZE);
+	memcpy(rec->xattrs, e->xattrs, DIFF_HASH_SIZE);
+	return 0;
+}
+
+int diff_manifest_seal(struct diff_manifest *m, struct lc_err *err)
+{
+	sort_pool = m->own_pool.p;
+	if (m->n)
+		qsort(m->own_rec, m->n, sizeof(*m->own_rec), rec_sort_cmp);
+	m->rec = m->own_rec;
+	m->pool = m->own_pool.p;
+	m->pool_size = m->own_pool.len;
+	for (size_t i = 1; i < m->n; i++)
+		if (rec_cmp_key(m, i - 1, m->pool + m->rec[i].path_off, m->rec[i].path_len) == 0)
+			return lc_err_ret(err, -EEXIST, "/%s: listed twice", m->pool + m->rec[i].path_off);
+	if (m->n == 0 || m->rec[0].path_len != 0 || !S_ISDIR(m->rec[0].mode))
+		return lc_err_ret(err, -EBADMSG, "has no root directory entry");
+	return 0;
+}
+
+int diff_entry_scan(struct diff_hasher *h, int dirfd, const char *name, const struct stat *st,
+		    struct diff_entry *e, char target_buf[PATH_MAX + 1], struct lc_err *err)
+{
+	int r;
+	memset(e, 0, sizeof(*e));
+	diff_entry_from_stat(e, st);
+	e->target = "";
+	r = diff_xattr_digest(h, dirfd, name, e->xattrs, NULL);
+	if (r < 0)
+		return lc_err_ret(err, r, "%s: xattrs: %s", name, strerror(-r));
+	if (S_ISLNK(st->st_mode)) {
+		ssize_t n = readlinkat(dirfd, name, target_buf, PATH_MAX);
+		if (n < 0)
+			return lc_err_ret(err, -errno, "%s: readlink: %m", name);
+		target_buf[n] = '\0';
+		e->target = target_buf;
+		e->target_len = (size_t)n;
+		e->size = (uint64_t)n;
+	} else if (S_ISREG(st->st_mode)) {
+		_cleanup_close_ int fd = open_for_hash(dirfd, name);
+		if (fd < 0)
+			return lc_err_ret(err, -errno, "%s: open: %m", name);
+		uint64_t bytes;
+		r = diff_hash_fd(h, fd, e->content, &bytes);
+		if (r < 0)
+			return lc_err_ret(err, r, "%s: read: %s", name, strerror(-r));
+		e->size = bytes;
 	}
 	return 0;
 }

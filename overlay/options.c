@@ -108,6 +108,8 @@ int ov_build_options(const struct ov_layers *l, char **ret, struct lc_err *err)
 	}
 	/* Always explicit, whatever the module defaults: see OVERLAYFS-NOTES.md. */
 	fputs(",index=off,metacopy=off,redirect_dir=off", f);
+	if (l->volatile_upper && l->upper)
+		fputs(",volatile", f);
 	if (fclose(f) != 0) {
 		free(buf);
 		return -ENOMEM;

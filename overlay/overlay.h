@@ -24,6 +24,12 @@ struct ov_layers {
 	size_t n_lowers;
 	const char *upper; /* NULL: read-only overlay (needs >= 2 lowers) */
 	const char *work;
+	/*
+	 * Add "volatile": no fsync of copied-up files.  Only for an upper that
+	 * is thrown away after a crash (a base update's scratch, synced as a
+	 * whole when committed); the next mount of that work dir is refused.
+	 */
+	bool volatile_upper;
 };
 
 /*

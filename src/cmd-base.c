@@ -1,6 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* layerctl base import|list|show|rm (manifest and verify: cmd-base-manifest.c). */
+/*
+ * layerctl base import|list|show|rm (manifest and verify: cmd-base-manifest.c;
+ * update, diff, rollback, gc: cmd-generation.c).
+ */
 #include <getopt.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 
@@ -9,6 +18,10 @@
 #include "src/json.h"
 #include "src/log.h"
 #include "src/output.h"
+#include "diff/diff.h"
+#include "overlay/overlay.h"
+#include "src/runner/runner.h"
+#include "src/store/generation.h"
 
 const char base_help[] =
 "Usage: layerctl base COMMAND ...\n"
@@ -18,8 +31,21 @@ const char base_help[] =
 "                  .tar.zst, .tar.bz2) as generation 1 of a new base\n"
 "  list [--json]   list bases\n"
 "  show NAME [--json]\n"
-"                  show a base: generations, source, children\n"
+"                  show a base: source, children, and per generation: date,\n"
+"                  files changed/added/removed, children, disk it alone holds\n"
 "  rm NAME         remove a base (refused while a child uses it)\n"
+"  update NAME --from DIR|TARBALL [--description TEXT]\n"
+"  update NAME [--description TEXT] -- CMD [ARGS...]\n"
+"                  commit a new generation: the tree at DIR/TARBALL, or what\n"
+"                  CMD changes in a scratch overlay on the current one\n"
+"                  (unchanged files are hard links to the current generation)\n"
+"  diff NAME [GEN_A [GEN_B]] [--json] [--format=FORMAT] [--summary]\n"
+"                  what changed between two generations (see base diff --help)\n"
+"  rollback NAME [--to N]\n"
+"                  make an older generation current (children stay where they are)\n"
+"  gc NAME|--all [--keep N] [--dry-run]\n"
+"                  remove generations that are not current, not the previous one,\n"
+"                  not used by a child nor by a pending refresh --undo\n"
 "  manifest NAME [--gen N] [--json]\n"
 "                  print the content manifest of a generation\n"
 "  verify NAME [--gen N]\n"
@@ -95,7 +121,7 @@ int cmd_base_import(struct ctx *ctx, int argc, char **argv)
 	return EXIT_OK;
 }
 
-static void print_base_json(struct store *s, struct json *j, const struct base_info *b)
+static void print_base_json(struct store *s, struct json *j, const struct base_info *b, bool details)
 {
 	char **kids = NULL;
 	size_t nk = 0;
@@ -120,6 +146,8 @@ static void print_base_json(struct store *s, struct json *j, const struct base_i
 	for (size_t i = 0; i < nk; i++)
 		json_string(j, kids[i]);
 	json_end_array(j);
+	if (details)
+		base_show_generations(s, b, j);
 	json_end_object(j);
 	strv_free(kids);
 }
@@ -151,7 +179,7 @@ int cmd_base_list(struct ctx *ctx, int argc, char **argv)
 			continue;
 		}
 		if (json)
-			print_base_json(&ctx->store, &l.j, &b);
+			print_base_json(&ctx->store, &l.j, &b, false);
 		else {
 			char **kids = NULL;
 			size_t nk = 0;
@@ -188,7 +216,7 @@ int cmd_base_show(struct ctx *ctx, int argc, char **argv)
 	if (json) {
 		struct json j;
 		json_init(&j, stdout);
-		print_base_json(&ctx->store, &j, &b);
+		print_base_json(&ctx->store, &j, &b, true);
 		json_done(&j);
 	} else {
 		char **kids = NULL;
@@ -207,6 +235,7 @@ int cmd_base_show(struct ctx *ctx, int argc, char **argv)
 		for (size_t i = 0; i < nk; i++)
 			printf("%s%s", kids[i], i + 1 < nk ? " " : ")\n");
 		strv_free(kids);
+		base_show_generations(&ctx->store, &b, NULL);
 	}
 	base_info_done(&b);
 	return EXIT_OK;

@@ -15,6 +15,7 @@
 #include "src/json.h"
 #include "src/log.h"
 #include "src/output.h"
+#include "src/store/refresh.h"
 
 #define HASH_CACHE_FILE "hash-cache"
 
@@ -26,6 +27,10 @@ static const char diff_help[] =
 "\n"
 "  A added   M content modified   m metadata only (mode, owner, xattrs)\n"
 "  D deleted   O opaque dir (replaces the base dir)   = redundant copy\n"
+"When the child is on an older generation than its base's current one,\n"
+"what 'layerctl refresh' would find follows:\n"
+"  S stale copy (would hide the update; refresh removes it)\n"
+"  C conflict (changed here and in the base; refresh keeps the child's)\n"
 "\n"
 "      --json            machine-readable output\n"
 "      --format=FORMAT   short (default), json, or docker (A/C/D lines)\n"
@@ -38,8 +43,10 @@ static const char diff_help[] =
 static const char audit_help[] =
 "Usage: layerctl audit [--json] [--no-cache]\n"
 "\n"
-"Drift of every child: counts per class, bytes in its upper dir, and bytes\n"
-"'layerctl vacuum' would free.\n"
+"Drift of every child: generations behind its base (LAG) with the stale\n"
+"(S) and conflicting (C) paths a refresh would find ('!': it would refuse),\n"
+"counts per class, bytes in its upper dir, and bytes 'layerctl vacuum'\n"
+"would free.\n"
 "\n"
 "      --json            machine-readable output\n"
 "      --no-cache        do not read or write the children's hash caches\n"
@@ -84,6 +91,132 @@ static int classify_child(const char *cmd, struct child_handle *x, bool use_cach
 }
 
 /* ---- diff ---- */
+
+/* ---- a child behind its base: what refresh would do ---- */
+
+enum diff_format { FMT_SHORT, FMT_JSON, FMT_DOCKER };
+
+struct preview {
+	unsigned current;          /* the base's current generation */
+	bool behind;               /* the child is on another generation */
+	struct refresh_plan plan;  /* filled when behind and planning worked */
+	char *error;               /* why refresh would refuse the child */
+};
+
+static void preview_done(struct preview *p)
+{
+	refresh_plan_done(&p->plan);
+	free(p->error);
+	memset(p, 0, sizeof(*p));
+}
+
+/* The last delta loaded: audit's children are mostly on the same two generations of one base. */
+struct delta_memo {
+	char *base;
+	unsigned from, to;
+	struct refresh_delta *d;
+};
+
+static void delta_memo_done(struct delta_memo *m)
+{
+	free(m->base);
+	refresh_delta_free(m->d);
+	memset(m, 0, sizeof(*m));
+}
+
+static int memo_delta(struct ctx *ctx, struct delta_memo *m, const char *base, unsigned from, unsigned to,
+		      char **err)
+{
+	if (m->d && STREQ(m->base, base) && m->from == from && m->to == to)
+		return 0;
+	delta_memo_done(m);
+	int r = refresh_delta_load(&ctx->store, base, from, to, &m->d, err);
+	if (r < 0)
+		return r;
+	if (!(m->base = strdup(base))) {
+		delta_memo_done(m);
+		return -ENOMEM;
+	}
+	m->from = from;
+	m->to = to;
+	return 0;
+}
+
+/*
+ * The S (stale) and C (conflict) entries `refresh` would find: a read-only
+ * plan from the two manifests and the changed paths of the upper dir.
+ */
+static void preview_refresh(struct ctx *ctx, const struct child_handle *x, struct delta_memo *memo, struct preview *p)
+{
+	struct base_info b;
+	memset(p, 0, sizeof(*p));
+	if (store_base_load(&ctx->store, x->c.base, &b, NULL) < 0)
+		return;
+	p->current = b.current;
+	base_info_done(&b);
+	p->behind = p->current != x->c.gen;
+	if (!p->behind)
+		return;
+	int r = memo_delta(ctx, memo, x->c.base, x->c.gen, p->current, &p->error);
+	if (r == 0)
+		r = refresh_plan(&ctx->store, &x->c, memo->d, REFRESH_DEFAULT, &p->plan, &p->error);
+	if (r < 0 && !p->error && asprintf(&p->error, "%s", strerror(-r)) < 0)
+		p->error = NULL;
+}
+
+static bool preview_shown(const struct refresh_item *it)
+{
+	return it->cls == RF_STALE || it->cls == RF_CONFLICT;
+}
+
+static void print_preview(const struct preview *p, enum diff_format fmt, bool color, const struct child_handle *x)
+{
+	if (!p->behind || fmt == FMT_DOCKER)
+		return;
+	if (p->error) {
+		log_warning("diff %s: a refresh to generation %u would be refused: %s", x->c.name, p->current, p->error);
+		return;
+	}
+	for (size_t i = 0; i < p->plan.n; i++) {
+		const struct refresh_item *it = &p->plan.items[i];
+		if (!preview_shown(it))
+			continue;
+		if (color)
+			printf("%s%c\033[0m ", it->cls == RF_STALE ? "\033[34m" : "\033[1;31m", it->cls);
+		else
+			printf("%c ", it->cls);
+		output_path(stdout, it->path, strlen(it->path));
+		fputc('\n', stdout);
+	}
+}
+
+static void json_preview(struct json *j, const struct preview *p, const struct child_handle *x)
+{
+	json_key(j, "refresh");
+	json_begin_object(j);
+	json_kv_uint(j, "from", x->c.gen);
+	json_kv_uint(j, "to", p->current);
+	if (p->error)
+		json_kv_string(j, "error", p->error);
+	json_kv_uint(j, "stale", p->plan.counts[RF_STALE]);
+	json_kv_uint(j, "conflicts", p->plan.counts[RF_CONFLICT]);
+	json_key(j, "paths");
+	json_begin_array(j);
+	for (size_t i = 0; i < p->plan.n; i++) {
+		const struct refresh_item *it = &p->plan.items[i];
+		char cls[2] = { it->cls, 0 };
+		if (!preview_shown(it))
+			continue;
+		json_begin_object(j);
+		json_kv_path(j, "path", it->path, strlen(it->path));
+		json_kv_string(j, "class", cls);
+		if (it->why)
+			json_kv_string(j, "why", it->why);
+		json_end_object(j);
+	}
+	json_end_array(j);
+	json_end_object(j);
+}
 
 static void json_changes(struct json *j, unsigned ch)
 {
@@ -159,10 +292,8 @@ static void json_change(struct json *j, const struct diff_result *r, const struc
 	json_end_object(j);
 }
 
-enum diff_format { FMT_SHORT, FMT_JSON, FMT_DOCKER };
-
 static void print_diff(const struct diff_result *r, enum diff_format fmt, bool summary, bool color,
-		       const struct child_handle *x)
+		       const struct child_handle *x, const struct preview *pv)
 {
 	if (fmt == FMT_JSON) {
 		struct json j;
@@ -184,6 +315,8 @@ static void print_diff(const struct diff_result *r, enum diff_format fmt, bool s
 		json_end_array(&j);
 		json_key(&j, "summary");
 		json_summary(&j, r);
+		if (pv->behind)
+			json_preview(&j, pv, x);
 		json_end_object(&j);
 		json_done(&j);
 		return;
@@ -200,6 +333,9 @@ static void print_diff(const struct diff_result *r, enum diff_format fmt, bool s
 		printf("upper dir: %" PRIu64 " %s, %s on disk\n", r->upper_entries, PLURAL(r->upper_entries, "entry", "entries"), b);
 		output_format_bytes(r->vacuum_bytes, b, sizeof(b));
 		printf("vacuum would free: %s (%" PRIu64 " %s)\n", b, r->vacuum_entries, PLURAL(r->vacuum_entries, "file", "files"));
+		if (pv->behind && !pv->error)
+			printf("behind base %s: generation %u of %u; refresh would find %zu stale, %zu conflicting\n",
+			       x->c.base, x->c.gen, pv->current, pv->plan.counts[RF_STALE], pv->plan.counts[RF_CONFLICT]);
 		return;
 	}
 	for (size_t i = 0; i < r->n; i++) {
@@ -219,6 +355,7 @@ static void print_diff(const struct diff_result *r, enum diff_format fmt, bool s
 		output_path(stdout, diff_change_path(r, c), c->path_len);
 		fputc('\n', stdout);
 	}
+	print_preview(pv, fmt, color, x);
 }
 
 int cmd_diff(struct ctx *ctx, int argc, char **argv)
@@ -275,8 +412,13 @@ int cmd_diff(struct ctx *ctx, int argc, char **argv)
 	struct diff_result res;
 	if (classify_child("diff", &x, use_cache, &res) < 0)
 		return EXIT_FAIL;
-	print_diff(&res, fmt, summary, color, &x);
-	bool differs = diff_result_differs(&res);
+	struct preview pv;
+	struct delta_memo memo = {};
+	preview_refresh(ctx, &x, &memo, &pv);
+	delta_memo_done(&memo);
+	print_diff(&res, fmt, summary, color, &x, &pv);
+	bool differs = diff_result_differs(&res) || pv.plan.counts[RF_STALE] || pv.plan.counts[RF_CONFLICT];
+	preview_done(&pv);
 	diff_result_done(&res);
 	if (fflush(stdout) != 0)
 		return log_fail(EXIT_FAIL, "diff: writing output: %m");
@@ -310,10 +452,11 @@ int cmd_audit(struct ctx *ctx, int argc, char **argv)
 	if ((r = cli_list_store(ctx, "audit", false, &names, &n)))
 		return r;
 
+	struct delta_memo memo = {};
 	struct output_list l;
 	if (output_list_begin(&l, json))
-		printf("%-20s %-16s %4s %6s %6s %6s %6s %6s %6s %10s %10s\n", "CHILD", "BASE", "GEN", "A", "M", "m", "D", "O",
-		       "=", "UPPER", "VACUUM");
+		printf("%-20s %-16s %4s %4s %5s %5s %6s %6s %6s %6s %6s %6s %10s %10s\n", "CHILD", "BASE", "GEN", "LAG", "S",
+		       "C", "A", "M", "m", "D", "O", "=", "UPPER", "VACUUM");
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_(child_handle_done) struct child_handle x;
 		struct diff_result res;
@@ -321,11 +464,21 @@ int cmd_audit(struct ctx *ctx, int argc, char **argv)
 			ret = EXIT_FAIL;
 			continue;
 		}
+		struct preview pv;
+		preview_refresh(ctx, &x, &memo, &pv);
+		long lag = (long)pv.current - (long)x.c.gen;
+		if (pv.error)
+			log_warning("audit %s: a refresh to generation %u would be refused: %s", x.c.name, pv.current, pv.error);
 		if (json) {
 			json_begin_object(&l.j);
 			json_kv_string(&l.j, "child", x.c.name);
 			json_kv_string(&l.j, "base", x.c.base);
 			json_kv_uint(&l.j, "generation", x.c.gen);
+			json_kv_int(&l.j, "generation_lag", lag);
+			json_kv_uint(&l.j, "stale", pv.plan.counts[RF_STALE]);
+			json_kv_uint(&l.j, "conflicts", pv.plan.counts[RF_CONFLICT]);
+			if (pv.error)
+				json_kv_string(&l.j, "refresh_error", pv.error);
 			json_kv_bool(&l.j, "differs", diff_result_differs(&res));
 			json_key(&l.j, "summary");
 			json_summary(&l.j, &res);
@@ -334,14 +487,21 @@ int cmd_audit(struct ctx *ctx, int argc, char **argv)
 			char up[32], vac[32];
 			output_format_bytes(res.upper_bytes, up, sizeof(up));
 			output_format_bytes(res.vacuum_bytes, vac, sizeof(vac));
-			printf("%-20s %-16s %4u", x.c.name, x.c.base, x.c.gen);
+			/* A child refresh would refuse (type clash, ...) shows '!' for its conflicts. */
+			char conflicts[24] = "!";
+			if (!pv.error)
+				snprintf(conflicts, sizeof(conflicts), "%zu", pv.plan.counts[RF_CONFLICT]);
+			printf("%-20s %-16s %4u %4ld %5zu %5s", x.c.name, x.c.base, x.c.gen, lag, pv.plan.counts[RF_STALE],
+			       conflicts);
 			for (size_t k = 0; k < ELEMENTSOF(classes); k++)
 				printf(" %6" PRIu64, res.totals[(unsigned char)classes[k]].count);
 			printf(" %10s %10s\n", up, vac);
 		}
+		preview_done(&pv);
 		diff_result_done(&res);
 	}
 	output_list_end(&l, n, "No children.");
+	delta_memo_done(&memo);
 	strv_free(names);
 	return ret;
 }

@@ -12,6 +12,7 @@
 #include "fstab-gen/fstab-gen.h"
 #include "src/cli.h"
 #include "src/log.h"
+#include "src/store/refresh.h"
 
 #define DEFAULT_FSTAB "/etc/fstab"
 
@@ -76,6 +77,9 @@ static int set_automount(struct ctx *ctx, const char *cmd, const char *name, boo
 	}
 	/* Disabling removes the key: unset means "no", and child.conf stays short. */
 	r = settings_set(h.c.conf, "Child", "Automount", on ? "yes" : NULL);
+	/* The entry's lowerdir is children/NAME/lower: it must exist before anything mounts it. */
+	if (r == 0 && on)
+		r = refresh_link_lower(&ctx->store, name, h.c.base, h.c.gen);
 	if (r == 0)
 		r = store_child_save_conf(&ctx->store, name, h.c.conf);
 	if (r < 0)
@@ -179,8 +183,14 @@ static const char *keep(struct enabled *e, char *s)
 	return s;
 }
 
-static int add_enabled(struct enabled *e, struct store *s, const struct child_info *c)
+static int add_enabled(struct enabled *e, struct store *s, const struct child_info *c, bool generator)
 {
+	/*
+	 * The generator runs at boot and writes nothing to the store: for a
+	 * child enabled before lower links existed (no 'fstab --write' since),
+	 * name the generation's tree itself rather than a missing link.
+	 */
+	bool link = !generator || refresh_check_lower(s, c->name, c->base, c->gen) != -ENOENT;
 	struct fg_child *v = realloc(e->children, (e->n + 1) * sizeof(*v));
 	char **sv = realloc(e->strings, (e->n_strings + 5) * sizeof(*sv));
 	if (v)
@@ -194,7 +204,8 @@ static int add_enabled(struct enabled *e, struct store *s, const struct child_in
 		.name = keep(e, strdup(c->name)),
 		.store = s->root,
 		.target = keep(e, store_child_path(s, c->name, "root")),
-		.lower = keep(e, store_gen_tree(s, c->base, c->gen)),
+		/* A stable path: a refresh re-points the link, the entry never changes (src/store/refresh.h). */
+		.lower = keep(e, link ? store_child_path(s, c->name, "lower") : store_gen_tree(s, c->base, c->gen)),
 		.upper = keep(e, store_child_path(s, c->name, "upper")),
 		.work = keep(e, store_child_path(s, c->name, "work")),
 	};
@@ -234,7 +245,7 @@ static int load_enabled(struct ctx *ctx, const char *cmd, bool strict, struct en
 			return log_fail(EXIT_FAIL, "%s: child %s: [Child] Automount= is not a boolean", cmd,
 					e->all_names[i]);
 		}
-		r = on > 0 ? add_enabled(e, s, &c) : 0;
+		r = on > 0 ? add_enabled(e, s, &c, !strict) : 0;
 		child_info_done(&c);
 		if (r < 0)
 			return log_fail(EXIT_FAIL, "%s: %s", cmd, strerror(-r));
@@ -304,6 +315,38 @@ static void describe_change(const struct fg_change *c, const struct enabled *e, 
 	}
 }
 
+/*
+ * Each enabled child's children/NAME/lower link must name its generation's
+ * tree (refresh and enable keep it so; children enabled before the link
+ * existed get it here).  --check reports, --write repairs under the child
+ * lock (a refresh may be moving the child at the same moment).
+ */
+static int fix_lower_links(struct ctx *ctx, const char *cmd, const struct enabled *e, bool check)
+{
+	int ret = 0;
+	for (size_t i = 0; i < e->n; i++) {
+		const char *name = e->children[i].name;
+		struct child_info c;
+		struct lc_err err = { "" };
+		_cleanup_close_ int lock = check ? -1 : store_lock(&ctx->store, LOCK_CHILD, name, LOCK_EX);
+		if (!check && lock < 0) {
+			ret = log_fail(-1, "%s: child %s: lock: %s", cmd, name, strerror(-lock));
+			continue;
+		}
+		if (store_child_load(&ctx->store, name, &c, &err) < 0)
+			continue; /* removed meanwhile; the entry goes with it */
+		int r = refresh_check_lower(&ctx->store, name, c.base, c.gen);
+		if (r < 0 && check)
+			ret = log_fail(-1, "%s: %s/children/%s/lower %s generation %u of base %s; run 'layerctl fstab --write'",
+				       cmd, ctx->store.root, name, r == -ENOENT ? "is missing: it should name" : "does not name",
+				       c.gen, c.base);
+		else if (r < 0 && (r = refresh_link_lower(&ctx->store, name, c.base, c.gen)) < 0)
+			ret = log_fail(-1, "%s: child %s: lower link: %s", cmd, name, strerror(-r));
+		child_info_done(&c);
+	}
+	return ret;
+}
+
 static int fstab_sync(struct ctx *ctx, const char *file, bool check)
 {
 	const char *cmd = check ? "fstab --check" : "fstab --write";
@@ -316,6 +359,8 @@ static int fstab_sync(struct ctx *ctx, const char *file, bool check)
 		enabled_done(&e);
 		return ret;
 	}
+	if (fix_lower_links(ctx, cmd, &e, check) < 0)
+		ret = EXIT_FAIL;
 	_cleanup_free_ char *scope = NULL;
 	if (asprintf(&scope, "%s/children", ctx->store.root) < 0) {
 		enabled_done(&e);
@@ -329,7 +374,7 @@ static int fstab_sync(struct ctx *ctx, const char *file, bool check)
 	}
 	for (size_t i = 0; i < rep.n_changes; i++)
 		describe_change(&rep.changes[i], &e, file, !check);
-	if (check && rep.n_changes > 0)
+	if (check && (rep.n_changes > 0 || ret != EXIT_OK))
 		ret = EXIT_FAIL;
 	else if (check)
 		log_info("%s is in line with the store (%zu entr%s).", file, rep.n_entries, rep.n_entries == 1 ? "y" : "ies");

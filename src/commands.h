@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include "src/store/store.h"
 
+struct json;
+
 enum {
 	EXIT_OK = 0,
 	EXIT_FAIL = 1,
@@ -59,6 +61,13 @@ int cmd_base_show(struct ctx *ctx, int argc, char **argv);
 int cmd_base_rm(struct ctx *ctx, int argc, char **argv);
 int cmd_base_manifest(struct ctx *ctx, int argc, char **argv);
 int cmd_base_verify(struct ctx *ctx, int argc, char **argv);
+/* src/cmd-generation.c: generations of a base */
+int cmd_base_update(struct ctx *ctx, int argc, char **argv);
+int cmd_base_diff(struct ctx *ctx, int argc, char **argv);
+int cmd_base_rollback(struct ctx *ctx, int argc, char **argv);
+int cmd_base_gc(struct ctx *ctx, int argc, char **argv);
+/* The generation table of base show (j: inside its JSON object; NULL: text). */
+void base_show_generations(struct store *s, const struct base_info *b, struct json *j);
 /* src/cmd-child.c: the "child" family */
 extern const char child_help[];
 int cmd_child_create(struct ctx *ctx, int argc, char **argv);
@@ -77,6 +86,8 @@ int cmd_vacuum(struct ctx *ctx, int argc, char **argv);
 int cmd_enable(struct ctx *ctx, int argc, char **argv);
 int cmd_disable(struct ctx *ctx, int argc, char **argv);
 int cmd_fstab(struct ctx *ctx, int argc, char **argv);
+/* src/cmd-refresh.c: move children onto another generation of their base */
+int cmd_refresh(struct ctx *ctx, int argc, char **argv);
 /* src/cmd-run.c: namespace runner */
 int cmd_run(struct ctx *ctx, int argc, char **argv);
 int cmd_start(struct ctx *ctx, int argc, char **argv);

@@ -40,6 +40,9 @@ static const char main_help[] =
 "  diff CHILD                what a child changed relative to its base\n"
 "  audit                     drift of every child\n"
 "  vacuum CHILD              remove copies identical to the base\n"
+"Generations:\n"
+"  refresh CHILD...|--base NAME|--all   move children onto the base's current\n"
+"                            generation (refresh --undo CHILD: back again)\n"
 "Automount:\n"
 "  enable CHILD, disable CHILD   mark a child for fstab automounting\n"
 "  fstab --print|--write|--check|--generator   keep fstab entries in line\n"
@@ -70,6 +73,10 @@ static const struct cli_verb base_verbs[] = {
 	{ "list", cmd_base_list, NULL, NULL },
 	{ "show", cmd_base_show, NULL, NULL },
 	{ "rm", cmd_base_rm, NULL, NULL },
+	{ "update", cmd_base_update, NULL, NULL },
+	{ "diff", cmd_base_diff, NULL, NULL },
+	{ "rollback", cmd_base_rollback, NULL, NULL },
+	{ "gc", cmd_base_gc, NULL, NULL },
 	{ "manifest", cmd_base_manifest, NULL, NULL },
 	{ "verify", cmd_base_verify, NULL, NULL },
 	{}
@@ -92,6 +99,7 @@ static const struct cli_verb commands[] = {
 	{ "diff", cmd_diff, NULL, NULL },
 	{ "audit", cmd_audit, NULL, NULL },
 	{ "vacuum", cmd_vacuum, NULL, NULL },
+	{ "refresh", cmd_refresh, NULL, NULL },
 	{ "enable", cmd_enable, NULL, NULL },
 	{ "disable", cmd_disable, NULL, NULL },
 	{ "fstab", cmd_fstab, NULL, NULL },

@@ -24,6 +24,8 @@ static int write_base_conf(int gen_parent_fd, const char *source, const char *de
 	if (!conf)
 		return -ENOMEM;
 	int r = settings_set(conf, "Base", "Current", "1");
+	if (r == 0)
+		r = settings_set(conf, "Base", "Latest", "1");
 	if (r == 0 && description)
 		r = settings_set(conf, "Base", "Description", description);
 	if (r == 0)

@@ -26,6 +26,8 @@ struct import {
 	struct import_stats *stats;
 	const struct stat *skip;      /* a directory never to copy (the store), or NULL */
 	struct stat dest_st;          /* the tree being filled: never copied into itself */
+	import_file_hook hook;        /* directory imports: asked before each regular file */
+	void *hook_data;
 	struct lc_err *err;
 	const struct lc_warn *warn;   /* metadata not restored, sockets skipped */
 };
@@ -292,11 +294,25 @@ static int import_from_dir(struct import *im)
 		}
 		if (archive_read_disk_can_descend(in))
 			archive_read_disk_descend(in);
+		_cleanup_free_ char *src_path = im->hook ? strdup(archive_entry_pathname(e)) : NULL;
+		if (im->hook && !src_path) {
+			r = -ENOMEM;
+			break;
+		}
 		if ((r = rewrite_path(e, im->dest, im->source)) < 0)
 			break;
 		struct archive_entry *spare = NULL;
 		archive_entry_linkify(links, &e, &spare);
-		if (e)
+		int placed = 0;
+		if (e && im->hook && archive_entry_filetype(e) == AE_IFREG && !archive_entry_hardlink(e)) {
+			placed = im->hook(relative_name(src_path, im->source), src_path, archive_entry_pathname(e),
+					  im->hook_data);
+			if (placed < 0)
+				r = fail_msg(im, placed, archive_entry_pathname(e), strerror(-placed));
+			else if (placed > 0)
+				im->stats->entries++;
+		}
+		if (e && placed == 0)
 			r = write_entry(im, in, out, e);
 		archive_entry_free(e);
 		e = NULL;
@@ -389,7 +405,14 @@ static int import_from_tar(struct import *im)
 int import_tree(const char *source, const char *dest, const struct stat *skip, struct import_stats *stats,
 		const struct lc_warn *warn, struct lc_err *err)
 {
-	struct import im = { .dest = dest, .source = source, .stats = stats, .skip = skip, .err = err, .warn = warn };
+	return import_tree_hooked(source, dest, skip, NULL, NULL, stats, warn, err);
+}
+
+int import_tree_hooked(const char *source, const char *dest, const struct stat *skip, import_file_hook hook,
+		       void *userdata, struct import_stats *stats, const struct lc_warn *warn, struct lc_err *err)
+{
+	struct import im = { .dest = dest, .source = source, .stats = stats, .skip = skip, .hook = hook,
+			     .hook_data = userdata, .err = err, .warn = warn };
 	struct stat st;
 	int r;
 	memset(stats, 0, sizeof(*stats));

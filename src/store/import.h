@@ -34,3 +34,14 @@ int import_tree(const char *source, const char *dest, const struct stat *skip, s
  * a tar?  Checked before anything is created.  -EINVAL with err set otherwise.
  */
 int import_check_source(const char *source, struct lc_err *err);
+
+/*
+ * A directory import that asks before copying each regular file (not the
+ * second name of a hard link): hook gets the file's path relative to the
+ * tree ("etc/passwd"), its source path and the destination path, and returns
+ * 1 when it put the file in place itself (it is then not copied), 0 to have
+ * it copied, or -errno to fail.  Tarballs are imported without asking.
+ */
+typedef int (*import_file_hook)(const char *rel, const char *src_path, const char *dest_path, void *userdata);
+int import_tree_hooked(const char *source, const char *dest, const struct stat *skip, import_file_hook hook,
+		       void *userdata, struct import_stats *stats, const struct lc_warn *warn, struct lc_err *err);

@@ -11,6 +11,8 @@
 #include <xxhash.h>
 
 #include "src/store/store.h"
+#include "src/store/refresh.h"
+#include "src/store/generation.h"
 #include "overlay/overlay.h"
 
 int name_validate(const char *name, const char **why)
@@ -142,7 +144,20 @@ int store_lock(struct store *s, enum lock_kind kind, const char *name, int op)
 	if (name_validate(name, NULL) < 0)
 		return -EINVAL;
 	snprintf(file, sizeof(file), "%s.%s", kind == LOCK_BASE ? "base" : "child", name);
-	return lock_file(s, file, op);
+	int fd = lock_file(s, file, op);
+	/*
+	 * Whoever next holds a child exclusively finishes or rolls back what a
+	 * killed refresh left (src/store/refresh.c): every command then sees
+	 * the child fully on one generation.  Two stats when there is nothing.
+	 */
+	if (fd >= 0 && kind == LOCK_CHILD && (op & LOCK_EX)) {
+		int r = refresh_recover(s, name, NULL);
+		if (r < 0) {
+			close(fd);
+			return r;
+		}
+	}
+	return fd;
 }
 
 int store_lock_global(struct store *s, int op)
@@ -325,6 +340,15 @@ int store_base_load(struct store *s, const char *name, struct base_info *ret, st
 		base_info_done(ret);
 		return r;
 	}
+	/*
+	 * Latest= is the commit record of generations (src/store/generation.h):
+	 * a directory above it is what a killed commit left, not a generation.
+	 */
+	unsigned long latest;
+	if (settings_get_uint(ret->conf, "Base", "Latest", &latest) < 0 || latest < cur)
+		latest = cur;
+	while (ret->n_gens > 0 && ret->gens[ret->n_gens - 1] > latest)
+		ret->n_gens--;
 	bool current_present = false;
 	for (size_t i = 0; i < ret->n_gens; i++)
 		current_present |= ret->gens[i] == ret->current;
@@ -625,6 +649,13 @@ int store_sweep(struct store *s)
 				removed++;
 		}
 	}
+	/* What killed generation commits left inside each base. */
+	char **bases = NULL;
+	size_t n = 0;
+	if (store_list_bases(s, &bases, &n) == 0)
+		for (size_t i = 0; i < n; i++)
+			removed += gen_sweep_base(s, bases[i], false);
+	strv_free(bases);
 	return removed;
 }
 

@@ -3,9 +3,13 @@
  * The store: a directory tree holding bases and children (DESIGN.md, "The
  * store"), the locks that serialise changes to it, and atomic file updates.
  *
- *   bases/NAME/base.conf            [Base] Current=N Description=…
- *   bases/NAME/gens/N/tree/         generation N (read-only lower layer)
+ *   bases/NAME/base.conf            [Base] Current=N Latest=M Previous=P Description=…
+ *   bases/NAME/gens/N/tree/         generation N (read-only lower layer; its files
+ *                                   are hard links shared with other generations)
  *   bases/NAME/gens/N/manifest      content manifest of that tree
+ *   bases/NAME/gens/N/gen.conf      [Generation] Date= Description= Source= Parent= counts
+ *   bases/NAME/gens/.new-M@PID/     generation M being built (src/store/generation.h);
+ *                                   a gens/K with K > Latest is a killed commit's leftover
  *   children/NAME/child.conf        [Child] Base=NAME Generation=N + run settings
  *   children/NAME/upper/ work/ root/
  *   locks/base.NAME, locks/child.NAME   flock(2) targets

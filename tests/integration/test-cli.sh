@@ -5,6 +5,7 @@
 top=$(cd "$(dirname "$0")/../.." && pwd)
 
 commands=("base" "base import" "base list" "base show" "base rm" "base manifest" "base verify"
+	"base update" "base diff" "base rollback" "base gc"
 	"child" "child create" "child list" "child show" "child rm" "child reset"
 	"mount" "umount" "diff" "audit" "vacuum" "enable" "disable" "fstab"
 	"run" "start" "stop" "exec" "ps")

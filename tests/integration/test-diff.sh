@@ -286,8 +286,8 @@ test_audit_table_and_json() {
 	"$L" -q child create d --base b
 	out=$("$L" audit)
 	assert_contains "$out" "CHILD"
-	echo "$out" | grep -Eq '^c +b +1 +1 +0 +0 +0 +0 +1 '
-	echo "$out" | grep -Eq '^d +b +1 +0 +0 +0 +0 +0 +0 '
+	echo "$out" | grep -Eq '^c +b +1 +0 +0 +0 +1 +0 +0 +0 +0 +1 '   # GEN LAG S C, then A M m D O =
+	echo "$out" | grep -Eq '^d +b +1 +0 +0 +0 +0 +0 +0 +0 +0 +0 '
 	"$L" audit --json | python3 -c '
 import json, sys
 d = {c["child"]: c for c in json.load(sys.stdin)}
