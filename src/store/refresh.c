@@ -1654,6 +1654,41 @@ static int check_unchanged(struct store *s, struct save_dirs *d, const struct jo
 	return r;
 }
 
+/*
+ * Undo every step, last first.  Should one fail (an I/O error, an immutable
+ * dir), the steps already undone are done again, in order, and the work dir
+ * renamed back: the child stays fully on the refreshed generation rather
+ * than half way, which the next lock would try to finish again and again.
+ */
+static int undo_steps_or_redo(struct store *s, struct save_dirs *d, const struct journal *j, const char *work,
+			      char **err)
+{
+	size_t k = j->n;
+	int r = 0;
+	while (k-- > 0)
+		if ((r = undo_step(d, k, &j->steps[k], "undo", err)) < 0)
+			break;
+	if (r == 0)
+		return 0;
+	if (open_tree(s, d, j->base, j->to) < 0)
+		return r;
+	if (j->steps[k].kind == STEP_DIR_META) {
+		/* Its metadata may be half restored: give it B's again (meta/K keeps the original). */
+		const char *name;
+		_cleanup_close_ int pfd = upper_parent(d->upper_fd, j->steps[k].path, &name);
+		if (pfd < 0 || copy_meta(d->tree_fd, j->steps[k].path, pfd, name) < 0)
+			return r;
+	}
+	for (size_t i = k + 1; i < j->n; i++) {
+		_cleanup_free_ char *ignored = NULL;
+		if (do_step(d, i, &j->steps[i], &ignored) < 0)
+			return r;
+	}
+	if (renameat(d->refresh_fd, "undoing", d->refresh_fd, work) < 0)
+		return r;
+	return r;
+}
+
 int refresh_undo(struct store *s, const char *child, char **err)
 {
 	_cleanup_(save_dirs_close) struct save_dirs d = SAVE_DIRS_INIT;
@@ -1693,7 +1728,7 @@ int refresh_undo(struct store *s, const char *child, char **err)
 		goto out;
 	}
 	crash_point("undo");
-	if ((r = undo_steps(&d, &j, "undo", err)) < 0)
+	if ((r = undo_steps_or_redo(s, &d, &j, work, err)) < 0)
 		goto out;
 	if (syncfs(d.upper_fd) < 0) {
 		r = fail(err, -errno, "syncfs: %m");
