@@ -17,27 +17,8 @@
 
 #include "diff/diff.h"
 #include "diff/internal.h"
+#include "src/basic/fsutil.h"
 #include "src/basic/testhook.h"
-
-static int open_parent(int upper_fd, const char *path, size_t len, const char **ret_name)
-{
-	const char *slash = memrchr(path, '/', len);
-	if (!slash) {
-		*ret_name = path;
-		int fd = fcntl(upper_fd, F_DUPFD_CLOEXEC, 3);
-		return fd < 0 ? -errno : fd; /* -1 is not an errno */
-	}
-	_cleanup_free_ char *parent = strndup(path, (size_t)(slash - path));
-	if (!parent)
-		return -ENOMEM;
-	struct open_how how = {
-		.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS,
-	};
-	*ret_name = slash + 1;
-	int fd = (int)syscall(SYS_openat2, upper_fd, parent, &how, sizeof(how));
-	return fd < 0 ? -errno : fd;
-}
 
 /* Entries in dir path (0 on error: then it is never considered empty... unless it is). */
 static long count_entries(int upper_fd, const char *path)
@@ -104,7 +85,7 @@ int diff_vacuum(int upper_fd, const struct diff_result *r, bool dry_run, diff_va
 			continue;
 		const char *path = diff_change_path(r, c), *name;
 		if (!dry_run) {
-			int fd = open_parent(upper_fd, path, c->path_len, &name);
+			int fd = lc_open_parent_beneath(upper_fd, path, c->path_len, &name);
 			if (fd < 0)
 				return lc_err_ret(err, fd, "/%s: %s", path, strerror(-fd));
 			k = unlinkat(fd, name, 0) < 0 ? -errno : 0;
@@ -130,7 +111,7 @@ int diff_vacuum(int upper_fd, const struct diff_result *r, bool dry_run, diff_va
 		if (n < 0 || (dry_run ? n != removed_children[i] : n != 0))
 			continue;
 		if (!dry_run) {
-			int fd = open_parent(upper_fd, path, c->path_len, &name);
+			int fd = lc_open_parent_beneath(upper_fd, path, c->path_len, &name);
 			if (fd < 0)
 				return lc_err_ret(err, fd, "/%s: %s", path, strerror(-fd));
 			k = unlinkat(fd, name, AT_REMOVEDIR) < 0 ? -errno : 0;

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* File helpers for atomic state changes: write-then-rename, tree removal. */
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -141,4 +143,24 @@ void strv_free(char **v)
 	for (char **p = v; *p; p++)
 		free(*p);
 	free(v);
+}
+
+int lc_open_parent_beneath(int dirfd, const char *path, size_t len, const char **ret_name)
+{
+	const char *slash = memrchr(path, '/', len);
+	if (!slash) {
+		*ret_name = path;
+		int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+		return fd < 0 ? -errno : fd; /* -1 is not an errno */
+	}
+	_cleanup_free_ char *parent = strndup(path, (size_t)(slash - path));
+	if (!parent)
+		return -ENOMEM;
+	struct open_how how = {
+		.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS,
+	};
+	*ret_name = slash + 1;
+	int fd = (int)syscall(SYS_openat2, dirfd, parent, &how, sizeof(how));
+	return fd < 0 ? -errno : fd;
 }

@@ -27,5 +27,13 @@ int mkdir_p(const char *path, mode_t mode);
  */
 #include <dirent.h>
 int lc_opendirat(int dirfd, const char *name, int flags, DIR **ret);
+/*
+ * The directory holding path (its first len bytes, relative to dirfd),
+ * opened O_PATH without following any symlink and never leaving dirfd's
+ * tree (openat2 RESOLVE_BENEATH|NO_SYMLINKS|NO_XDEV|NO_MAGICLINKS): a running
+ * container may replace a directory of its upper by a symlink to anywhere on
+ * the host.  *ret_name points at the last component.  A new fd, or -errno.
+ */
+int lc_open_parent_beneath(int dirfd, const char *path, size_t len, const char **ret_name);
 /* Free a NULL-terminated vector of strings and the strings. */
 void strv_free(char **v);

@@ -178,21 +178,6 @@ static int base_conf_switch(int bfd, unsigned cur, unsigned latest, char **err)
 
 /* ---- leftovers ---- */
 
-/* PID in ".new-X@PID" / ".trash-X@PID.NSEC", or 0 if the name is not one of ours. */
-static pid_t leftover_pid(const char *entry)
-{
-	if (strncmp(entry, ".new-", 5) != 0 && strncmp(entry, ".trash-", 7) != 0)
-		return 0;
-	const char *at = strrchr(entry, '@');
-	if (!at || !isdigit((unsigned char)at[1]))
-		return 0;
-	char *end;
-	long pid = strtol(at + 1, &end, 10);
-	if ((*end != '\0' && *end != '.') || pid <= 0 || pid > INT_MAX)
-		return 0;
-	return (pid_t)pid;
-}
-
 static bool parse_gen(const char *name, unsigned *ret)
 {
 	char *end;
@@ -227,7 +212,7 @@ int gen_sweep_base(struct store *s, const char *base, bool caller_holds_lock)
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		unsigned g;
-		pid_t pid = leftover_pid(de->d_name);
+		pid_t pid = store_leftover_pid(de->d_name);
 		if (pid > 0) {
 			/* A live owner is still building or removing it. */
 			if (pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH)

@@ -1100,33 +1100,6 @@ static bool exists_at(int dirfd, const char *name)
 
 /* ---- steps ---- */
 
-/*
- * The upper dir holding path, opened without following any symlink and
- * never leaving the upper (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS):
- * after a refresh the container may have replaced a directory by a symlink
- * to anywhere on the host, and undo must not write through it.  *name is
- * the last component.
- */
-static int upper_parent(int upper_fd, const char *path, const char **name)
-{
-	const char *slash = strrchr(path, '/');
-	if (!slash) {
-		*name = path;
-		int fd = fcntl(upper_fd, F_DUPFD_CLOEXEC, 3);
-		return fd < 0 ? -errno : fd;
-	}
-	_cleanup_free_ char *parent = strndup(path, (size_t)(slash - path));
-	if (!parent)
-		return -ENOMEM;
-	struct open_how how = {
-		.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS,
-	};
-	*name = slash + 1;
-	int fd = (int)syscall(SYS_openat2, upper_fd, parent, &how, sizeof(how));
-	return fd < 0 ? -errno : fd;
-}
-
 /* fsync a regular file (a symlink's content is its inode: the dir fsync covers it). */
 static int fsync_file_at(int dirfd, const char *name)
 {
@@ -1143,7 +1116,7 @@ static int do_step(struct save_dirs *d, size_t k, const struct step *st, char **
 	snprintf(key, sizeof(key), "%zu", k);
 	snprintf(tmp, sizeof(tmp), "tmp-%zu", k);
 	const char *name;
-	_cleanup_close_ int pfd = upper_parent(d->upper_fd, st->path, &name);
+	_cleanup_close_ int pfd = lc_open_parent_beneath(d->upper_fd, st->path, strlen(st->path), &name);
 	if (pfd < 0)
 		return fail(err, pfd, "upper dir: the directory of /%s: %s", st->path, strerror(-pfd));
 	switch (st->kind) {
@@ -1213,7 +1186,7 @@ static int undo_step(struct save_dirs *d, size_t k, const struct step *st, const
 	snprintf(key, sizeof(key), "%zu", k);
 	snprintf(tmp, sizeof(tmp), "tmp-%zu", k);
 	const char *name;
-	_cleanup_close_ int pfd = upper_parent(d->upper_fd, st->path, &name);
+	_cleanup_close_ int pfd = lc_open_parent_beneath(d->upper_fd, st->path, strlen(st->path), &name);
 	if (pfd < 0)
 		return fail(err, pfd, "upper dir: the directory of /%s: %s", st->path, strerror(-pfd));
 	switch (st->kind) {
@@ -1594,7 +1567,7 @@ static bool parent_comes_back(struct save_dirs *d, const struct journal *j, cons
 	if (!parent)
 		return false;
 	const char *name;
-	_cleanup_close_ int pfd = upper_parent(d->upper_fd, path, &name);
+	_cleanup_close_ int pfd = lc_open_parent_beneath(d->upper_fd, path, strlen(path), &name);
 	if (pfd >= 0)
 		return true; /* resolved beneath the upper without a symlink: a real dir */
 	if (fstatat(d->upper_fd, parent, &st, AT_SYMLINK_NOFOLLOW) == 0)
@@ -1621,7 +1594,7 @@ static int check_unchanged(struct store *s, struct save_dirs *d, const struct jo
 		char key[32];
 		snprintf(key, sizeof(key), "%zu", k);
 		const char *name;
-		_cleanup_close_ int pfd = upper_parent(d->upper_fd, st->path, &name);
+		_cleanup_close_ int pfd = lc_open_parent_beneath(d->upper_fd, st->path, strlen(st->path), &name);
 		bool present = pfd >= 0 && fstatat(pfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0;
 		if (st->kind == STEP_REMOVE && present)
 			r = fail(err, -ESTALE, "/%s was created again in the child since the refresh", st->path);
@@ -1675,7 +1648,7 @@ static int undo_steps_or_redo(struct store *s, struct save_dirs *d, const struct
 	if (j->steps[k].kind == STEP_DIR_META) {
 		/* Its metadata may be half restored: give it B's again (meta/K keeps the original). */
 		const char *name;
-		_cleanup_close_ int pfd = upper_parent(d->upper_fd, j->steps[k].path, &name);
+		_cleanup_close_ int pfd = lc_open_parent_beneath(d->upper_fd, j->steps[k].path, strlen(j->steps[k].path), &name);
 		if (pfd < 0 || copy_meta(d->tree_fd, j->steps[k].path, pfd, name) < 0)
 			return r;
 	}

@@ -611,7 +611,7 @@ int store_child_umount(struct store *s, const struct child_info *c, struct lc_er
 }
 
 /* PID in ".new-NAME@PID" / ".trash-NAME@PID.NSEC", or 0 if the name is not ours. */
-static pid_t leftover_pid(const char *entry)
+pid_t store_leftover_pid(const char *entry)
 {
 	if (strncmp(entry, ".new-", 5) != 0 && strncmp(entry, ".trash-", 7) != 0)
 		return 0;
@@ -641,7 +641,7 @@ int store_sweep(struct store *s)
 		}
 		struct dirent *de;
 		while ((de = readdir(d))) {
-			pid_t pid = leftover_pid(de->d_name);
+			pid_t pid = store_leftover_pid(de->d_name);
 			/* A live owner is still building or removing it: not ours to touch. */
 			if (pid == 0 || pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH)
 				continue;

@@ -109,6 +109,8 @@ int store_child_save_conf(struct store *s, const char *name, const struct settin
  * rm left behind.  Returns how many were removed.
  */
 int store_sweep(struct store *s);
+/* The PID in a ".new-NAME@PID" or ".trash-NAME@PID.NSEC" entry name; 0 if the name is neither. */
+pid_t store_leftover_pid(const char *entry);
 
 /*
  * Is path inside the store (STORE_HOLDS_PATH; the store root itself
