@@ -5,15 +5,14 @@
 . "$(dirname "$0")/lib.sh"
 
 # A busybox base "b" (generation 1) with some files of our own in /etc.
-make_base() {
-	make_busybox_tree "$T/src"
+prepare_tree() {
 	local i
-	for i in $(seq 1 20); do echo "file $i" >"$T/src/etc/f$i"; done
-	mkdir -p "$T/src/data"
-	dd if=/dev/urandom of="$T/src/data/big" bs=64K count=16 2>/dev/null
-	setfattr -n user.tag -v one "$T/src/etc/f1"
-	$L base import b "$T/src" >/dev/null 2>&1
+	for i in $(seq 1 20); do echo "file $i" >"$1/etc/f$i"; done
+	mkdir -p "$1/data"
+	dd if=/dev/urandom of="$1/data/big" bs=64K count=16 2>/dev/null
+	setfattr -n user.tag -v one "$1/etc/f1"
 }
+make_base() { setup b; }
 
 gen_tree() { echo "$ROOT/bases/b/gens/$1/tree"; }
 ino() { stat -c %i "$1"; }

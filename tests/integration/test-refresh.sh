@@ -9,19 +9,20 @@ here=$(cd "$(dirname "$0")" && pwd)
 snap() { python3 "$here/treesnap.py" "$@"; }
 
 # Generation 1 of base "b" from $T/g1 (busybox + files), child "c" mounted at $M.
-setup() {
-	make_busybox_tree "$T/g1"
-	mkdir -p "$T/g1/etc/app" "$T/g1/usr/lib/x" "$T/g1/opt/o"
-	for f in a b c d e m w x y z; do echo "$f-1" >"$T/g1/etc/$f"; done
-	echo conf >"$T/g1/etc/app/app.conf"
-	echo lib >"$T/g1/usr/lib/x/lib.so"
-	echo o1 >"$T/g1/opt/o/one"
-	"$L" -q base import b "$T/g1"
-	"$L" -q child create c --base b
+prepare_tree() {
+	mkdir -p "$1/etc/app" "$1/usr/lib/x" "$1/opt/o"
+	for f in a b c d e m w x y z; do echo "$f-1" >"$1/etc/$f"; done
+	echo conf >"$1/etc/app/app.conf"
+	echo lib >"$1/usr/lib/x/lib.so"
+	echo o1 >"$1/opt/o/one"
+}
+setup_refresh() {
+	setup b c
+	ln -s src "$T/g1"
 	"$L" -q mount c
 	M=$ROOT/children/c/root
 	U=$ROOT/children/c/upper
-	cp -a "$T/g1" "$T/g2"
+	cp -a "$T/src" "$T/g2"
 }
 
 # Commit $T/g2 (edited by the test) as the next generation.
@@ -30,7 +31,7 @@ update() { "$L" -q base update b --from "$T/g2"; }
 gen_of() { sed -n 's/^Generation=//p' "$ROOT/children/$1/child.conf"; }
 
 test_stale_copy_is_removed_and_the_update_shows() {
-	setup
+	setup_refresh
 	touch "$M/etc/a"                       # a copy-up the child never changed
 	cat "$M/etc/b" >"$M/etc/b.tmp" && mv "$M/etc/b.tmp" "$M/etc/b"   # rewritten identical
 	echo a-2 >"$T/g2/etc/a"; echo b-2 >"$T/g2/etc/b"
@@ -46,7 +47,7 @@ test_stale_copy_is_removed_and_the_update_shows() {
 }
 
 test_absent_path_shows_the_update_and_is_only_counted() {
-	setup
+	setup_refresh
 	echo c-2 >"$T/g2/etc/c"
 	update
 	out=$("$L" refresh c --json)
@@ -55,7 +56,7 @@ test_absent_path_shows_the_update_and_is_only_counted() {
 }
 
 test_converged_copy_is_removed() {
-	setup
+	setup_refresh
 	echo c-2 >"$M/etc/c"
 	echo c-2 >"$T/g2/etc/c"
 	update
@@ -65,7 +66,7 @@ test_converged_copy_is_removed() {
 }
 
 test_metadata_change_is_merged_with_new_content() {
-	setup
+	setup_refresh
 	chmod 600 "$M/etc/m"; chown 12:34 "$M/etc/m"
 	setfattr -n user.tag -v mine "$M/etc/m"
 	echo m-2 >"$T/g2/etc/m"
@@ -77,7 +78,7 @@ test_metadata_change_is_merged_with_new_content() {
 }
 
 test_symlink_retargeted_by_base_keeps_the_childs_owner() {
-	setup
+	setup_refresh
 	ln -s a-target "$T/g1/etc/link" && ln -s a-target "$T/g2/etc/link"
 	"$L" -q umount c; "$L" -q child rm c; "$L" -q base rm b
 	"$L" -q base import b "$T/g1"; "$L" -q child create c --base b; "$L" -q mount c
@@ -90,7 +91,7 @@ test_symlink_retargeted_by_base_keeps_the_childs_owner() {
 }
 
 test_conflict_keeps_the_child_and_saves_the_base_version() {
-	setup
+	setup_refresh
 	echo mine >"$M/etc/d"
 	echo d-2 >"$T/g2/etc/d"
 	update
@@ -105,7 +106,7 @@ test_conflict_keeps_the_child_and_saves_the_base_version() {
 }
 
 test_keep_child_saves_nothing_and_take_base_moves_the_child_aside() {
-	setup
+	setup_refresh
 	echo mine >"$M/etc/d"; echo mine >"$M/etc/e"
 	echo d-2 >"$T/g2/etc/d"; echo e-2 >"$T/g2/etc/e"
 	update
@@ -126,7 +127,7 @@ test_keep_child_saves_nothing_and_take_base_moves_the_child_aside() {
 }
 
 test_whiteout_vs_changed_file_is_a_conflict_and_stays_deleted() {
-	setup
+	setup_refresh
 	rm "$M/etc/w"
 	echo w-2 >"$T/g2/etc/w"
 	update
@@ -136,7 +137,7 @@ test_whiteout_vs_changed_file_is_a_conflict_and_stays_deleted() {
 }
 
 test_whiteout_of_a_file_the_base_deleted_is_dropped() {
-	setup
+	setup_refresh
 	rm "$M/etc/w"
 	rm "$T/g2/etc/w"
 	update
@@ -147,7 +148,7 @@ test_whiteout_of_a_file_the_base_deleted_is_dropped() {
 }
 
 test_changed_file_the_base_deleted_is_kept() {
-	setup
+	setup_refresh
 	echo mine >"$M/etc/x"
 	rm "$T/g2/etc/x"
 	update
@@ -158,7 +159,7 @@ test_changed_file_the_base_deleted_is_kept() {
 }
 
 test_opaque_dir_keeps_hiding_and_lists_what_the_base_added() {
-	setup
+	setup_refresh
 	rm -rf "$M/opt/o"; mkdir "$M/opt/o"; echo own >"$M/opt/o/own"
 	echo new >"$T/g2/opt/o/new"
 	update
@@ -172,7 +173,7 @@ test_opaque_dir_keeps_hiding_and_lists_what_the_base_added() {
 }
 
 test_copied_up_dir_follows_the_base_metadata() {
-	setup
+	setup_refresh
 	echo mine >"$M/etc/app/local"          # copies /etc/app up
 	chmod 700 "$T/g2/etc/app"; chown 5:5 "$T/g2/etc/app"
 	update
@@ -183,7 +184,7 @@ test_copied_up_dir_follows_the_base_metadata() {
 }
 
 test_type_clash_refuses_the_child_and_changes_nothing() {
-	setup
+	setup_refresh
 	echo mine >"$M/usr/lib/x/own.so"
 	rm -rf "$T/g2/usr/lib/x"; ln -s ../lib64 "$T/g2/usr/lib/x"
 	update
@@ -199,7 +200,7 @@ test_type_clash_refuses_the_child_and_changes_nothing() {
 }
 
 test_stale_dir_the_base_turned_into_a_symlink_goes() {
-	setup
+	setup_refresh
 	touch "$M/usr/lib/x/lib.so"             # only a stale copy below
 	rm -rf "$T/g2/usr/lib/x"; ln -s ../lib64 "$T/g2/usr/lib/x"
 	update
@@ -208,7 +209,7 @@ test_stale_dir_the_base_turned_into_a_symlink_goes() {
 }
 
 test_stale_file_the_base_turned_into_a_dir_goes_and_nothing_below_is_a_conflict() {
-	setup
+	setup_refresh
 	touch "$M/etc/z"                        # stale copy of a file
 	rm "$T/g2/etc/z"; mkdir "$T/g2/etc/z"; echo inside >"$T/g2/etc/z/x"
 	update
@@ -224,7 +225,7 @@ test_stale_file_the_base_turned_into_a_dir_goes_and_nothing_below_is_a_conflict(
 }
 
 test_redirect_xattr_in_upper_refuses() {
-	setup
+	setup_refresh
 	"$L" -q umount c
 	setfattr -n trusted.overlay.redirect -v /elsewhere "$U/etc" 2>/dev/null || { mkdir -p "$U/etc"; setfattr -n trusted.overlay.redirect -v /elsewhere "$U/etc"; }
 	echo a-2 >"$T/g2/etc/a"
@@ -235,7 +236,7 @@ test_redirect_xattr_in_upper_refuses() {
 }
 
 test_undo_restores_upper_and_generation_exactly() {
-	setup
+	setup_refresh
 	touch "$M/etc/a"; echo mine >"$M/etc/d"; chmod 600 "$M/etc/m"; rm "$M/etc/w"; rm "$M/etc/y"
 	echo new >"$M/etc/app/local"
 	echo a-2 >"$T/g2/etc/a"; echo d-2 >"$T/g2/etc/d"; echo m-2 >"$T/g2/etc/m"; rm "$T/g2/etc/w"
@@ -259,7 +260,7 @@ test_undo_restores_upper_and_generation_exactly() {
 }
 
 test_undo_refused_when_the_child_changed_a_refreshed_path() {
-	setup
+	setup_refresh
 	touch "$M/etc/a"
 	echo a-2 >"$T/g2/etc/a"
 	update
@@ -272,7 +273,7 @@ test_undo_refused_when_the_child_changed_a_refreshed_path() {
 }
 
 test_undo_after_child_reset_is_refused_and_changes_nothing() {
-	setup
+	setup_refresh
 	touch "$M/etc/a"
 	echo a-2 >"$T/g2/etc/a"
 	update
@@ -290,7 +291,7 @@ test_undo_after_child_reset_is_refused_and_changes_nothing() {
 # After a refresh the container may swap a directory for a symlink to the
 # host; undo must never put files back through it.
 test_undo_never_writes_through_a_symlink_the_child_planted() {
-	setup
+	setup_refresh
 	touch "$M/usr/lib/x/lib.so"               # stale: refresh moves it to the save dir
 	echo lib-2 >"$T/g2/usr/lib/x/lib.so"
 	update
@@ -304,7 +305,7 @@ test_undo_never_writes_through_a_symlink_the_child_planted() {
 }
 
 test_undo_failing_half_way_leaves_the_child_refreshed() {
-	setup
+	setup_refresh
 	touch "$M/etc/a" "$M/opt/o/one"           # two stale copies in two dirs
 	echo a-2 >"$T/g2/etc/a"; echo one-2 >"$T/g2/opt/o/one"
 	update
@@ -326,7 +327,7 @@ test_undo_failing_half_way_leaves_the_child_refreshed() {
 }
 
 test_refresh_then_refresh_again_keeps_only_the_last_undo() {
-	setup
+	setup_refresh
 	touch "$M/etc/a"; echo mine >"$M/etc/d"
 	echo a-2 >"$T/g2/etc/a"; echo d-2 >"$T/g2/etc/d"
 	update
@@ -341,7 +342,7 @@ test_refresh_then_refresh_again_keeps_only_the_last_undo() {
 }
 
 test_options_and_errors() {
-	setup
+	setup_refresh
 	echo a-2 >"$T/g2/etc/a"; touch "$M/etc/a"
 	"$L" -q child create c2 --base b
 	update
@@ -377,7 +378,7 @@ test_options_and_errors() {
 }
 
 test_mounted_child_is_remounted_on_the_new_generation() {
-	setup
+	setup_refresh
 	echo a-2 >"$T/g2/etc/a"
 	update
 	"$L" -q refresh c
@@ -390,7 +391,7 @@ test_mounted_child_is_remounted_on_the_new_generation() {
 }
 
 test_busy_mount_refuses_and_changes_nothing() {
-	setup
+	setup_refresh
 	touch "$M/etc/a"; echo a-2 >"$T/g2/etc/a"
 	update
 	(cd "$M/etc" && sleep 5) &
@@ -408,7 +409,7 @@ test_busy_mount_refuses_and_changes_nothing() {
 # Kill refresh (and undo) at every crash point: the child is then fully on
 # generation 1 with its upper intact, or fully on 2 as a clean refresh leaves it.
 test_crash_at_every_step_leaves_old_or_new_state() {
-	setup
+	setup_refresh
 	touch "$M/etc/a"; echo mine >"$M/etc/d"; chmod 600 "$M/etc/m"; rm "$M/etc/w"
 	echo new >"$M/etc/app/local"; touch "$M/usr/lib/x/lib.so"
 	echo a-2 >"$T/g2/etc/a"; echo d-2 >"$T/g2/etc/d"; echo m-2 >"$T/g2/etc/m"; rm "$T/g2/etc/w"
@@ -447,7 +448,7 @@ test_crash_at_every_step_leaves_old_or_new_state() {
 }
 
 test_corrupt_journal_refuses_with_a_pointer_to_it() {
-	setup
+	setup_refresh
 	"$L" -q umount c
 	mkdir -p "$ROOT/children/c/refresh/pending"
 	echo garbage >"$ROOT/children/c/refresh/pending/journal"
@@ -463,7 +464,7 @@ test_corrupt_journal_refuses_with_a_pointer_to_it() {
 }
 
 test_concurrent_refresh_all_refreshes_each_child_once() {
-	setup
+	setup_refresh
 	"$L" -q umount c
 	for i in $(seq 1 12); do "$L" -q child create "k$i" --base b; done
 	echo a-2 >"$T/g2/etc/a"
@@ -479,7 +480,7 @@ test_concurrent_refresh_all_refreshes_each_child_once() {
 }
 
 test_running_child_is_refused_unless_restart() {
-	setup
+	setup_refresh
 	"$L" -q umount c
 	ln -sf ../bin/busybox "$T/g1/sbin/init"
 	printf '::sysinit:/bin/echo booted\n::respawn:/bin/sleep 1000\n' >"$T/g1/etc/inittab"
@@ -507,7 +508,7 @@ test_running_child_is_refused_unless_restart() {
 }
 
 test_enabled_child_fstab_entry_follows_without_rewrite() {
-	setup
+	setup_refresh
 	"$L" -q umount c
 	"$L" -q enable c
 	"$L" -q fstab --write --file "$T/fstab"
@@ -540,7 +541,7 @@ test_enabled_child_fstab_entry_follows_without_rewrite() {
 }
 
 test_diff_of_a_child_behind_shows_stale_and_conflicts_and_audit_counts_them() {
-	setup
+	setup_refresh
 	touch "$M/etc/a"; echo mine >"$M/etc/d"
 	echo a-2 >"$T/g2/etc/a"; echo d-2 >"$T/g2/etc/d"
 	update
