@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * layerctl base import|list|show|rm (manifest and verify: cmd-base-manifest.c;
- * update, diff, rollback, gc: cmd-generation.c).
+ * update, rollback, gc: cmd-generation.c; diff: cmd-base-diff.c).
  */
 #include <getopt.h>
 #include <inttypes.h>

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * layerctl base update|diff|rollback|gc, and the generation table of base
- * show: the CLI of src/store/generation.c.
+ * layerctl base update|rollback|gc, and the generation table of base
+ * show: the CLI of src/store/generation.c (base diff, which only reads
+ * manifests, is src/cmd-base-diff.c).
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -16,6 +17,7 @@
 #include "diff/diff.h"
 #include "overlay/overlay.h"
 #include "src/cli.h"
+#include "src/cmd-generation.h"
 #include "src/json.h"
 #include "src/log.h"
 #include "src/output.h"
@@ -177,7 +179,8 @@ static int run_in_scratch(struct ctx *ctx, const char *name, struct gen_txn *t, 
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-int cmd_base_update(struct ctx *ctx, int argc, char **argv)
+/* base update's options and words: 0, -1 after printing the help, or an exit code. */
+static int parse_update_args(int argc, char **argv, const char **from, const char **description, char ***cmdv)
 {
 	static const struct option opts[] = {
 		{ "from", required_argument, NULL, 'f' },
@@ -185,35 +188,44 @@ int cmd_base_update(struct ctx *ctx, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	const char *description = NULL, *from = NULL;
-	char **cmdv = NULL;
-	char source[PATH_MAX];
-	int c, r;
+	int c;
 
 	for (int i = 1; i < argc; i++)
 		if (STREQ(argv[i], "--")) {
-			cmdv = argv + i + 1;
+			*cmdv = argv + i + 1;
 			argc = i;
 			break;
 		}
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (c == 'f')
-			from = optarg;
+			*from = optarg;
 		else if (c == 'd')
-			description = optarg;
+			*description = optarg;
 		else if (c == 'h') {
 			fputs(base_help, stdout);
-			return EXIT_OK;
+			return -1;
 		} else
 			return usage_error("base update", "unknown option");
 	}
 	if (argc - optind != 1)
 		return usage_error("base update", "needs one base NAME");
-	if (!from == !cmdv)
+	if (!*from == !*cmdv)
 		return usage_error("base update", "needs either --from DIR|TARBALL or -- CMD");
-	if (cmdv && !cmdv[0])
+	if (*cmdv && !(*cmdv)[0])
 		return usage_error("base update", "needs a command after --");
+	return 0;
+}
+
+int cmd_base_update(struct ctx *ctx, int argc, char **argv)
+{
+	const char *description = NULL, *from = NULL;
+	char **cmdv = NULL;
+	char source[PATH_MAX];
+	int r;
+
+	if ((r = parse_update_args(argc, argv, &from, &description, &cmdv)))
+		return r < 0 ? EXIT_OK : r;
 	const char *name = argv[optind];
 	if (cli_check_name(NULL, "base", name))
 		return EXIT_FAIL;
@@ -417,7 +429,7 @@ void base_show_generations(struct store *s, const struct base_info *b, struct js
 }
 
 /* Generation number argument: 1.., no sign, no junk. */
-static int parse_gen_arg(const char *cmd, const char *what, const char *arg, unsigned *ret)
+int parse_gen_arg(const char *cmd, const char *what, const char *arg, unsigned *ret)
 {
 	char *end;
 	errno = 0;
@@ -428,7 +440,7 @@ static int parse_gen_arg(const char *cmd, const char *what, const char *arg, uns
 	return 0;
 }
 
-static bool has_gen(const struct base_info *b, unsigned g)
+bool has_gen(const struct base_info *b, unsigned g)
 {
 	for (size_t i = 0; i < b->n_gens; i++)
 		if (b->gens[i] == g)
@@ -437,7 +449,7 @@ static bool has_gen(const struct base_info *b, unsigned g)
 }
 
 /* The generation before gen: its recorded parent if it still exists, else the highest below it. */
-static unsigned older_gen(struct store *s, const struct base_info *b, unsigned gen)
+unsigned older_gen(struct store *s, const struct base_info *b, unsigned gen)
 {
 	struct gen_record rec;
 	unsigned parent = 0;
@@ -454,7 +466,7 @@ static unsigned older_gen(struct store *s, const struct base_info *b, unsigned g
 }
 
 /* Open the store and load base NAME; prints "CMD NAME: why".  0 or an exit code. */
-static int load_base_or_fail(struct ctx *ctx, const char *cmd, const char *name, struct base_info *b)
+int load_base_or_fail(struct ctx *ctx, const char *cmd, const char *name, struct base_info *b)
 {
 	struct lc_err e = { "" };
 	int r;
@@ -467,208 +479,6 @@ static int load_base_or_fail(struct ctx *ctx, const char *cmd, const char *name,
 	if (r < 0)
 		return log_fail(EXIT_FAIL, "%s %s: %s", cmd, name, lc_err_msg(&e, r));
 	return 0;
-}
-
-/* ---- base diff ---- */
-
-static const char base_diff_help[] =
-"Usage: layerctl base diff NAME [GEN_A [GEN_B]] [OPTIONS]\n"
-"\n"
-"What changed from generation GEN_A to GEN_B of base NAME (default: the\n"
-"current generation's parent to the current one; with one number, that one\n"
-"to the current one), from the two manifests: no tree is read.\n"
-"\n"
-"  A added   M content or type modified   m metadata only (mode, owner,\n"
-"  xattrs)   D deleted\n"
-"\n"
-"      --json            machine-readable output\n"
-"      --format=FORMAT   short (default), json, or docker (A/C/D lines)\n"
-"      --summary         counts and bytes per class instead of paths\n"
-"      --exit-code       exit 3 when the generations differ\n"
-"  -h, --help            this help\n";
-
-enum bd_format { BD_SHORT, BD_JSON, BD_DOCKER };
-static const char bd_classes[] = { 'A', 'M', 'm', 'D' };
-
-struct bd_state {
-	enum bd_format fmt;
-	bool summary, color;
-	struct json *j;
-	struct { uint64_t count, bytes; } totals[128];
-};
-
-static const char *bd_class_name(char c)
-{
-	return c == 'A' ? "added" : c == 'M' ? "modified" : c == 'm' ? "metadata" : "deleted";
-}
-
-static int bd_cb(const struct diff_entry *a, const struct diff_entry *b, unsigned changes, void *userdata)
-{
-	struct bd_state *st = userdata;
-	const struct diff_entry *e = b ? b : a;
-	char cls = !a ? 'A' : !b ? 'D' : (changes & (DIFF_CH_TYPE | DIFF_CH_CONTENT)) ? 'M' : 'm';
-	st->totals[(unsigned char)cls].count++;
-	st->totals[(unsigned char)cls].bytes += e->size;
-	if (st->summary)
-		return 0;
-	if (st->j) {
-		char c[2] = { cls, 0 };
-		json_begin_object(st->j);
-		json_kv_path(st->j, "path", e->path, e->path_len);
-		json_kv_string(st->j, "class", c);
-		json_kv_string(st->j, "type", output_type_name(e->mode));
-		json_key(st->j, "changes");
-		json_begin_array(st->j);
-		for (unsigned bit = 1; bit <= DIFF_CH_XATTRS; bit <<= 1)
-			if (changes & bit)
-				json_string(st->j, diff_change_name(bit));
-		json_end_array(st->j);
-		json_kv_uint(st->j, "size", e->size);
-		json_end_object(st->j);
-		return 0;
-	}
-	char shown = st->fmt == BD_DOCKER ? (cls == 'A' || cls == 'D' ? cls : 'C') : cls;
-	if (st->color)
-		printf("%s%c\033[0m ", cls == 'A' ? "\033[32m" : cls == 'M' ? "\033[33m" : cls == 'm' ? "\033[36m" : "\033[31m",
-		       shown);
-	else
-		printf("%c ", shown);
-	output_path(stdout, e->path, e->path_len);
-	fputc('\n', stdout);
-	return 0;
-}
-
-static void bd_json_summary(struct json *j, const struct bd_state *st)
-{
-	json_begin_object(j);
-	for (size_t i = 0; i < ELEMENTSOF(bd_classes); i++) {
-		json_key(j, bd_class_name(bd_classes[i]));
-		json_begin_object(j);
-		json_kv_uint(j, "count", st->totals[(unsigned char)bd_classes[i]].count);
-		json_kv_uint(j, "bytes", st->totals[(unsigned char)bd_classes[i]].bytes);
-		json_end_object(j);
-	}
-	json_end_object(j);
-}
-
-static int open_gen_manifest(struct ctx *ctx, const char *name, unsigned gen, struct diff_manifest **m)
-{
-	_cleanup_free_ char *path = store_gen_manifest(&ctx->store, name, gen);
-	struct lc_err e = { "" };
-	if (!path)
-		return log_fail(EXIT_FAIL, "out of memory");
-	int r = diff_manifest_open(path, m, &e);
-	if (r < 0)
-		return log_fail(EXIT_FAIL, "base diff %s: manifest of generation %u (%s): %s", name, gen, path,
-				r == -ENOENT ? "missing" : e.msg);
-	return 0;
-}
-
-int cmd_base_diff(struct ctx *ctx, int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "summary", no_argument, NULL, 's' },
-		{ "exit-code", no_argument, NULL, 'e' },
-		{ "color", required_argument, NULL, 'c' },
-		{ "colour", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
-	struct bd_state st = { .fmt = BD_SHORT, .color = use_color_stdout() };
-	bool exit_code = false;
-	unsigned ga = 0, gb = 0;
-	int c, r;
-
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j': st.fmt = BD_JSON; break;
-		case 'f':
-			if (STREQ(optarg, "json")) st.fmt = BD_JSON;
-			else if (STREQ(optarg, "docker")) st.fmt = BD_DOCKER;
-			else if (STREQ(optarg, "short")) st.fmt = BD_SHORT;
-			else return usage_error("base diff", "--format: '%s' is not short, json or docker", optarg);
-			break;
-		case 's': st.summary = true; break;
-		case 'e': exit_code = true; break;
-		case 'c':
-			if (STREQ(optarg, "always")) st.color = true;
-			else if (STREQ(optarg, "never")) st.color = false;
-			else if (!STREQ(optarg, "auto")) return usage_error("base diff", "--color: '%s' is not auto, always or never", optarg);
-			break;
-		case 'h': fputs(base_diff_help, stdout); return EXIT_OK;
-		default: return usage_error("base diff", "unknown option");
-		}
-	}
-	int nargs = argc - optind;
-	if (nargs < 1 || nargs > 3)
-		return usage_error("base diff", "needs NAME [GEN_A [GEN_B]]");
-	if (st.summary && st.fmt == BD_DOCKER)
-		return usage_error("base diff", "--summary and --format=docker do not go together");
-	if ((nargs >= 2 && (r = parse_gen_arg("base diff", "GEN_A", argv[optind + 1], &ga))) ||
-	    (nargs == 3 && (r = parse_gen_arg("base diff", "GEN_B", argv[optind + 2], &gb))))
-		return r;
-	const char *name = argv[optind];
-	struct base_info b;
-	if ((r = load_base_or_fail(ctx, "base diff", name, &b)))
-		return r;
-	if (!gb)
-		gb = b.current;
-	if (!ga)
-		ga = older_gen(&ctx->store, &b, gb);
-	bool ok_a = ga && has_gen(&b, ga), ok_b = has_gen(&b, gb);
-	base_info_done(&b);
-	if (!ga)
-		return log_fail(EXIT_FAIL, "base diff %s: generation %u has no older generation to compare with", name, gb);
-	if (!ok_a || !ok_b)
-		return log_fail(EXIT_FAIL, "base diff %s: no generation %u", name, ok_a ? gb : ga);
-	/* Shared: generations are read, none may be collected meanwhile. */
-	_cleanup_close_ int lock = store_lock(&ctx->store, LOCK_BASE, name, LOCK_SH);
-	if (lock < 0)
-		return log_fail(EXIT_FAIL, "base diff %s: lock: %s", name, strerror(-lock));
-	_cleanup_manifest_ struct diff_manifest *ma = NULL, *mb = NULL;
-	if ((r = open_gen_manifest(ctx, name, ga, &ma)) || (r = open_gen_manifest(ctx, name, gb, &mb)))
-		return r;
-	struct json j;
-	if (st.fmt == BD_JSON) {
-		json_init(&j, stdout);
-		if (!st.summary) {
-			json_begin_object(&j);
-			json_kv_string(&j, "base", name);
-			json_kv_uint(&j, "from", ga);
-			json_kv_uint(&j, "to", gb);
-			json_key(&j, "changes");
-			json_begin_array(&j);
-			st.j = &j;
-		}
-	}
-	diff_manifest_compare(ma, mb, false, bd_cb, &st);
-	uint64_t total = 0;
-	for (size_t i = 0; i < ELEMENTSOF(bd_classes); i++)
-		total += st.totals[(unsigned char)bd_classes[i]].count;
-	if (st.fmt == BD_JSON) {
-		if (!st.summary) {
-			json_end_array(&j);
-			json_key(&j, "summary");
-		}
-		bd_json_summary(&j, &st);
-		if (!st.summary)
-			json_end_object(&j);
-		json_done(&j);
-	} else if (st.summary) {
-		char buf[32];
-		printf("%-10s %8s %12s\n", "CLASS", "COUNT", "BYTES");
-		for (size_t i = 0; i < ELEMENTSOF(bd_classes); i++) {
-			output_format_bytes(st.totals[(unsigned char)bd_classes[i]].bytes, buf, sizeof(buf));
-			printf("%c %-8s %8" PRIu64 " %12s\n", bd_classes[i], bd_class_name(bd_classes[i]),
-			       st.totals[(unsigned char)bd_classes[i]].count, buf);
-		}
-	}
-	if (fflush(stdout) != 0)
-		return log_fail(EXIT_FAIL, "base diff: writing output: %m");
-	return exit_code && total ? EXIT_DIFFERS : EXIT_OK;
 }
 
 /* ---- base rollback ---- */

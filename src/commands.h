@@ -63,9 +63,10 @@ int cmd_base_manifest(struct ctx *ctx, int argc, char **argv);
 int cmd_base_verify(struct ctx *ctx, int argc, char **argv);
 /* src/cmd-generation.c: generations of a base */
 int cmd_base_update(struct ctx *ctx, int argc, char **argv);
-int cmd_base_diff(struct ctx *ctx, int argc, char **argv);
 int cmd_base_rollback(struct ctx *ctx, int argc, char **argv);
 int cmd_base_gc(struct ctx *ctx, int argc, char **argv);
+/* src/cmd-base-diff.c: what changed between two generations */
+int cmd_base_diff(struct ctx *ctx, int argc, char **argv);
 /* The generation table of base show (j: inside its JSON object; NULL: text). */
 void base_show_generations(struct store *s, const struct base_info *b, struct json *j);
 /* src/cmd-child.c: the "child" family */
@@ -88,9 +89,10 @@ int cmd_disable(struct ctx *ctx, int argc, char **argv);
 int cmd_fstab(struct ctx *ctx, int argc, char **argv);
 /* src/cmd-refresh.c: move children onto another generation of their base */
 int cmd_refresh(struct ctx *ctx, int argc, char **argv);
-/* src/cmd-run.c: namespace runner */
+/* src/cmd-run.c: the namespace runner (options of run, start, exec and their run config: src/run-opts.c) */
 int cmd_run(struct ctx *ctx, int argc, char **argv);
 int cmd_start(struct ctx *ctx, int argc, char **argv);
+/* src/cmd-machine.c: acting on started children */
 int cmd_stop(struct ctx *ctx, int argc, char **argv);
 int cmd_exec(struct ctx *ctx, int argc, char **argv);
 int cmd_ps(struct ctx *ctx, int argc, char **argv);
@@ -98,6 +100,6 @@ int cmd_ps(struct ctx *ctx, int argc, char **argv);
 /*
  * Hook for a running container: is child NAME running (its runtime state
  * says so and the process is alive)?  child rm/reset and umount refuse then.
- * Implemented by the runner (src/cmd-run.c); 1 running, 0 not.
+ * Implemented with stop, exec and ps (src/cmd-machine.c); 1 running, 0 not.
  */
 int child_is_running(struct ctx *ctx, const char *name);

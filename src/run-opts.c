@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The run config of run, start and exec: the options of the command line
+ * (parsed here), the child's child.conf under them, and the runtime dir
+ * they are recorded in.  The commands themselves are src/cmd-run.c (run,
+ * start) and src/cmd-machine.c (stop, exec, ps).
+ */
+#include <getopt.h>
+#include <stdio.h>
+
+#include "src/log.h"
+#include "src/run-opts.h"
+
+enum {
+	OPT_BIND = 0x100, OPT_BIND_RO, OPT_TMPFS, OPT_CHDIR, OPT_HOSTNAME, OPT_PRIVNET,
+	OPT_CAP, OPT_DROPCAP, OPT_CONSOLE,
+};
+
+/* Split argv at the first "--": options before, the command after. */
+int run_opts_split_command(int argc, char **argv, char ***cmd)
+{
+	for (int i = 1; i < argc; i++)
+		if (STREQ(argv[i], "--")) {
+			*cmd = argv + i + 1;
+			argv[i] = NULL;
+			return i;
+		}
+	*cmd = NULL;
+	return argc;
+}
+
+/* Options that shape a new container; exec joins one whose mounts, hostname, network and capabilities are set. */
+static bool run_only(int c)
+{
+	return c == 'b' || c == OPT_BIND || c == OPT_BIND_RO || c == OPT_TMPFS ||
+	       c == OPT_HOSTNAME || c == OPT_PRIVNET || c == OPT_CAP || c == OPT_DROPCAP;
+}
+
+/* --bind, --bind-ro, --tmpfs and --setenv append to the lists. */
+static int parse_list_opt(const char *cmd, int c, const char *arg, struct run_opts *o)
+{
+	int r;
+	switch (c) {
+	case OPT_BIND:
+	case OPT_BIND_RO:
+		if ((r = runner_config_add_bind(&o->lists, arg, c == OPT_BIND_RO)) < 0)
+			return usage_error(cmd, "--bind %s: %s", arg,
+					   r == -EINVAL ? "needs SRC[:DST[:ro]], absolute paths without '..'" : strerror(-r));
+		return 0;
+	case OPT_TMPFS:
+		if ((r = runner_config_add_tmpfs(&o->lists, arg)) < 0)
+			return usage_error(cmd, "--tmpfs %s: needs an absolute DST[:OPTS] other than /", arg);
+		return 0;
+	default: /* 'E' */
+		if (runner_config_add_env(&o->lists, arg) < 0)
+			return usage_error(cmd, "--setenv %s: needs KEY=VALUE", arg);
+		return 0;
+	}
+}
+
+static int parse_caps_opt(const char *cmd, int c, const char *arg, struct run_opts *o)
+{
+	uint64_t m;
+	if (runner_caps_parse(arg, &m) < 0)
+		return usage_error(cmd, "%s: unknown capability in '%s'",
+				   c == OPT_CAP ? "--capability" : "--drop-capability", arg);
+	if (c == OPT_CAP)
+		o->caps_add |= m;
+	else
+		o->caps_drop |= m;
+	return 0;
+}
+
+/* One option (not --help): 0, an exit code after printing, or -1 when it is not one of ours. */
+static int parse_one_opt(const char *cmd, int c, const char *arg, struct run_opts *o)
+{
+	switch (c) {
+	case 'b': o->boot = true; return 0;
+	case OPT_BIND:
+	case OPT_BIND_RO:
+	case OPT_TMPFS:
+	case 'E':
+		return parse_list_opt(cmd, c, arg, o);
+	case 'u':
+		if (!*arg)
+			return usage_error(cmd, "--user: empty name");
+		o->user = arg;
+		return 0;
+	case OPT_CHDIR:
+		if (arg[0] != '/')
+			return usage_error(cmd, "--chdir %s: needs an absolute path", arg);
+		o->chdir = arg;
+		return 0;
+	case OPT_HOSTNAME:
+		if (!*arg || strlen(arg) > 64)
+			return usage_error(cmd, "--hostname: 1 to 64 bytes");
+		o->hostname = arg;
+		return 0;
+	case OPT_PRIVNET: o->private_network = true; return 0;
+	case OPT_CAP:
+	case OPT_DROPCAP:
+		return parse_caps_opt(cmd, c, arg, o);
+	case OPT_CONSOLE:
+		if (!STREQ(arg, "auto") && !STREQ(arg, "pty") && !STREQ(arg, "pipe"))
+			return usage_error(cmd, "--console: auto, pty or pipe");
+		o->console = arg;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+int run_opts_parse(const char *cmd, int argc, char **argv, struct run_opts *o, bool exec_only, const char *help)
+{
+	static const struct option opts[] = {
+		{ "boot", no_argument, NULL, 'b' },
+		{ "bind", required_argument, NULL, OPT_BIND },
+		{ "bind-ro", required_argument, NULL, OPT_BIND_RO },
+		{ "tmpfs", required_argument, NULL, OPT_TMPFS },
+		{ "setenv", required_argument, NULL, 'E' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "chdir", required_argument, NULL, OPT_CHDIR },
+		{ "hostname", required_argument, NULL, OPT_HOSTNAME },
+		{ "private-network", no_argument, NULL, OPT_PRIVNET },
+		{ "capability", required_argument, NULL, OPT_CAP },
+		{ "drop-capability", required_argument, NULL, OPT_DROPCAP },
+		{ "console", required_argument, NULL, OPT_CONSOLE },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	int c, r;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "bE:u:h", opts, NULL)) != -1) {
+		if (exec_only && run_only(c))
+			return usage_error(cmd, "%s is not an option of exec", argv[optind - 1]);
+		if (c == 'h') {
+			fputs(help, stdout);
+			return -1;
+		}
+		if ((r = parse_one_opt(cmd, c, optarg, o)) < 0)
+			return option_error(cmd, argc, argv, "bE:u:h");
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static int strv_copy(char ***dst, char **src)
+{
+	size_t n = 0;
+	while (src && src[n])
+		n++;
+	char **v = calloc(n + 1, sizeof(char *));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (!(v[i] = strdup(src[i])))
+			return -ENOMEM;
+	if (*dst)
+		for (char **p = *dst; *p; p++)
+			free(*p);
+	free(*dst);
+	*dst = v;
+	return 0;
+}
+
+static int replace_str(char **dst, const char *v)
+{
+	if (!v)
+		return 0;
+	free(*dst);
+	*dst = strdup(v);
+	return *dst ? 0 : -ENOMEM;
+}
+
+/* child.conf first, then the options on top; lists append. */
+static int apply_opts(struct run_config *c, struct run_opts *o, char **cmdv)
+{
+	int r;
+	if (o->boot)
+		c->boot = true;
+	if (c->boot && (o->user || c->user))
+		return -EINVAL;   /* an init runs as root; said by the caller */
+	if (o->private_network)
+		c->private_network = true;
+	c->caps_add = (c->caps_add & ~o->caps_drop) | o->caps_add;
+	c->caps_drop = (c->caps_drop & ~o->caps_add) | o->caps_drop;
+	if ((r = replace_str(&c->user, o->user)) < 0 || (r = replace_str(&c->chdir, o->chdir)) < 0 ||
+	    (r = replace_str(&c->hostname, o->hostname)) < 0)
+		return r;
+	if (o->console)
+		c->console = STREQ(o->console, "pty") ? CONSOLE_PTY : STREQ(o->console, "pipe") ? CONSOLE_PIPE : CONSOLE_AUTO;
+	if (cmdv && cmdv[0] && (r = strv_copy(&c->argv, cmdv)) < 0)
+		return r;
+	for (char **e = o->lists.env; e && *e; e++)
+		if ((r = runner_config_add_env(c, *e)) < 0)
+			return r;
+	for (size_t i = 0; i < o->lists.n_binds; i++) {
+		struct bind_spec *b = &o->lists.binds[i];
+		_cleanup_free_ char *arg = NULL;
+		if (asprintf(&arg, "%s:%s", b->src, b->dst) < 0 || (r = runner_config_add_bind(c, arg, b->ro)) < 0)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < o->lists.n_tmpfs; i++) {
+		struct tmpfs_spec *t = &o->lists.tmpfs[i];
+		_cleanup_free_ char *arg = NULL;
+		if (asprintf(&arg, "%s%s%s", t->dst, t->opts ? ":" : "", t->opts ? t->opts : "") < 0 ||
+		    (r = runner_config_add_tmpfs(c, arg)) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int run_opts_apply(const char *cmd, struct run_config *c, struct run_opts *o, char **cmdv)
+{
+	int r = apply_opts(c, o, cmdv);
+	if (r == -EINVAL && STREQ(cmd, "start"))
+		return log_fail(EXIT_FAIL, "start %s: User=%s in child.conf does not go with start, which boots the init "
+			       "(an init runs as root)", c->name, c->user);
+	if (r == -EINVAL)
+		return log_fail(EXIT_FAIL, "%s %s: --user/User= does not go with --boot/Boot=yes (an init runs as root)", cmd, c->name);
+	if (r < 0)
+		return log_fail(EXIT_FAIL, "out of memory");
+	return 0;
+}
+
+/* The terminal may still be in raw mode: a line of its own, with carriage returns. */
+static void print_console_notice(void *userdata, const char *msg)
+{
+	fprintf(stderr, "\r\n%s\r\n", msg);
+}
+
+/* Load a child and its settings into c.  Prints; returns an exit code. */
+int run_opts_load_child(struct ctx *ctx, const char *cmd, const char *name, struct child_info *ci, struct run_config *c)
+{
+	struct lc_err e = { "" };
+	struct child_handle h;
+	int r;
+	if ((r = cli_open_child(ctx, cmd, name, 0, &h)))
+		return r;
+	*ci = h.c; /* no lock, no manifest: nothing else to release */
+	c->name = strdup(name);
+	c->root = store_child_path(&ctx->store, name, "root");
+	c->runtime = ctx->store.runtime;
+	c->warn = (struct lc_warn){ cli_print_warning, NULL };
+	c->notice = (struct lc_warn){ print_console_notice, NULL };
+	if (!c->name || !c->root)
+		return log_fail(EXIT_FAIL, "out of memory");
+	r = runner_config_from_settings(c, ci->conf, &e);
+	if (r < 0)
+		return log_fail(EXIT_FAIL, "%s %s: child.conf: %s", cmd, name, lc_err_msg(&e, r));
+	return 0;
+}
+
+/*
+ * The runtime dir decides what stop signals and which seccomp program a
+ * container loads: refuse one that someone other than root could change
+ * (see runner_trusted_dir_open).  Not there yet is fine: nothing runs, and run
+ * creates it.
+ */
+int run_opts_check_runtime_dir(struct ctx *ctx, const char *cmd, const char *name)
+{
+	char why[512];
+	int fd = runner_trusted_dir_open(ctx->store.runtime, why, sizeof(why));
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return log_fail(EXIT_FAIL, "%s %s: runtime dir %s: %s", cmd, name, ctx->store.runtime,
+				fd == -EPERM ? why : strerror(-fd));
+	close(fd);
+	return 0;
+}

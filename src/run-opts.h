@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * CLI-internal (src/run-opts.c), shared by the runner commands run and
+ * start (src/cmd-run.c) and exec (src/cmd-machine.c): the run config of a
+ * command is the child's child.conf with the command-line options on top.
+ * Like every CLI helper these print their own error and return an exit code
+ * (0 when all is well).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "src/cli.h"
+#include "src/runner/runner.h"
+
+/* Options given on the command line, applied on top of child.conf. */
+struct run_opts {
+	bool boot;
+	const char *user, *chdir, *hostname, *console;
+	bool private_network;
+	uint64_t caps_add, caps_drop;
+	struct run_config lists;   /* only env, binds, tmpfs used */
+};
+
+/* Split argv at the first "--": options before, the command after.  Returns the new argc. */
+int run_opts_split_command(int argc, char **argv, char ***cmd);
+/*
+ * The options of run (exec_only: of exec, which refuses those of run only)
+ * into *o; help is the text --help prints.  0, -1 after printing the help,
+ * or an exit code after printing.
+ */
+int run_opts_parse(const char *cmd, int argc, char **argv, struct run_opts *o, bool exec_only, const char *help);
+/* Apply o (and the command cmdv, if any) on top of the child.conf settings in c. */
+int run_opts_apply(const char *cmd, struct run_config *c, struct run_opts *o, char **cmdv);
+/* Load child NAME and its child.conf settings into *ci and c (no lock taken). */
+int run_opts_load_child(struct ctx *ctx, const char *cmd, const char *name, struct child_info *ci, struct run_config *c);
+/* Refuse a runtime dir that someone other than root could change (missing is fine). */
+int run_opts_check_runtime_dir(struct ctx *ctx, const char *cmd, const char *name);
