@@ -128,12 +128,16 @@ int run_opts_parse(const char *cmd, int argc, char **argv, struct run_opts *o, b
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	int c, r;
+	int c, r, idx;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "bE:u:h", opts, NULL)) != -1) {
-		if (exec_only && run_only(c))
-			return usage_error(cmd, "%s is not an option of exec", argv[optind - 1]);
+	while ((idx = -1, c = getopt_long(argc, argv, "bE:u:h", opts, &idx)) != -1) {
+		/* Name the option, not its value (optind is past a separate value). */
+		if (exec_only && run_only(c)) {
+			if (idx >= 0)
+				return usage_error(cmd, "--%s is not an option of exec", opts[idx].name);
+			return usage_error(cmd, "-%c is not an option of exec", c);
+		}
 		if (c == 'h') {
 			fputs(help, stdout);
 			return -1;

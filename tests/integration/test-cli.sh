@@ -96,6 +96,10 @@ test_option_errors_are_one_line() {
 	expect_error 2 "layerctl base show: unexpected argument 'two'" $L base show one two
 	expect_error 2 "layerctl diff: --json and --format=docker do not go together" $L diff c --json --format=docker
 	expect_error 2 "layerctl diff: --json and --format=docker do not go together" $L diff c --format=docker --json
+	# a run-only option given to exec is named, not its value
+	expect_error 2 "layerctl exec: --bind is not an option of exec" $L exec --bind /a c -- true
+	expect_error 2 "layerctl exec: --hostname is not an option of exec" $L exec --hostname=h c -- true
+	expect_error 2 "layerctl exec: -b is not an option of exec" $L exec -b c -- true
 	assert_no_file "$ROOT"
 }
 
