@@ -223,7 +223,7 @@ static void record_state(struct ctx *ctx, const struct run_config *c, const stru
 {
 	struct run_state st = {
 		.pid = ct->pid, .monitor = getpid(), .boot = c->boot, .kill_signal = c->kill_signal,
-		.private_network = c->private_network, .started = (long long)time(NULL), .pidns = pidns_of(ct->pid),
+		.private_network = c->private_network, .started = (long long)time(NULL), .pidns = runner_pidns_of(ct->pid),
 	};
 	int r = runner_state_write(ctx->store.runtime, c->name, &st);
 	if (r < 0)

@@ -287,6 +287,6 @@ int runner_trusted_dir_open(const char *path, char *why, size_t len);
 /* A plain file in a trusted dir: one link, root's or ours, not writable by group or others. */
 int runner_trusted_file_open(int dirfd, const char *name, char *why, size_t len);
 /* Inode of pid's PID namespace, 0 if unknown. */
-unsigned long long pidns_of(pid_t pid);
+unsigned long long runner_pidns_of(pid_t pid);
 /* A pidfd of the container's PID 1, checked to still be it; -ESRCH when gone. */
 int runner_state_open_pid(const struct run_state *st);

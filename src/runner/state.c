@@ -125,7 +125,7 @@ void runner_state_clear(const char *runtime, const char *name)
 		unlink(path);
 }
 
-unsigned long long pidns_of(pid_t pid)
+unsigned long long runner_pidns_of(pid_t pid)
 {
 	char path[64];
 	struct stat st;
@@ -143,7 +143,7 @@ int runner_state_open_pid(const struct run_state *st)
 	int fd = syscall(SYS_pidfd_open, st->pid, 0);
 	if (fd < 0)
 		return -errno;
-	if (st->pidns && pidns_of(st->pid) != st->pidns) {
+	if (st->pidns && runner_pidns_of(st->pid) != st->pidns) {
 		close(fd);
 		return -ESRCH;
 	}

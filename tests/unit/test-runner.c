@@ -274,7 +274,7 @@ TEST(run_lock_is_exclusive_and_testable)
 
 TEST(pid_checked_against_its_namespace)
 {
-	struct run_state st = { .pid = getpid(), .pidns = pidns_of(getpid()) };
+	struct run_state st = { .pid = getpid(), .pidns = runner_pidns_of(getpid()) };
 	CHECK(st.pidns != 0);
 	int fd = runner_state_open_pid(&st);
 	CHECK(fd >= 0);
