@@ -36,20 +36,7 @@
 
 #define JOURNAL_MAGIC "layerctl-refresh 1"
 
-/* ---- errors and the test-only crash hook ---- */
-
-_printf_(3, 4) static int fail(char **err, int r, const char *fmt, ...)
-{
-	va_list ap;
-	if (err) {
-		free(*err);
-		va_start(ap, fmt);
-		if (vasprintf(err, fmt, ap) < 0)
-			*err = NULL;
-		va_end(ap);
-	}
-	return r;
-}
+/* ---- the test-only crash hook ---- */
 
 /*
  * LAYERCTL_TEST_CRASH_AT=refresh:K (or undo:K, recover:K) kills this
@@ -120,7 +107,7 @@ static int delta_cb(const struct diff_entry *a, const struct diff_entry *b, unsi
 	return 0;
 }
 
-static int open_gen_manifest(struct store *s, const char *base, unsigned gen, struct diff_manifest **ret, char **err)
+static int open_gen_manifest(struct store *s, const char *base, unsigned gen, struct diff_manifest **ret, struct lc_err *err)
 {
 	_cleanup_free_ char *path = store_gen_manifest(s, base, gen);
 	struct lc_err e = { "" };
@@ -128,14 +115,14 @@ static int open_gen_manifest(struct store *s, const char *base, unsigned gen, st
 		return -ENOMEM;
 	int r = diff_manifest_open(path, ret, &e);
 	if (r == -ENOENT)
-		return fail(err, r, "base %s has no generation %u (%s missing)", base, gen, path);
+		return lc_err_ret(err, r, "base %s has no generation %u (%s missing)", base, gen, path);
 	if (r < 0)
-		return fail(err, r, "manifest of base %s generation %u: %s", base, gen, e.msg[0] ? e.msg : strerror(-r));
+		return lc_err_ret(err, r, "manifest of base %s generation %u: %s", base, gen, e.msg[0] ? e.msg : strerror(-r));
 	return 0;
 }
 
 int refresh_delta_load(struct store *s, const char *base, unsigned from, unsigned to, struct refresh_delta **ret,
-		       char **err)
+		       struct lc_err *err)
 {
 	struct refresh_delta *d = calloc(1, sizeof(*d));
 	int r;
@@ -154,7 +141,7 @@ int refresh_delta_load(struct store *s, const char *base, unsigned from, unsigne
 	r = diff_manifest_compare(d->from, d->to, false, delta_cb, d);
 	if (r < 0) {
 		refresh_delta_free(d);
-		return fail(err, r, "comparing generations %u and %u: %s", from, to, strerror(-r));
+		return lc_err_ret(err, r, "comparing generations %u and %u: %s", from, to, strerror(-r));
 	}
 	*ret = d;
 	return 0;
@@ -179,7 +166,7 @@ struct planner {
 	const struct child_info *c;
 	const struct refresh_delta *d;
 	struct refresh_plan *plan;
-	char **err;
+	struct lc_err *err;
 	int upper_fd;
 	struct diff_hasher *h;
 	struct comp *comps;  /* ancestors of the previous path, top down */
@@ -191,11 +178,11 @@ struct planner {
 static int check_overlay_xattrs(struct planner *pl, const char *path, const struct ov_entry_info *info)
 {
 	if (info->redirect)
-		return fail(pl->err, -EOPNOTSUPP,
+		return lc_err_ret(pl->err, -EOPNOTSUPP,
 			    "/%s carries an overlay redirect xattr; overlayfs cannot switch the lower layer under it "
 			    "(children are mounted with redirect_dir=off: was this upper made elsewhere?)", path);
 	if (info->metacopy)
-		return fail(pl->err, -EOPNOTSUPP,
+		return lc_err_ret(pl->err, -EOPNOTSUPP,
 			    "/%s carries an overlay metacopy xattr: its content is in the old generation, which "
 			    "refresh replaces", path);
 	return 0;
@@ -214,7 +201,7 @@ static int look_component(struct planner *pl, const char *path, size_t end, stru
 	*ret = (struct comp){ .end = end, .in_opaque = in_opaque };
 	if (fstatat(pl->upper_fd, p, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno != ENOENT)
-			return fail(pl->err, -errno, "upper dir: /%s: %m", p);
+			return lc_err_ret(pl->err, -errno, "upper dir: /%s: %m", p);
 		ret->kind = COMP_MISSING;
 		return 0;
 	}
@@ -224,7 +211,7 @@ static int look_component(struct planner *pl, const char *path, size_t end, stru
 	}
 	_cleanup_(ov_entry_info_done) struct ov_entry_info info = {};
 	if ((r = ov_read_entry(pl->upper_fd, p, &st, &info)) < 0)
-		return fail(pl->err, r, "upper dir: /%s: overlay xattrs: %s", p, strerror(-r));
+		return lc_err_ret(pl->err, r, "upper dir: /%s: overlay xattrs: %s", p, strerror(-r));
 	if ((r = check_overlay_xattrs(pl, p, &info)) < 0)
 		return r;
 	ret->kind = COMP_DIR;
@@ -302,14 +289,14 @@ static void entry_from_stat(struct diff_entry *e, const struct stat *st)
  * only when it could equal the O or B version (same size).
  */
 static int read_upper_entry(struct diff_hasher *h, int upper_fd, const char *path, bool parent_x,
-			    const struct diff_entry *o, const struct diff_entry *b, struct upper_entry *u, char **err)
+			    const struct diff_entry *o, const struct diff_entry *b, struct upper_entry *u, struct lc_err *err)
 {
 	bool private = false;
 	int r;
 
 	memset(u, 0, sizeof(*u));
 	if (fstatat(upper_fd, path, &u->st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? -ENOENT : fail(err, -errno, "upper dir: /%s: %m", path);
+		return errno == ENOENT ? -ENOENT : lc_err_ret(err, -errno, "upper dir: /%s: %m", path);
 	entry_from_stat(&u->e, &u->st);
 	u->e.path = path;
 	u->e.path_len = strlen(path);
@@ -319,13 +306,13 @@ static int read_upper_entry(struct diff_hasher *h, int upper_fd, const char *pat
 		return 0;
 	}
 	if ((r = diff_xattr_digest(h, upper_fd, path, u->e.xattrs, &private)) < 0)
-		return fail(err, r, "upper dir: /%s: xattrs: %s", path, strerror(-r));
+		return lc_err_ret(err, r, "upper dir: /%s: xattrs: %s", path, strerror(-r));
 	if (private) {
 		_cleanup_(ov_entry_info_done) struct ov_entry_info info = {};
 		if ((r = ov_read_entry(upper_fd, path, &u->st, &info)) < 0)
-			return fail(err, r, "upper dir: /%s: overlay xattrs: %s", path, strerror(-r));
+			return lc_err_ret(err, r, "upper dir: /%s: overlay xattrs: %s", path, strerror(-r));
 		if (info.redirect || info.metacopy)
-			return fail(err, -EOPNOTSUPP, "/%s carries an overlay %s xattr; overlayfs cannot switch the lower "
+			return lc_err_ret(err, -EOPNOTSUPP, "/%s carries an overlay %s xattr; overlayfs cannot switch the lower "
 				    "layer under it (children are mounted with redirect_dir=off,metacopy=off: was this "
 				    "upper made elsewhere?)", path, info.redirect ? "redirect" : "metacopy");
 		u->whiteout = info.kind == OV_ENTRY_WHITEOUT;
@@ -336,7 +323,7 @@ static int read_upper_entry(struct diff_hasher *h, int upper_fd, const char *pat
 	if (S_ISLNK(u->st.st_mode)) {
 		ssize_t n = readlinkat(upper_fd, path, u->target, sizeof(u->target) - 1);
 		if (n < 0)
-			return fail(err, -errno, "upper dir: /%s: readlink: %m", path);
+			return lc_err_ret(err, -errno, "upper dir: /%s: readlink: %m", path);
 		u->target[n] = '\0';
 		u->e.target = u->target;
 		u->e.target_len = (size_t)n;
@@ -345,9 +332,9 @@ static int read_upper_entry(struct diff_hasher *h, int upper_fd, const char *pat
 		   ((o && S_ISREG(o->mode) && o->size == u->e.size) || (b && S_ISREG(b->mode) && b->size == u->e.size))) {
 		_cleanup_close_ int fd = openat(upper_fd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
 		if (fd < 0)
-			return fail(err, -errno, "upper dir: /%s: open: %m", path);
+			return lc_err_ret(err, -errno, "upper dir: /%s: open: %m", path);
 		if ((r = diff_hash_fd(h, fd, u->e.content, NULL)) < 0)
-			return fail(err, r, "upper dir: /%s: read: %s", path, strerror(-r));
+			return lc_err_ret(err, r, "upper dir: /%s: read: %s", path, strerror(-r));
 	}
 	return 0;
 }
@@ -507,7 +494,7 @@ static int plan_path(struct planner *pl, const char *path, size_t len, const str
 			return conflict(pl, path, b, true, "replaced by another type here, changed in base");
 		if (pl->plan->policy == REFRESH_TAKE_BASE)
 			return add_item(pl->plan, RF_CONFLICT, RF_REMOVE, false, path, "type clash, resolved to the base");
-		return fail(pl->err, -ENOTRECOVERABLE,
+		return lc_err_ret(pl->err, -ENOTRECOVERABLE,
 			    "/%s: type clash: the base made it a directory, the child's changed %s would hide it "
 			    "(--take-base moves the child's version aside)", path,
 			    S_ISLNK(u.st.st_mode) ? "symlink" : "file");
@@ -539,7 +526,7 @@ static int dir_empties(struct planner *pl, const char *path, bool *ret)
 {
 	int fd = openat(pl->upper_fd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return fail(pl->err, -errno, "upper dir: /%s: %m", path);
+		return lc_err_ret(pl->err, -errno, "upper dir: /%s: %m", path);
 	_cleanup_closedir_ DIR *dir = fdopendir(fd);
 	if (!dir) {
 		close(fd);
@@ -583,10 +570,10 @@ static int finish_dirs(struct planner *pl)
 		bool empties;
 		int r;
 		if (fstatat(pl->upper_fd, it->path, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			return fail(pl->err, -errno, "upper dir: /%s: %m", it->path);
+			return lc_err_ret(pl->err, -errno, "upper dir: /%s: %m", it->path);
 		entry_from_stat(&ue, &st);
 		if ((r = diff_xattr_digest(pl->h, pl->upper_fd, it->path, ue.xattrs, NULL)) < 0)
-			return fail(pl->err, r, "upper dir: /%s: xattrs: %s", it->path, strerror(-r));
+			return lc_err_ret(pl->err, r, "upper dir: /%s: xattrs: %s", it->path, strerror(-r));
 		if (oi >= 0)
 			diff_manifest_get(d->from, (size_t)oi, &o);
 		if (bi >= 0)
@@ -596,7 +583,7 @@ static int finish_dirs(struct planner *pl)
 		/* An opaque dir is the child's own (it emptied O's), never a copy-up. */
 		_cleanup_(ov_entry_info_done) struct ov_entry_info info = {};
 		if ((r = ov_read_entry(pl->upper_fd, it->path, &st, &info)) < 0)
-			return fail(pl->err, r, "upper dir: /%s: overlay xattrs: %s", it->path, strerror(-r));
+			return lc_err_ret(pl->err, r, "upper dir: /%s: overlay xattrs: %s", it->path, strerror(-r));
 		bool copy_up = oi >= 0 && S_ISDIR(o.mode) && !info.opaque && diff_entry_changes(&ue, &o, false) == 0;
 		pl->plan->counts[0]--;
 		if (empties && copy_up) {
@@ -614,7 +601,7 @@ static int finish_dirs(struct planner *pl)
 			it->action = RF_REMOVE;
 			it->why = "type clash, resolved to the base";
 		} else
-			return fail(pl->err, -ENOTRECOVERABLE,
+			return lc_err_ret(pl->err, -ENOTRECOVERABLE,
 				    "/%s: type clash: the base made it a %s, the child has %s in it; refresh would hide "
 				    "the base's version (nothing changed)", it->path,
 				    S_ISLNK(b.mode) ? "symlink" : "file", empties ? "changed the dir" : "files");
@@ -624,7 +611,7 @@ static int finish_dirs(struct planner *pl)
 }
 
 int refresh_plan(struct store *s, const struct child_info *c, const struct refresh_delta *d,
-		 enum refresh_policy policy, struct refresh_plan *ret, char **err)
+		 enum refresh_policy policy, struct refresh_plan *ret, struct lc_err *err)
 {
 	struct planner pl = { .store = s, .c = c, .d = d, .plan = ret, .err = err, .upper_fd = -1 };
 	_cleanup_free_ char *rel = NULL;
@@ -640,7 +627,7 @@ int refresh_plan(struct store *s, const struct child_info *c, const struct refre
 		return -ENOMEM;
 	pl.upper_fd = openat(s->root_fd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (pl.upper_fd < 0)
-		return fail(err, -errno, "%s/%s: %m", s->root, rel);
+		return lc_err_ret(err, -errno, "%s/%s: %m", s->root, rel);
 	if ((r = diff_hasher_new(&pl.h)) < 0)
 		goto out;
 	for (size_t i = 0; i < d->n; i++) {
@@ -776,7 +763,7 @@ static int write_journal(int dirfd, const struct journal *j)
 	return r;
 }
 
-static int read_journal(int dirfd, struct journal *j, char **err)
+static int read_journal(int dirfd, struct journal *j, struct lc_err *err)
 {
 	memset(j, 0, sizeof(*j));
 	_cleanup_close_ int fd = openat(dirfd, "journal", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -847,7 +834,7 @@ static int read_journal(int dirfd, struct journal *j, char **err)
 		r = -EBADMSG;
 	if (r < 0) {
 		journal_done(j);
-		return r == -EBADMSG ? fail(err, r, "refresh journal is corrupt (line %d)", lineno) : r;
+		return r == -EBADMSG ? lc_err_ret(err, r, "refresh journal is corrupt (line %d)", lineno) : r;
 	}
 	return 0;
 }
@@ -1047,7 +1034,7 @@ static int open_dir_at(int dirfd, const char *name, bool create)
 	return fd < 0 ? -errno : fd;
 }
 
-static int open_child_dirs(struct store *s, const char *child, struct save_dirs *d, char **err)
+static int open_child_dirs(struct store *s, const char *child, struct save_dirs *d, struct lc_err *err)
 {
 	_cleanup_free_ char *rel = NULL;
 	*d = (struct save_dirs)SAVE_DIRS_INIT;
@@ -1055,10 +1042,10 @@ static int open_child_dirs(struct store *s, const char *child, struct save_dirs 
 		return -ENOMEM;
 	d->child_fd = openat(s->root_fd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (d->child_fd < 0)
-		return fail(err, -errno, "%s/%s: %m", s->root, rel);
+		return lc_err_ret(err, -errno, "%s/%s: %m", s->root, rel);
 	d->upper_fd = openat(d->child_fd, "upper", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (d->upper_fd < 0)
-		return fail(err, -errno, "%s/%s/upper: %m", s->root, rel);
+		return lc_err_ret(err, -errno, "%s/%s/upper: %m", s->root, rel);
 	return 0;
 }
 
@@ -1109,7 +1096,7 @@ static int fsync_file_at(int dirfd, const char *name)
 	return fsync(fd) < 0 ? -errno : 0;
 }
 
-static int do_step(struct save_dirs *d, size_t k, const struct step *st, char **err)
+static int do_step(struct save_dirs *d, size_t k, const struct step *st, struct lc_err *err)
 {
 	char key[32], tmp[40];
 	int r;
@@ -1118,37 +1105,37 @@ static int do_step(struct save_dirs *d, size_t k, const struct step *st, char **
 	const char *name;
 	_cleanup_close_ int pfd = lc_open_parent_beneath(d->upper_fd, st->path, strlen(st->path), &name);
 	if (pfd < 0)
-		return fail(err, pfd, "upper dir: the directory of /%s: %s", st->path, strerror(-pfd));
+		return lc_err_ret(err, pfd, "upper dir: the directory of /%s: %s", st->path, strerror(-pfd));
 	switch (st->kind) {
 	case STEP_REMOVE:
 		if (renameat2(pfd, name, d->undo_fd, key, RENAME_NOREPLACE) < 0)
-			return fail(err, -errno, "moving /%s to the save dir: %m", st->path);
+			return lc_err_ret(err, -errno, "moving /%s to the save dir: %m", st->path);
 		crash_point("refresh");
 		return 0;
 	case STEP_MERGE:
 		if (renameat2(pfd, name, d->undo_fd, key, RENAME_NOREPLACE) < 0)
-			return fail(err, -errno, "moving /%s to the save dir: %m", st->path);
+			return lc_err_ret(err, -errno, "moving /%s to the save dir: %m", st->path);
 		crash_point("refresh");
 		if ((r = copy_entry(d->tree_fd, st->path, d->work_fd, tmp)) < 0 ||
 		    (r = copy_meta(d->undo_fd, key, d->work_fd, tmp)) < 0 || (r = fsync_file_at(d->work_fd, tmp)) < 0)
-			return fail(err, r, "/%s: the base's content with the child's metadata: %s", st->path, strerror(-r));
+			return lc_err_ret(err, r, "/%s: the base's content with the child's metadata: %s", st->path, strerror(-r));
 		crash_point("refresh");
 		if (renameat2(d->work_fd, tmp, pfd, name, RENAME_NOREPLACE) < 0)
-			return fail(err, -errno, "/%s: putting the merged file in place: %m", st->path);
+			return lc_err_ret(err, -errno, "/%s: putting the merged file in place: %m", st->path);
 		crash_point("refresh");
 		return 0;
 	case STEP_DIR_META: {
 		char ktmp[40];
 		snprintf(ktmp, sizeof(ktmp), "%zu.tmp", k);
 		if (mkdirat(d->meta_fd, ktmp, 0700) < 0 && errno != EEXIST)
-			return fail(err, -errno, "/%s: saving the dir's metadata: %m", st->path);
+			return lc_err_ret(err, -errno, "/%s: saving the dir's metadata: %m", st->path);
 		if ((r = copy_meta(pfd, name, d->meta_fd, ktmp)) < 0)
-			return fail(err, r, "/%s: saving the dir's metadata: %s", st->path, strerror(-r));
+			return lc_err_ret(err, r, "/%s: saving the dir's metadata: %s", st->path, strerror(-r));
 		if (renameat(d->meta_fd, ktmp, d->meta_fd, key) < 0)
-			return fail(err, -errno, "/%s: saving the dir's metadata: %m", st->path);
+			return lc_err_ret(err, -errno, "/%s: saving the dir's metadata: %m", st->path);
 		crash_point("refresh");
 		if ((r = copy_meta(d->tree_fd, st->path, pfd, name)) < 0)
-			return fail(err, r, "/%s: giving the dir the base's metadata: %s", st->path, strerror(-r));
+			return lc_err_ret(err, r, "/%s: giving the dir the base's metadata: %s", st->path, strerror(-r));
 		crash_point("refresh");
 		return 0;
 	}
@@ -1179,7 +1166,7 @@ static void mark_parent_impure(int parent_fd, const char *name)
 }
 
 /* Undo step k if it was done (or half done); harmless when it was not. */
-static int undo_step(struct save_dirs *d, size_t k, const struct step *st, const char *op, char **err)
+static int undo_step(struct save_dirs *d, size_t k, const struct step *st, const char *op, struct lc_err *err)
 {
 	char key[32], tmp[40];
 	int r;
@@ -1188,35 +1175,35 @@ static int undo_step(struct save_dirs *d, size_t k, const struct step *st, const
 	const char *name;
 	_cleanup_close_ int pfd = lc_open_parent_beneath(d->upper_fd, st->path, strlen(st->path), &name);
 	if (pfd < 0)
-		return fail(err, pfd, "upper dir: the directory of /%s: %s", st->path, strerror(-pfd));
+		return lc_err_ret(err, pfd, "upper dir: the directory of /%s: %s", st->path, strerror(-pfd));
 	switch (st->kind) {
 	case STEP_REMOVE:
 		if (exists_at(d->undo_fd, key)) {
 			if (renameat2(d->undo_fd, key, pfd, name, RENAME_NOREPLACE) < 0)
-				return fail(err, -errno, "putting /%s back: %m", st->path);
+				return lc_err_ret(err, -errno, "putting /%s back: %m", st->path);
 			mark_parent_impure(pfd, name);
 		}
 		break;
 	case STEP_MERGE:
 		if (unlinkat(d->work_fd, tmp, 0) < 0 && errno != ENOENT)
-			return fail(err, -errno, "/%s: removing a temporary: %m", st->path);
+			return lc_err_ret(err, -errno, "/%s: removing a temporary: %m", st->path);
 		/* One rename replaces the merged file (if it got there) by the child's. */
 		if (exists_at(d->undo_fd, key)) {
 			if (renameat(d->undo_fd, key, pfd, name) < 0)
-				return fail(err, -errno, "putting /%s back: %m", st->path);
+				return lc_err_ret(err, -errno, "putting /%s back: %m", st->path);
 			mark_parent_impure(pfd, name);
 		}
 		break;
 	case STEP_DIR_META:
 		if (exists_at(d->meta_fd, key) && (r = copy_meta(d->meta_fd, key, pfd, name)) < 0)
-			return fail(err, r, "/%s: restoring the dir's metadata: %s", st->path, strerror(-r));
+			return lc_err_ret(err, r, "/%s: restoring the dir's metadata: %s", st->path, strerror(-r));
 		break;
 	}
 	crash_point(op);
 	return 0;
 }
 
-static int undo_steps(struct save_dirs *d, const struct journal *j, const char *op, char **err)
+static int undo_steps(struct save_dirs *d, const struct journal *j, const char *op, struct lc_err *err)
 {
 	for (size_t k = j->n; k-- > 0;) {
 		int r = undo_step(d, k, &j->steps[k], op, err);
@@ -1228,11 +1215,10 @@ static int undo_steps(struct save_dirs *d, const struct journal *j, const char *
 
 /* ---- child.conf ---- */
 
-static int conf_generations(struct save_dirs *d, struct settings **ret, unsigned *gen, unsigned *undo, char **err)
+static int conf_generations(struct save_dirs *d, struct settings **ret, unsigned *gen, unsigned *undo, struct lc_err *err)
 {
 	unsigned long v;
-	struct lc_err e = { "" };
-	int r = lc_err_to_str(settings_load(d->child_fd, "child.conf", ret, &e), &e, err);
+	int r = settings_load(d->child_fd, "child.conf", ret, err);
 	if (r < 0)
 		return r;
 	*gen = settings_get_uint(*ret, "Child", "Generation", &v) == 0 ? (unsigned)v : 0;
@@ -1241,7 +1227,7 @@ static int conf_generations(struct save_dirs *d, struct settings **ret, unsigned
 }
 
 /* The commit point: child.conf written atomically with the new generation(s). */
-static int conf_commit(struct save_dirs *d, unsigned gen, unsigned undo, char **err)
+static int conf_commit(struct save_dirs *d, unsigned gen, unsigned undo, struct lc_err *err)
 {
 	_cleanup_(settings_freep) struct settings *conf = NULL;
 	unsigned cur, cur_undo;
@@ -1255,7 +1241,7 @@ static int conf_commit(struct save_dirs *d, unsigned gen, unsigned undo, char **
 	    (r = settings_set(conf, "Child", "UndoGeneration", undo ? u : NULL)) < 0)
 		return r;
 	if ((r = settings_save(conf, d->child_fd, "child.conf")) < 0)
-		return fail(err, r, "writing child.conf: %s", strerror(-r));
+		return lc_err_ret(err, r, "writing child.conf: %s", strerror(-r));
 	return 0;
 }
 
@@ -1318,7 +1304,7 @@ char *refresh_saved_path(const struct store *s, const char *child, unsigned gen,
 }
 
 /* B's versions of the conflicting paths, for the admin (not part of undo). */
-static int save_base_versions(struct save_dirs *d, const struct refresh_plan *p, char **err)
+static int save_base_versions(struct save_dirs *d, const struct refresh_plan *p, struct lc_err *err)
 {
 	for (size_t i = 0; i < p->n; i++) {
 		const struct refresh_item *it = &p->items[i];
@@ -1329,9 +1315,9 @@ static int save_base_versions(struct save_dirs *d, const struct refresh_plan *p,
 		if (fstatat(d->tree_fd, it->path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
 			continue;
 		if ((r = make_parents(d->base_fd, it->path)) < 0 || (r = copy_entry(d->tree_fd, it->path, d->base_fd, it->path)) < 0)
-			return fail(err, r, "saving the base's version of /%s: %s", it->path, strerror(-r));
+			return lc_err_ret(err, r, "saving the base's version of /%s: %s", it->path, strerror(-r));
 		if (!S_ISLNK(st.st_mode) && fchmodat(d->base_fd, it->path, st.st_mode & 0777, 0) < 0)
-			return fail(err, -errno, "saving the base's version of /%s: %m", it->path);
+			return lc_err_ret(err, -errno, "saving the base's version of /%s: %m", it->path);
 	}
 	return 0;
 }
@@ -1351,7 +1337,7 @@ static bool is_number(const char *s)
  * last refresh can be undone), the work dir becomes refresh/GEN, and the
  * lower link follows the new generation.  Every step may be repeated.
  */
-static int finalize(struct save_dirs *d, const char *work, const char *base, unsigned to, const char *op, char **err)
+static int finalize(struct save_dirs *d, const char *work, const char *base, unsigned to, const char *op, struct lc_err *err)
 {
 	char gen[16];
 	int r;
@@ -1368,15 +1354,15 @@ static int finalize(struct save_dirs *d, const char *work, const char *base, uns
 	while ((de = readdir(dir)))
 		if (is_number(de->d_name) && (r = rm_rf_at(d->refresh_fd, de->d_name)) < 0 && r != -ENOENT) {
 			closedir(dir);
-			return fail(err, r, "removing the previous refresh's saved files: %s", strerror(-r));
+			return lc_err_ret(err, r, "removing the previous refresh's saved files: %s", strerror(-r));
 		}
 	closedir(dir);
 	crash_point(op);
 	if (work && renameat(d->refresh_fd, work, d->refresh_fd, gen) < 0 && errno != ENOENT)
-		return fail(err, -errno, "refresh dir: %m");
+		return lc_err_ret(err, -errno, "refresh dir: %m");
 	crash_point(op);
 	if ((r = link_lower_at(d->child_fd, base, to)) < 0)
-		return fail(err, r, "children/.../lower link: %s", strerror(-r));
+		return lc_err_ret(err, r, "children/.../lower link: %s", strerror(-r));
 	return 0;
 }
 
@@ -1425,7 +1411,7 @@ static int sync_touched(struct save_dirs *d, const struct journal *j)
 	return r;
 }
 
-int refresh_apply(struct store *s, const struct child_info *c, const struct refresh_plan *p, char **err)
+int refresh_apply(struct store *s, const struct child_info *c, const struct refresh_plan *p, struct lc_err *err)
 {
 	_cleanup_(save_dirs_close) struct save_dirs d = SAVE_DIRS_INIT;
 	struct journal j = {};
@@ -1434,13 +1420,13 @@ int refresh_apply(struct store *s, const struct child_info *c, const struct refr
 	if ((r = open_child_dirs(s, c->name, &d, err)) < 0)
 		return r;
 	if ((r = open_tree(s, &d, c->base, p->to)) < 0)
-		return fail(err, r, "base %s generation %u: tree: %s", c->base, p->to, strerror(-r));
+		return lc_err_ret(err, r, "base %s generation %u: tree: %s", c->base, p->to, strerror(-r));
 	if (d.refresh_fd < 0 && (d.refresh_fd = open_dir_at(d.child_fd, "refresh", true)) < 0)
-		return fail(err, d.refresh_fd, "refresh dir: %s", strerror(-d.refresh_fd));
+		return lc_err_ret(err, d.refresh_fd, "refresh dir: %s", strerror(-d.refresh_fd));
 	if (exists_at(d.refresh_fd, "pending") || exists_at(d.refresh_fd, "undoing"))
-		return fail(err, -EBUSY, "an interrupted refresh is pending (run the command again to recover it)");
+		return lc_err_ret(err, -EBUSY, "an interrupted refresh is pending (run the command again to recover it)");
 	if ((r = open_work(&d, "pending", true)) < 0)
-		return fail(err, r, "refresh/pending: %s", strerror(-r));
+		return lc_err_ret(err, r, "refresh/pending: %s", strerror(-r));
 	crash_point("refresh");
 	j.from = p->from;
 	j.to = p->to;
@@ -1452,7 +1438,7 @@ int refresh_apply(struct store *s, const struct child_info *c, const struct refr
 	if (r < 0) {
 		journal_done(&j);
 		(void)rm_rf_at(d.refresh_fd, "pending");
-		return fail(err, r, "writing the refresh journal: %s", strerror(-r));
+		return lc_err_ret(err, r, "writing the refresh journal: %s", strerror(-r));
 	}
 	crash_point("refresh");
 	if ((r = save_base_versions(&d, p, err)) < 0)
@@ -1463,7 +1449,7 @@ int refresh_apply(struct store *s, const struct child_info *c, const struct refr
 			goto rollback;
 	/* The moves must be on disk before child.conf says they happened. */
 	if ((r = sync_touched(&d, &j)) < 0) {
-		r = fail(err, r, "fsync: %s", strerror(-r));
+		r = lc_err_ret(err, r, "fsync: %s", strerror(-r));
 		goto rollback;
 	}
 	crash_point("refresh");
@@ -1475,8 +1461,7 @@ int refresh_apply(struct store *s, const struct child_info *c, const struct refr
 	return r;
 
 rollback: {
-		_cleanup_free_ char *e2 = NULL;
-		int k = undo_steps(&d, &j, "rollback", &e2);
+		int k = undo_steps(&d, &j, "rollback", NULL);
 		if (k == 0)
 			(void)rm_rf_at(d.refresh_fd, "pending");
 		journal_done(&j);
@@ -1486,7 +1471,7 @@ rollback: {
 
 /* ---- recovery and undo ---- */
 
-static int recover_work(struct save_dirs *d, const char *work, bool undoing, char **err)
+static int recover_work(struct save_dirs *d, const char *work, bool undoing, struct lc_err *err)
 {
 	struct journal j;
 	_cleanup_(settings_freep) struct settings *conf = NULL;
@@ -1494,16 +1479,16 @@ static int recover_work(struct save_dirs *d, const char *work, bool undoing, cha
 	int r;
 
 	if ((r = open_work(d, work, false)) < 0)
-		return fail(err, r, "refresh/%s: %s", work, strerror(-r));
+		return lc_err_ret(err, r, "refresh/%s: %s", work, strerror(-r));
 	r = read_journal(d->work_fd, &j, err);
 	if (r == -ENOENT && !undoing) {
 		/* Killed before the journal was written: nothing was touched. */
 		if ((r = rm_rf_at(d->refresh_fd, work)) < 0)
-			return fail(err, r, "removing refresh/%s: %s", work, strerror(-r));
+			return lc_err_ret(err, r, "removing refresh/%s: %s", work, strerror(-r));
 		return 1;
 	}
 	if (r < 0)
-		return r == -EBADMSG ? r : fail(err, r, "refresh/%s/journal: %s", work, strerror(-r));
+		return r == -EBADMSG ? r : lc_err_ret(err, r, "refresh/%s/journal: %s", work, strerror(-r));
 	if ((r = conf_generations(d, &conf, &gen, &undo, err)) < 0)
 		goto out;
 	if (!undoing && gen == j.to && undo == j.from) {
@@ -1523,14 +1508,14 @@ static int recover_work(struct save_dirs *d, const char *work, bool undoing, cha
 		if ((r = rm_rf_at(d->refresh_fd, work)) == 0 && (r = link_lower_at(d->child_fd, j.base, j.from)) == 0)
 			r = 2;
 	} else
-		r = fail(err, -EBADMSG, "refresh/%s/journal (generation %u to %u) does not match child.conf "
+		r = lc_err_ret(err, -EBADMSG, "refresh/%s/journal (generation %u to %u) does not match child.conf "
 			 "(Generation=%u); fix by hand", work, j.from, j.to, gen);
 out:
 	journal_done(&j);
 	return r;
 }
 
-int refresh_recover(struct store *s, const char *child, char **err)
+int refresh_recover(struct store *s, const char *child, struct lc_err *err)
 {
 	_cleanup_(save_dirs_close) struct save_dirs d = SAVE_DIRS_INIT;
 	_cleanup_free_ char *rel = NULL;
@@ -1579,7 +1564,7 @@ static bool parent_comes_back(struct save_dirs *d, const struct journal *j, cons
 }
 
 /* Has the child changed a path refresh touched since?  (Then undo would lose that.) */
-static int check_unchanged(struct store *s, struct save_dirs *d, const struct journal *j, char **err)
+static int check_unchanged(struct store *s, struct save_dirs *d, const struct journal *j, struct lc_err *err)
 {
 	_cleanup_manifest_ struct diff_manifest *m = NULL;
 	struct diff_hasher *h = NULL;
@@ -1597,18 +1582,18 @@ static int check_unchanged(struct store *s, struct save_dirs *d, const struct jo
 		_cleanup_close_ int pfd = lc_open_parent_beneath(d->upper_fd, st->path, strlen(st->path), &name);
 		bool present = pfd >= 0 && fstatat(pfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0;
 		if (st->kind == STEP_REMOVE && present)
-			r = fail(err, -ESTALE, "/%s was created again in the child since the refresh", st->path);
+			r = lc_err_ret(err, -ESTALE, "/%s was created again in the child since the refresh", st->path);
 		else if (st->kind != STEP_DIR_META && !parent_comes_back(d, j, st->path))
 			/* (child reset, or the child removed the dir): there is nowhere to put it back */
-			r = fail(err, -ESTALE, "the directory of /%s was removed from the child since the refresh", st->path);
+			r = lc_err_ret(err, -ESTALE, "the directory of /%s was removed from the child since the refresh", st->path);
 		else if (st->kind == STEP_DIR_META && (!present || !S_ISDIR(now.st_mode)))
-			r = fail(err, -ESTALE, "/%s is no longer a directory in the child", st->path);
+			r = lc_err_ret(err, -ESTALE, "/%s is no longer a directory in the child", st->path);
 		else if (st->kind == STEP_MERGE) {
 			ssize_t bi = diff_manifest_find(m, st->path, strlen(st->path));
 			struct diff_entry b;
 			uint8_t hash[DIFF_HASH_SIZE] = {};
 			if (!present || bi < 0 || fstatat(d->undo_fd, key, &saved, AT_SYMLINK_NOFOLLOW) < 0) {
-				r = fail(err, -ESTALE, "/%s was removed from the child since the refresh", st->path);
+				r = lc_err_ret(err, -ESTALE, "/%s was removed from the child since the refresh", st->path);
 				break;
 			}
 			diff_manifest_get(m, (size_t)bi, &b);
@@ -1620,7 +1605,7 @@ static int check_unchanged(struct store *s, struct save_dirs *d, const struct jo
 				       memcmp(hash, b.content, DIFF_HASH_SIZE) == 0;
 			}
 			if (!same)
-				r = fail(err, -ESTALE, "/%s was changed in the child since the refresh", st->path);
+				r = lc_err_ret(err, -ESTALE, "/%s was changed in the child since the refresh", st->path);
 		}
 	}
 	diff_hasher_free(h);
@@ -1634,7 +1619,7 @@ static int check_unchanged(struct store *s, struct save_dirs *d, const struct jo
  * than half way, which the next lock would try to finish again and again.
  */
 static int undo_steps_or_redo(struct store *s, struct save_dirs *d, const struct journal *j, const char *work,
-			      char **err)
+			      struct lc_err *err)
 {
 	size_t k = j->n;
 	int r = 0;
@@ -1653,8 +1638,7 @@ static int undo_steps_or_redo(struct store *s, struct save_dirs *d, const struct
 			return r;
 	}
 	for (size_t i = k + 1; i < j->n; i++) {
-		_cleanup_free_ char *ignored = NULL;
-		if (do_step(d, i, &j->steps[i], &ignored) < 0)
+		if (do_step(d, i, &j->steps[i], NULL) < 0)
 			return r;
 	}
 	if (renameat(d->refresh_fd, "undoing", d->refresh_fd, work) < 0)
@@ -1662,7 +1646,7 @@ static int undo_steps_or_redo(struct store *s, struct save_dirs *d, const struct
 	return r;
 }
 
-int refresh_undo(struct store *s, const char *child, char **err)
+int refresh_undo(struct store *s, const char *child, struct lc_err *err)
 {
 	_cleanup_(save_dirs_close) struct save_dirs d = SAVE_DIRS_INIT;
 	_cleanup_(settings_freep) struct settings *conf = NULL;
@@ -1677,46 +1661,46 @@ int refresh_undo(struct store *s, const char *child, char **err)
 	if ((r = conf_generations(&d, &conf, &gen, &undo, err)) < 0)
 		return r;
 	if (!undo)
-		return fail(err, -ENOENT, "nothing to undo (no refresh since the last undo)");
+		return lc_err_ret(err, -ENOENT, "nothing to undo (no refresh since the last undo)");
 	snprintf(work, sizeof(work), "%u", gen);
 	if ((d.refresh_fd = open_dir_at(d.child_fd, "refresh", false)) < 0 || open_work(&d, work, false) < 0)
-		return fail(err, -ENOENT, "the saved files of the last refresh (refresh/%s) are missing", work);
+		return lc_err_ret(err, -ENOENT, "the saved files of the last refresh (refresh/%s) are missing", work);
 	if ((r = read_journal(d.work_fd, &j, err)) < 0)
-		return r == -EBADMSG ? r : fail(err, r, "refresh/%s/journal: %s", work, strerror(-r));
+		return r == -EBADMSG ? r : lc_err_ret(err, r, "refresh/%s/journal: %s", work, strerror(-r));
 	if (j.from != undo || j.to != gen) {
-		r = fail(err, -EBADMSG, "refresh/%s/journal is of generation %u to %u, child.conf says %u to %u", work, j.from,
+		r = lc_err_ret(err, -EBADMSG, "refresh/%s/journal is of generation %u to %u, child.conf says %u to %u", work, j.from,
 			 j.to, undo, gen);
 		goto out;
 	}
 	tree = store_gen_tree(s, j.base, undo);
 	struct stat st;
 	if (!tree || stat(tree, &st) < 0) {
-		r = fail(err, -ENOENT, "base %s no longer has generation %u", j.base, undo);
+		r = lc_err_ret(err, -ENOENT, "base %s no longer has generation %u", j.base, undo);
 		goto out;
 	}
 	if ((r = check_unchanged(s, &d, &j, err)) < 0)
 		goto out;
 	if (renameat(d.refresh_fd, work, d.refresh_fd, "undoing") < 0) {
-		r = fail(err, -errno, "refresh dir: %m");
+		r = lc_err_ret(err, -errno, "refresh dir: %m");
 		goto out;
 	}
 	crash_point("undo");
 	if ((r = undo_steps_or_redo(s, &d, &j, work, err)) < 0)
 		goto out;
 	if (syncfs(d.upper_fd) < 0) {
-		r = fail(err, -errno, "syncfs: %m");
+		r = lc_err_ret(err, -errno, "syncfs: %m");
 		goto out;
 	}
 	if ((r = conf_commit(&d, undo, 0, err)) < 0)
 		goto out;
 	crash_point("undo");
 	if ((r = rm_rf_at(d.refresh_fd, "undoing")) < 0) {
-		r = fail(err, r, "removing refresh/undoing: %s", strerror(-r));
+		r = lc_err_ret(err, r, "removing refresh/undoing: %s", strerror(-r));
 		goto out;
 	}
 	crash_point("undo");
 	if ((r = link_lower_at(d.child_fd, j.base, undo)) < 0)
-		r = fail(err, r, "children/%s/lower link: %s", child, strerror(-r));
+		r = lc_err_ret(err, r, "children/%s/lower link: %s", child, strerror(-r));
 out:
 	journal_done(&j);
 	return r;
