@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * refresh: move children onto their base's current (or another) generation.
- * The decisions and the journal are src/store/refresh.c; this file picks
+ * The decisions and the journal are src/store/refresh*.c; this file picks
  * the children, takes the locks, unmounts/remounts and restarts, and prints.
  */
 #include <getopt.h>

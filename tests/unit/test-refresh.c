@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The refresh engine (src/store/refresh.c) on a store built by hand, with
+ * The refresh engine (src/store/refresh*.c) on a store built by hand, with
  * no overlay mounted: the upper dir holds what a copy-up, an edit, a
  * whiteout would have left.  Planning, applying, undoing, a type clash.
  */
