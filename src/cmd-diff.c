@@ -100,7 +100,7 @@ struct preview {
 	unsigned current;          /* the base's current generation */
 	bool behind;               /* the child is on another generation */
 	struct refresh_plan plan;  /* filled when behind and planning worked */
-	char *error;               /* why refresh would refuse the child */
+	char *error;               /* why refresh would refuse the child (a copy of the lc_err detail) */
 };
 
 static void preview_done(struct preview *p)
@@ -125,7 +125,7 @@ static void delta_memo_done(struct delta_memo *m)
 }
 
 static int memo_delta(struct ctx *ctx, struct delta_memo *m, const char *base, unsigned from, unsigned to,
-		      char **err)
+		      struct lc_err *err)
 {
 	if (m->d && STREQ(m->base, base) && m->from == from && m->to == to)
 		return 0;
@@ -157,11 +157,12 @@ static void preview_refresh(struct ctx *ctx, const struct child_handle *x, struc
 	p->behind = p->current != x->c.gen;
 	if (!p->behind)
 		return;
-	int r = memo_delta(ctx, memo, x->c.base, x->c.gen, p->current, &p->error);
+	struct lc_err e = { "" };
+	int r = memo_delta(ctx, memo, x->c.base, x->c.gen, p->current, &e);
 	if (r == 0)
-		r = refresh_plan(&ctx->store, &x->c, memo->d, REFRESH_DEFAULT, &p->plan, &p->error);
-	if (r < 0 && !p->error && asprintf(&p->error, "%s", strerror(-r)) < 0)
-		p->error = NULL;
+		r = refresh_plan(&ctx->store, &x->c, memo->d, REFRESH_DEFAULT, &p->plan, &e);
+	if (r < 0)
+		p->error = strdup(lc_err_msg(&e, r));
 }
 
 static bool preview_shown(const struct refresh_item *it)

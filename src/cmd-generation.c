@@ -147,13 +147,14 @@ static _Noreturn void scratch_child(struct ctx *ctx, const char *name, unsigned 
 /* Returns the command's exit status (0: commit), or -1 after printing. */
 static int run_in_scratch(struct ctx *ctx, const char *name, struct gen_txn *t, char **cmdv)
 {
-	_cleanup_free_ char *upper = NULL, *work = NULL, *root = NULL, *err = NULL;
+	_cleanup_free_ char *upper = NULL, *work = NULL, *root = NULL;
+	struct lc_err err = { "" };
 	static const int sigs[] = { SIGINT, SIGQUIT, SIGTERM, SIGHUP };
 	struct sigaction ign = { .sa_handler = SIG_IGN }, old[ELEMENTSOF(sigs)];
 	int r, status;
 
 	if ((r = gen_txn_scratch(t, &upper, &work, &root, &err)) < 0)
-		return log_fail(-1, "base update %s: %s", name, err ? err : strerror(-r));
+		return log_fail(-1, "base update %s: %s", name, lc_err_msg(&err, r));
 	log_info("Running %s in a scratch overlay on base %s generation %u ...", cmdv[0], name, t->from);
 	fflush(stdout);
 	fflush(stderr);
@@ -249,16 +250,17 @@ int cmd_base_update(struct ctx *ctx, int argc, char **argv)
 	_cleanup_close_ int lock = store_lock(s, LOCK_BASE, name, LOCK_EX);
 	if (lock < 0)
 		return log_fail(EXIT_FAIL, "base update %s: lock: %s", name, strerror(-lock));
-	_cleanup_free_ char *err = NULL, *what = NULL;
+	_cleanup_free_ char *what = NULL;
+	struct lc_err err = { "" };
 	struct gen_txn t;
 	r = gen_txn_begin(s, name, &t, &err);
-	if (r == -ENOENT && !err) {
+	if (r == -ENOENT && !err.msg[0]) {
 		gen_txn_done(&t);
 		return log_fail(EXIT_FAIL, "base update %s: no such base", name);
 	}
 	if (r < 0) {
 		gen_txn_done(&t);
-		return log_fail(EXIT_FAIL, "base update %s: %s", name, err ? err : strerror(-r));
+		return log_fail(EXIT_FAIL, "base update %s: %s", name, lc_err_msg(&err, r));
 	}
 	if (from) {
 		if (asprintf(&what, "--from %s", source) < 0)
@@ -280,7 +282,7 @@ int cmd_base_update(struct ctx *ctx, int argc, char **argv)
 		r = gen_txn_commit(&t, description, what, &err);
 	if (r < 0) {
 		gen_txn_done(&t);
-		return log_fail(EXIT_FAIL, "base update %s: %s", name, err ? err : strerror(-r));
+		return log_fail(EXIT_FAIL, "base update %s: %s", name, lc_err_msg(&err, r));
 	}
 	print_commit(name, &t);
 	gen_txn_done(&t);
@@ -368,7 +370,7 @@ void base_show_generations(struct store *s, const struct base_info *b, struct js
 	for (size_t i = 0; i < b->n_gens; i++) {
 		unsigned g = b->gens[i];
 		struct gen_record rec;
-		_cleanup_free_ char *err = NULL;
+		struct lc_err err = { "" };
 		uint64_t own = 0;
 		bool have_own = gen_disk_held(s, b->name, &g, 1, &own, &err) == 0;
 		gen_record_load(s, b->name, g, &rec, NULL);
@@ -527,9 +529,9 @@ int cmd_base_rollback(struct ctx *ctx, int argc, char **argv)
 		log_info("Base %s: generation %u is already current.", name, to);
 		return EXIT_OK;
 	}
-	_cleanup_free_ char *err = NULL;
+	struct lc_err err = { "" };
 	if ((r = gen_set_current(&ctx->store, name, to, &err)) < 0)
-		return log_fail(EXIT_FAIL, "base rollback %s: %s", name, err ? err : strerror(-r));
+		return log_fail(EXIT_FAIL, "base rollback %s: %s", name, lc_err_msg(&err, r));
 	log_info("Base %s: generation %u is current (was %u); children move with 'layerctl refresh'.", name, to, cur);
 	return EXIT_OK;
 }
@@ -576,12 +578,12 @@ static int gc_one(struct ctx *ctx, const char *name, unsigned keep, bool dry_run
 	if (!victims)
 		return log_fail(EXIT_FAIL, "out of memory");
 	uint64_t freed = 0;
-	_cleanup_free_ char *err = NULL;
+	struct lc_err err = { "" };
 	if (nv && (r = gen_disk_held(s, name, victims, nv, &freed, &err)) < 0)
-		return log_fail(EXIT_FAIL, "base gc %s: %s", name, err ? err : strerror(-r));
+		return log_fail(EXIT_FAIL, "base gc %s: %s", name, lc_err_msg(&err, r));
 	for (size_t i = 0; i < nv; i++) {
 		if (!dry_run && (r = gen_remove(s, name, victims[i], &err)) < 0)
-			return log_fail(EXIT_FAIL, "base gc %s: %s", name, err ? err : strerror(-r));
+			return log_fail(EXIT_FAIL, "base gc %s: %s", name, lc_err_msg(&err, r));
 		printf("%s %s generation %u\n", dry_run ? "would remove" : "removed", name, victims[i]);
 	}
 	char buf[32];

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * refresh: move children onto their base's current (or another) generation.
- * The decisions and the journal are src/store/refresh.c; this file picks
+ * The decisions and the journal are src/store/refresh*.c; this file picks
  * the children, takes the locks, unmounts/remounts and restarts, and prints.
  */
 #include <getopt.h>
@@ -15,26 +15,6 @@
 #include "src/log.h"
 #include "src/runner/runner.h"
 #include "src/store/refresh.h"
-
-/* The store reports through struct lc_err; this file keeps malloc'd details (the refresh library's way). */
-static int load_child_conf(struct ctx *ctx, const char *name, struct child_info *c, char **err)
-{
-	struct lc_err e = { "" };
-	return lc_err_to_str(store_child_load(&ctx->store, name, c, &e), &e, err);
-}
-
-static int load_base_conf(struct ctx *ctx, const char *name, struct base_info *b, char **err)
-{
-	struct lc_err e = { "" };
-	return lc_err_to_str(store_base_load(&ctx->store, name, b, &e), &e, err);
-}
-
-static int mount_child(struct ctx *ctx, const struct child_info *c, bool mount, char **err)
-{
-	struct lc_err e = { "" };
-	int r = mount ? store_child_mount(&ctx->store, c, &e) : store_child_umount(&ctx->store, c, &e);
-	return lc_err_to_str(r, &e, err);
-}
 
 static const char refresh_help[] =
 "Usage: layerctl refresh CHILD...|--base NAME|--all [OPTIONS]\n"
@@ -206,7 +186,7 @@ static void delta_cache_done(struct delta_cache *c)
 }
 
 static int delta_get(struct ctx *ctx, struct delta_cache *c, const char *base, unsigned from, unsigned to,
-		     const struct refresh_delta **ret, char **err)
+		     const struct refresh_delta **ret, struct lc_err *err)
 {
 	for (size_t i = 0; i < c->n; i++)
 		if (STREQ(c->v[i].base, base) && c->v[i].from == from && c->v[i].to == to) {
@@ -259,7 +239,7 @@ static void locked_child_done(struct locked_child *l)
  */
 static int lock_child(struct ctx *ctx, const char *cmd, const char *name, struct locked_child *l)
 {
-	_cleanup_free_ char *err = NULL;
+	struct lc_err err = { "" };
 	struct child_info pre;
 	const char *why;
 	int r;
@@ -268,11 +248,11 @@ static int lock_child(struct ctx *ctx, const char *cmd, const char *name, struct
 	memset(&l->c, 0, sizeof(l->c));
 	if (name_validate(name, &why) < 0)
 		return log_fail(-1, "%s: child name '%s': %s", cmd, name, why);
-	r = load_child_conf(ctx, name, &pre, &err);
+	r = store_child_load(&ctx->store, name, &pre, &err);
 	if (r == -ENOENT)
 		return log_fail(-1, "%s %s: no such child", cmd, name);
 	if (r < 0)
-		return log_fail(-1, "%s %s: %s", cmd, name, err ? err : strerror(-r));
+		return log_fail(-1, "%s %s: %s", cmd, name, lc_err_msg(&err, r));
 	l->base_lock = store_lock(&ctx->store, LOCK_BASE, pre.base, LOCK_SH);
 	child_info_done(&pre);
 	if (l->base_lock < 0)
@@ -290,16 +270,15 @@ static int lock_child(struct ctx *ctx, const char *cmd, const char *name, struct
 	}
 	r = refresh_recover(&ctx->store, name, &err);
 	if (r < 0)
-		return log_fail(-1, "%s %s: recovering an interrupted refresh: %s", cmd, name, err ? err : strerror(-r));
+		return log_fail(-1, "%s %s: recovering an interrupted refresh: %s", cmd, name, lc_err_msg(&err, r));
 	if (r == 1)
 		log_warning("%s %s: an interrupted refresh was rolled back", cmd, name);
 	else if (r == 2)
 		log_warning("%s %s: an interrupted refresh or undo was completed", cmd, name);
-	free(err);
-	err = NULL;
-	r = load_child_conf(ctx, name, &l->c, &err);
+	err = (struct lc_err){ "" };
+	r = store_child_load(&ctx->store, name, &l->c, &err);
 	if (r < 0)
-		return log_fail(-1, "%s %s: %s", cmd, name, err ? err : strerror(-r));
+		return log_fail(-1, "%s %s: %s", cmd, name, lc_err_msg(&err, r));
 	return 0;
 }
 
@@ -335,15 +314,15 @@ static void start_again(struct ctx *ctx, const char *cmd, const char *name)
 /* Unmount a mounted child for the change: 1 unmounted (remount afterwards), 0 was not mounted, -1 error. */
 static int umount_for_change(struct ctx *ctx, const char *cmd, const struct child_info *c)
 {
-	_cleanup_free_ char *err = NULL;
+	struct lc_err err = { "" };
 	int r = store_child_is_mounted(&ctx->store, c);
 	if (r == 0)
 		return 0;
 	if (r < 0 && r != -EBUSY)
 		return log_fail(-1, "%s %s: checking mounts: %s", cmd, c->name, strerror(-r));
-	r = mount_child(ctx, c, false, &err);
+	r = store_child_umount(&ctx->store, c, &err);
 	if (r < 0) {
-		log_error("%s %s: unmounting the overlay: %s", cmd, c->name, err ? err : strerror(-r));
+		log_error("%s %s: unmounting the overlay: %s", cmd, c->name, lc_err_msg(&err, r));
 		if (r == -EBUSY)
 			log_hint("something still uses %s/children/%s/root", ctx->store.root, c->name);
 		return -1;
@@ -353,24 +332,24 @@ static int umount_for_change(struct ctx *ctx, const char *cmd, const struct chil
 
 static void remount(struct ctx *ctx, const char *cmd, const char *name)
 {
-	_cleanup_free_ char *err = NULL;
+	struct lc_err err = { "" };
 	struct child_info c;
-	int r = load_child_conf(ctx, name, &c, &err);
+	int r = store_child_load(&ctx->store, name, &c, &err);
 	if (r == 0) {
-		r = mount_child(ctx, &c, true, &err);
+		r = store_child_mount(&ctx->store, &c, &err);
 		child_info_done(&c);
 	}
 	if (r < 0)
-		log_error("%s %s: mounting the overlay again: %s", cmd, name, err ? err : strerror(-r));
+		log_error("%s %s: mounting the overlay again: %s", cmd, name, lc_err_msg(&err, r));
 }
 
 static unsigned target_generation(struct ctx *ctx, const char *cmd, const struct child_info *c, unsigned to)
 {
-	_cleanup_free_ char *err = NULL;
+	struct lc_err err = { "" };
 	struct base_info b;
-	int r = load_base_conf(ctx, c->base, &b, &err);
+	int r = store_base_load(&ctx->store, c->base, &b, &err);
 	if (r < 0)
-		return log_fail(0u, "%s %s: base %s: %s", cmd, c->name, c->base, err ? err : strerror(-r));
+		return log_fail(0u, "%s %s: base %s: %s", cmd, c->name, c->base, lc_err_msg(&err, r));
 	unsigned want = to ? to : b.current;
 	bool found = false;
 	for (size_t i = 0; i < b.n_gens; i++)
@@ -385,7 +364,7 @@ static enum outcome refresh_one(struct ctx *ctx, const struct refresh_opts *o, s
 				const char *name, struct json *j)
 {
 	_cleanup_(locked_child_done) struct locked_child l = { -1, -1, {} };
-	_cleanup_free_ char *err = NULL;
+	struct lc_err err = { "" };
 	struct refresh_plan plan = {};
 	const struct refresh_delta *d;
 	bool stopped = false;
@@ -415,12 +394,12 @@ static enum outcome refresh_one(struct ctx *ctx, const struct refresh_opts *o, s
 	}
 	r = delta_get(ctx, cache, l.c.base, l.c.gen, to, &d, &err);
 	if (r < 0) {
-		log_error("refresh %s: %s", name, err ? err : strerror(-r));
+		log_error("refresh %s: %s", name, lc_err_msg(&err, r));
 		goto out;
 	}
 	r = refresh_plan(&ctx->store, &l.c, d, o->policy, &plan, &err);
 	if (r < 0) {
-		log_error("refresh %s: %s", name, err ? err : strerror(-r));
+		log_error("refresh %s: %s", name, lc_err_msg(&err, r));
 		if (r == -ENOTRECOVERABLE || r == -EOPNOTSUPP)
 			log_hint("the child stays on generation %u, nothing was changed", l.c.gen);
 		goto out;
@@ -436,7 +415,7 @@ static enum outcome refresh_one(struct ctx *ctx, const struct refresh_opts *o, s
 		if (mounted)
 			remount(ctx, "refresh", name);
 		if (r < 0) {
-			log_error("refresh %s: %s (the child stays on generation %u)", name, err ? err : strerror(-r), l.c.gen);
+			log_error("refresh %s: %s (the child stays on generation %u)", name, lc_err_msg(&err, r), l.c.gen);
 			goto out;
 		}
 	}
@@ -473,7 +452,7 @@ out:
 static int undo_one(struct ctx *ctx, const struct refresh_opts *o, const char *name)
 {
 	_cleanup_(locked_child_done) struct locked_child l = { -1, -1, {} };
-	_cleanup_free_ char *err = NULL;
+	struct lc_err err = { "" };
 	bool stopped = false;
 	int ret = EXIT_FAIL, r;
 
@@ -493,7 +472,7 @@ static int undo_one(struct ctx *ctx, const struct refresh_opts *o, const char *n
 	if (mounted)
 		remount(ctx, "refresh --undo", name);
 	if (r < 0) {
-		log_error("refresh --undo %s: %s", name, err ? err : strerror(-r));
+		log_error("refresh --undo %s: %s", name, lc_err_msg(&err, r));
 		if (r == -ESTALE)
 			log_hint("nothing was changed; the child stays on generation %u", from);
 		goto out;
@@ -631,8 +610,8 @@ int cmd_refresh(struct ctx *ctx, int argc, char **argv)
 		return log_fail(EXIT_FAIL, "refresh: listing children: %s", strerror(-r));
 	if (o.base && !names[0]) {
 		struct base_info b;
-		_cleanup_free_ char *err = NULL;
-		if (load_base_conf(ctx, o.base, &b, &err) < 0) {
+		struct lc_err err = { "" };
+		if (store_base_load(&ctx->store, o.base, &b, &err) < 0) {
 			strv_free(names);
 			return log_fail(EXIT_FAIL, "refresh --base %s: no such base", o.base);
 		}

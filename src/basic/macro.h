@@ -67,17 +67,6 @@ static inline const char *lc_err_msg(const struct lc_err *e, int r)
 }
 
 /*
- * For code that still reports a malloc'd detail string (char **err): copy
- * e's detail there when r is an error and nothing was said yet.  Returns r.
- */
-static inline int lc_err_to_str(int r, const struct lc_err *e, char **err)
-{
-	if (r < 0 && err && !*err && e->msg[0])
-		*err = strdup(e->msg);
-	return r;
-}
-
-/*
  * Adds context in front of the detail a callee left: "DETAIL" becomes
  * "CONTEXT: DETAIL" (or just "CONTEXT" when there was none).
  */

@@ -22,7 +22,7 @@
  * type, mode, owner, xattrs); changed ones are new inodes.  A shared inode
  * is never chmod'ed, chown'ed or written: a metadata change is a new copy.
  *
- * Library code: returns 0 or -errno with a one-line detail in *err (malloc'd,
+ * Library code: returns 0 or -errno with a one-line detail in err (a struct lc_err,
  * may be NULL); never prints.  Callers hold the base lock exclusively for
  * everything that changes a base (gen_txn_*, gen_set_current, gen_remove).
  */
@@ -45,7 +45,7 @@ struct gen_record {
 };
 void gen_record_done(struct gen_record *g);
 /* Read gens/N/gen.conf (a generation without one, e.g. an imported gen 1, gets defaults). */
-int gen_record_load(struct store *s, const char *base, unsigned gen, struct gen_record *ret, char **err);
+int gen_record_load(struct store *s, const char *base, unsigned gen, struct gen_record *ret, struct lc_err *err);
 
 /* base.conf keys: the latest committed generation (default Current), the one current before. */
 int gen_base_latest(struct store *s, const char *base, unsigned *latest, unsigned *previous);
@@ -80,7 +80,7 @@ struct gen_txn {
  * base's leftovers first, opens the current manifest, makes the hidden
  * build dir.  The caller holds the base lock exclusively.
  */
-int gen_txn_begin(struct store *s, const char *base, struct gen_txn *t, char **err);
+int gen_txn_begin(struct store *s, const char *base, struct gen_txn *t, struct lc_err *err);
 /* Remove the build dir unless committed; free everything. */
 void gen_txn_done(struct gen_txn *t);
 
@@ -89,29 +89,29 @@ void gen_txn_done(struct gen_txn *t);
  * then every file identical to the current generation's is replaced by a
  * hard link to its inode; the manifest of those is inherited).
  */
-int gen_txn_fill_from_source(struct gen_txn *t, const char *source, char **err);
+int gen_txn_fill_from_source(struct gen_txn *t, const char *source, struct lc_err *err);
 
 /*
  * Scratch overlay dirs for a command: tmp/upper (its root gets the current
  * tree root's owner, mode and xattrs), tmp/work, tmp/root.  Absolute paths.
  */
-int gen_txn_scratch(struct gen_txn *t, char **upper, char **work, char **root, char **err);
+int gen_txn_scratch(struct gen_txn *t, char **upper, char **work, char **root, struct lc_err *err);
 /*
  * New tree = current tree + the scratch upper (unmounted by now): files of
  * upper moved in (or linked to the old inode when identical), whiteouts and
  * opaque dirs applied, hard links for everything else.  Only the files in
  * upper are hashed.  Refuses redirect and metacopy entries (-EXDEV).
  */
-int gen_txn_fill_from_upper(struct gen_txn *t, char **err);
+int gen_txn_fill_from_upper(struct gen_txn *t, struct lc_err *err);
 
 /* Write manifest and gen.conf, sync, rename into place, make it current. */
-int gen_txn_commit(struct gen_txn *t, const char *description, const char *source, char **err);
+int gen_txn_commit(struct gen_txn *t, const char *description, const char *source, struct lc_err *err);
 
 /* Make gen current (it must exist); Previous= becomes the old current. */
-int gen_set_current(struct store *s, const char *base, unsigned gen, char **err);
+int gen_set_current(struct store *s, const char *base, unsigned gen, struct lc_err *err);
 
 /* Remove generation gen (not current; the caller checked nobody needs it). */
-int gen_remove(struct store *s, const char *base, unsigned gen, char **err);
+int gen_remove(struct store *s, const char *base, unsigned gen, struct lc_err *err);
 
 /*
  * Bytes (st_blocks) of every inode under the trees, manifests and records of
@@ -119,7 +119,7 @@ int gen_remove(struct store *s, const char *base, unsigned gen, char **err);
  * For one generation: the disk it alone holds.
  */
 int gen_disk_held(struct store *s, const char *base, const unsigned *gens, size_t n, uint64_t *ret_bytes,
-		  char **err);
+		  struct lc_err *err);
 
 /*
  * Remove what killed commits of this base left: gens/.new-*@PID whose PID

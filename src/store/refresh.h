@@ -5,8 +5,8 @@
  * child's upper dir (C) must do so the update shows through without losing
  * what the child changed (the table is in man/layerctl-refresh.1).
  *
- * Library code: returns 0 or -errno with a detail in *err (malloc'd), never
- * prints.  The caller holds the base lock shared and the child lock
+ * Library code: returns 0 or -errno with a detail in err (a struct lc_err,
+ * may be NULL), never prints.  The caller holds the base lock shared and the child lock
  * exclusively, and has unmounted the child's overlay (refresh_apply,
  * refresh_undo and refresh_recover change the upper dir).
  *
@@ -35,7 +35,7 @@ struct diff_manifest;
 /* The paths that differ between two generations of a base (from their manifests). */
 struct refresh_delta;
 int refresh_delta_load(struct store *s, const char *base, unsigned from, unsigned to, struct refresh_delta **ret,
-		       char **err);
+		       struct lc_err *err);
 void refresh_delta_free(struct refresh_delta *d);
 size_t refresh_delta_count(const struct refresh_delta *d);
 
@@ -88,17 +88,17 @@ void refresh_plan_done(struct refresh_plan *p);
  * delta's "from").  Reads only those paths (and their parent dirs) in the
  * upper.  A type clash (a dir on one side, something else on the other,
  * that the child's changes keep) or an overlay redirect/metacopy xattr in
- * the upper is -ENOTRECOVERABLE / -EOPNOTSUPP with the path in *err.
+ * the upper is -ENOTRECOVERABLE / -EOPNOTSUPP with the path in err.
  */
 int refresh_plan(struct store *s, const struct child_info *c, const struct refresh_delta *delta,
-		 enum refresh_policy policy, struct refresh_plan *ret, char **err);
+		 enum refresh_policy policy, struct refresh_plan *ret, struct lc_err *err);
 
 /*
  * Carry out a plan: journal, moves to the save dir, commit (child.conf
  * Generation=B UndoGeneration=O), then drop the previous refresh's undo
  * data and point children/NAME/lower at the new tree.
  */
-int refresh_apply(struct store *s, const struct child_info *c, const struct refresh_plan *plan, char **err);
+int refresh_apply(struct store *s, const struct child_info *c, const struct refresh_plan *plan, struct lc_err *err);
 
 /* Where B's version of a conflicting path was saved (malloc'd absolute path). */
 char *refresh_saved_path(const struct store *s, const char *child, unsigned gen, const char *path);
@@ -108,14 +108,14 @@ char *refresh_saved_path(const struct store *s, const char *child, unsigned gen,
  * when there was nothing, 1 rolled back (child on O), 2 finished (child on
  * B, or undone).  Caller holds the child lock.
  */
-int refresh_recover(struct store *s, const char *child, char **err);
+int refresh_recover(struct store *s, const char *child, struct lc_err *err);
 
 /*
  * Put the child back on UndoGeneration with the upper as before its last
- * refresh.  Refused (-ESTALE, path in *err) when a path refresh touched was
+ * refresh.  Refused (-ESTALE, path in err) when a path refresh touched was
  * changed since, -ENOENT when there is nothing to undo.
  */
-int refresh_undo(struct store *s, const char *child, char **err);
+int refresh_undo(struct store *s, const char *child, struct lc_err *err);
 
 /*
  * children/NAME/lower: a relative symlink to the child's generation tree,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The refresh engine (src/store/refresh.c) on a store built by hand, with
+ * The refresh engine (src/store/refresh*.c) on a store built by hand, with
  * no overlay mounted: the upper dir holds what a copy-up, an edit, a
  * whiteout would have left.  Planning, applying, undoing, a type clash.
  */
@@ -129,7 +129,7 @@ TEST(plan_apply_undo)
 	struct store s;
 	struct refresh_delta *d = NULL;
 	struct refresh_plan p;
-	char *err = NULL;
+	struct lc_err err = { "" };
 	setup(&s);
 	struct child_info c = load_child(&s);
 	CHECK_INT(refresh_delta_load(&s, "b", 1, 2, &d, &err), 0);
@@ -181,7 +181,6 @@ TEST(plan_apply_undo)
 	refresh_plan_done(&p);
 	refresh_delta_free(d);
 	child_info_done(&c);
-	free(err);
 	teardown(&s);
 }
 
@@ -190,7 +189,7 @@ TEST(take_base_and_keep_child)
 	struct store s;
 	struct refresh_delta *d = NULL;
 	struct refresh_plan p;
-	char *err = NULL;
+	struct lc_err err = { "" };
 	setup(&s);
 	struct child_info c = load_child(&s);
 	CHECK_INT(refresh_delta_load(&s, "b", 1, 2, &d, &err), 0);
@@ -204,7 +203,6 @@ TEST(take_base_and_keep_child)
 	refresh_plan_done(&p);
 	refresh_delta_free(d);
 	child_info_done(&c);
-	free(err);
 	teardown(&s);
 }
 
@@ -213,7 +211,7 @@ TEST(type_clash_refused_with_the_path)
 	struct store s;
 	struct refresh_delta *d = NULL;
 	struct refresh_plan p;
-	char *err = NULL;
+	struct lc_err err = { "" };
 	setup(&s);
 	/* Generation 3: /opt/o became a symlink; the child has its own file in /opt/o. */
 	char tree[512], manifest[512];
@@ -233,11 +231,10 @@ TEST(type_clash_refused_with_the_path)
 	struct child_info c = load_child(&s);
 	CHECK_INT(refresh_delta_load(&s, "b", 1, 3, &d, &err), 0);
 	CHECK_INT(refresh_plan(&s, &c, d, REFRESH_DEFAULT, &p, &err), -ENOTRECOVERABLE);
-	CHECK(err && strstr(err, "/opt/o") && strstr(err, "type clash"));
+	CHECK(strstr(err.msg, "/opt/o") && strstr(err.msg, "type clash"));
 	CHECK_STREQ(slurp(upper, "opt/o/own"), "own");
 	refresh_delta_free(d);
 	child_info_done(&c);
-	free(err);
 	teardown(&s);
 }
 

@@ -117,7 +117,7 @@ TEST(commit_from_tree_links_unchanged_files)
 	symlink("etc/a", P("src/lnk"));
 
 	struct gen_txn t;
-	char *err = NULL;
+	struct lc_err err = { "" };
 	CHECK_INT(gen_txn_begin(&st, "b", &t, &err), 0);
 	CHECK_INT(t.from, 1);
 	CHECK_INT(t.to, 2);
@@ -128,7 +128,6 @@ TEST(commit_from_tree_links_unchanged_files)
 	CHECK_INT(t.stats.removed, 1);
 	CHECK_INT(t.stats.linked, 2);           /* etc/a and lnk */
 	gen_txn_done(&t);
-	free(err);
 
 	CHECK_STREQ(conf_get("Current"), "2");
 	CHECK_STREQ(conf_get("Latest"), "2");
@@ -183,7 +182,8 @@ TEST(commit_from_upper_applies_whiteouts_opaque_dirs_and_relinks)
 {
 	setup();
 	struct gen_txn t;
-	char *err = NULL, *upper = NULL, *work = NULL, *root = NULL;
+	struct lc_err err = { "" };
+	char *upper = NULL, *work = NULL, *root = NULL;
 	CHECK_INT(gen_txn_begin(&st, "b", &t, &err), 0);
 	CHECK_INT(gen_txn_scratch(&t, &upper, &work, &root, &err), 0);
 	char p[512];
@@ -224,7 +224,6 @@ TEST(commit_from_upper_applies_whiteouts_opaque_dirs_and_relinks)
 	free(upper);
 	free(work);
 	free(root);
-	free(err);
 	teardown();
 }
 
@@ -232,7 +231,8 @@ TEST(redirect_in_upper_is_refused_and_nothing_stays)
 {
 	setup();
 	struct gen_txn t;
-	char *err = NULL, *upper = NULL, *work = NULL, *root = NULL;
+	struct lc_err err = { "" };
+	char *upper = NULL, *work = NULL, *root = NULL;
 	CHECK_INT(gen_txn_begin(&st, "b", &t, &err), 0);
 	CHECK_INT(gen_txn_scratch(&t, &upper, &work, &root, &err), 0);
 	char p[512];
@@ -240,7 +240,7 @@ TEST(redirect_in_upper_is_refused_and_nothing_stays)
 	mkdir(p, 0755);
 	CHECK_INT(setxattr(p, "trusted.overlay.redirect", "/etc", 4, 0), 0);
 	CHECK_INT(gen_txn_fill_from_upper(&t, &err), -EXDEV);
-	CHECK(err && strstr(err, "redirect") && strstr(err, "/moved"));
+	CHECK(strstr(err.msg, "redirect") && strstr(err.msg, "/moved"));
 	gen_txn_done(&t);
 	/* the build dir is gone: gens/ holds generation 1 only */
 	DIR *d = opendir(P("bases/b/gens"));
@@ -255,7 +255,6 @@ TEST(redirect_in_upper_is_refused_and_nothing_stays)
 	free(upper);
 	free(work);
 	free(root);
-	free(err);
 	teardown();
 }
 
@@ -294,7 +293,7 @@ TEST(sweep_removes_dead_builds_and_uncommitted_generations)
 TEST(set_current_and_errors)
 {
 	setup();
-	char *err = NULL;
+	struct lc_err err = { "" };
 	mkdir_p(P("bases/b/gens/2/tree"), 0755);
 	write_file(P("bases/b/base.conf"), "[Base]\nCurrent=2\nLatest=2\n");
 	CHECK_INT(gen_set_current(&st, "b", 1, &err), 0);
@@ -302,10 +301,9 @@ TEST(set_current_and_errors)
 	CHECK_STREQ(conf_get("Previous"), "2");
 	CHECK_STREQ(conf_get("Latest"), "2");
 	CHECK_INT(gen_set_current(&st, "b", 5, &err), -ENOENT);
-	CHECK(err && strstr(err, "no generation 5"));
+	CHECK(strstr(err.msg, "no generation 5"));
 	mkdir_p(P("bases/b/gens/3/tree"), 0755);               /* above Latest: not a generation */
 	CHECK_INT(gen_set_current(&st, "b", 3, &err), -ENOENT);
-	free(err);
 	teardown();
 }
 
@@ -321,7 +319,7 @@ TEST(disk_held_counts_only_inodes_whose_last_link_goes)
 	write_file(P("bases/b/gens/2/tree/own"), big);
 	uint64_t one = 0, two = 0, both = 0;
 	unsigned g1 = 1, g2 = 2, g12[] = { 1, 2 };
-	char *err = NULL;
+	struct lc_err err = { "" };
 	CHECK_INT(gen_disk_held(&st, "b", &g1, 1, &one, &err), 0);
 	CHECK_INT(gen_disk_held(&st, "b", &g2, 1, &two, &err), 0);
 	CHECK_INT(gen_disk_held(&st, "b", g12, 2, &both, &err), 0);
@@ -332,7 +330,6 @@ TEST(disk_held_counts_only_inodes_whose_last_link_goes)
 	/* the shared file counts only when both generations go */
 	CHECK(both == one + two + shared);
 	CHECK(two >= 8192);
-	free(err);
 	teardown();
 }
 
