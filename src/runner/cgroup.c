@@ -37,17 +37,6 @@ struct hierarchy {
 	char *own;           /* our cgroup, as /proc/self/cgroup says */
 };
 
-static void set_err(char **err, const char *fmt, ...) _printf_(2, 3);
-static void set_err(char **err, const char *fmt, ...)
-{
-	va_list ap;
-	free(*err);
-	va_start(ap, fmt);
-	if (vasprintf(err, fmt, ap) < 0)
-		*err = NULL;
-	va_end(ap);
-}
-
 /* Does a cgroup mount carry every controller (or name=) of the hierarchy? */
 static bool mount_has_controllers(struct libmnt_fs *fs, const char *controllers)
 {
@@ -292,7 +281,7 @@ static int read_hierarchies(struct hierarchy **ret, size_t *ret_n)
 	return 0;
 }
 
-int runner_cgroups_make(const char *store_id, const char *name, bool must_leave_root, struct cgroups *cg, char **err)
+int runner_cgroups_make(const char *store_id, const char *name, bool must_leave_root, struct cgroups *cg, struct lc_err *err)
 {
 	_cleanup_free_ char *rel = NULL;
 	struct hierarchy *h = NULL;
@@ -303,7 +292,7 @@ int runner_cgroups_make(const char *store_id, const char *name, bool must_leave_
 	if (asprintf(&rel, "layerctl/%s/%s", store_id, name) < 0)
 		return -ENOMEM;
 	if ((r = read_hierarchies(&h, &n)) < 0) {
-		set_err(err, "/proc/self/cgroup: %s", strerror(-r));
+		lc_err_set(err, "/proc/self/cgroup: %s", strerror(-r));
 		return must_leave_root ? r : 0;
 	}
 	struct libmnt_table *tb = mnt_new_table_from_file("/proc/self/mountinfo");
@@ -338,9 +327,9 @@ int runner_cgroups_make(const char *store_id, const char *name, bool must_leave_
 		if (r >= 0)
 			continue;
 		if (own_dir)
-			set_err(err, "cgroup %s: %s/%s: %s", what, own_dir, rel, strerror(-r));
+			lc_err_set(err, "cgroup %s: %s/%s: %s", what, own_dir, rel, strerror(-r));
 		else
-			set_err(err, "cgroup %s: not mounted", what);
+			lc_err_set(err, "cgroup %s: not mounted", what);
 		/*
 		 * Without a cgroup of its own here the container's namespace
 		 * would be rooted where we are: harmless below a root, an

@@ -321,18 +321,18 @@ static const char *store_id(const struct run_config *c)
  */
 static int make_cgroups(struct run_config *c, char *errbuf, size_t errlen)
 {
-	_cleanup_free_ char *err = NULL;
+	struct lc_err err = { "" };
 	bool sys_admin = runner_config_caps(c) & (UINT64_C(1) << CAP_SYS_ADMIN);
 	int r = runner_cgroups_make(store_id(c), c->name, sys_admin, &c->cgroups, &err);
 	if (r < 0) {
 		snprintf(errbuf, errlen, "%s; refusing to run with CAP_SYS_ADMIN in a root cgroup (release_agent)",
-			 err ? err : strerror(-r));
+			 lc_err_msg(&err, r));
 		return r;
 	}
 	/* A simple init boots without it; systemd will say what it misses. */
 	if (c->boot && !c->cgroups.v2_path)
 		lc_warn(&c->warn, "%s: boot: no cgroup2 of its own (%s); /sys/fs/cgroup stays empty", c->name,
-			err ? err : "no cgroup2 hierarchy");
+			err.msg[0] ? err.msg : "no cgroup2 hierarchy");
 	return 0;
 }
 

@@ -167,7 +167,7 @@ int runner_is_host_root(const char *path);
  * hierarchy's real root or the hierarchy is not mounted.  *err also carries
  * the last failure that was tolerated.
  */
-int runner_cgroups_make(const char *store_id, const char *name, bool must_leave_root, struct cgroups *cg, char **err);
+int runner_cgroups_make(const char *store_id, const char *name, bool must_leave_root, struct cgroups *cg, struct lc_err *err);
 /* In the container's first process, before unshare(CLONE_NEWCGROUP): enter the v1 cgroups, close the descriptors. */
 int runner_cgroups_join(const struct cgroups *cg);
 /* Close the descriptors (the parent, once the container runs). */
