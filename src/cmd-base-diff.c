@@ -150,8 +150,8 @@ static int parse_base_diff_args(int argc, char **argv, struct bd_state *st, bool
 		return usage_error("base diff", "needs NAME [GEN_A [GEN_B]]");
 	if (st->summary && st->fmt == BD_DOCKER)
 		return usage_error("base diff", "--summary and --format=docker do not go together");
-	if ((nargs >= 2 && (r = parse_gen_arg("base diff", "GEN_A", argv[optind + 1], ga))) ||
-	    (nargs == 3 && (r = parse_gen_arg("base diff", "GEN_B", argv[optind + 2], gb))))
+	if ((nargs >= 2 && (r = cli_parse_gen_arg("base diff", "GEN_A", argv[optind + 1], ga))) ||
+	    (nargs == 3 && (r = cli_parse_gen_arg("base diff", "GEN_B", argv[optind + 2], gb))))
 		return r;
 	return 0;
 }
@@ -164,13 +164,13 @@ static int pick_generations(struct ctx *ctx, const char *name, unsigned *ga, uns
 {
 	struct base_info b;
 	int r;
-	if ((r = load_base_or_fail(ctx, "base diff", name, &b)))
+	if ((r = cli_load_base(ctx, "base diff", name, &b)))
 		return r;
 	if (!*gb)
 		*gb = b.current;
 	if (!*ga)
-		*ga = older_gen(&ctx->store, &b, *gb);
-	bool ok_a = *ga && has_gen(&b, *ga), ok_b = has_gen(&b, *gb);
+		*ga = cli_older_gen(&ctx->store, &b, *gb);
+	bool ok_a = *ga && cli_base_has_gen(&b, *ga), ok_b = cli_base_has_gen(&b, *gb);
 	base_info_done(&b);
 	if (!*ga)
 		return log_fail(EXIT_FAIL, "base diff %s: generation %u has no older generation to compare with", name, *gb);

@@ -431,7 +431,7 @@ void base_show_generations(struct store *s, const struct base_info *b, struct js
 }
 
 /* Generation number argument: 1.., no sign, no junk. */
-int parse_gen_arg(const char *cmd, const char *what, const char *arg, unsigned *ret)
+int cli_parse_gen_arg(const char *cmd, const char *what, const char *arg, unsigned *ret)
 {
 	char *end;
 	errno = 0;
@@ -442,7 +442,7 @@ int parse_gen_arg(const char *cmd, const char *what, const char *arg, unsigned *
 	return 0;
 }
 
-bool has_gen(const struct base_info *b, unsigned g)
+bool cli_base_has_gen(const struct base_info *b, unsigned g)
 {
 	for (size_t i = 0; i < b->n_gens; i++)
 		if (b->gens[i] == g)
@@ -451,14 +451,14 @@ bool has_gen(const struct base_info *b, unsigned g)
 }
 
 /* The generation before gen: its recorded parent if it still exists, else the highest below it. */
-unsigned older_gen(struct store *s, const struct base_info *b, unsigned gen)
+unsigned cli_older_gen(struct store *s, const struct base_info *b, unsigned gen)
 {
 	struct gen_record rec;
 	unsigned parent = 0;
 	if (gen_record_load(s, b->name, gen, &rec, NULL) == 0)
 		parent = rec.parent;
 	gen_record_done(&rec);
-	if (parent && parent < gen && has_gen(b, parent))
+	if (parent && parent < gen && cli_base_has_gen(b, parent))
 		return parent;
 	unsigned best = 0;
 	for (size_t i = 0; i < b->n_gens; i++)
@@ -468,7 +468,7 @@ unsigned older_gen(struct store *s, const struct base_info *b, unsigned gen)
 }
 
 /* Open the store and load base NAME; prints "CMD NAME: why".  0 or an exit code. */
-int load_base_or_fail(struct ctx *ctx, const char *cmd, const char *name, struct base_info *b)
+int cli_load_base(struct ctx *ctx, const char *cmd, const char *name, struct base_info *b)
 {
 	struct lc_err e = { "" };
 	int r;
@@ -497,7 +497,7 @@ int cmd_base_rollback(struct ctx *ctx, int argc, char **argv)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (c == 't') {
-			if ((r = parse_gen_arg("base rollback", "--to", optarg, &to)))
+			if ((r = cli_parse_gen_arg("base rollback", "--to", optarg, &to)))
 				return r;
 		} else if (c == 'h') {
 			fputs(base_help, stdout);
@@ -514,12 +514,12 @@ int cmd_base_rollback(struct ctx *ctx, int argc, char **argv)
 	if (lock < 0)
 		return log_fail(EXIT_FAIL, "base rollback %s: lock: %s", name, strerror(-lock));
 	struct base_info b;
-	if ((r = load_base_or_fail(ctx, "base rollback", name, &b)))
+	if ((r = cli_load_base(ctx, "base rollback", name, &b)))
 		return r;
 	unsigned cur = b.current;
 	if (!to)
-		to = older_gen(&ctx->store, &b, cur);
-	bool exists = to && has_gen(&b, to);
+		to = cli_older_gen(&ctx->store, &b, cur);
+	bool exists = to && cli_base_has_gen(&b, to);
 	base_info_done(&b);
 	if (!to)
 		return log_fail(EXIT_FAIL, "base rollback %s: generation %u is the oldest one; nothing to roll back to", name, cur);
@@ -546,7 +546,7 @@ static int gc_one(struct ctx *ctx, const char *name, unsigned keep, bool dry_run
 		return log_fail(EXIT_FAIL, "base gc %s: lock: %s", name, strerror(-lock));
 	struct base_info b;
 	int r;
-	if ((r = load_base_or_fail(ctx, "base gc", name, &b)))
+	if ((r = cli_load_base(ctx, "base gc", name, &b)))
 		return r;
 	gen_sweep_base(s, name, true);
 	struct kid *kids = NULL;

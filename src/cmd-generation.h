@@ -11,10 +11,10 @@
 #include "src/cli.h"
 
 /* Generation number argument: 1.., no sign, no junk; else a usage error "CMD: WHAT: ...". */
-int parse_gen_arg(const char *cmd, const char *what, const char *arg, unsigned *ret);
+int cli_parse_gen_arg(const char *cmd, const char *what, const char *arg, unsigned *ret);
 /* Has base b a generation g? */
-bool has_gen(const struct base_info *b, unsigned g);
+bool cli_base_has_gen(const struct base_info *b, unsigned g);
 /* The generation before gen: its recorded parent if it still exists, else the highest below it (0: none). */
-unsigned older_gen(struct store *s, const struct base_info *b, unsigned gen);
+unsigned cli_older_gen(struct store *s, const struct base_info *b, unsigned gen);
 /* Open the store and load base NAME; prints "CMD NAME: why". */
-int load_base_or_fail(struct ctx *ctx, const char *cmd, const char *name, struct base_info *b);
+int cli_load_base(struct ctx *ctx, const char *cmd, const char *name, struct base_info *b);
