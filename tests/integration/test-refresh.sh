@@ -18,11 +18,11 @@ prepare_tree() {
 }
 setup_refresh() {
 	setup b c
-	ln -s src "$T/g1"
+	mv "$T/src" "$T/g1"
 	"$L" -q mount c
 	M=$ROOT/children/c/root
 	U=$ROOT/children/c/upper
-	cp -a "$T/src" "$T/g2"
+	cp -a "$T/g1" "$T/g2"
 }
 
 # Commit $T/g2 (edited by the test) as the next generation.
