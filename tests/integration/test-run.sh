@@ -356,6 +356,14 @@ test_tampered_seccomp_cache_is_rebuilt_and_runtime_dir_checked() {
 	printf '\006\000\000\000\000\000\377\177' >"$f"
 	assert_contains "$($L run c -- mknod /tmp/blk b 7 0 2>&1 || true)" "Operation not permitted"
 	[ "$(stat -c %s "$f")" -gt 8 ] || fail "cache not rewritten"
+	# The same program behind a well-formed header (magic, length) whose
+	# digest does not match: only the digest stops it.
+	printf 'LCBPF\000\000\001\010\000\000\000\000\000\000\000' >"$f"
+	head -c 16 /dev/zero >>"$f"
+	printf '\006\000\000\000\000\000\377\177' >>"$f"
+	assert_eq "$(stat -c %s "$f")" 40
+	assert_contains "$($L run c -- mknod /tmp/blk b 7 0 2>&1 || true)" "Operation not permitted"
+	[ "$(stat -c %s "$f")" -gt 40 ] || fail "cache with a wrong digest not rewritten"
 	# A cache file someone else owns, or may write, is not used but replaced.
 	chown 65534 "$f"
 	$L run c -- true
