@@ -12,15 +12,8 @@
 set -eu
 L=${LAYERCTL:?}
 FILES=${FILES:-50000}
-tmp=$(mktemp -d /tmp/layerctl-bench-gen.XXXXXX)
-cleanup() {
-	awk '{print $5}' /proc/self/mountinfo | while read -r t; do t=$(printf '%b' "$t"); case "$t" in "$tmp"/*) echo "$t";; esac; done | sort -r | xargs -r -n1 umount -l
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-export LAYERCTL_ROOT="$tmp/store" LAYERCTL_RUNTIME_DIR="$tmp/run"
-
-now() { date +%s.%N; }
+. "$(dirname "$0")/lib.sh"
+bench_setup gen
 ms() { echo "($2 - $1) * 1000" | bc -l; }
 kib() { du -sk "$1" | cut -f1; }
 

@@ -12,15 +12,8 @@ set -eu
 L=${LAYERCTL:?}
 N=${N:-100}
 CHANGED=${CHANGED:-500}
-tmp=$(mktemp -d /tmp/layerctl-bench-refresh.XXXXXX)
-cleanup() {
-	awk '{print $5}' /proc/self/mountinfo | while read -r t; do t=$(printf '%b' "$t"); case "$t" in "$tmp"/*) echo "$t";; esac; done | sort -r | xargs -r -n1 umount -l
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-export LAYERCTL_ROOT="$tmp/store" LAYERCTL_RUNTIME_DIR="$tmp/run"
-
-now() { date +%s.%N; }
+. "$(dirname "$0")/lib.sh"
+bench_setup refresh
 
 # A tree of $2 files in dirs of 100: d0000/f00 ... (the changed ones are the first $CHANGED).
 make_tree() {

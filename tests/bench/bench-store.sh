@@ -10,15 +10,8 @@
 set -eu
 L=${LAYERCTL:?}
 N=${N:-200}
-tmp=$(mktemp -d /tmp/layerctl-bench-store.XXXXXX)
-cleanup() {
-	awk '{print $5}' /proc/self/mountinfo | while read -r t; do t=$(printf '%b' "$t"); case "$t" in "$tmp"/*) echo "$t";; esac; done | sort -r | xargs -r -n1 umount -l
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-export LAYERCTL_ROOT="$tmp/store" LAYERCTL_RUNTIME_DIR="$tmp/run"
-
-now() { date +%s.%N; }
+. "$(dirname "$0")/lib.sh"
+bench_setup store
 elapsed() { echo "$2 - $1" | bc -l; }
 
 mkdir -p "$tmp/small/bin"; cp /bin/busybox "$tmp/small/bin/"
