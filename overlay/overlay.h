@@ -83,6 +83,23 @@ int ov_kernel_supported(struct lc_err *err);
  */
 int ov_check_upper_fs(const char *dir, struct lc_err *err);
 
+/* ---- Idmapped lower layer, for user-namespace children (overlay/idmap.c) ---- */
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Write "0 base count" to pid's uid_map and gid_map (setgroups stays allowed). */
+int ov_write_id_maps(pid_t pid, uint32_t base, uint32_t count);
+/* A descriptor of a throw-away user namespace mapping 0..count-1 to base..base+count-1. */
+int ov_userns_open(uint32_t base, uint32_t count);
+/* A detached clone of the mount at path, idmapped that way: owners on disk read shifted by base. */
+int ov_idmapped_clone(const char *path, uint32_t base, uint32_t count);
+/* Mount an overlay at target whose one lower is an idmapped clone (new mount API). */
+int ov_mount_idmapped(const struct ov_layers *layers, const char *target, uint32_t base, uint32_t count,
+		      struct lc_err *err);
+/* Can the kernel and dir's file system do that?  Probes with scratch dirs inside dir. */
+int ov_check_idmapped(const char *dir, struct lc_err *err);
+
 /* ---- What an upper directory encodes (see OVERLAYFS-NOTES.md) ---- */
 
 enum ov_entry_kind {

@@ -43,6 +43,8 @@ static const char run_help[] =
 "      --chdir DIR            working directory inside (default /)\n"
 "      --hostname NAME        hostname (default: the child's name)\n"
 "      --private-network      own network namespace with loopback only\n"
+"      --private-users MODE   user namespace: pick (a range of its own), BASE[:COUNT],\n"
+"                             or no\n"
 "      --capability CAPS      add capabilities (CAP_X,CAP_Y or all)\n"
 "      --drop-capability CAPS drop capabilities\n"
 "      --console MODE         auto (a pty for each of stdin/stdout/stderr that\n"
@@ -162,6 +164,8 @@ static int lock_load_mount(struct ctx *ctx, const char *cmd, const char *name, s
 	if (lock < 0)
 		return log_fail(EXIT_FAIL, "%s %s: lock: %s", cmd, name, strerror(-lock));
 	if ((r = run_opts_load_child(ctx, cmd, name, ci, c)) || (o && (r = run_opts_apply(cmd, c, o, cmdv))))
+		return r;
+	if ((r = run_opts_prepare_userns(ctx, cmd, ci, c)))
 		return r;
 	/* Whatever is at the root now (a bind mount of /, say) must not be the host's root. */
 	if ((r = check_root(cmd, c)))

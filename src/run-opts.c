@@ -13,7 +13,7 @@
 
 enum {
 	OPT_BIND = 0x100, OPT_BIND_RO, OPT_TMPFS, OPT_CHDIR, OPT_HOSTNAME, OPT_PRIVNET,
-	OPT_CAP, OPT_DROPCAP, OPT_CONSOLE,
+	OPT_CAP, OPT_DROPCAP, OPT_CONSOLE, OPT_PRIVUSERS,
 };
 
 /* Split argv at the first "--": options before, the command after. */
@@ -33,7 +33,7 @@ int run_opts_split_command(int argc, char **argv, char ***cmd)
 static bool run_only(int c)
 {
 	return c == 'b' || c == OPT_BIND || c == OPT_BIND_RO || c == OPT_TMPFS ||
-	       c == OPT_HOSTNAME || c == OPT_PRIVNET || c == OPT_CAP || c == OPT_DROPCAP;
+	       c == OPT_HOSTNAME || c == OPT_PRIVNET || c == OPT_CAP || c == OPT_DROPCAP || c == OPT_PRIVUSERS;
 }
 
 /* --bind, --bind-ro, --tmpfs and --setenv append to the lists. */
@@ -97,6 +97,14 @@ static int parse_one_opt(const char *cmd, int c, const char *arg, struct run_opt
 		o->hostname = arg;
 		return 0;
 	case OPT_PRIVNET: o->private_network = true; return 0;
+	case OPT_PRIVUSERS: {
+		enum private_users m;
+		uint32_t b, n;
+		if (runner_private_users_parse(arg, &m, &b, &n) < 0)
+			return usage_error(cmd, "--private-users %s: needs pick, no, or BASE[:COUNT] (BASE > 0)", arg);
+		o->private_users = arg;
+		return 0;
+	}
 	case OPT_CAP:
 	case OPT_DROPCAP:
 		return parse_caps_opt(cmd, c, arg, o);
@@ -122,6 +130,7 @@ int run_opts_parse(const char *cmd, int argc, char **argv, struct run_opts *o, b
 		{ "chdir", required_argument, NULL, OPT_CHDIR },
 		{ "hostname", required_argument, NULL, OPT_HOSTNAME },
 		{ "private-network", no_argument, NULL, OPT_PRIVNET },
+		{ "private-users", required_argument, NULL, OPT_PRIVUSERS },
 		{ "capability", required_argument, NULL, OPT_CAP },
 		{ "drop-capability", required_argument, NULL, OPT_DROPCAP },
 		{ "console", required_argument, NULL, OPT_CONSOLE },
@@ -188,6 +197,8 @@ static int apply_opts(struct run_config *c, struct run_opts *o, char **cmdv)
 		return -EINVAL;   /* an init runs as root; said by the caller */
 	if (o->private_network)
 		c->private_network = true;
+	if (o->private_users)
+		runner_private_users_parse(o->private_users, &c->private_users, &c->uid_base, &c->uid_count);
 	c->caps_add = (c->caps_add & ~o->caps_drop) | o->caps_add;
 	c->caps_drop = (c->caps_drop & ~o->caps_add) | o->caps_drop;
 	if ((r = replace_str(&c->user, o->user)) < 0 || (r = replace_str(&c->chdir, o->chdir)) < 0 ||

@@ -19,6 +19,7 @@ struct run_opts {
 	bool boot;
 	const char *user, *chdir, *hostname, *console;
 	bool private_network;
+	const char *private_users;   /* --private-users=, checked */
 	uint64_t caps_add, caps_drop;
 	struct run_config lists;   /* only env, binds, tmpfs used */
 };
@@ -35,5 +36,11 @@ int run_opts_parse(const char *cmd, int argc, char **argv, struct run_opts *o, b
 int run_opts_apply(const char *cmd, struct run_config *c, struct run_opts *o, char **cmdv);
 /* Load child NAME and its child.conf settings into *ci and c (no lock taken). */
 int run_opts_load_child(struct ctx *ctx, const char *cmd, const char *name, struct child_info *ci, struct run_config *c);
+/*
+ * User-namespace mode (src/run-userns.c): resolve PrivateUsers=pick to the
+ * child's recorded range and bring the upper's owners to the mode asked
+ * (shifted once, offline).  The caller holds the child lock.
+ */
+int run_opts_prepare_userns(struct ctx *ctx, const char *cmd, struct child_info *ci, struct run_config *c);
 /* Refuse a runtime dir that someone other than root could change (missing is fine). */
 int run_opts_check_runtime_dir(struct ctx *ctx, const char *cmd, const char *name);

@@ -445,6 +445,15 @@ static int parse_tmpfs(struct run_config *c, const char *v, const char **why)
 	return r;
 }
 
+static int parse_private_users(struct run_config *c, const char *v, const char **why)
+{
+	if (runner_private_users_parse(v, &c->private_users, &c->uid_base, &c->uid_count) < 0) {
+		*why = "needs pick, no, or BASE[:COUNT] (BASE > 0)";
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static const struct run_setting {
 	const char *section, *key;
 	bool multi;             /* every occurrence counts (else the last one) */
@@ -459,6 +468,7 @@ static const struct run_setting {
 	{ "Exec",  "Environment",         true,  parse_environment },
 	{ "Exec",  "Capability",          true,  parse_capability },
 	{ "Exec",  "DropCapability",      true,  parse_drop_capability },
+	{ "Exec",  "PrivateUsers",        false, parse_private_users },
 	{ "Files", "Bind",                true,  parse_bind },
 	{ "Files", "BindReadOnly",        true,  parse_bind_ro },
 	{ "Files", "TemporaryFileSystem", true,  parse_tmpfs },

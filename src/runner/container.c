@@ -237,7 +237,8 @@ static _Noreturn void fork_command_and_stub(const struct run_config *c, int errf
 	runner_pid1_stub(pid);
 }
 
-static _Noreturn void container_init(const struct run_config *c, int errfd, int sock, int bpffd, const sigset_t *oldmask)
+static _Noreturn void container_init(const struct run_config *c, int errfd, int sock, int bpffd, int syncfd,
+				     const sigset_t *oldmask)
 {
 	_cleanup_free_ char *slave = NULL;
 	const char *step = "hostname";
@@ -248,6 +249,9 @@ static _Noreturn void container_init(const struct run_config *c, int errfd, int 
 	parent_still_there(errfd);
 	/* Nothing of the host's open files crosses into the container. */
 	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+	/* User-namespace mode: nothing is mapped until the parent wrote the maps (userns.c). */
+	if (syncfd >= 0 && (r = runner_userns_wait_for_maps(syncfd)) < 0)
+		fail(errfd, "user namespace: uid/gid maps", r);
 	/* Our own cgroups first, so they, not the host's, are the cgroup namespace's root. */
 	if ((r = runner_cgroups_join(&c->cgroups)) < 0)
 		fail(errfd, "cgroup: join", r);
@@ -322,7 +326,12 @@ static const char *store_id(const struct run_config *c)
 static int make_cgroups(struct run_config *c, char *errbuf, size_t errlen)
 {
 	struct lc_err err = { "" };
-	bool sys_admin = runner_config_caps(c) & (UINT64_C(1) << CAP_SYS_ADMIN);
+	/*
+	 * CAP_SYS_ADMIN in a user namespace of its own is not the host's: the
+	 * kernel refuses release_agent (written or as a mount option) outside
+	 * the initial user namespace, so such a container needs no v1 cgroups.
+	 */
+	bool sys_admin = (runner_config_caps(c) & (UINT64_C(1) << CAP_SYS_ADMIN)) && !runner_config_userns(c);
 	int r = runner_cgroups_make(store_id(c), c->name, sys_admin, &c->cgroups, &err);
 	if (r < 0) {
 		snprintf(errbuf, errlen, "%s; refusing to run with CAP_SYS_ADMIN in a root cgroup (release_agent)",
@@ -382,7 +391,7 @@ static int collect_start(struct run_config *c, struct container *ret, int errfd,
 
 int runner_container_start(struct run_config *c, struct container *ret, char *errbuf, size_t errlen, int *exit_hint)
 {
-	int errpipe[2], bpfpipe[2], sv[2] = { -1, -1 }, r;
+	int errpipe[2], bpfpipe[2], sv[2] = { -1, -1 }, sync[2] = { -1, -1 }, r;
 	/* No CLONE_NEWCGROUP: the container's first process makes it once in its own cgroups (cgroup.c). */
 	unsigned long long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
 	/* Which of the command's stdio are a pty of its own (console.c). */
@@ -396,6 +405,15 @@ int runner_container_start(struct run_config *c, struct container *ret, char *er
 		flags |= CLONE_NEWNET;
 	if ((r = make_cgroups(c, errbuf, errlen)) < 0)
 		return r;
+	/* The other namespaces then belong to the new user namespace (userns.c). */
+	if (runner_config_userns(c)) {
+		flags |= CLONE_NEWUSER;
+		if (pipe2(sync, O_CLOEXEC) < 0) {
+			snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
+			runner_cgroups_remove(&c->cgroups);
+			return -errno;
+		}
+	}
 	errpipe[0] = errpipe[1] = bpfpipe[0] = bpfpipe[1] = -1;
 	if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(bpfpipe, O_CLOEXEC) < 0 ||
 	    (pty && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)) {
@@ -417,10 +435,22 @@ int runner_container_start(struct run_config *c, struct container *ret, char *er
 		close(bpfpipe[1]);
 		if (sv[0] >= 0)
 			close(sv[0]);
-		container_init(c, errpipe[1], sv[1], bpfpipe[0], &old);
+		if (sync[1] >= 0)
+			close(sync[1]);
+		container_init(c, errpipe[1], sv[1], bpfpipe[0], sync[0], &old);
 	}
 	close(errpipe[1]);
 	close(bpfpipe[0]);
+	if (sync[0] >= 0)
+		close(sync[0]);
+	if (sync[1] >= 0) {
+		/* A container left without maps reads EOF and reports it. */
+		if (pid > 0 && (r = runner_userns_parent_setup(c, pid)) == 0 && write(sync[1], "u", 1) != 1)
+			r = -errno;
+		if (pid > 0 && r < 0)
+			lc_warn(&c->warn, "%s: user namespace: %s", c->name, strerror(-r));
+		close(sync[1]);
+	}
 	runner_cgroups_close(&c->cgroups);   /* the container has its copies */
 	if (pid > 0) {
 		/* Meanwhile the container builds its root; an empty pipe tells it we failed. */

@@ -75,12 +75,27 @@ static int bind_ro_self(const char *path)
 	return mnt(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 }
 
-static int make_dev(void)
+static const struct { const char *name; unsigned maj, min; } dev_nodes[] = {
+	{ "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 },
+	{ "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 },
+};
+
+/* A node of /dev: made, or in a user namespace (no CAP_MKNOD there) the host's bound onto an empty file. */
+static int make_node(const char *path, int idx, const struct userns_mounts *um)
 {
-	static const struct { const char *name; unsigned maj, min; } nodes[] = {
-		{ "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 },
-		{ "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 },
-	};
+	if (!um) {
+		dev_t dev = makedev(dev_nodes[idx].maj, dev_nodes[idx].min);
+		return mknod(path, S_IFCHR | 0666, dev) < 0 ? -errno : 0;
+	}
+	int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return runner_move_mount_to(um->dev[idx], path);
+}
+
+static int make_dev(const struct userns_mounts *um)
+{
 	static const struct { const char *name, *target; } links[] = {
 		{ "fd", "/proc/self/fd" }, { "stdin", "/proc/self/fd/0" },
 		{ "stdout", "/proc/self/fd/1" }, { "stderr", "/proc/self/fd/2" },
@@ -91,12 +106,12 @@ static int make_dev(void)
 		return r;
 	/* umask 0: the modes below are meant literally. */
 	mode_t old = umask(0);
-	for (size_t i = 0; i < ELEMENTSOF(nodes); i++) {
+	for (size_t i = 0; i < ELEMENTSOF(dev_nodes); i++) {
 		char p[32];
-		snprintf(p, sizeof(p), "/dev/%s", nodes[i].name);
-		if (mknod(p, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) < 0) {
+		snprintf(p, sizeof(p), "/dev/%s", dev_nodes[i].name);
+		if ((r = make_node(p, (int)i, um)) < 0) {
 			umask(old);
-			return -errno;
+			return r;
 		}
 	}
 	for (size_t i = 0; i < ELEMENTSOF(links); i++) {
@@ -137,7 +152,7 @@ static int make_dev(void)
  * vmalloc addresses, scheduler and latency statistics (docker masks most
  * of these too).  Files a kernel lacks are skipped.
  */
-static int make_proc(void)
+static int make_proc(const struct userns_mounts *um)
 {
 	static const char *const read_only[] = {
 		"/proc/sys", "/proc/acpi", "/proc/apm", "/proc/asound",
@@ -148,8 +163,11 @@ static int make_proc(void)
 		"/proc/kpageflags", "/proc/kpagecount", "/proc/kpagecgroup", "/proc/kmsg", "/proc/vmallocinfo",
 		"/proc/sched_debug", "/proc/latency_stats", "/proc/timer_stats",
 	};
-	int r;
-	if ((r = mnt_mkdir("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) < 0)
+	int r = 0;
+	if (um) {
+		if ((mkdir("/proc", 0555) < 0 && errno != EEXIST) || (r = runner_move_mount_to(um->proc, "/proc")) < 0)
+			return r < 0 ? r : -errno;
+	} else if ((r = mnt_mkdir("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) < 0)
 		return r;
 	for (size_t i = 0; i < ELEMENTSOF(read_only); i++)
 		if (access(read_only[i], F_OK) == 0 && (r = bind_ro_self(read_only[i])) < 0)
@@ -219,6 +237,7 @@ static int place_bind(int fd, const char *dst)
 int runner_setup_root(const struct run_config *c, const char **step)
 {
 	int bind_fds[c->n_binds + 1];
+	struct userns_mounts usermounts, *um = NULL;
 	int r;
 
 	for (size_t i = 0; i <= c->n_binds; i++)
@@ -227,6 +246,14 @@ int runner_setup_root(const struct run_config *c, const char **step)
 	STEP("make mounts private");
 	if ((r = mnt(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL)) < 0)
 		return r;
+	/*
+	 * In a user namespace the overlay's mount came from a more privileged
+	 * namespace and is locked, which pivot_root refuses: a bind of it onto
+	 * itself is ours.
+	 */
+	STEP("root: bind");
+	if (runner_config_userns(c) && (r = mnt(c->root, c->root, NULL, MS_BIND | MS_REC, NULL)) < 0)
+		return r;
 	STEP("root: nodev");
 	struct mount_attr nodev = { .attr_set = MOUNT_ATTR_NODEV };
 	if (mount_setattr(AT_FDCWD, c->root, 0, &nodev, sizeof(nodev)) < 0)
@@ -234,6 +261,14 @@ int runner_setup_root(const struct run_config *c, const char **step)
 	STEP("bind: open source");
 	if ((r = open_binds(c, bind_fds)) < 0)
 		goto out;
+	if (runner_config_userns(c)) {
+		const char *names[ELEMENTSOF(dev_nodes)];
+		for (size_t i = 0; i < ELEMENTSOF(dev_nodes); i++)
+			names[i] = dev_nodes[i].name;
+		um = &usermounts;
+		if ((r = runner_userns_open_mounts(c, names, ELEMENTSOF(names), um, step)) < 0)
+			goto out;
+	}
 
 	STEP("pivot_root");
 	if (chdir(c->root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0) {
@@ -245,21 +280,34 @@ int runner_setup_root(const struct run_config *c, const char **step)
 		r = -errno;
 		goto out;
 	}
+	/* Nothing of the host is reachable now: become root of the user namespace (userns.c). */
+	STEP("user namespace: setuid 0");
+	if (um && (r = runner_userns_become_root()) < 0)
+		goto out;
 
 	STEP("/dev");
-	if ((r = make_dev()) < 0)
+	if ((r = make_dev(um)) < 0)
 		goto out;
 	STEP("/proc");
-	if ((r = make_proc()) < 0)
+	if ((r = make_proc(um)) < 0)
 		goto out;
 	STEP("/sys");
 	if (is_dir("/sys")) {
-		if ((r = mnt("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) < 0)
+		if (um)
+			r = runner_move_mount_to(um->sys, "/sys");
+		else
+			r = mnt("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+		if (r < 0)
 			goto out;
-		/* systemd as init needs a writable cgroup2 tree: its own, thanks to the cgroup namespace. */
-		if (c->boot && c->cgroups.v2_path) {
+		/*
+		 * systemd as init needs a writable cgroup2 tree: its own, thanks to
+		 * the cgroup namespace.  A user namespace's /sys is a clone of the
+		 * host's, host hierarchies included: its own view hides them.
+		 */
+		if ((c->boot || um) && c->cgroups.v2_path) {
 			STEP("/sys/fs/cgroup");
-			if ((r = mnt("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) < 0)
+			if ((r = mnt("cgroup2", "/sys/fs/cgroup", "cgroup2",
+				     MS_NOSUID | MS_NODEV | MS_NOEXEC | (c->boot ? 0 : MS_RDONLY), NULL)) < 0)
 				goto out;
 		}
 	}
@@ -282,6 +330,8 @@ out:
 	for (size_t i = 0; i < c->n_binds; i++)
 		if (bind_fds[i] >= 0)
 			close(bind_fds[i]);
+	if (um)
+		runner_userns_close_mounts(um);
 	return r;
 }
 

@@ -56,9 +56,17 @@ int runner_loopback_up(void)
 int runner_join_namespaces(int pidfd, bool net)
 {
 	int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP;
+	int other = runner_userns_of_pidfd_is_other(pidfd);
+	if (other < 0)
+		return other;
 	if (net)
 		flags |= CLONE_NEWNET;
+	/* A container in user-namespace mode: its user namespace too, first (the kernel orders it so). */
+	if (other)
+		flags |= CLONE_NEWUSER;
 	if (setns(pidfd, flags) < 0)
+		return -errno;
+	if (other && runner_userns_become_root() < 0)
 		return -errno;
 	return chdir("/") < 0 ? -errno : 0;
 }

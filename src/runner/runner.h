@@ -78,6 +78,13 @@ struct cgroups {
 	size_t n_mounts;
 };
 
+/* PrivateUsers=: no user namespace, a range picked by the store, or one given. */
+enum private_users {
+	PRIVATE_USERS_NO,
+	PRIVATE_USERS_PICK,
+	PRIVATE_USERS_FIXED,
+};
+
 struct run_config {
 	char *name;             /* the child's name (messages, default hostname) */
 	struct lc_warn warn;    /* something went wrong but the run goes on (the CLI prints it) */
@@ -106,6 +113,9 @@ struct run_config {
 	struct winsize winsize; /* the host terminal's, for the pty before anything runs */
 	struct cgroups cgroups; /* its own cgroups (cgroup.c) */
 	const char *runtime;    /* the store's runtime dir (filter cache), or NULL */
+	enum private_users private_users;
+	uint32_t uid_base;      /* user namespace: 0..uid_count-1 inside is uid_base.. outside */
+	uint32_t uid_count;     /* 0 until the range is known (PICK: the CLI asks the store) */
 };
 
 void runner_config_done(struct run_config *c);
@@ -174,6 +184,31 @@ int runner_cgroups_join(const struct cgroups *cg);
 void runner_cgroups_close(struct cgroups *cg);
 /* rmdir them (and what was made below), then STORE_ID and layerctl when empty. */
 void runner_cgroups_remove(struct cgroups *cg);
+
+/* ---- userns.c: user-namespace mode ---- */
+
+/* "no"/"yes"/"pick"/"N"/"N:COUNT" (N > 0, N+COUNT < 2^32); -EINVAL otherwise. */
+int runner_private_users_parse(const char *v, enum private_users *mode, uint32_t *base, uint32_t *count);
+/* Does this run get a user namespace of its own (mode set and range known)? */
+bool runner_config_userns(const struct run_config *c);
+/* Parent: the maps of pid's namespace, and its cgroups chowned to the range's root. */
+int runner_userns_parent_setup(const struct run_config *c, pid_t pid);
+int runner_cgroups_chown(const struct cgroups *cg, uid_t uid, gid_t gid);
+/* Container: wait until the parent wrote the maps (a byte on syncfd); become root of the namespace after pivot_root. */
+int runner_userns_wait_for_maps(int syncfd);
+int runner_userns_become_root(void);
+/* Is the process behind pidfd in another user namespace than ours?  1/0/-errno. */
+int runner_userns_of_pidfd_is_other(int pidfd);
+/* What a user namespace cannot mount itself, taken before pivot_root (see userns.c). */
+struct userns_mounts {
+	int dev[6];     /* host device nodes, detached clones, in the order asked */
+	int proc;       /* a new proc instance (fsmount) */
+	int sys;        /* fresh sysfs (private network) or a read-only clone of the host's */
+};
+int runner_userns_open_mounts(const struct run_config *c, const char *const *dev_nodes, size_t n_nodes,
+			      struct userns_mounts *m, const char **step);
+void runner_userns_close_mounts(struct userns_mounts *m);
+int runner_move_mount_to(int fd, const char *dst);
 
 /* ---- caps.c ---- */
 

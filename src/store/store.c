@@ -10,6 +10,8 @@
 #include <sys/statfs.h>
 #include <xxhash.h>
 
+#include "src/store/uidrange.h"
+
 #include "src/store/store.h"
 #include "src/store/refresh.h"
 #include "src/store/generation.h"
@@ -521,7 +523,8 @@ static int probe_cache_key(const char *dir, char *key, size_t size)
  * the runtime dir (a tmpfs: forgotten at reboot) per mounted file system
  * (probe_cache_key).
  */
-static int check_upper_fs_cached(struct store *s, const char *dir, struct lc_err *e)
+static int check_fs_cached(struct store *s, const char *dir, const char *what,
+			   int (*probe)(const char *dir, struct lc_err *e), struct lc_err *e)
 {
 	char key[96];
 	_cleanup_free_ char *mark = NULL;
@@ -529,12 +532,12 @@ static int check_upper_fs_cached(struct store *s, const char *dir, struct lc_err
 	if (r < 0)
 		return r;
 	if (r == 0)
-		return ov_check_upper_fs(dir, e);
-	if (asprintf(&mark, "%s/upper-fs-ok/%s", s->runtime, key) < 0)
+		return probe(dir, e);
+	if (asprintf(&mark, "%s/%s/%s", s->runtime, what, key) < 0)
 		return -ENOMEM;
 	if (access(mark, F_OK) == 0)
 		return 0;
-	r = ov_check_upper_fs(dir, e);
+	r = probe(dir, e);
 	if (r < 0)
 		return r;
 	char *slash = strrchr(mark, '/');
@@ -546,6 +549,17 @@ static int check_upper_fs_cached(struct store *s, const char *dir, struct lc_err
 			close(fd);
 	}
 	return 0;
+}
+
+static int check_upper_fs_cached(struct store *s, const char *dir, struct lc_err *e)
+{
+	return check_fs_cached(s, dir, "upper-fs-ok", ov_check_upper_fs, e);
+}
+
+/* User-namespace mode: can the kernel and the store's file system idmap a lower?  Remembered like the above. */
+int store_check_idmapped_cached(struct store *s, struct lc_err *e)
+{
+	return check_fs_cached(s, s->root, "idmap-ok", ov_check_idmapped, e);
 }
 
 int store_child_mount(struct store *s, const struct child_info *c, struct lc_err *err)
@@ -583,13 +597,22 @@ int store_child_mount(struct store *s, const struct child_info *c, struct lc_err
 	}
 	if (r != 0)
 		return r < 0 ? r : 1;
+	/* A shift of the upper's owners a killed command left is finished first (shift.c). */
+	if ((r = store_child_shift_finish(s, (struct child_info *)c, &s->warn, err)) < 0)
+		return r;
 	r = ov_kernel_supported(err);
 	if (r == 0)
 		r = check_upper_fs_cached(s, dir, err);
+	struct uid_range shift;
+	if (r == 0 && (r = store_child_upper_shift(c, &shift)) < 0)
+		lc_err_set(err, "child.conf: Child.UpperShift= is not BASE:COUNT");
+	if (r == 0 && shift.count)
+		r = store_check_idmapped_cached(s, err);
 	if (r == 0) {
 		const char *lowers[] = { tree };
 		struct ov_layers l = { .lowers = lowers, .n_lowers = 1, .upper = upper, .work = work };
-		r = ov_mount(&l, target, err);
+		/* An upper stored shifted sees the lower through the same shift (uidrange.h). */
+		r = shift.count ? ov_mount_idmapped(&l, target, shift.base, shift.count, err) : ov_mount(&l, target, err);
 	}
 	return r;
 }

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * run/start in user-namespace mode (PrivateUsers=): the range (picked once
+ * by the store, then recorded) and the upper dir's owners brought to the
+ * mode asked before the overlay is mounted.  See docs/runner.md, "User
+ * namespaces".
+ */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "src/log.h"
+#include "src/run-opts.h"
+#include "src/store/uidrange.h"
+
+/* Progress of a shift: on a terminal only (a script's stderr stays clean). */
+static void shift_progress(void *userdata, const char *msg)
+{
+	const char *name = userdata;
+	if (isatty(STDERR_FILENO))
+		fprintf(stderr, "layerctl: %s: %s\n", name, msg);
+}
+
+int run_opts_prepare_userns(struct ctx *ctx, const char *cmd, struct child_info *ci, struct run_config *c)
+{
+	struct lc_err e = { "" };
+	struct uid_range want = { 0, 0 }, have;
+	int r;
+
+	if (c->private_users == PRIVATE_USERS_PICK) {
+		if ((r = store_uid_range_pick(&ctx->store, ci, getenv("LAYERCTL_SUBID_DIR"), &want, &e)) < 0)
+			return log_fail(EXIT_FAIL, "%s %s: private users: %s", cmd, c->name, lc_err_msg(&e, r));
+		c->uid_base = want.base;
+		c->uid_count = want.count;
+	} else if (c->private_users == PRIVATE_USERS_FIXED)
+		want = (struct uid_range){ c->uid_base, c->uid_count };
+	if (want.count && (r = store_check_idmapped_cached(&ctx->store, &e)) < 0)
+		return log_fail(EXIT_FAIL, "%s %s: private users: this kernel or the store's file system cannot mount an "
+			       "overlay with an idmapped lower layer (%s)", cmd, c->name, lc_err_msg(&e, r));
+	if ((r = store_child_upper_shift(ci, &have)) < 0)
+		return log_fail(EXIT_FAIL, "%s %s: child.conf: Child.UpperShift= is not BASE:COUNT", cmd, c->name);
+	bool pending = settings_get(ci->conf, "Child", "UpperShiftTo") != NULL;
+	if (!pending && have.base == want.base && have.count == want.count)
+		return 0;
+	/* Offline only: a mounted overlay would see files change owner under it. */
+	if ((r = store_child_is_mounted(&ctx->store, ci)) != 0)
+		return log_fail(EXIT_FAIL, "%s %s: the child is mounted; unmount it (layerctl umount) to switch its "
+			       "user-namespace mode", cmd, c->name);
+	struct lc_warn progress = { shift_progress, c->name };
+	if ((r = store_child_shift_upper(&ctx->store, ci, want, &progress, &e)) < 0)
+		return log_fail(EXIT_FAIL, "%s %s: shifting the upper dir's owners: %s", cmd, c->name, lc_err_msg(&e, r));
+	return 0;
+}
