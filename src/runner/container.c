@@ -326,13 +326,20 @@ static const char *store_id(const struct run_config *c)
 static int make_cgroups(struct run_config *c, char *errbuf, size_t errlen)
 {
 	struct lc_err err = { "" };
+	bool sys_admin = runner_config_caps(c) & (UINT64_C(1) << CAP_SYS_ADMIN);
+	int r = runner_cgroups_make(store_id(c), c->name, sys_admin, &c->cgroups, &err);
 	/*
 	 * CAP_SYS_ADMIN in a user namespace of its own is not the host's: the
-	 * kernel refuses release_agent (written or as a mount option) outside
-	 * the initial user namespace, so such a container needs no v1 cgroups.
+	 * kernel refuses release_agent (written, or as a mount option) outside
+	 * the initial user namespace, and the file is root's outside.  Such a
+	 * container still gets v1 cgroups of its own (a hierarchy mounted inside
+	 * then shows nothing of the host's), but is not refused without them.
 	 */
-	bool sys_admin = (runner_config_caps(c) & (UINT64_C(1) << CAP_SYS_ADMIN)) && !runner_config_userns(c);
-	int r = runner_cgroups_make(store_id(c), c->name, sys_admin, &c->cgroups, &err);
+	if (r < 0 && runner_config_userns(c)) {
+		lc_warn(&c->warn, "%s: %s; running in its user namespace without cgroups of its own there", c->name,
+			lc_err_msg(&err, r));
+		r = runner_cgroups_make(store_id(c), c->name, false, &c->cgroups, &err);
+	}
 	if (r < 0) {
 		snprintf(errbuf, errlen, "%s; refusing to run with CAP_SYS_ADMIN in a root cgroup (release_agent)",
 			 lc_err_msg(&err, r));

@@ -102,6 +102,8 @@ run_one() {
 	rc=$?
 	# The subshell's trap already cleaned up; this catches a killed subshell.
 	cleanup_test_dir
+	# TEST_MODE names a pass of a file that runs its tests more than once (test-security.sh).
+	name="${name}${TEST_MODE:+[$TEST_MODE]}"
 	if [ "$rc" -eq 77 ]; then
 		echo "skip ${name#test_}: $(tail -n 1 "$T.log")"
 	elif [ "$rc" -eq 0 ]; then
