@@ -38,6 +38,8 @@
 
 int runner_private_users_parse(const char *v, enum private_users *mode, uint32_t *base, uint32_t *count)
 {
+	if (!*v)
+		return -EINVAL;
 	int b = settings_value_bool(v);
 	if (b == 0) {
 		*mode = PRIVATE_USERS_NO;

@@ -50,9 +50,8 @@ bool uid_range_overlaps(struct uid_range a, struct uid_range b)
 
 uint32_t uid_range_candidate(const char *name, unsigned attempt)
 {
-	struct { unsigned attempt; char name[NAME_MAX_LEN + 1]; } key = { attempt, "" };
-	snprintf(key.name, sizeof(key.name), "%s", name);
-	uint64_t h = XXH3_64bits(&key, sizeof(key));
+	/* The attempt is the seed: attempt 0 is the name's own hash, the next ones scatter. */
+	uint64_t h = XXH3_64bits_withSeed(name, strlen(name), attempt);
 	uint32_t slots = (UID_RANGE_PICK_MAX - UID_RANGE_PICK_MIN) / UID_RANGE_SIZE;
 	return UID_RANGE_PICK_MIN + (uint32_t)(h % slots) * UID_RANGE_SIZE;
 }
