@@ -271,6 +271,57 @@ test_tiocsti_on_the_terminal_fails() {
 	assert_eq "$(inside_boot attack tiocsti)" EPERM
 }
 
+# ---- what only user-namespace mode stops (issue 10) ----
+# Root holding CAP_SYS_ADMIN (--capability=all, or a booted init) mounts a
+# fresh sysfs or proc, which carries none of the runner's read-only masks,
+# and writes host-wide settings through it: the old trust model allows it
+# (shown with --private-users=no in both passes), a user namespace of its
+# own must not: sysfs is refused (not its network namespace), and proc's
+# files stay the host root's, who is nobody inside.
+fresh_api_fs_attack() {
+	local v p
+	v=$(cat /sys/class/net/lo/tx_queue_len)
+	p=$(cat /proc/sys/kernel/printk_ratelimit)
+	$L run c "$@" --capability=all -- sh -c "mkdir -p /tmp/s /tmp/p
+		mount -t sysfs s /tmp/s && echo $v >/tmp/s/class/net/lo/tx_queue_len && echo sysfs-wrote
+		mount -t proc p /tmp/p && echo $p >/tmp/p/sys/kernel/printk_ratelimit && echo proc-wrote
+		echo attack-done" 2>&1 || true
+}
+
+test_fresh_sysfs_or_proc_writes_host_settings_only_without_userns() {
+	setup_attack
+	local out
+	host_ok write /proc/sys/kernel/printk_ratelimit "$(cat /proc/sys/kernel/printk_ratelimit)"
+	out=$(fresh_api_fs_attack --private-users=no)
+	assert_contains "$out" sysfs-wrote "old trust model"
+	assert_contains "$out" proc-wrote "old trust model"
+	[ "${PRIVATE_USERS:-no}" != no ] || return 0
+	out=$(fresh_api_fs_attack)
+	assert_contains "$out" attack-done
+	case "$out" in *wrote*) fail "a host setting written from a user namespace: $out" ;; esac
+	# The same with a network namespace of its own (sysfs mounts then, but shows only its own devices).
+	out=$(fresh_api_fs_attack --private-network)
+	assert_contains "$out" attack-done
+	case "$out" in *wrote*) fail "a setting written from a user namespace with its own network: $out" ;; esac
+}
+
+# CAP_SYS_ADMIN inside is its own user namespace's: what needs it in the
+# host's (loading a module, the host's sysctls, mknod of /dev/kmsg) fails
+# even without the seccomp filter's help, and the capability sets prove
+# root inside holds everything there.
+test_capabilities_inside_are_the_user_namespace_s() {
+	setup_attack
+	[ "${PRIVATE_USERS:-no}" != no ] || { echo "  (user-namespace pass only)"; return 0; }
+	local base uidmap
+	assert_contains "$(inside_all sh -c 'grep CapEff /proc/self/status')" "ffffffff"
+	uidmap=$(inside_all cat /proc/self/uid_map)
+	base=$(awk '{print $2}' <<<"$uidmap")
+	[ "$base" -ge 524288 ] || fail "uid_map: $uidmap"
+	assert_eq "$(inside_all attack module)" EPERM
+	assert_eq "$(inside_all attack mknod-read /tmp/kmsg c 1 11)" EPERM
+	assert_write_refused "$(inside_all attack write /proc/sys/kernel/printk_ratelimit 5)"
+}
+
 # ---- cgroup v1 release_agent (issue 8, item 1) ----
 
 # Mount every v1 hierarchy the container's /proc/self/cgroup lists and look
