@@ -48,7 +48,14 @@ struct walk {
 	struct dbuf path;    /* merged path of the entry at hand */
 	struct dbuf scratch; /* paths built while comparing base subtrees */
 	char target[PATH_MAX + 1];
+	uint32_t shift_base, shift_count; /* owners stored shifted (user-namespace child): subtract */
 };
+
+/* An upper stored shifted (uidrange.h) shows owners as the child sees them. */
+static void unshift(const struct walk *w, struct diff_entry *e)
+{
+	diff_entry_unshift(e, w->shift_base, w->shift_count);
+}
 
 void diff_result_done(struct diff_result *r)
 {
@@ -567,6 +574,7 @@ static int walk_entry(struct walk *w, int dfd, const char *name, const struct lo
 	}
 
 	diff_entry_from_stat(&x.u, &x.st);
+	unshift(w, &x.u);
 	struct lower lo;
 	_cleanup_free_ char *lo_buf = NULL;
 	if ((r = lower_of(w, parent_lo, name, x.info.redirect, &lo, &lo_buf)) < 0)
@@ -660,7 +668,14 @@ static int change_cmp(const void *a, const void *b)
 int diff_classify(int upper_fd, const struct diff_manifest *base, struct diff_hash_cache *cache,
 		  struct diff_result *ret, struct lc_err *err)
 {
-	struct walk w = { .base = base, .cache = cache, .res = ret, .err = err };
+	return diff_classify_shifted(upper_fd, base, cache, 0, 0, ret, err);
+}
+
+int diff_classify_shifted(int upper_fd, const struct diff_manifest *base, struct diff_hash_cache *cache,
+			  uint32_t shift_base, uint32_t shift_count, struct diff_result *ret, struct lc_err *err)
+{
+	struct walk w = { .base = base, .cache = cache, .res = ret, .err = err, .shift_base = shift_base,
+			  .shift_count = shift_count };
 	struct stat st;
 	struct diff_entry u = {}, b;
 	int r;
@@ -677,6 +692,7 @@ int diff_classify(int upper_fd, const struct diff_manifest *base, struct diff_ha
 	}
 	/* The root: its mode, owner and xattrs are what the merged "/" shows. */
 	diff_entry_from_stat(&u, &st);
+	unshift(&w, &u);
 	if ((r = diff_xattr_digest(w.h, upper_fd, ".", u.xattrs, NULL)) < 0) {
 		lc_err_set(err, "upper dir: xattrs: %s", strerror(-r));
 		goto out;

@@ -226,6 +226,16 @@ bool diff_result_differs(const struct diff_result *r);
  */
 int diff_classify(int upper_fd, const struct diff_manifest *base, struct diff_hash_cache *cache,
 		  struct diff_result *ret, struct lc_err *err);
+/*
+ * The same for an upper whose owners are stored shifted by shift_base (a
+ * child in user-namespace mode, src/store/uidrange.h): IDs in
+ * shift_base..shift_base+shift_count-1 count as 0..shift_count-1, so a
+ * copy-up is no owner change.
+ */
+int diff_classify_shifted(int upper_fd, const struct diff_manifest *base, struct diff_hash_cache *cache,
+			  uint32_t shift_base, uint32_t shift_count, struct diff_result *ret, struct lc_err *err);
+/* uid/gid inside base..base+count-1 -> minus base (count 0: unchanged). */
+void diff_entry_unshift(struct diff_entry *e, uint32_t base, uint32_t count);
 
 /* ---- Vacuum ---- */
 

@@ -48,3 +48,13 @@ void diff_entry_from_stat(struct diff_entry *e, const struct stat *st)
 	e->mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
 	e->rdev = S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode) ? (uint64_t)st->st_rdev : 0;
 }
+
+void diff_entry_unshift(struct diff_entry *e, uint32_t base, uint32_t count)
+{
+	if (!count)
+		return;
+	if (e->uid >= base && (uint64_t)e->uid < (uint64_t)base + count)
+		e->uid -= base;
+	if (e->gid >= base && (uint64_t)e->gid < (uint64_t)base + count)
+		e->gid -= base;
+}

@@ -16,6 +16,7 @@
 #include "src/log.h"
 #include "src/output.h"
 #include "src/store/refresh.h"
+#include "src/store/uidrange.h"
 
 #define HASH_CACHE_FILE "hash-cache"
 
@@ -76,7 +77,13 @@ static int classify_child(const char *cmd, struct child_handle *x, bool use_cach
 		return log_fail(-errno, "%s %s: upper dir: %m", cmd, x->c.name);
 	if (use_cache && (r = diff_cache_load(x->child_fd, HASH_CACHE_FILE, st.st_dev, &cache, NULL)) < 0)
 		return log_fail(r, "%s %s: hash cache: %s", cmd, x->c.name, strerror(-r));
-	r = diff_classify(x->upper_fd, x->base, cache, res, &e);
+	/* A user-namespace child's upper is stored shifted: compare the owners it sees (uidrange.h). */
+	struct uid_range shift;
+	if ((r = store_child_upper_shift(&x->c, &shift)) < 0) {
+		diff_cache_free(cache);
+		return log_fail(r, "%s %s: child.conf: Child.UpperShift= is not BASE:COUNT", cmd, x->c.name);
+	}
+	r = diff_classify_shifted(x->upper_fd, x->base, cache, shift.base, shift.count, res, &e);
 	if (r < 0) {
 		diff_cache_free(cache);
 		return log_fail(r, "%s %s: %s", cmd, x->c.name, e.msg[0] ? e.msg : strerror(-r));

@@ -13,6 +13,8 @@
 #include "src/commands.h"
 #include "src/json.h"
 #include "src/log.h"
+#include "src/run-opts.h"
+#include "src/store/uidrange.h"
 #include "src/runner/runner.h"
 #include "src/store/refresh.h"
 
@@ -411,7 +413,20 @@ static enum outcome refresh_one(struct ctx *ctx, const struct refresh_opts *o, s
 		}
 		if ((mounted = umount_for_change(ctx, "refresh", &l.c)) < 0)
 			goto out;
-		r = refresh_apply(&ctx->store, &l.c, &plan, &err);
+		/* A user-namespace child: refreshed unshifted, planned again for that (src/run-userns.c). */
+		struct uid_range shift;
+		if ((r = cli_userns_unshift(ctx, "refresh", &l.c, &shift)) < 0) {
+			if (mounted)
+				remount(ctx, "refresh", name);
+			goto out;
+		}
+		if (r > 0) {
+			refresh_plan_done(&plan);
+			r = refresh_plan(&ctx->store, &l.c, d, o->policy, &plan, &err);
+		}
+		if (r >= 0)
+			r = refresh_apply(&ctx->store, &l.c, &plan, &err);
+		cli_userns_reshift(ctx, "refresh", name, shift);
 		if (mounted)
 			remount(ctx, "refresh", name);
 		if (r < 0) {
@@ -468,7 +483,14 @@ static int undo_one(struct ctx *ctx, const struct refresh_opts *o, const char *n
 	int mounted = umount_for_change(ctx, "refresh --undo", &l.c);
 	if (mounted < 0)
 		goto out;
+	struct uid_range shift;
+	if ((r = cli_userns_unshift(ctx, "refresh --undo", &l.c, &shift)) < 0) {
+		if (mounted)
+			remount(ctx, "refresh --undo", name);
+		goto out;
+	}
 	r = refresh_undo(&ctx->store, name, &err);
+	cli_userns_reshift(ctx, "refresh --undo", name, shift);
 	if (mounted)
 		remount(ctx, "refresh --undo", name);
 	if (r < 0) {

@@ -42,5 +42,13 @@ int run_opts_load_child(struct ctx *ctx, const char *cmd, const char *name, stru
  * (shifted once, offline).  The caller holds the child lock.
  */
 int run_opts_prepare_userns(struct ctx *ctx, const char *cmd, struct child_info *ci, struct run_config *c);
+/*
+ * refresh/undo of a user-namespace child (src/run-userns.c): its upper
+ * shifted back before (1 when it was shifted, *saved its range), to saved
+ * again after.  Print their errors.
+ */
+struct uid_range;
+int cli_userns_unshift(struct ctx *ctx, const char *cmd, struct child_info *c, struct uid_range *saved);
+int cli_userns_reshift(struct ctx *ctx, const char *cmd, const char *name, struct uid_range saved);
 /* Refuse a runtime dir that someone other than root could change (missing is fine). */
 int run_opts_check_runtime_dir(struct ctx *ctx, const char *cmd, const char *name);

@@ -50,3 +50,44 @@ int run_opts_prepare_userns(struct ctx *ctx, const char *cmd, struct child_info 
 		return log_fail(EXIT_FAIL, "%s %s: shifting the upper dir's owners: %s", cmd, c->name, lc_err_msg(&e, r));
 	return 0;
 }
+
+/*
+ * refresh and refresh --undo copy base files and saved versions into the
+ * upper and compare stat data they recorded: they work on an upper stored
+ * unshifted.  So a user-namespace child's upper is shifted back first
+ * (offline: the caller unmounted it and holds the child lock) and to its
+ * range again afterwards (reloading child.conf, which they rewrote).  A
+ * kill in between leaves a consistent state: UpperShift= says what is on
+ * disk, and the next run shifts again.
+ */
+int cli_userns_unshift(struct ctx *ctx, const char *cmd, struct child_info *c, struct uid_range *saved)
+{
+	struct lc_err e = { "" };
+	int r = store_child_upper_shift(c, saved);
+	if (r < 0)
+		return log_fail(r, "%s %s: child.conf: Child.UpperShift= is not BASE:COUNT", cmd, c->name);
+	if (!saved->count)
+		return 0;
+	struct lc_warn progress = { shift_progress, c->name };
+	if ((r = store_child_shift_upper(&ctx->store, c, (struct uid_range){ 0, 0 }, &progress, &e)) < 0)
+		return log_fail(r, "%s %s: shifting the upper dir's owners back: %s", cmd, c->name, lc_err_msg(&e, r));
+	return 1;
+}
+
+int cli_userns_reshift(struct ctx *ctx, const char *cmd, const char *name, struct uid_range saved)
+{
+	struct lc_err e = { "" };
+	struct child_info c = {};
+	if (!saved.count)
+		return 0;
+	int r = store_child_load(&ctx->store, name, &c, &e);
+	if (r == 0) {
+		struct lc_warn progress = { shift_progress, (void *)name };
+		r = store_child_shift_upper(&ctx->store, &c, saved, &progress, &e);
+	}
+	child_info_done(&c);
+	if (r < 0)
+		return log_fail(r, "%s %s: shifting the upper dir's owners to its range again: %s (the next run does it)",
+				cmd, name, lc_err_msg(&e, r));
+	return 0;
+}

@@ -21,6 +21,7 @@
 #include "overlay/overlay.h"
 #include "src/basic/fileio.h"
 #include "src/store/refresh-internal.h"
+#include "src/store/uidrange.h"
 
 /* ---- the delta between two generations ---- */
 
@@ -138,6 +139,7 @@ struct planner {
 	size_t n_comps, alloc_comps;
 	char *prev;          /* the previous path (the comps cache key) */
 	size_t prev_len;
+	struct uid_range shift; /* the upper's owners are stored shifted (user-namespace child) */
 };
 
 static int check_overlay_xattrs(struct planner *pl, const char *path, const struct ov_entry_info *info)
@@ -418,6 +420,8 @@ static int plan_path(struct planner *pl, const char *path, size_t len, const str
 
 	struct upper_entry u;
 	r = read_upper_entry(pl->h, pl->upper_fd, path, parent_x, o, b, &u, pl->err);
+	if (r == 0)
+		diff_entry_unshift(&u.e, pl->shift.base, pl->shift.count);
 	if (r == -ENOENT)
 		return in_opaque ? plan_hidden(pl, path, b, true) : add_item(pl->plan, RF_ABSENT, RF_KEEP, false, path, NULL);
 	if (r < 0)
@@ -537,6 +541,7 @@ static int finish_dirs(struct planner *pl)
 		if (fstatat(pl->upper_fd, it->path, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return lc_err_ret(pl->err, -errno, "upper dir: /%s: %m", it->path);
 		entry_from_stat(&ue, &st);
+		diff_entry_unshift(&ue, pl->shift.base, pl->shift.count);
 		if ((r = diff_xattr_digest(pl->h, pl->upper_fd, it->path, ue.xattrs, NULL)) < 0)
 			return lc_err_ret(pl->err, r, "upper dir: /%s: xattrs: %s", it->path, strerror(-r));
 		if (oi >= 0)
@@ -595,6 +600,10 @@ int refresh_plan(struct store *s, const struct child_info *c, const struct refre
 		return lc_err_ret(err, -errno, "%s/%s: %m", s->root, rel);
 	if ((r = diff_hasher_new(&pl.h)) < 0)
 		goto out;
+	if ((r = store_child_upper_shift(c, &pl.shift)) < 0) {
+		lc_err_set(err, "child.conf: Child.UpperShift= is not BASE:COUNT");
+		goto out;
+	}
 	for (size_t i = 0; i < d->n; i++) {
 		struct diff_entry o, b;
 		const struct diff_entry *op = NULL, *bp = NULL;

@@ -187,6 +187,54 @@ test_bad_values_are_refused() {
 	assert_contains "$ERR" "not an option of exec"
 }
 
+# diff, audit and vacuum compare the owners the child sees: a copy-up
+# stored shifted is no owner change.
+test_diff_audit_vacuum_unshift_the_upper_s_owners() {
+	setup
+	$L run c --private-users=pick -- sh -c 'touch /etc/group; echo y >>/etc/os-release; chmod 600 /etc/passwd; echo n >/new'
+	local out
+	out=$($L diff c)
+	assert_contains "$out" "= /etc/group"
+	assert_contains "$out" "M /etc/os-release"
+	assert_contains "$out" "m /etc/passwd"
+	assert_contains "$out" "A /new"
+	assert_eq "$(echo "$out" | grep -c '^m ')" 1 "only /etc/passwd's mode changed: $out"
+	# audit's table: m (metadata) and = (redundant copies) columns.
+	assert_eq "$($L audit | awk '$1 == "c" {print $9, $12}')" "1 1"
+	assert_contains "$($L vacuum c 2>&1)" "removed /etc/group"
+	assert_no_file "$ROOT/children/c/upper/etc/group"
+	assert_eq "$($L run c --private-users=pick -- stat -c %u:%g /etc/group)" "0:0"
+}
+
+# refresh works on the upper unshifted and shifts it to its range again;
+# a copy-up the child never changed goes stale and the update shows.
+test_refresh_and_undo_of_a_user_namespace_child() {
+	setup
+	$L run c --private-users=pick -- sh -c 'touch /etc/group; echo mine >/home/u/file'
+	local base
+	base=$(range_of c)
+	cp -a "$T/src" "$T/g2"
+	echo "newgroup:x:5:" >>"$T/g2/etc/group"
+	$L -q base update bb --from "$T/g2"
+	local out
+	# diff's preview of the refresh: the untouched copy-up is stale, not a conflict.
+	out=$($L diff c)
+	assert_contains "$out" "S /etc/group"
+	out=$($L refresh c)
+	assert_contains "$out" "S /etc/group"
+	case "$out" in *"C /"*) fail "a conflict from owner noise: $out" ;; esac
+	assert_eq "$(sed -n 's/^Generation=//p' "$ROOT/children/c/child.conf")" 2
+	grep -q "^UpperShift=$base:65536$" "$ROOT/children/c/child.conf" || fail "not shifted again"
+	assert_eq "$(owner "$ROOT/children/c/upper/home/u/file")" "$((base + 1000)):$((base + 1000))"
+	assert_contains "$($L run c --private-users=pick -- cat /etc/group)" newgroup
+	assert_eq "$($L run c --private-users=pick -- cat /home/u/file)" mine
+	$L refresh c --undo >/dev/null
+	assert_eq "$(sed -n 's/^Generation=//p' "$ROOT/children/c/child.conf")" 1
+	grep -q "^UpperShift=$base:65536$" "$ROOT/children/c/child.conf" || fail "not shifted again after undo"
+	assert_eq "$(owner "$ROOT/children/c/upper/etc/group")" "$base:$base"
+	case "$($L run c --private-users=pick -- cat /etc/group)" in *newgroup*) fail "undo kept the update" ;; esac
+}
+
 wait_running() {
 	local i
 	for i in $(seq 100); do $L ps | grep -q "^$1 " && return 0; sleep 0.05; done
