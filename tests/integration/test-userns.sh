@@ -215,6 +215,8 @@ test_refresh_and_undo_of_a_user_namespace_child() {
 	base=$(range_of c)
 	cp -a "$T/src" "$T/g2"
 	echo "newgroup:x:5:" >>"$T/g2/etc/group"
+	# A dir the child's copy-up holds gets the base's new metadata (copied from the tree, unshifted).
+	chmod 700 "$T/g2/home/u"
 	$L -q base update bb --from "$T/g2"
 	local out
 	# diff's preview of the refresh: the untouched copy-up is stale, not a conflict.
@@ -228,6 +230,7 @@ test_refresh_and_undo_of_a_user_namespace_child() {
 	assert_eq "$(owner "$ROOT/children/c/upper/home/u/file")" "$((base + 1000)):$((base + 1000))"
 	assert_contains "$($L run c --private-users=pick -- cat /etc/group)" newgroup
 	assert_eq "$($L run c --private-users=pick -- cat /home/u/file)" mine
+	assert_eq "$($L run c --private-users=pick -- stat -c %u:%g:%a /home/u)" "1000:1000:700"
 	$L refresh c --undo >/dev/null
 	assert_eq "$(sed -n 's/^Generation=//p' "$ROOT/children/c/child.conf")" 1
 	grep -q "^UpperShift=$base:65536$" "$ROOT/children/c/child.conf" || fail "not shifted again after undo"
