@@ -683,6 +683,7 @@ int diff_classify_shifted(int upper_fd, const struct diff_manifest *base, struct
 	memset(ret, 0, sizeof(*ret));
 	if ((r = diff_hasher_new(&w.h)) < 0)
 		return r;
+	diff_hasher_set_unshift(w.h, shift_base, shift_count);
 	if ((r = dbuf_reserve(&w.path, 256)) < 0)
 		goto out;
 	w.path.p[0] = '\0';

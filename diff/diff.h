@@ -24,6 +24,8 @@
 
 struct diff_hasher; /* a reusable read buffer + XXH3 state: no allocation per file */
 int diff_hasher_new(struct diff_hasher **ret);
+/* xattr digests of an upper stored shifted: POSIX ACL IDs in base..base+count-1 count as 0.. (count 0: off). */
+void diff_hasher_set_unshift(struct diff_hasher *h, uint32_t base, uint32_t count);
 void diff_hasher_free(struct diff_hasher *h);
 /* XXH3-128 of the content of the regular file fd (read from its start). */
 int diff_hash_fd(struct diff_hasher *h, int fd, uint8_t out[DIFF_HASH_SIZE], uint64_t *ret_bytes);

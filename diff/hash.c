@@ -12,6 +12,7 @@
 
 #include "diff/diff.h"
 #include "diff/internal.h"
+#include "src/basic/idshift.h"
 
 /* 64 KiB: the buffer stays in L2 between read() and hashing (256 KiB was 25% slower). */
 #define HASH_BUF_SIZE (65536)
@@ -25,7 +26,14 @@ struct diff_hasher {
 	size_t xnames_size;
 	char *xvalue;
 	size_t xvalue_size;
+	uint32_t unshift_base, unshift_count; /* ACL IDs of a shifted upper (diff_hasher_set_unshift) */
 };
+
+void diff_hasher_set_unshift(struct diff_hasher *h, uint32_t base, uint32_t count)
+{
+	h->unshift_base = base;
+	h->unshift_count = count;
+}
 
 int diff_hasher_new(struct diff_hasher **ret)
 {
@@ -289,6 +297,9 @@ int diff_xattr_digest(struct diff_hasher *h, int dirfd, const char *name, uint8_
 		if (vlen < 0)
 			return (int)vlen;
 		uint64_t l = (uint64_t)vlen;
+		/* An ACL stored shifted names its users as the child sees them. */
+		if (h->unshift_count && (STREQ(sorted[i], LC_ACL_ACCESS) || STREQ(sorted[i], LC_ACL_DEFAULT)))
+			lc_posix_acl_shift(h->xvalue, (size_t)vlen, h->unshift_base, h->unshift_count, 0);
 		XXH3_128bits_update(st, sorted[i], strlen(sorted[i]) + 1);
 		XXH3_128bits_update(st, &l, sizeof(l));
 		XXH3_128bits_update(st, h->xvalue, (size_t)vlen);

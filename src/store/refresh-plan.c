@@ -604,6 +604,7 @@ int refresh_plan(struct store *s, const struct child_info *c, const struct refre
 		lc_err_set(err, "child.conf: Child.UpperShift= is not BASE:COUNT");
 		goto out;
 	}
+	diff_hasher_set_unshift(pl.h, pl.shift.base, pl.shift.count);
 	for (size_t i = 0; i < d->n; i++) {
 		struct diff_entry o, b;
 		const struct diff_entry *op = NULL, *bp = NULL;

@@ -11,7 +11,8 @@
  * twice; then UpperShift=TO is saved and UpperShiftTo= dropped.
  *
  * chown(2) clears set-user/group-ID bits and file capabilities: both are
- * put back.  POSIX ACLs naming users are not shifted (said in docs).
+ * put back.  The IDs inside POSIX ACLs move too; those inside namespaced
+ * file capabilities (a v3 security.capability's root ID) do not.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -20,6 +21,7 @@
 #include <sys/xattr.h>
 #include <time.h>
 
+#include "src/basic/idshift.h"
 #include "src/store/uidrange.h"
 
 struct walk {
@@ -40,9 +42,39 @@ static int64_t shifted(const struct walk *w, uint32_t id)
 	return (int64_t)(id - from) + (w->to.count ? w->to.base : 0);
 }
 
+/* The IDs inside POSIX ACLs move with the owners (the kernel stores them as the owners are). */
+static int shift_acls(struct walk *w, int dirfd, const char *name, const struct stat *st)
+{
+	if (S_ISLNK(st->st_mode))
+		return 0;
+	_cleanup_close_ int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	char proc[64], buf[4096];
+	if (fd < 0)
+		return lc_err_ret(w->err, -errno, "%s: %s", w->path, strerror(errno));
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	uint32_t from = w->from.count ? w->from.base : 0, to = w->to.count ? w->to.base : 0;
+	uint32_t count = w->from.count ? w->from.count : w->to.count;
+	for (const char *const *x = (const char *const[]){ LC_ACL_ACCESS, LC_ACL_DEFAULT, NULL }; *x; x++) {
+		ssize_t n = getxattr(proc, *x, buf, sizeof(buf));
+		if (n < 0 && (errno == ENODATA || errno == EOPNOTSUPP))
+			continue;
+		if (n < 0)
+			return lc_err_ret(w->err, -errno, "%s: %s: %s", w->path, *x, strerror(errno));
+		int moved = lc_posix_acl_shift(buf, (size_t)n, from, count, to);
+		if (moved < 0)
+			return lc_err_ret(w->err, -EINVAL, "%s: %s: not a POSIX ACL", w->path, *x);
+		if (moved > 0 && setxattr(proc, *x, buf, (size_t)n, XATTR_REPLACE) < 0)
+			return lc_err_ret(w->err, -errno, "%s: %s: %s", w->path, *x, strerror(errno));
+	}
+	return 0;
+}
+
 static int shift_one(struct walk *w, int dirfd, const char *name, const struct stat *st)
 {
 	int64_t uid = shifted(w, st->st_uid), gid = shifted(w, st->st_gid);
+	int r = shift_acls(w, dirfd, name, st);
+	if (r < 0)
+		return r;
 	if (uid < 0 && gid < 0)
 		return 0;
 	char caps[512];
@@ -131,7 +163,9 @@ static int walk_upper(struct store *s, const struct child_info *c, struct uid_ra
 	if ((uid >= 0 || gid >= 0) &&
 	    fchown(fd, uid < 0 ? (uid_t)-1 : (uid_t)uid, gid < 0 ? (gid_t)-1 : (gid_t)gid) < 0)
 		return lc_err_ret(err, -errno, "chown %s: %s", w.path, strerror(errno));
-	int r = walk_dir(&w, fd, strlen(w.path));
+	int r = shift_acls(&w, fd, ".", &st);
+	if (r == 0)
+		r = walk_dir(&w, fd, strlen(w.path));
 	if (r == 0 && progress && w.files >= 256)
 		lc_warn(progress, "shifted owners of %llu files", w.files);
 	return r;

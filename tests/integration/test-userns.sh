@@ -18,7 +18,12 @@ prepare_tree() {
 	mkdir -p "$1/home/u"
 	echo data >"$1/home/u/file"
 	chown -R 1000:1000 "$1/home/u"
+	# An ACL naming a group: its IDs are stored shifted like the owners.
+	mkdir -p "$1/srv"
+	echo acl >"$1/srv/acl"
+	setfacl -m g:4:r,u:1000:rw "$1/srv/acl"
 }
+acl_of() { getfacl -cn "$1" 2>/dev/null | grep -E '^(user|group):[0-9]' | tr '\n' ' '; }
 
 range_of() { sed -n 's/^UIDRange=\([0-9]*\):65536$/\1/p' "$ROOT/children/$1/child.conf"; }
 owner() { stat -c %u:%g "$1"; }
@@ -111,7 +116,7 @@ test_files_created_inside_are_in_the_range_on_disk_and_the_base_is_untouched() {
 
 test_switching_the_mode_shifts_the_upper_once() {
 	setup
-	$L run c -- sh -c 'echo x >/new; chown 1000:1000 /new; chmod 4755 /new; mkdir /d; touch /d/f; ln -s /nowhere /link'
+	$L run c -- sh -c 'echo x >/new; chown 1000:1000 /new; chmod 4755 /new; mkdir /d; touch /d/f; ln -s /nowhere /link; touch /srv/acl'
 	assert_eq "$(owner "$ROOT/children/c/upper/new")" "1000:1000"
 	$L run c --private-users=pick -- true
 	local base
@@ -119,6 +124,7 @@ test_switching_the_mode_shifts_the_upper_once() {
 	assert_eq "$(owner "$ROOT/children/c/upper/new")" "$((base + 1000)):$((base + 1000))"
 	assert_eq "$(stat -c %a "$ROOT/children/c/upper/new")" 4755 "set-user-ID bit kept"
 	assert_eq "$(owner "$ROOT/children/c/upper/d/f")" "$base:$base"
+	assert_eq "$(acl_of "$ROOT/children/c/upper/srv/acl")" "user:$((base + 1000)):rw- group:$((base + 4)):r-- "
 	assert_eq "$(stat -c %u "$ROOT/children/c/upper/link")" "$base"
 	assert_eq "$(stat -c %u "$ROOT/children/c/upper")" "$base"
 	grep -q "^UpperShift=$base:65536$" "$ROOT/children/c/child.conf" || fail "no UpperShift= recorded"
@@ -127,6 +133,7 @@ test_switching_the_mode_shifts_the_upper_once() {
 	assert_eq "$(owner "$ROOT/children/c/upper/new")" "1000:1000"
 	assert_eq "$(stat -c %a "$ROOT/children/c/upper/new")" 4755
 	assert_eq "$(owner "$ROOT/children/c/upper/d/f")" "0:0"
+	assert_eq "$(acl_of "$ROOT/children/c/upper/srv/acl")" "user:1000:rw- group:4:r-- "
 	! grep -q "^UpperShift" "$ROOT/children/c/child.conf" || fail "UpperShift= left"
 	# child.conf's PrivateUsers= is the default mode; the option wins.
 	printf '[Exec]\nPrivateUsers=pick\n' >>"$ROOT/children/c/child.conf"
@@ -191,16 +198,19 @@ test_bad_values_are_refused() {
 # stored shifted is no owner change.
 test_diff_audit_vacuum_unshift_the_upper_s_owners() {
 	setup
-	$L run c --private-users=pick -- sh -c 'touch /etc/group; echo y >>/etc/os-release; chmod 600 /etc/passwd; echo n >/new'
-	local out
+	$L run c --private-users=pick -- sh -c 'touch /etc/group /srv/acl; echo y >>/etc/os-release; chmod 600 /etc/passwd; echo n >/new'
+	local out base
+	base=$(range_of c)
+	assert_eq "$(acl_of "$ROOT/children/c/upper/srv/acl")" "user:$((base + 1000)):rw- group:$((base + 4)):r-- "
 	out=$($L diff c)
 	assert_contains "$out" "= /etc/group"
+	assert_contains "$out" "= /srv/acl"
 	assert_contains "$out" "M /etc/os-release"
 	assert_contains "$out" "m /etc/passwd"
 	assert_contains "$out" "A /new"
 	assert_eq "$(echo "$out" | grep -c '^m ')" 1 "only /etc/passwd's mode changed: $out"
 	# audit's table: m (metadata) and = (redundant copies) columns.
-	assert_eq "$($L audit | awk '$1 == "c" {print $9, $12}')" "1 1"
+	assert_eq "$($L audit | awk '$1 == "c" {print $9, $12}')" "1 2"
 	assert_contains "$($L vacuum c 2>&1)" "removed /etc/group"
 	assert_no_file "$ROOT/children/c/upper/etc/group"
 	assert_eq "$($L run c --private-users=pick -- stat -c %u:%g /etc/group)" "0:0"
