@@ -559,7 +559,17 @@ static int check_upper_fs_cached(struct store *s, const char *dir, struct lc_err
 /* User-namespace mode: can the kernel and the store's file system idmap a lower?  Remembered like the above. */
 int store_check_idmapped_cached(struct store *s, struct lc_err *e)
 {
-	return check_fs_cached(s, s->root, "idmap-ok", ov_check_idmapped, e);
+	/*
+	 * Also once per process: run asks before it makes its private mount
+	 * namespace, where the store's mount has a new ID, so the file cache
+	 * (keyed by it) would miss and probe again.
+	 */
+	static bool ok;
+	if (ok)
+		return 0;
+	int r = check_fs_cached(s, s->root, "idmap-ok", ov_check_idmapped, e);
+	ok = r == 0;
+	return r;
 }
 
 int store_child_mount(struct store *s, const struct child_info *c, struct lc_err *err)
