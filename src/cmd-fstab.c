@@ -12,6 +12,7 @@
 #include "fstab-gen/fstab-gen.h"
 #include "src/cli.h"
 #include "src/log.h"
+#include "src/run-opts.h"
 #include "src/store/refresh.h"
 
 #define DEFAULT_FSTAB "/etc/fstab"
@@ -68,6 +69,10 @@ static int set_automount(struct ctx *ctx, const char *cmd, const char *name, boo
 	_cleanup_(child_handle_done) struct child_handle h;
 	if ((r = cli_open_child(ctx, cmd, name, CLI_CHILD_LOCK, &h)))
 		return r;
+	/* An fstab entry or a mount unit cannot idmap the lower (docs/runner.md, "User namespaces"). */
+	if (on && run_opts_child_in_userns_mode(&h.c))
+		return log_fail(EXIT_FAIL, "%s %s: the child is in user-namespace mode (PrivateUsers=); an automount cannot "
+			       "make its idmapped mount", cmd, name);
 	r = settings_get_bool(h.c.conf, "Child", "Automount", false);
 	if (r < 0)
 		log_warning("%s %s: [Child] Automount= is not a boolean; replacing it", cmd, name);

@@ -47,6 +47,8 @@ int run_opts_prepare_userns(struct ctx *ctx, const char *cmd, struct child_info 
  * shifted back before (1 when it was shifted, *saved its range), to saved
  * again after.  Print their errors.
  */
+/* Does the child use (PrivateUsers= other than no) or store (a shifted upper) user-namespace mode? */
+bool run_opts_child_in_userns_mode(const struct child_info *ci);
 struct uid_range;
 int cli_userns_unshift(struct ctx *ctx, const char *cmd, struct child_info *c, struct uid_range *saved);
 int cli_userns_reshift(struct ctx *ctx, const char *cmd, const char *name, struct uid_range saved);

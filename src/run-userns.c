@@ -20,6 +20,17 @@ static void shift_progress(void *userdata, const char *msg)
 		fprintf(stderr, "layerctl: %s: %s\n", name, msg);
 }
 
+bool run_opts_child_in_userns_mode(const struct child_info *ci)
+{
+	enum private_users m = PRIVATE_USERS_NO;
+	uint32_t b, n;
+	const char *v = settings_get(ci->conf, "Exec", "PrivateUsers");
+	if (v && runner_private_users_parse(v, &m, &b, &n) < 0)
+		return true;   /* unparsable: run refuses it anyway; do not promise an automount */
+	return m != PRIVATE_USERS_NO || settings_get(ci->conf, "Child", "UpperShift") ||
+	       settings_get(ci->conf, "Child", "UpperShiftTo");
+}
+
 int run_opts_prepare_userns(struct ctx *ctx, const char *cmd, struct child_info *ci, struct run_config *c)
 {
 	struct lc_err e = { "" };
@@ -33,6 +44,9 @@ int run_opts_prepare_userns(struct ctx *ctx, const char *cmd, struct child_info 
 		c->uid_count = want.count;
 	} else if (c->private_users == PRIVATE_USERS_FIXED)
 		want = (struct uid_range){ c->uid_base, c->uid_count };
+	if (want.count && settings_get_bool(ci->conf, "Child", "Automount", false) > 0)
+		return log_fail(EXIT_FAIL, "%s %s: the child is enabled for automount, which cannot make the idmapped mount "
+			       "user-namespace mode needs; 'layerctl disable %s' first", cmd, c->name, c->name);
 	if (want.count && (r = store_check_idmapped_cached(&ctx->store, &e)) < 0)
 		return log_fail(EXIT_FAIL, "%s %s: private users: this kernel or the store's file system cannot mount an "
 			       "overlay with an idmapped lower layer (%s)", cmd, c->name, lc_err_msg(&e, r));

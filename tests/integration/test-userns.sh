@@ -248,6 +248,20 @@ test_refresh_and_undo_of_a_user_namespace_child() {
 	case "$($L run c --private-users=pick -- cat /etc/group)" in *newgroup*) fail "undo kept the update" ;; esac
 }
 
+# fstab entries and generator units cannot make an idmapped mount: enable
+# is refused for a child in the mode, and an enabled child cannot enter it.
+test_automount_and_user_namespace_mode_exclude_each_other() {
+	setup bb c d
+	$L run c --private-users=pick -- true
+	expect_fail $L enable c
+	assert_contains "$ERR" "user-namespace mode"
+	! grep -q "^Automount" "$ROOT/children/c/child.conf" || fail "enabled anyway"
+	$L -q enable d
+	expect_fail $L run d --private-users=pick -- true
+	assert_contains "$ERR" "disable d"
+	! grep -q "^UpperShift" "$ROOT/children/d/child.conf" || fail "shifted an enabled child"
+}
+
 wait_running() {
 	local i
 	for i in $(seq 100); do $L ps | grep -q "^$1 " && return 0; sleep 0.05; done
