@@ -16,6 +16,8 @@
  *   container.c   the process chain that ties the above together (run,
  *                 --boot, start's container, exec's entry)
  *   state.c       runtime state: the "runs at most once" lock, pid file
+ *   userns.c      user-namespace mode (PrivateUsers=): maps, becoming root
+ *                 of it, what it cannot mount itself
  *
  * Process chain of `run`:
  *
