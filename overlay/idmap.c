@@ -26,6 +26,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -75,13 +76,13 @@ int ov_userns_open(uint32_t base, uint32_t count)
 	}
 	if (pid == 0) {
 		char c;
+		/* Never outlive the caller, even stopped. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1)
+			_exit(1);
 		close(sync[1]);
 		if (unshare(CLONE_NEWUSER) < 0)
 			_exit(1);
-		/* Tell the parent the namespace exists, then wait to be killed. */
-		if (write(sync[0], "", 0) < 0) {
-			/* nothing */
-		}
+		/* Stopping tells the parent the namespace exists; then wait to be killed. */
 		kill(getpid(), SIGSTOP);
 		if (read(sync[0], &c, 1) < 0) {
 			/* parent gone */
