@@ -416,16 +416,17 @@ int runner_container_start(struct run_config *c, struct container *ret, char *er
 	if (runner_config_userns(c)) {
 		flags |= CLONE_NEWUSER;
 		if (pipe2(sync, O_CLOEXEC) < 0) {
-			snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
+			int e = errno;
+			snprintf(errbuf, errlen, "pipe: %s", strerror(e));
 			runner_cgroups_remove(&c->cgroups);
-			return -errno;
+			return -e;
 		}
 	}
 	errpipe[0] = errpipe[1] = bpfpipe[0] = bpfpipe[1] = -1;
 	if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(bpfpipe, O_CLOEXEC) < 0 ||
 	    (pty && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)) {
 		int e = errno;
-		int *fds[] = { errpipe, bpfpipe, sv };
+		int *fds[] = { errpipe, bpfpipe, sv, sync };
 		for (size_t i = 0; i < ELEMENTSOF(fds); i++)
 			for (int k = 0; k < 2; k++)
 				if (fds[i][k] >= 0)

@@ -11,6 +11,7 @@
 #include <sys/xattr.h>
 
 #include "src/store/store.h"
+#include "src/store/uidrange.h"
 #include "overlay/overlay.h"
 
 /* The tree root's xattrs (ACLs, security labels…), overlay's own excepted. */
@@ -169,7 +170,9 @@ int store_child_reset(struct store *s, const struct child_info *c, const struct 
 	if (mkdirat(dfd, ".upper-new", 0755) < 0)
 		return lc_err_ret(err, -errno, "mkdir: %m");
 	_cleanup_close_ int ufd = openat(dfd, ".upper-new", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (ufd < 0 || (r = copy_root_attributes(tree, ufd)) < 0 || fsync(ufd) < 0) {
+	/* A user-namespace child's upper is stored in its range, the fresh one too (uidrange.h). */
+	if (ufd < 0 || (r = copy_root_attributes(tree, ufd)) < 0 || (r = store_child_shift_new_upper(c, ufd)) < 0 ||
+	    fsync(ufd) < 0) {
 		r = ufd < 0 || r == 0 ? -errno : r;
 		rm_rf_at(dfd, ".upper-new");
 		return lc_err_ret(err, r, "%s", strerror(-r));

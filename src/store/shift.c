@@ -239,3 +239,24 @@ int store_child_shift_finish(struct store *s, struct child_info *c, const struct
 	int r = shift_step(s, c, from, to, progress, err);
 	return r < 0 ? r : 1;
 }
+
+int store_child_shift_new_upper(const struct child_info *c, int upper_fd)
+{
+	struct uid_range shift;
+	struct stat st;
+	if (store_child_upper_shift(c, &shift) < 0)
+		return -EBADMSG;
+	if (!shift.count)
+		return 0;
+	if (fstat(upper_fd, &st) < 0)
+		return -errno;
+	struct walk w = { .from = { 0, 0 }, .to = shift };
+	int64_t uid = shifted(&w, st.st_uid), gid = shifted(&w, st.st_gid);
+	if ((uid >= 0 || gid >= 0) &&
+	    fchown(upper_fd, uid < 0 ? (uid_t)-1 : (uid_t)uid, gid < 0 ? (gid_t)-1 : (gid_t)gid) < 0)
+		return -errno;
+	/* chown dropped set-group-ID on the directory, if the base's root had it. */
+	if ((st.st_mode & S_ISGID) && fchmod(upper_fd, st.st_mode & 07777) < 0)
+		return -errno;
+	return 0;
+}

@@ -75,33 +75,52 @@ int uid_range_in_subid_file(const char *path, struct uid_range r)
 	return 0;
 }
 
-/* The range another child holds: recorded by pick, or fixed by PrivateUsers=N[:COUNT]. */
-static void ranges_of(struct settings *conf, struct uid_range out[2])
+/* The ranges other children hold: recorded by pick, or fixed by PrivateUsers=N[:COUNT]. */
+static int other_ranges(struct store *s, const char *self, struct uid_range **ret, size_t *ret_n)
 {
-	out[0] = out[1] = (struct uid_range){ 0, 0 };
-	uid_range_parse(settings_get(conf, "Child", "UIDRange"), &out[0]);
-	uid_range_parse(settings_get(conf, "Exec", "PrivateUsers"), &out[1]);
-}
-
-/* Is r free: no other child's range, no subordinate IDs, no host user or group at its base? */
-static int range_is_free(struct store *s, const char *self, struct uid_range r, const char *subid_dir,
-			 char **children, size_t n)
-{
+	char **children = NULL;
+	size_t n = 0, k = 0;
+	int r = store_list_children(s, &children, &n);
+	if (r < 0)
+		return r;
+	struct uid_range *v = calloc(2 * n + 1, sizeof(*v));
+	if (!v) {
+		strv_free(children);
+		return -ENOMEM;
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (STREQ(children[i], self))
 			continue;
 		_cleanup_free_ char *dir = NULL;
-		if (asprintf(&dir, "children/%s", children[i]) < 0)
-			return -ENOMEM;
+		if (asprintf(&dir, "children/%s", children[i]) < 0) {
+			r = -ENOMEM;
+			break;
+		}
 		_cleanup_close_ int fd = openat(s->root_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		_cleanup_settings_ struct settings *conf = NULL;
 		if (fd < 0 || settings_load(fd, "child.conf", &conf, NULL) < 0)
 			continue;   /* a broken child.conf holds no range we could honour */
-		struct uid_range theirs[2];
-		ranges_of(conf, theirs);
-		if (uid_range_overlaps(r, theirs[0]) || uid_range_overlaps(r, theirs[1]))
-			return 0;
+		if (uid_range_parse(settings_get(conf, "Child", "UIDRange"), &v[k]) == 0)
+			k++;
+		if (uid_range_parse(settings_get(conf, "Exec", "PrivateUsers"), &v[k]) == 0)
+			k++;
 	}
+	strv_free(children);
+	if (r < 0) {
+		free(v);
+		return r;
+	}
+	*ret = v;
+	*ret_n = k;
+	return 0;
+}
+
+/* Is r free: no other child's range, no subordinate IDs, no host user or group at its base? */
+static int range_is_free(struct uid_range r, const struct uid_range *taken, size_t n, const char *subid_dir)
+{
+	for (size_t i = 0; i < n; i++)
+		if (uid_range_overlaps(r, taken[i]))
+			return 0;
 	for (const char *const *f = (const char *const[]){ "subuid", "subgid", NULL }; *f; f++) {
 		char path[PATH_MAX];
 		snprintf(path, sizeof(path), "%s/%s", subid_dir ? subid_dir : "/etc", *f);
@@ -128,20 +147,18 @@ int store_uid_range_pick(struct store *s, struct child_info *c, const char *subi
 	_cleanup_close_ int lock = openat(s->root_fd, "locks/uid-ranges", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (lock < 0 || flock(lock, LOCK_EX) < 0)
 		return lc_err_ret(err, -errno, "locks/uid-ranges: %s", strerror(errno));
-	char **children = NULL;
+	_cleanup_free_ struct uid_range *taken = NULL;
 	size_t n = 0;
-	int r = store_list_children(s, &children, &n);
+	int r = other_ranges(s, c->name, &taken, &n);
 	if (r < 0)
-		return lc_err_ret(err, r, "listing children: %s", strerror(-r));
+		return lc_err_ret(err, r, "the other children's ranges: %s", strerror(-r));
 	struct uid_range cand = { 0, 0 };
 	for (unsigned attempt = 0; attempt < 1024 && r == 0; attempt++) {
 		struct uid_range try = { uid_range_candidate(c->name, attempt), UID_RANGE_SIZE };
-		r = range_is_free(s, c->name, try, subid_dir, children, n);
+		r = range_is_free(try, taken, n, subid_dir);
 		if (r > 0)
 			cand = try;
-		r = r > 0 ? 1 : r;
 	}
-	strv_free(children);
 	if (r < 0)
 		return lc_err_ret(err, r, "picking a UID range: %s", strerror(-r));
 	if (!cand.count)

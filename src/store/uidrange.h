@@ -64,3 +64,5 @@ int store_child_shift_finish(struct store *s, struct child_info *c, const struct
 
 /* Can the kernel and the store's file system mount an overlay with an idmapped lower?  Cached per boot. */
 int store_check_idmapped_cached(struct store *s, struct lc_err *err);
+/* A fresh upper dir (child reset) whose root got the base's owner: into the child's current shift. */
+int store_child_shift_new_upper(const struct child_info *c, int upper_fd);

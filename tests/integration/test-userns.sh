@@ -166,6 +166,19 @@ test_killed_shift_is_finished_by_the_next_command() {
 	assert_eq "$($L run c --private-users=pick -- stat -c %u /a /c | tr '\n' ' ')" "0 1000 "
 }
 
+# child reset empties the upper: the fresh one's root is in the range too.
+test_reset_keeps_the_upper_in_the_range() {
+	setup
+	$L run c --private-users=pick -- touch /x
+	local base
+	base=$(range_of c)
+	$L -q child reset c
+	assert_no_file "$ROOT/children/c/upper/x"
+	assert_eq "$(owner "$ROOT/children/c/upper")" "$base:$base"
+	assert_eq "$($L run c --private-users=pick -- stat -c %u:%g /)" "0:0"
+	assert_eq "$($L diff c | grep -c . || true)" 0
+}
+
 test_a_mounted_child_keeps_its_mode_until_unmounted() {
 	setup
 	( unshare -m sh -c "
