@@ -143,7 +143,7 @@ int cmd_exec(struct ctx *ctx, int argc, char **argv)
 	if ((r = run_opts_parse("exec", argc, argv, &o, true, exec_help)))
 		return r < 0 ? EXIT_OK : r;
 	if (argc - optind != 1 || !cmdv || !cmdv[0]) {
-		runner_config_done(&o.lists);
+		run_opts_done(&o);
 		return usage_error("exec", "needs CHILD -- CMD [ARGS...]");
 	}
 	const char *name = argv[optind];
@@ -167,7 +167,7 @@ int cmd_exec(struct ctx *ctx, int argc, char **argv)
 	ret = runner_container_wait(&c, &ct);
 	runner_container_done(&ct);
 out:
-	runner_config_done(&o.lists);
+	run_opts_done(&o);
 	runner_config_done(&c);
 	child_info_done(&ci);
 	return ret;

@@ -47,6 +47,12 @@ static const char run_help[] =
 "      --drop-capability CAPS drop capabilities\n"
 "      --console MODE         auto (a pty for each of stdin/stdout/stderr that\n"
 "                             is a terminal, always with --boot), pty, or pipe\n"
+"      --property KEY=VALUE   a resource limit, systemd's names and syntax:\n"
+"                             MemoryMax=, MemoryHigh=, MemorySwapMax=, CPUQuota=,\n"
+"                             CPUWeight=, TasksMax=, IOWeight=,\n"
+"                             IOReadBandwidthMax=, IOWriteBandwidthMax=\n"
+"      --limits MODE          strict (default: a limit that cannot be applied\n"
+"                             is an error) or best-effort (a warning)\n"
 "  -h, --help                 this help\n"
 "\n"
 "With a terminal on stdin, press ^] three times within a second to leave (kills\n"
@@ -54,13 +60,15 @@ static const char run_help[] =
 "after a SIGTERM, or at a second SIGTERM or SIGINT.\n";
 
 static const char start_help[] =
-"Usage: layerctl start CHILD\n"
+"Usage: layerctl start CHILD [OPTIONS]\n"
 "\n"
 "Boot CHILD's init in the background (like run --boot).  A monitor process\n"
 "stays parent of the container and writes its console to\n"
 "RUNTIME/children/CHILD/log.  Returns once the init was started.\n"
 "\n"
-"  -h, --help      this help\n";
+"      --property KEY=VALUE   a resource limit (as run; [Resources] in child.conf)\n"
+"      --limits MODE          strict or best-effort (as run)\n"
+"  -h, --help                 this help\n";
 
 /*
  * A child that is not mounted yet gets its overlay for the run in a mount
@@ -228,6 +236,9 @@ static void record_state(struct ctx *ctx, const struct run_config *c, const stru
 	int r = runner_state_write(ctx->store.runtime, c->name, &st);
 	if (r < 0)
 		log_warning("%s: runtime state: %s", c->name, strerror(-r));
+	/* Where its cgroups are and which limits were written: status and set-property read it. */
+	if ((r = runner_cgroups_state_write(ctx->store.runtime, c->name, &c->cgroups, c->limits_applied)) < 0)
+		log_warning("%s: runtime state: cgroup: %s", c->name, strerror(-r));
 }
 
 /*
@@ -285,7 +296,7 @@ int cmd_run(struct ctx *ctx, int argc, char **argv)
 		if (mounted_here)
 			umount_after_run(ctx, "run", &ci);
 	}
-	runner_config_done(&o.lists);
+	run_opts_done(&o);
 	runner_config_done(&c);
 	child_info_done(&ci);
 	return ret;
@@ -308,11 +319,14 @@ static void close_fds_except(const int *keep, size_t n)
 	}
 }
 
-/* start takes no option but --help: -1 after printing the help, else 0 or an exit code. */
-static int parse_start_args(int argc, char **argv)
+/* start takes --property, --limits and --help: -1 after printing the help, else 0 or an exit code. */
+static int parse_start_args(int argc, char **argv, struct run_opts *o)
 {
-	static const struct option opts[] = { { "help", no_argument, NULL, 'h' }, {} };
-	int ch;
+	static const struct option opts[] = {
+		{ "property", required_argument, NULL, 'p' }, { "limits", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' }, {}
+	};
+	int ch, r;
 
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -320,7 +334,10 @@ static int parse_start_args(int argc, char **argv)
 			fputs(start_help, stdout);
 			return -1;
 		}
-		return option_error("start", argc, argv, "h");
+		if (ch != 'p' && ch != 'l')
+			return option_error("start", argc, argv, "h");
+		if ((r = run_opts_parse_limit_opt("start", ch == 'p', optarg, o)))
+			return r;
 	}
 	return check_arg_count("start", argc, argv, 1, 1, "needs exactly one CHILD");
 }
@@ -402,10 +419,12 @@ int cmd_start(struct ctx *ctx, int argc, char **argv)
 	int lock = -1, report[2] = { -1, -1 };
 	int ret;
 
-	if ((ret = parse_start_args(argc, argv)))
-		return ret < 0 ? EXIT_OK : ret;
 	/* start boots: the same rules as run --boot (User= refused, …), checked before anything is mounted. */
 	struct run_opts o = { .boot = true };
+	if ((ret = parse_start_args(argc, argv, &o))) {
+		run_opts_done(&o);
+		return ret < 0 ? EXIT_OK : ret;
+	}
 	if ((ret = lock_load_mount(ctx, "start", argv[optind], &o, NULL, &ci, &c, &mounted_here, &lock)))
 		goto out;
 	c.boot = true;
@@ -440,6 +459,7 @@ fail:
 	if (mounted_here)
 		umount_after_run(ctx, "start", &ci);
 out:
+	run_opts_done(&o);
 	runner_config_done(&c);
 	child_info_done(&ci);
 	return ret;

@@ -323,7 +323,11 @@ static int make_cgroups(struct run_config *c, char *errbuf, size_t errlen)
 {
 	struct lc_err err = { "" };
 	bool sys_admin = runner_config_caps(c) & (UINT64_C(1) << CAP_SYS_ADMIN);
-	int r = runner_cgroups_make(store_id(c), c->name, sys_admin, &c->cgroups, &err);
+	int r = runner_cgroups_make(store_id(c), c->name, sys_admin, runner_limits_controllers(&c->limits), &c->cgroups, &err);
+	if (r < 0 && !sys_admin) {
+		snprintf(errbuf, errlen, "limits: %s", lc_err_msg(&err, r));
+		return r;
+	}
 	if (r < 0) {
 		snprintf(errbuf, errlen, "%s; refusing to run with CAP_SYS_ADMIN in a root cgroup (release_agent)",
 			 lc_err_msg(&err, r));
@@ -333,6 +337,15 @@ static int make_cgroups(struct run_config *c, char *errbuf, size_t errlen)
 	if (c->boot && !c->cgroups.v2_path)
 		lc_warn(&c->warn, "%s: boot: no cgroup2 of its own (%s); /sys/fs/cgroup stays empty", c->name,
 			err.msg[0] ? err.msg : "no cgroup2 hierarchy");
+	/* Limits before anyone is in the cgroups: the command never runs unlimited (limits.c). */
+	err = (struct lc_err){ "" };
+	free(c->limits_applied);
+	c->limits_applied = NULL;
+	if (c->limits.set && (r = runner_limits_apply(&c->limits, &c->cgroups, &c->warn, &c->limits_applied, &err)) < 0) {
+		snprintf(errbuf, errlen, "limits: %s", lc_err_msg(&err, r));
+		runner_cgroups_remove(&c->cgroups);
+		return r;
+	}
 	return 0;
 }
 

@@ -76,6 +76,23 @@ struct cgroups {
 	char *v2_path;          /* host path of the v2 one, or NULL */
 	int *mounts;            /* detached mounts of hierarchies mounted nowhere (dirs go through them) */
 	size_t n_mounts;
+	char **ctrls;           /* per dir: its hierarchy's controllers ("memory", "cpu,cpuacct"), "" for v2 */
+	unsigned v2_enabled;    /* CG_* controllers delegated to the v2 leaf (limits.c writes those there) */
+};
+
+/* Resource limits (limits.c): systemd's [Resources] names and value syntax. */
+enum limit_key {
+	LIMIT_MEMORY_MAX, LIMIT_MEMORY_HIGH, LIMIT_MEMORY_SWAP_MAX, LIMIT_CPU_QUOTA, LIMIT_CPU_WEIGHT,
+	LIMIT_TASKS_MAX, LIMIT_IO_WEIGHT, LIMIT_IO_READ_BW, LIMIT_IO_WRITE_BW, LIMIT__MAX,
+};
+#define LIMIT_INFINITY UINT64_MAX
+/* The controllers limits need, one bit each. */
+enum { CG_MEMORY = 1 << 0, CG_CPU = 1 << 1, CG_PIDS = 1 << 2, CG_IO = 1 << 3 };
+struct run_limits {
+	unsigned set;                   /* bit n: limit n was given */
+	uint64_t value[LIMIT__MAX];     /* bytes, CPU usec per second, weight, tasks; LIMIT_INFINITY */
+	dev_t dev[LIMIT__MAX];          /* IO*BandwidthMax=: the whole disk */
+	bool best_effort;               /* --limits=best-effort: a limit that cannot be applied is a warning */
 };
 
 struct run_config {
@@ -106,6 +123,8 @@ struct run_config {
 	struct winsize winsize; /* the host terminal's, for the pty before anything runs */
 	struct cgroups cgroups; /* its own cgroups (cgroup.c) */
 	const char *runtime;    /* the store's runtime dir (filter cache), or NULL */
+	struct run_limits limits;  /* [Resources], --property */
+	char *limits_applied;   /* set by the runner: what was written where ("memory.limit_in_bytes=…; …") */
 };
 
 void runner_config_done(struct run_config *c);
@@ -167,13 +186,57 @@ int runner_is_host_root(const char *path);
  * hierarchy's real root or the hierarchy is not mounted.  *err also carries
  * the last failure that was tolerated.
  */
-int runner_cgroups_make(const char *store_id, const char *name, bool must_leave_root, struct cgroups *cg, struct lc_err *err);
+int runner_cgroups_make(const char *store_id, const char *name, bool must_leave_root, unsigned want, struct cgroups *cg,
+			struct lc_err *err);
+/*
+ * want: the CG_* controllers its limits need.  A controller cgroup2 offers
+ * is enabled top-down (subtree_control of OURS, layerctl, STORE: the "no
+ * internal processes" rule) for the leaf; one only v1 has makes the
+ * container join that v1 hierarchy (even without must_leave_root).
+ */
+/* Enable the CG_* controllers for dir/rel's leaf: "+memory ..." in subtree_control of dir and each level above the leaf. */
+int runner_cgroup_delegate(const char *dir, const char *rel, unsigned ctrls, struct lc_err *err);
 /* In the container's first process, before unshare(CLONE_NEWCGROUP): enter the v1 cgroups, close the descriptors. */
 int runner_cgroups_join(const struct cgroups *cg);
 /* Close the descriptors (the parent, once the container runs). */
 void runner_cgroups_close(struct cgroups *cg);
 /* rmdir them (and what was made below), then STORE_ID and layerctl when empty. */
 void runner_cgroups_remove(struct cgroups *cg);
+
+/* ---- limits.c ---- */
+
+/* "MemoryMax" ... */
+const char *runner_limit_name(enum limit_key k);
+/*
+ * One KEY=VALUE of [Resources] / --property in systemd's syntax into l (an
+ * empty value unsets the key).  -EINVAL with *err naming the key, -ENOENT
+ * for an unknown key.
+ */
+int runner_limit_parse(struct run_limits *l, const char *key, const char *value, struct lc_err *err);
+int runner_limit_parse_assignment(struct run_limits *l, const char *kv, struct lc_err *err);
+/* The CG_* controllers the limits in l need. */
+unsigned runner_limits_controllers(const struct run_limits *l);
+/*
+ * Write l into the container's cgroups: each limit to the hierarchy owning
+ * its controller (the v2 leaf when delegated there, else the v1 hierarchy).
+ * One that cannot be written is an error (*err names it), or with
+ * best_effort a warning.  *applied (may be NULL): "file=value; ..." of what was written.
+ */
+int runner_limits_apply(const struct run_limits *l, const struct cgroups *cg, const struct lc_warn *warn, char **applied,
+			struct lc_err *err);
+/* RUNTIME/children/NAME/cgroup: the container's cgroup dirs and what was applied (for status, set-property). */
+int runner_cgroups_state_write(const char *runtime, const char *name, const struct cgroups *cg, const char *applied);
+/* Read it back into cg (dirs, ctrls, v2_path, v2_enabled; no descriptors) and *applied (may be NULL). */
+int runner_cgroups_state_read(const char *runtime, const char *name, struct cgroups *cg, char **applied);
+void runner_cgroups_state_free(struct cgroups *cg);
+
+struct cgroup_stats {
+	uint64_t memory_current, memory_max;   /* LIMIT_INFINITY for max when unlimited; UINT64_MAX-1 = unknown */
+	uint64_t tasks_current, tasks_max;
+	uint64_t cpu_usec;
+	unsigned have;                         /* CG_MEMORY, CG_PIDS, CG_CPU: which are known */
+};
+void runner_cgroup_stats(const struct cgroups *cg, struct cgroup_stats *st);
 
 /* ---- caps.c ---- */
 
