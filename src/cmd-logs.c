@@ -263,7 +263,15 @@ static int enter_child(struct ctx *ctx, const char *cmd, const char *name, char 
 	}
 	struct container ct;
 	char errbuf[600];
-	if (runner_container_enter(&c, pidfd, st.private_network, &ct, errbuf, sizeof(errbuf), &ret) < 0) {
+	/* Into the child's cgroups, so that its limits hold the command too. */
+	if ((r = runner_cgroups_open_state(ctx->store.runtime, name, &c.cgroups)) < 0) {
+		log_error("%s %s: runtime state: cgroup: %s", cmd, name, strerror(-r));
+		goto out;
+	}
+	r = runner_container_enter(&c, pidfd, st.private_network, &ct, errbuf, sizeof(errbuf), &ret);
+	free(c.cgroups.procs);
+	c.cgroups.procs = NULL;
+	if (r < 0) {
 		log_error("%s %s: %s", cmd, name, errbuf);
 		goto out;
 	}

@@ -163,7 +163,15 @@ int cmd_exec(struct ctx *ctx, int argc, char **argv)
 	}
 	struct container ct;
 	char errbuf[600];
-	if (runner_container_enter(&c, pidfd, st.private_network, &ct, errbuf, sizeof(errbuf), &ret) < 0) {
+	/* Into the child's cgroups, so that its limits hold the command too. */
+	if ((r = runner_cgroups_open_state(ctx->store.runtime, name, &c.cgroups)) < 0) {
+		log_error("%s %s: runtime state: cgroup: %s", "exec", name, strerror(-r));
+		goto out;
+	}
+	r = runner_container_enter(&c, pidfd, st.private_network, &ct, errbuf, sizeof(errbuf), &ret);
+	free(c.cgroups.procs);
+	c.cgroups.procs = NULL;
+	if (r < 0) {
 		log_error("exec %s: %s", name, errbuf);
 		goto out;
 	}

@@ -519,6 +519,9 @@ static _Noreturn void enter_and_exec(const struct run_config *c, int target, boo
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	parent_still_there(errfd);
 	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+	/* Its limits hold what enters too (limits.c, runner_cgroups_open_state). */
+	if ((r = runner_cgroups_join(&c->cgroups)) < 0)
+		fail(errfd, "cgroup: join", r);
 	if ((r = runner_join_namespaces(target, net)) < 0)
 		fail(errfd, "setns", r);
 	if (sock >= 0 && (r = make_console(c, sock, &slave)) < 0)
@@ -554,7 +557,10 @@ int runner_container_enter(struct run_config *c, int target, bool net, struct co
 		return -e;
 	}
 	sigprocmask(SIG_BLOCK, &block, &old);
-	pid_t pid = runner_clone_into_namespaces(0, -1, &ret->pidfd);
+	pid_t pid = runner_clone_into_namespaces(0, c->cgroups.v2_fd, &ret->pidfd);
+	/* A booted systemd has taken the container's cgroup2 root for its own tree (no internal processes there). */
+	if (pid == -EBUSY)
+		pid = runner_clone_into_namespaces(0, -1, &ret->pidfd);
 	if (pid == 0) {
 		close(errpipe[0]);
 		close(bpfpipe[1]);
@@ -564,6 +570,7 @@ int runner_container_enter(struct run_config *c, int target, bool net, struct co
 	}
 	close(errpipe[1]);
 	close(bpfpipe[0]);
+	runner_cgroups_close(&c->cgroups);
 	if (sv[1] >= 0)
 		close(sv[1]);
 	if (pid > 0) {

@@ -727,3 +727,43 @@ void runner_cgroup_stats(const struct cgroups *cg, struct cgroup_stats *st)
 			}
 	}
 }
+
+/*
+ * exec, shell, login: a process entering a running container goes into its
+ * cgroups too, so that its limits hold it (TasksMax= would otherwise not
+ * count it, nor MemoryMax= its memory).  The v2 one through
+ * CLONE_INTO_CGROUP, the v1 ones by writing "0" to their cgroup.procs
+ * (runner_cgroups_join); cg->dirs stays empty, nothing is removed after.
+ */
+int runner_cgroups_open_state(const char *runtime, const char *name, struct cgroups *cg)
+{
+	struct cgroups rec;
+	int r = runner_cgroups_state_read(runtime, name, &rec, NULL);
+	*cg = (struct cgroups){ .v2_fd = -1 };
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;   /* started by an older layerctl: its cgroups are unknown */
+	cg->procs = calloc(rec.n + 1, sizeof(int));
+	if (!cg->procs) {
+		runner_cgroups_state_free(&rec);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < rec.n && r == 0; i++) {
+		_cleanup_free_ char *p = NULL;
+		bool v2 = rec.v2_path && STREQ(rec.dirs[i], rec.v2_path);
+		if (asprintf(&p, "%s%s", rec.dirs[i], v2 ? "" : "/cgroup.procs") < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		int fd = open(p, (v2 ? O_RDONLY | O_DIRECTORY : O_WRONLY) | O_CLOEXEC);
+		if (fd < 0)
+			r = -errno;
+		else if (v2)
+			cg->v2_fd = fd;
+		else
+			cg->procs[cg->n_procs++] = fd;
+	}
+	runner_cgroups_state_free(&rec);
+	if (r < 0)
+		runner_cgroups_close(cg);
+	return r;
+}

@@ -229,6 +229,8 @@ int runner_cgroups_state_write(const char *runtime, const char *name, const stru
 /* Read it back into cg (dirs, ctrls, v2_path, v2_enabled; no descriptors) and *applied (may be NULL). */
 int runner_cgroups_state_read(const char *runtime, const char *name, struct cgroups *cg, char **applied);
 void runner_cgroups_state_free(struct cgroups *cg);
+/* For exec: open the running container's cgroups (v2 dir for CLONE_INTO_CGROUP, v1 cgroup.procs) into cg. */
+int runner_cgroups_open_state(const char *runtime, const char *name, struct cgroups *cg);
 
 struct cgroup_stats {
 	uint64_t memory_current, memory_max;   /* LIMIT_INFINITY for max when unlimited; UINT64_MAX-1 = unknown */
