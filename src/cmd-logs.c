@@ -77,6 +77,8 @@ static off_t start_of_last_lines(int fd, long n)
 		return 0;
 	off_t pos = st.st_size;
 	long seen = 0;
+	if (n == 0)
+		return st.st_size;
 	bool first = true;
 	while (pos > 0) {
 		size_t len = pos > (off_t)sizeof(buf) ? sizeof(buf) : (size_t)pos;
@@ -85,7 +87,7 @@ static off_t start_of_last_lines(int fd, long n)
 		for (size_t i = len; i > 0; i--, first = false) {
 			if (buf[i - 1] != '\n' || (first && pos == st.st_size))
 				continue;
-			if (++seen > n)
+			if (++seen == n)
 				return pos - len + i;
 		}
 		pos -= len;
