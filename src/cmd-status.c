@@ -36,7 +36,8 @@ static const char set_property_help[] =
 "Change resource limits (MemoryMax=, MemoryHigh=, MemorySwapMax=, CPUQuota=,\n"
 "CPUWeight=, TasksMax=, IOWeight=, IOReadBandwidthMax=, IOWriteBandwidthMax=)\n"
 "of a running child at once.  A limit whose controller the child's cgroups\n"
-"lack (a run started without any limit of that kind) cannot be set.\n"
+"lack (a run started without any limit of that kind) cannot be set.  KEY=\n"
+"(empty) removes a limit (a weight goes back to 100).\n"
 "\n"
 "      --persist   also write them to [Resources] in child.conf (under the\n"
 "                  child lock, atomically); the child need not be running\n"
@@ -384,7 +385,13 @@ int cmd_set_property(struct ctx *ctx, int argc, char **argv)
 	/* Every assignment is checked before anything changes. */
 	for (int i = 0; i < n; i++) {
 		struct lc_err e = { "" };
-		if ((r = runner_limit_parse_assignment(&l, kv[i], &e)) < 0)
+		const char *eq = strchr(kv[i], '=');
+		_cleanup_free_ char *key = eq ? strndup(kv[i], eq - kv[i]) : NULL;
+		if (eq && !eq[1] && key)   /* "KEY=": no limit any more */
+			r = runner_limit_parse_reset(&l, key, &e);
+		else
+			r = runner_limit_parse_assignment(&l, kv[i], &e);
+		if (r < 0)
 			return r == -ENOMEM ? log_fail(EXIT_FAIL, "out of memory") : usage_error("set-property", "%s", lc_err_msg(&e, r));
 	}
 	if ((r = cli_check_name("set-property", "child", name)) || (r = ctx_store(ctx, false)) ||

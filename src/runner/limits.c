@@ -298,6 +298,22 @@ int runner_limit_parse(struct run_limits *l, const char *key, const char *value,
 	return 0;
 }
 
+int runner_limit_parse_reset(struct run_limits *l, const char *key, struct lc_err *err)
+{
+	int k;
+	for (k = 0; k < LIMIT__MAX; k++)
+		if (STREQ(key, limit_names[k]))
+			break;
+	if (k == LIMIT__MAX)
+		return runner_limit_parse(l, key, "", err);   /* names the unknown key */
+	if (k == LIMIT_IO_READ_BW || k == LIMIT_IO_WRITE_BW)
+		return lc_err_ret(err, -EINVAL, "%s=: on a running child name the device: %s=PATH infinity", key, key);
+	/* The kernel's "no limit"; a weight back to the default share. */
+	l->value[k] = k == LIMIT_CPU_WEIGHT || k == LIMIT_IO_WEIGHT ? 100 : LIMIT_INFINITY;
+	l->set |= 1u << k;
+	return 0;
+}
+
 int runner_limit_parse_assignment(struct run_limits *l, const char *kv, struct lc_err *err)
 {
 	const char *eq = strchr(kv, '=');
@@ -464,13 +480,17 @@ static int apply_cpu(struct applier *a, const char *dir, bool v2, const char **w
 	const struct run_limits *l = a->l;
 	int r;
 	if (has(l, LIMIT_CPU_QUOTA)) {
-		uint64_t q = l->value[LIMIT_CPU_QUOTA] * CFS_PERIOD_USEC / 1000000;
-		if (q < 1000)
+		bool none = l->value[LIMIT_CPU_QUOTA] == LIMIT_INFINITY;   /* set-property CPUQuota= */
+		uint64_t q = none ? 0 : l->value[LIMIT_CPU_QUOTA] * CFS_PERIOD_USEC / 1000000;
+		if (!none && q < 1000)
 			q = 1000;
+		char qs[32] = "max";
+		if (!none)
+			snprintf(qs, sizeof(qs), "%llu", (unsigned long long)q);
 		if (v2)
-			r = put(a, dir, *what = "cpu.max", "%llu %u", (unsigned long long)q, CFS_PERIOD_USEC);
+			r = put(a, dir, *what = "cpu.max", "%s %u", qs, CFS_PERIOD_USEC);
 		else if ((r = put(a, dir, *what = "cpu.cfs_period_us", "%u", CFS_PERIOD_USEC)) == 0)
-			r = put(a, dir, *what = "cpu.cfs_quota_us", "%llu", (unsigned long long)q);
+			r = put(a, dir, *what = "cpu.cfs_quota_us", "%s", none ? "-1" : qs);
 		if (r < 0)
 			return r;
 	}

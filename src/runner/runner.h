@@ -214,6 +214,8 @@ const char *runner_limit_name(enum limit_key k);
  */
 int runner_limit_parse(struct run_limits *l, const char *key, const char *value, struct lc_err *err);
 int runner_limit_parse_assignment(struct run_limits *l, const char *kv, struct lc_err *err);
+/* set-property KEY=: the running child's limit back to none (weights to 100); bandwidths need their device. */
+int runner_limit_parse_reset(struct run_limits *l, const char *key, struct lc_err *err);
 /* The CG_* controllers the limits in l need. */
 unsigned runner_limits_controllers(const struct run_limits *l);
 /*

@@ -130,6 +130,11 @@ test_set_property_changes_a_running_child() {
 	assert_contains "$($L status c --json)" '"memory_max": 67108864'
 	expect_fail $L set-property c TasksMax=lots
 	assert_contains "$ERR" "TasksMax"
+	# An empty value takes the limit away again.
+	$L set-property c TasksMax=
+	$L exec c -- sh -c 'for i in 1 2 3 4 5 6; do sleep 1 & done; wait'
+	case "$($L status c --json)" in *'"tasks_max"'*) fail "TasksMax= left a limit" ;; esac
+	$L set-property c TasksMax=5
 	# --persist: child.conf too, and a stopped child takes it only that way.
 	$L set-property --persist c TasksMax=7
 	assert_contains "$(cat "$ROOT/children/c/child.conf")" "TasksMax=7"
