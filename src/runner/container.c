@@ -323,7 +323,8 @@ static int make_cgroups(struct run_config *c, char *errbuf, size_t errlen)
 {
 	struct lc_err err = { "" };
 	bool sys_admin = runner_config_caps(c) & (UINT64_C(1) << CAP_SYS_ADMIN);
-	int r = runner_cgroups_make(store_id(c), c->name, sys_admin, runner_limits_controllers(&c->limits), &c->cgroups, &err);
+	const struct runner_cgroup_backend *be = runner_cgroup_backend();
+	int r = be->make(store_id(c), c->name, sys_admin, runner_limits_controllers(&c->limits), &c->cgroups, &err);
 	if (r < 0 && !sys_admin) {
 		snprintf(errbuf, errlen, "limits: %s", lc_err_msg(&err, r));
 		return r;
@@ -341,7 +342,7 @@ static int make_cgroups(struct run_config *c, char *errbuf, size_t errlen)
 	err = (struct lc_err){ "" };
 	free(c->limits_applied);
 	c->limits_applied = NULL;
-	if (c->limits.set && (r = runner_limits_apply(&c->limits, &c->cgroups, &c->warn, &c->limits_applied, &err)) < 0) {
+	if (c->limits.set && (r = be->apply(&c->limits, &c->cgroups, &c->warn, &c->limits_applied, &err)) < 0) {
 		snprintf(errbuf, errlen, "limits: %s", lc_err_msg(&err, r));
 		runner_cgroups_remove(&c->cgroups);
 		return r;

@@ -593,6 +593,24 @@ int runner_limits_apply(const struct run_limits *l, const struct cgroups *cg, co
 	return ret;
 }
 
+static const struct runner_cgroup_backend cgroupfs_backend = {
+	.name = "cgroupfs",
+	.make = runner_cgroups_make,
+	.apply = runner_limits_apply,
+};
+
+const struct runner_cgroup_backend *runner_cgroup_backend(void)
+{
+	/*
+	 * With systemd as PID 1 (/run/systemd/system exists) a "systemd"
+	 * backend would be picked here.  Until it exists cgroupfs serves
+	 * there too: it writes below layerctl's own cgroup, which systemd
+	 * leaves alone only when that cgroup is delegated (a scope of
+	 * systemd-run --scope -p Delegate=yes).
+	 */
+	return &cgroupfs_backend;
+}
+
 /* ---- the record for status and set-property ---- */
 
 int runner_cgroups_state_write(const char *runtime, const char *name, const struct cgroups *cg, const char *applied)

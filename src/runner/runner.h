@@ -234,6 +234,24 @@ void runner_cgroups_state_free(struct cgroups *cg);
 /* For exec: open the running container's cgroups (v2 dir for CLONE_INTO_CGROUP, v1 cgroup.procs) into cg. */
 int runner_cgroups_open_state(const char *runtime, const char *name, struct cgroups *cg);
 
+/*
+ * Who makes a container's cgroups and writes its limits.  cgroupfs (the
+ * functions above: cgroup.c makes OURS/layerctl/STORE/NAME, limits.c writes
+ * the files) is the only backend.  On a host whose PID 1 is systemd a
+ * second one belongs here: a transient scope in machine.slice with
+ * Delegate=yes made over D-Bus, whose delegated cgroup becomes v2_path
+ * (docs/runner.md, "Resource limits").  Not written: no test host for it.
+ */
+struct runner_cgroup_backend {
+	const char *name;
+	int (*make)(const char *store_id, const char *name, bool must_leave_root, unsigned want, struct cgroups *cg,
+		    struct lc_err *err);
+	int (*apply)(const struct run_limits *l, const struct cgroups *cg, const struct lc_warn *warn, char **applied,
+		     struct lc_err *err);
+};
+/* The backend for this host: cgroupfs, always (for now). */
+const struct runner_cgroup_backend *runner_cgroup_backend(void);
+
 struct cgroup_stats {
 	uint64_t memory_current, memory_max;   /* LIMIT_INFINITY for max when unlimited; UINT64_MAX-1 = unknown */
 	uint64_t tasks_current, tasks_max;
