@@ -30,6 +30,7 @@
 #include <sys/sysmacros.h>
 
 #include "src/runner/runner.h"
+#include "src/basic/fileio.h"
 #include "src/basic/fsutil.h"
 
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
@@ -637,7 +638,12 @@ int runner_cgroups_state_write(const char *runtime, const char *name, const stru
 	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return -errno;
-	return atomic_write_at(dfd, "cgroup", text, len, 0644);
+	/*
+	 * Temp + rename (a reader sees the old or the new record) but no fsync:
+	 * it describes a running container, which a crash of the machine ends
+	 * anyway, and a sync on every run would cost the start milliseconds.
+	 */
+	return lc_write_atomic(dfd, "cgroup", text, len, 0644, false);
 }
 
 void runner_cgroups_state_free(struct cgroups *cg)
