@@ -18,7 +18,7 @@
  * child (the run lock makes STORE/NAME unique).  Removed when it ends.
  *
  * The parent makes the directories and opens them; the container's first
- * process writes "0" to each v1 cgroup.procs before unshare(CLONE_NEWCGROUP)
+ * process writes "0" to each v1 `tasks` file before unshare(CLONE_NEWCGROUP)
  * (clone3's CLONE_INTO_CGROUP places it in the v2 one), because
  * CLONE_INTO_CGROUP knows only v2 and moving a process after its namespace
  * exists would not move the namespace's root.
@@ -220,7 +220,14 @@ static int make_one(struct cgroups *cg, const char *own_dir, const char *rel, bo
 	if (v2)
 		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	else {
-		if (asprintf(&procs, "%s/cgroup.procs", dir) < 0)
+		/*
+		 * `tasks`, not cgroup.procs: "0" there moves only the calling
+		 * thread — all of a process that has one — and the kernel then
+		 * skips the global cgroup_threadgroup_rwsem, whose write side
+		 * waits for an RCU grace period (~20 ms on an idle machine; see
+		 * docs/runner.md, "Resource limits").
+		 */
+		if (asprintf(&procs, "%s/tasks", dir) < 0)
 			return -ENOMEM;
 		fd = open(procs, O_WRONLY | O_CLOEXEC);
 	}

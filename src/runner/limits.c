@@ -776,7 +776,7 @@ void runner_cgroup_stats(const struct cgroups *cg, struct cgroup_stats *st)
  * exec, shell, login: a process entering a running container goes into its
  * cgroups too, so that its limits hold it (TasksMax= would otherwise not
  * count it, nor MemoryMax= its memory).  The v2 one through
- * CLONE_INTO_CGROUP, the v1 ones by writing "0" to their cgroup.procs
+ * CLONE_INTO_CGROUP, the v1 ones by writing "0" to their `tasks` (cgroup.c says why)
  * (runner_cgroups_join); cg->dirs stays empty, nothing is removed after.
  */
 int runner_cgroups_open_state(const char *runtime, const char *name, struct cgroups *cg)
@@ -794,7 +794,7 @@ int runner_cgroups_open_state(const char *runtime, const char *name, struct cgro
 	for (size_t i = 0; i < rec.n && r == 0; i++) {
 		_cleanup_free_ char *p = NULL;
 		bool v2 = rec.v2_path && STREQ(rec.dirs[i], rec.v2_path);
-		if (asprintf(&p, "%s%s", rec.dirs[i], v2 ? "" : "/cgroup.procs") < 0) {
+		if (asprintf(&p, "%s%s", rec.dirs[i], v2 ? "" : "/tasks") < 0) {
 			r = -ENOMEM;
 			break;
 		}

@@ -70,7 +70,7 @@ enum console_mode {
 struct cgroups {
 	char **dirs;            /* host paths, one per hierarchy, removed at the end */
 	size_t n;
-	int *procs;             /* v1 cgroup.procs, written "0" before unshare(CLONE_NEWCGROUP) */
+	int *procs;             /* v1 `tasks` files, written "0" (by a one-thread process) before unshare(CLONE_NEWCGROUP) */
 	size_t n_procs;
 	int v2_fd;              /* for clone3's CLONE_INTO_CGROUP, or -1 */
 	char *v2_path;          /* host path of the v2 one, or NULL */
@@ -231,7 +231,7 @@ int runner_cgroups_state_write(const char *runtime, const char *name, const stru
 /* Read it back into cg (dirs, ctrls, v2_path, v2_enabled; no descriptors) and *applied (may be NULL). */
 int runner_cgroups_state_read(const char *runtime, const char *name, struct cgroups *cg, char **applied);
 void runner_cgroups_state_free(struct cgroups *cg);
-/* For exec: open the running container's cgroups (v2 dir for CLONE_INTO_CGROUP, v1 cgroup.procs) into cg. */
+/* For exec: open the running container's cgroups (v2 dir for CLONE_INTO_CGROUP, v1 `tasks`) into cg. */
 int runner_cgroups_open_state(const char *runtime, const char *name, struct cgroups *cg);
 
 /*

@@ -7,13 +7,15 @@
 #   spaced         300 ms of sleep before each run (--prepare, not timed)
 #
 # Why two: on a hybrid host (v1 memory controller) the container must join
-# the v1 memory hierarchy, and a v1 migration takes the kernel's
-# cgroup_threadgroup_rwsem for writing, which waits for an RCU grace period
-# (rcu_sync) unless one has just passed.  Back to back, the previous run's
-# grace period is still warm; spaced, every run pays a whole one (~15-25 ms
-# on an idle 2-vCPU machine; less when other processes migrate meanwhile).
-# A pure cgroup2 host pays nothing of it (CLONE_INTO_CGROUP).  See
-# docs/runner.md, "Resource limits", for the ways around it.
+# the v1 memory hierarchy.  A migration through cgroup.procs takes the
+# kernel's cgroup_threadgroup_rwsem for writing, which waits for an RCU
+# grace period (rcu_sync) unless one has just passed: back to back the
+# previous run's grace period is still warm, spaced every run would pay a
+# whole one (~20 ms on an idle 2-vCPU machine).  layerctl writes "0" to
+# the v1 `tasks` file from the container's one-thread first process, which
+# the kernel serves without that lock: the spaced round shows whether that
+# holds.  A pure cgroup2 host has no migration at all (CLONE_INTO_CGROUP).
+# See docs/runner.md, "Resource limits".
 #
 #   RUNS=100 tests/bench/bench-limits.sh
 set -eu
@@ -52,4 +54,4 @@ print('  %-14s without %7.2f ms   with %7.2f ms   ratio %5.2fx   difference %+6.
 }
 row "back to back" "$t_plain" "$t_mem"
 row "spaced" "$s_plain" "$s_mem"
-echo "Aim: the limit adds under 1 ms (met on pure cgroup2; on a hybrid host only while a grace period is warm)."
+echo "Aim: the limit adds under 1 ms."
