@@ -289,23 +289,19 @@ int cmd_status(struct ctx *ctx, int argc, char **argv)
 
 /* ---- set-property ---- */
 
-/* child.conf's [Resources] gets the assignments, atomically, under the child lock. */
-static int persist_properties(struct ctx *ctx, const char *name, char **kv, int n)
+/* child.conf's [Resources] gets the assignments, atomically (the caller holds the child lock). */
+static int persist_properties(struct ctx *ctx, struct child_handle *h, char **kv, int n)
 {
-	struct child_handle h;
-	int r;
-	if ((r = cli_open_child(ctx, "set-property", name, CLI_CHILD_LOCK, &h)))
-		return r;
-	for (int i = 0; i < n && r == 0; i++) {
+	for (int i = 0; i < n; i++) {
 		_cleanup_free_ char *key = strndup(kv[i], strchr(kv[i], '=') - kv[i]);
 		const char *v = strchr(kv[i], '=') + 1;
-		if (!key || settings_set(h.c.conf, "Resources", key, v) < 0)
-			r = log_fail(EXIT_FAIL, "out of memory");
+		if (!key || settings_set(h->c.conf, "Resources", key, v) < 0)
+			return log_fail(EXIT_FAIL, "out of memory");
 	}
-	if (r == 0 && (r = store_child_save_conf(&ctx->store, name, h.c.conf)) < 0)
-		r = log_fail(EXIT_FAIL, "set-property %s: child.conf: %s", name, strerror(-r));
-	child_handle_done(&h);
-	return r;
+	int r = store_child_save_conf(&ctx->store, h->c.name, h->c.conf);
+	if (r < 0)
+		return log_fail(EXIT_FAIL, "set-property %s: child.conf: %s", h->c.name, strerror(-r));
+	return 0;
 }
 
 /* "file=value; ..." of old with those of new on top (one entry per file, the newest value). */
@@ -394,20 +390,26 @@ int cmd_set_property(struct ctx *ctx, int argc, char **argv)
 		if (r < 0)
 			return r == -ENOMEM ? log_fail(EXIT_FAIL, "out of memory") : usage_error("set-property", "%s", lc_err_msg(&e, r));
 	}
-	if ((r = cli_check_name("set-property", "child", name)) || (r = ctx_store(ctx, false)) ||
-	    (r = run_opts_check_runtime_dir(ctx, "set-property", name)))
+	/*
+	 * Under the child lock: two set-property at once must not lose one's
+	 * entry in the record (or in child.conf).  Without --persist a broken
+	 * child.conf is no obstacle to changing a running child.
+	 */
+	struct child_handle h;
+	if ((r = cli_open_child(ctx, "set-property", name, CLI_CHILD_LOCK | (persist ? 0 : CLI_CHILD_ANY_CONF), &h)))
 		return r;
+	if ((r = run_opts_check_runtime_dir(ctx, "set-property", name)))
+		goto out;
 	bool running = runner_state_is_locked(ctx->store.runtime, name) > 0;
 	if (!running && !persist) {
-		struct child_handle h;
-		if ((r = cli_open_child(ctx, "set-property", name, CLI_CHILD_ANY_CONF, &h)))
-			return r;
-		child_handle_done(&h);
-		return log_fail(EXIT_FAIL, "set-property %s: the child is not running (--persist changes child.conf only)", name);
+		r = log_fail(EXIT_FAIL, "set-property %s: the child is not running (--persist changes child.conf only)", name);
+		goto out;
 	}
 	if (running && (r = apply_running(ctx, name, &l)))
-		return r;
-	if (persist && (r = persist_properties(ctx, name, kv, n)))
-		return r;
-	return EXIT_OK;
+		goto out;
+	if (persist)
+		r = persist_properties(ctx, &h, kv, n);
+out:
+	child_handle_done(&h);
+	return r;
 }

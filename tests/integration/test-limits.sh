@@ -135,6 +135,10 @@ test_set_property_changes_a_running_child() {
 	$L exec c -- sh -c 'for i in 1 2 3 4 5 6; do sleep 1 & done; wait'
 	case "$($L status c --json)" in *'"tasks_max"'*) fail "TasksMax= left a limit" ;; esac
 	$L set-property c TasksMax=5
+	# Two at once (under the child lock): both in the record.
+	$L set-property c CPUWeight=50 & $L set-property c TasksMax=6 & wait
+	assert_contains "$($L status c)" "cpu.shares=512"
+	assert_contains "$($L status c)" "pids.max=6"
 	# --persist: child.conf too, and a stopped child takes it only that way.
 	$L set-property --persist c TasksMax=7
 	assert_contains "$(cat "$ROOT/children/c/child.conf")" "TasksMax=7"
