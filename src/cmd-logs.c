@@ -278,6 +278,8 @@ static int enter_child(struct ctx *ctx, const char *cmd, const char *name, char 
 		goto out;
 	}
 	ret = runner_container_wait(&c, &ct);
+	if (ct.left)
+		ret = EXIT_OK;   /* leaving a login or shell with ^]^]^] is a way out, as with machinectl */
 	runner_container_done(&ct);
 out:
 	runner_config_done(&c);

@@ -485,7 +485,11 @@ int runner_container_wait(struct run_config *c, struct container *ct)
 
 	/* With or without a pty: relay, forward signals, end on SIGTERM (console.c). */
 	if (runner_console_relay(c, ct->master, ct->pidfd, sigfd, signal_for_container, c) == 1) {
-		lc_warn(&c->notice, "Left container %s: killing it.", c->name);
+		if (ct->entered)
+			lc_warn(&c->notice, "Left the session in container %s (it keeps running).", c->name);
+		else
+			lc_warn(&c->notice, "Left container %s: killing it.", c->name);
+		ct->left = true;
 		syscall(SYS_pidfd_send_signal, ct->pidfd, SIGKILL, NULL, 0);
 	}
 	while (waitid(P_PIDFD, ct->pidfd, &si, WEXITED) < 0 && errno == EINTR)
@@ -589,5 +593,6 @@ int runner_container_enter(struct run_config *c, int target, bool net, struct co
 		return pid;
 	}
 	ret->pid = pid;
+	ret->entered = true;
 	return collect_start(c, ret, errpipe[0], pty ? sv[0] : -1, &old, errbuf, errlen, exit_hint);
 }

@@ -333,6 +333,8 @@ struct container {
 	int pidfd;
 	int master;             /* pty master or -1 */
 	bool rebooted;          /* set by runner_container_wait: a booted init asked for a reboot */
+	bool entered;           /* runner_container_enter's: a session in a container that goes on */
+	bool left;              /* set by runner_container_wait: the user left with ^]^]^] */
 };
 int runner_container_start(struct run_config *c, struct container *ret, char *errbuf, size_t errlen, int *exit_hint);
 /* exec: run c->argv inside the running container whose PID 1 is behind target (a pidfd). */

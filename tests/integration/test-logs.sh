@@ -71,9 +71,11 @@ test_login_gives_a_prompt_on_a_pty_of_its_own() {
 	$L start c
 	# script ends the session at the end of its input: keep it open with sleeps.
 	(sleep 1; echo root; sleep 1; echo 'echo hi-$((1+2)) $(tty)'; sleep 1; printf '\035\035\035'; sleep 1) |
-		script -qec "$L login c" /dev/null >"$T/out" 2>&1 || true
+		script -qec "$L login c; echo rc=\$?" /dev/null >"$T/out" 2>&1 || true
 	assert_contains "$(cat "$T/out")" "c login:"
 	assert_contains "$(cat "$T/out")" "hi-3 /dev/pts/"
+	assert_contains "$(cat "$T/out")" "Left the session in container c"
+	assert_contains "$(cat "$T/out")" "rc=0"
 	# Leaving the session left the child running.
 	assert_contains "$($L status c)" "running"
 }
