@@ -233,12 +233,12 @@ static void record_state(struct ctx *ctx, const struct run_config *c, const stru
 		.pid = ct->pid, .monitor = getpid(), .boot = c->boot, .kill_signal = c->kill_signal,
 		.private_network = c->private_network, .started = (long long)time(NULL), .pidns = runner_pidns_of(ct->pid),
 	};
-	int r = runner_state_write(ctx->store.runtime, c->name, &st);
+	/* Where its cgroups are and which limits were written (status, set-property): before the state says "up". */
+	int r = runner_cgroups_state_write(ctx->store.runtime, c->name, &c->cgroups, c->limits_applied);
 	if (r < 0)
-		log_warning("%s: runtime state: %s", c->name, strerror(-r));
-	/* Where its cgroups are and which limits were written: status and set-property read it. */
-	if ((r = runner_cgroups_state_write(ctx->store.runtime, c->name, &c->cgroups, c->limits_applied)) < 0)
 		log_warning("%s: runtime state: cgroup: %s", c->name, strerror(-r));
+	if ((r = runner_state_write(ctx->store.runtime, c->name, &st)) < 0)
+		log_warning("%s: runtime state: %s", c->name, strerror(-r));
 }
 
 /*

@@ -69,7 +69,8 @@ test_limits_from_child_conf_and_options() {
 	local id mem
 	$L run c --property TasksMax=44 -- sleep 30 &
 	local pid=$! i
-	for i in $(seq 100); do [ -n "$(our_cgroups)" ] && [ -e "$(our_cgroups | grep /memory/ | head -1)/memory.limit_in_bytes" ] && break; sleep 0.05; done
+	# Up once status knows its cgroups (the record is written before the state).
+	for i in $(seq 200); do $L status c 2>/dev/null | grep -q "pids.max" && break; sleep 0.05; done
 	mem=$(our_cgroups | grep /memory/ | grep '/c$')
 	assert_eq "$(cat "$mem/memory.limit_in_bytes")" $((48 * 1024 * 1024))
 	assert_eq "$(cat "$(our_cgroups | grep /pids/ | grep '/c$')/pids.max")" 44
@@ -157,7 +158,9 @@ test_status_and_ps_of_a_started_child() {
 	setup_boot
 	assert_contains "$($L status c)" "stopped"
 	$L start c --property MemoryMax=100M
-	local out
+	local out i
+	# start returns once init was exec'd; its first line comes a moment later.
+	for i in $(seq 200); do $L status c | grep -q booted && break; sleep 0.05; done
 	out=$($L status c)
 	assert_contains "$out" "running (boot)"
 	assert_contains "$out" "Base: bb, generation 1"
