@@ -258,6 +258,7 @@ static int run_container(struct ctx *ctx, const char *cmd, struct run_config *c,
 			if (report_fd >= 0)
 				dprintf(report_fd, "%s", errbuf);
 			runner_state_clear(ctx->store.runtime, c->name);
+			runner_cgroups_state_clear(ctx->store.runtime, c->name);
 			return hint;
 		}
 		record_state(ctx, c, &ct);
@@ -271,6 +272,7 @@ static int run_container(struct ctx *ctx, const char *cmd, struct run_config *c,
 		log_info("Container %s rebooted; starting it again.", c->name);
 	}
 	runner_state_clear(ctx->store.runtime, c->name);
+	runner_cgroups_state_clear(ctx->store.runtime, c->name);
 	return status;
 }
 

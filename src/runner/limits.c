@@ -646,6 +646,13 @@ int runner_cgroups_state_write(const char *runtime, const char *name, const stru
 	return lc_write_atomic(dfd, "cgroup", text, len, 0644, false);
 }
 
+void runner_cgroups_state_clear(const char *runtime, const char *name)
+{
+	_cleanup_free_ char *dir = runner_state_dir(runtime, name), *path = NULL;
+	if (dir && asprintf(&path, "%s/cgroup", dir) >= 0)
+		unlink(path);
+}
+
 void runner_cgroups_state_free(struct cgroups *cg)
 {
 	for (size_t i = 0; i < cg->n; i++) {

@@ -231,6 +231,8 @@ int runner_cgroups_state_write(const char *runtime, const char *name, const stru
 /* Read it back into cg (dirs, ctrls, v2_path, v2_enabled; no descriptors) and *applied (may be NULL). */
 int runner_cgroups_state_read(const char *runtime, const char *name, struct cgroups *cg, char **applied);
 void runner_cgroups_state_free(struct cgroups *cg);
+/* The record goes with the container (after runner_state_clear). */
+void runner_cgroups_state_clear(const char *runtime, const char *name);
 /* For exec: open the running container's cgroups (v2 dir for CLONE_INTO_CGROUP, v1 `tasks`) into cg. */
 int runner_cgroups_open_state(const char *runtime, const char *name, struct cgroups *cg);
 

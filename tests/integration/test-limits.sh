@@ -187,6 +187,8 @@ test_every_cgroup_is_removed_after_stop_and_run() {
 	[ -n "$(our_cgroups)" ] || fail "no cgroups while running"
 	$L stop c
 	assert_eq "$(our_cgroups)" ""
+	# And their record.
+	assert_eq "$(ls "$LAYERCTL_RUNTIME_DIR"/stores/*/children/c/)" "$(printf 'lock\nlog')"
 }
 
 run_tests
