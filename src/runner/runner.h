@@ -9,6 +9,9 @@
  *                 binds, pivot_root
  *   caps.c        capability bounding set (libcap), user switch
  *   cgroup.c      a cgroup of its own in every hierarchy (v1 and v2)
+ *   limits.c      resource limits: systemd's [Resources] syntax, written
+ *                 to the v2 leaf or the v1 hierarchy owning the controller
+ *   cgroup-state.c the running container's cgroup record, its statistics
  *   seccomp.c     the syscall filter (libseccomp), built by the parent and
  *                 cached as BPF in the runtime dir
  *   pid1.c        the reaping stub init and signal forwarding
@@ -226,6 +229,13 @@ unsigned runner_limits_controllers(const struct run_limits *l);
  */
 int runner_limits_apply(const struct run_limits *l, const struct cgroups *cg, const struct lc_warn *warn, char **applied,
 			struct lc_err *err);
+/* The container's directory holding the CG_* controller ctrl's files (*v2: the v2 leaf); NULL when it has none. */
+const char *runner_cgroups_dir_for(const struct cgroups *cg, unsigned ctrl, bool *v2);
+/* Does a v1 hierarchy's controller list ("cpu,cpuacct") hold name? */
+bool runner_cgroup_list_has(const char *list, const char *name);
+
+/* ---- cgroup-state.c ---- */
+
 /* RUNTIME/children/NAME/cgroup: the container's cgroup dirs and what was applied (for status, set-property). */
 int runner_cgroups_state_write(const char *runtime, const char *name, const struct cgroups *cg, const char *applied);
 /* Read it back into cg (dirs, ctrls, v2_path, v2_enabled; no descriptors) and *applied (may be NULL). */
