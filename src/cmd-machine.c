@@ -16,6 +16,7 @@
 #include "src/cli.h"
 #include "src/json.h"
 #include "src/log.h"
+#include "src/output.h"
 #include "src/run-opts.h"
 #include "src/runner/runner.h"
 
@@ -48,7 +49,9 @@ static const char exec_help[] =
 static const char ps_help[] =
 "Usage: layerctl ps [--json]\n"
 "\n"
-"List running children: name, PID of their init (host view), mode, uptime.\n"
+"List running children: name, PID of their init (host view), mode, uptime,\n"
+"memory and tasks in use (\"-\" when its cgroups do not say: a run without\n"
+"a memory or tasks limit on a cgroup v1 host).\n"
 "\n"
 "      --json      JSON output\n"
 "  -h, --help      this help\n";
@@ -143,7 +146,7 @@ int cmd_exec(struct ctx *ctx, int argc, char **argv)
 	if ((r = run_opts_parse("exec", argc, argv, &o, true, exec_help)))
 		return r < 0 ? EXIT_OK : r;
 	if (argc - optind != 1 || !cmdv || !cmdv[0]) {
-		runner_config_done(&o.lists);
+		run_opts_done(&o);
 		return usage_error("exec", "needs CHILD -- CMD [ARGS...]");
 	}
 	const char *name = argv[optind];
@@ -160,14 +163,22 @@ int cmd_exec(struct ctx *ctx, int argc, char **argv)
 	}
 	struct container ct;
 	char errbuf[600];
-	if (runner_container_enter(&c, pidfd, st.private_network, &ct, errbuf, sizeof(errbuf), &ret) < 0) {
+	/* Into the child's cgroups, so that its limits hold the command too. */
+	if ((r = runner_cgroups_open_state(ctx->store.runtime, name, &c.cgroups)) < 0) {
+		log_error("%s %s: runtime state: cgroup: %s", "exec", name, strerror(-r));
+		goto out;
+	}
+	r = runner_container_enter(&c, pidfd, st.private_network, &ct, errbuf, sizeof(errbuf), &ret);
+	free(c.cgroups.procs);
+	c.cgroups.procs = NULL;
+	if (r < 0) {
 		log_error("exec %s: %s", name, errbuf);
 		goto out;
 	}
 	ret = runner_container_wait(&c, &ct);
 	runner_container_done(&ct);
 out:
-	runner_config_done(&o.lists);
+	run_opts_done(&o);
 	runner_config_done(&c);
 	child_info_done(&ci);
 	return ret;
@@ -205,12 +216,18 @@ int cmd_ps(struct ctx *ctx, int argc, char **argv)
 		json_init(&j, stdout);
 		json_begin_array(&j);
 	} else
-		printf("%-24s %8s %-5s %s\n", "NAME", "PID", "MODE", "UPTIME");
+		printf("%-24s %8s %-5s %8s %9s %6s\n", "NAME", "PID", "MODE", "UPTIME", "MEMORY", "TASKS");
 	long long now = time(NULL);
 	for (size_t i = 0; i < n; i++) {
 		struct run_state st;
 		if (runner_state_is_locked(ctx->store.runtime, names[i]) <= 0 || runner_state_read(ctx->store.runtime, names[i], &st) < 0)
 			continue;
+		struct cgroups cg;
+		struct cgroup_stats cs = { 0 };
+		if (runner_cgroups_state_read(ctx->store.runtime, names[i], &cg, NULL) == 0) {
+			runner_cgroup_stats(&cg, &cs);
+			runner_cgroups_state_free(&cg);
+		}
 		if (json) {
 			json_begin_object(&j);
 			json_kv_string(&j, "name", names[i]);
@@ -218,9 +235,20 @@ int cmd_ps(struct ctx *ctx, int argc, char **argv)
 			json_kv_int(&j, "monitor", st.monitor);
 			json_kv_string(&j, "mode", st.boot ? "boot" : "run");
 			json_kv_int(&j, "started", st.started);
+			if (cs.have & CG_MEMORY)
+				json_kv_uint(&j, "memory_current", cs.memory_current);
+			if (cs.have & CG_PIDS)
+				json_kv_uint(&j, "tasks_current", cs.tasks_current);
 			json_end_object(&j);
-		} else
-			printf("%-24s %8d %-5s %llds\n", names[i], (int)st.pid, st.boot ? "boot" : "run", now - st.started);
+		} else {
+			char mem[32] = "-", tasks[32] = "-", up[32];
+			if (cs.have & CG_MEMORY)
+				output_format_bytes(cs.memory_current, mem, sizeof(mem));
+			if (cs.have & CG_PIDS)
+				snprintf(tasks, sizeof(tasks), "%llu", (unsigned long long)cs.tasks_current);
+			snprintf(up, sizeof(up), "%llds", now - st.started);
+			printf("%-24s %8d %-5s %8s %9s %6s\n", names[i], (int)st.pid, st.boot ? "boot" : "run", up, mem, tasks);
+		}
 	}
 	if (json) {
 		json_end_array(&j);

@@ -49,6 +49,12 @@ static const char run_help[] =
 "      --drop-capability CAPS drop capabilities\n"
 "      --console MODE         auto (a pty for each of stdin/stdout/stderr that\n"
 "                             is a terminal, always with --boot), pty, or pipe\n"
+"      --property KEY=VALUE   a resource limit, systemd's names and syntax:\n"
+"                             MemoryMax=, MemoryHigh=, MemorySwapMax=, CPUQuota=,\n"
+"                             CPUWeight=, TasksMax=, IOWeight=,\n"
+"                             IOReadBandwidthMax=, IOWriteBandwidthMax=\n"
+"      --limits MODE          strict (default: a limit that cannot be applied\n"
+"                             is an error) or best-effort (a warning)\n"
 "  -h, --help                 this help\n"
 "\n"
 "With a terminal on stdin, press ^] three times within a second to leave (kills\n"
@@ -56,13 +62,15 @@ static const char run_help[] =
 "after a SIGTERM, or at a second SIGTERM or SIGINT.\n";
 
 static const char start_help[] =
-"Usage: layerctl start CHILD\n"
+"Usage: layerctl start CHILD [OPTIONS]\n"
 "\n"
 "Boot CHILD's init in the background (like run --boot).  A monitor process\n"
 "stays parent of the container and writes its console to\n"
 "RUNTIME/children/CHILD/log.  Returns once the init was started.\n"
 "\n"
-"  -h, --help      this help\n";
+"      --property KEY=VALUE   a resource limit (as run; [Resources] in child.conf)\n"
+"      --limits MODE          strict or best-effort (as run)\n"
+"  -h, --help                 this help\n";
 
 /*
  * A child that is not mounted yet gets its overlay for the run in a mount
@@ -229,8 +237,11 @@ static void record_state(struct ctx *ctx, const struct run_config *c, const stru
 		.pid = ct->pid, .monitor = getpid(), .boot = c->boot, .kill_signal = c->kill_signal,
 		.private_network = c->private_network, .started = (long long)time(NULL), .pidns = runner_pidns_of(ct->pid),
 	};
-	int r = runner_state_write(ctx->store.runtime, c->name, &st);
+	/* Where its cgroups are and which limits were written (status, set-property): before the state says "up". */
+	int r = runner_cgroups_state_write(ctx->store.runtime, c->name, &c->cgroups, c->limits_applied);
 	if (r < 0)
+		log_warning("%s: runtime state: cgroup: %s", c->name, strerror(-r));
+	if ((r = runner_state_write(ctx->store.runtime, c->name, &st)) < 0)
 		log_warning("%s: runtime state: %s", c->name, strerror(-r));
 }
 
@@ -251,6 +262,7 @@ static int run_container(struct ctx *ctx, const char *cmd, struct run_config *c,
 			if (report_fd >= 0)
 				dprintf(report_fd, "%s", errbuf);
 			runner_state_clear(ctx->store.runtime, c->name);
+			runner_cgroups_state_clear(ctx->store.runtime, c->name);
 			return hint;
 		}
 		record_state(ctx, c, &ct);
@@ -264,6 +276,7 @@ static int run_container(struct ctx *ctx, const char *cmd, struct run_config *c,
 		log_info("Container %s rebooted; starting it again.", c->name);
 	}
 	runner_state_clear(ctx->store.runtime, c->name);
+	runner_cgroups_state_clear(ctx->store.runtime, c->name);
 	return status;
 }
 
@@ -289,7 +302,7 @@ int cmd_run(struct ctx *ctx, int argc, char **argv)
 		if (mounted_here)
 			umount_after_run(ctx, "run", &ci);
 	}
-	runner_config_done(&o.lists);
+	run_opts_done(&o);
 	runner_config_done(&c);
 	child_info_done(&ci);
 	return ret;
@@ -312,11 +325,14 @@ static void close_fds_except(const int *keep, size_t n)
 	}
 }
 
-/* start takes no option but --help: -1 after printing the help, else 0 or an exit code. */
-static int parse_start_args(int argc, char **argv)
+/* start takes --property, --limits and --help: -1 after printing the help, else 0 or an exit code. */
+static int parse_start_args(int argc, char **argv, struct run_opts *o)
 {
-	static const struct option opts[] = { { "help", no_argument, NULL, 'h' }, {} };
-	int ch;
+	static const struct option opts[] = {
+		{ "property", required_argument, NULL, 'p' }, { "limits", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' }, {}
+	};
+	int ch, r;
 
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -324,7 +340,10 @@ static int parse_start_args(int argc, char **argv)
 			fputs(start_help, stdout);
 			return -1;
 		}
-		return option_error("start", argc, argv, "h");
+		if (ch != 'p' && ch != 'l')
+			return option_error("start", argc, argv, "h");
+		if ((r = run_opts_parse_limit_opt("start", ch == 'p', optarg, o)))
+			return r;
 	}
 	return check_arg_count("start", argc, argv, 1, 1, "needs exactly one CHILD");
 }
@@ -406,10 +425,12 @@ int cmd_start(struct ctx *ctx, int argc, char **argv)
 	int lock = -1, report[2] = { -1, -1 };
 	int ret;
 
-	if ((ret = parse_start_args(argc, argv)))
-		return ret < 0 ? EXIT_OK : ret;
 	/* start boots: the same rules as run --boot (User= refused, …), checked before anything is mounted. */
 	struct run_opts o = { .boot = true };
+	if ((ret = parse_start_args(argc, argv, &o))) {
+		run_opts_done(&o);
+		return ret < 0 ? EXIT_OK : ret;
+	}
 	if ((ret = lock_load_mount(ctx, "start", argv[optind], &o, NULL, &ci, &c, &mounted_here, &lock)))
 		goto out;
 	c.boot = true;
@@ -444,6 +465,7 @@ fail:
 	if (mounted_here)
 		umount_after_run(ctx, "start", &ci);
 out:
+	run_opts_done(&o);
 	runner_config_done(&c);
 	child_info_done(&ci);
 	return ret;

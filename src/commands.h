@@ -96,6 +96,13 @@ int cmd_start(struct ctx *ctx, int argc, char **argv);
 int cmd_stop(struct ctx *ctx, int argc, char **argv);
 int cmd_exec(struct ctx *ctx, int argc, char **argv);
 int cmd_ps(struct ctx *ctx, int argc, char **argv);
+/* src/cmd-status.c: status, set-property */
+int cmd_status(struct ctx *ctx, int argc, char **argv);
+int cmd_set_property(struct ctx *ctx, int argc, char **argv);
+/* src/cmd-logs.c: logs, login, shell */
+int cmd_logs(struct ctx *ctx, int argc, char **argv);
+int cmd_login(struct ctx *ctx, int argc, char **argv);
+int cmd_shell(struct ctx *ctx, int argc, char **argv);
 
 /*
  * Hook for a running container: is child NAME running (its runtime state

@@ -51,6 +51,11 @@ static const char main_help[] =
 "  start CHILD, stop CHILD   boot a child in the background, stop it\n"
 "  exec CHILD -- CMD...      run a command in a running child\n"
 "  ps [--json]               list running children\n"
+"  status CHILD [--json]     state, cgroup, memory, tasks, CPU, log of a child\n"
+"  set-property CHILD KEY=VALUE...   change resource limits of a running child\n"
+"  logs CHILD [-f] [-n N]    console log (and journal) of a started child\n"
+"  login CHILD               a login prompt on a new pty in a started child\n"
+"  shell CHILD [-- CMD...]   a root shell (or CMD) in a running child\n"
 "\n"
 "Global options (anywhere before --):\n"
 "  --root DIR                the store (default $LAYERCTL_ROOT or /var/lib/layerctl)\n"
@@ -108,6 +113,11 @@ static const struct cli_verb commands[] = {
 	{ "stop", cmd_stop, NULL, NULL },
 	{ "exec", cmd_exec, NULL, NULL },
 	{ "ps", cmd_ps, NULL, NULL },
+	{ "status", cmd_status, NULL, NULL },
+	{ "set-property", cmd_set_property, NULL, NULL },
+	{ "logs", cmd_logs, NULL, NULL },
+	{ "login", cmd_login, NULL, NULL },
+	{ "shell", cmd_shell, NULL, NULL },
 	{}
 };
 

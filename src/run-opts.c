@@ -13,7 +13,7 @@
 
 enum {
 	OPT_BIND = 0x100, OPT_BIND_RO, OPT_TMPFS, OPT_CHDIR, OPT_HOSTNAME, OPT_PRIVNET,
-	OPT_CAP, OPT_DROPCAP, OPT_CONSOLE, OPT_PRIVUSERS,
+	OPT_CAP, OPT_DROPCAP, OPT_CONSOLE, OPT_PRIVUSERS, OPT_PROPERTY, OPT_LIMITS,
 };
 
 /* Split argv at the first "--": options before, the command after. */
@@ -33,7 +33,26 @@ int run_opts_split_command(int argc, char **argv, char ***cmd)
 static bool run_only(int c)
 {
 	return c == 'b' || c == OPT_BIND || c == OPT_BIND_RO || c == OPT_TMPFS ||
-	       c == OPT_HOSTNAME || c == OPT_PRIVNET || c == OPT_CAP || c == OPT_DROPCAP || c == OPT_PRIVUSERS;
+	       c == OPT_HOSTNAME || c == OPT_PRIVNET || c == OPT_CAP || c == OPT_DROPCAP || c == OPT_PRIVUSERS ||
+	       c == OPT_PROPERTY || c == OPT_LIMITS;
+}
+
+/* --property=KEY=VALUE: checked now (an error names the key, nothing starts), applied over child.conf later. */
+static int parse_property_opt(const char *cmd, const char *arg, struct run_opts *o)
+{
+	struct lc_err e = { "" };
+	int r = runner_limit_parse_assignment(&o->limits, arg, &e);
+	if (r == -ENOMEM)
+		return log_fail(EXIT_FAIL, "out of memory");
+	if (r < 0)
+		return usage_error(cmd, "--property %s", lc_err_msg(&e, r));
+	char **nv = realloc(o->properties, (o->n_properties + 2) * sizeof(char *));
+	if (!nv)
+		return log_fail(EXIT_FAIL, "out of memory");
+	o->properties = nv;
+	nv[o->n_properties++] = (char *)arg;
+	nv[o->n_properties] = NULL;
+	return 0;
 }
 
 /* --bind, --bind-ro, --tmpfs and --setenv append to the lists. */
@@ -68,6 +87,16 @@ static int parse_caps_opt(const char *cmd, int c, const char *arg, struct run_op
 		o->caps_add |= m;
 	else
 		o->caps_drop |= m;
+	return 0;
+}
+
+int run_opts_parse_limit_opt(const char *cmd, bool property, const char *arg, struct run_opts *o)
+{
+	if (property)
+		return parse_property_opt(cmd, arg, o);
+	if (!STREQ(arg, "strict") && !STREQ(arg, "best-effort"))
+		return usage_error(cmd, "--limits %s: strict or best-effort", arg);
+	o->limits_mode = arg;
 	return 0;
 }
 
@@ -108,6 +137,9 @@ static int parse_one_opt(const char *cmd, int c, const char *arg, struct run_opt
 	case OPT_CAP:
 	case OPT_DROPCAP:
 		return parse_caps_opt(cmd, c, arg, o);
+	case OPT_PROPERTY:
+	case OPT_LIMITS:
+		return run_opts_parse_limit_opt(cmd, c == OPT_PROPERTY, arg, o);
 	case OPT_CONSOLE:
 		if (!STREQ(arg, "auto") && !STREQ(arg, "pty") && !STREQ(arg, "pipe"))
 			return usage_error(cmd, "--console: auto, pty or pipe");
@@ -134,6 +166,8 @@ int run_opts_parse(const char *cmd, int argc, char **argv, struct run_opts *o, b
 		{ "capability", required_argument, NULL, OPT_CAP },
 		{ "drop-capability", required_argument, NULL, OPT_DROPCAP },
 		{ "console", required_argument, NULL, OPT_CONSOLE },
+		{ "property", required_argument, NULL, OPT_PROPERTY },
+		{ "limits", required_argument, NULL, OPT_LIMITS },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -157,6 +191,14 @@ int run_opts_parse(const char *cmd, int argc, char **argv, struct run_opts *o, b
 			return r;
 	}
 	return 0;
+}
+
+void run_opts_done(struct run_opts *o)
+{
+	runner_config_done(&o->lists);
+	free(o->properties);
+	o->properties = NULL;
+	o->n_properties = 0;
 }
 
 static int strv_copy(char ***dst, char **src)
@@ -206,6 +248,12 @@ static int apply_opts(struct run_config *c, struct run_opts *o, char **cmdv)
 		return r;
 	if (o->console)
 		c->console = STREQ(o->console, "pty") ? CONSOLE_PTY : STREQ(o->console, "pipe") ? CONSOLE_PIPE : CONSOLE_AUTO;
+	/* Each --property over child.conf's [Resources], key by key (already checked when parsed). */
+	for (size_t i = 0; i < o->n_properties; i++)
+		if ((r = runner_limit_parse_assignment(&c->limits, o->properties[i], NULL)) < 0)
+			return r == -ENOMEM ? r : -EBADMSG;
+	if (o->limits_mode)
+		c->limits.best_effort = STREQ(o->limits_mode, "best-effort");
 	if (cmdv && cmdv[0] && (r = strv_copy(&c->argv, cmdv)) < 0)
 		return r;
 	for (char **e = o->lists.env; e && *e; e++)
@@ -235,6 +283,8 @@ int run_opts_apply(const char *cmd, struct run_config *c, struct run_opts *o, ch
 			       "(an init runs as root)", c->name, c->user);
 	if (r == -EINVAL)
 		return log_fail(EXIT_FAIL, "%s %s: --user/User= does not go with --boot/Boot=yes (an init runs as root)", cmd, c->name);
+	if (r == -EBADMSG)
+		return log_fail(EXIT_FAIL, "%s %s: --property: a value changed meaning since it was read", cmd, c->name);
 	if (r < 0)
 		return log_fail(EXIT_FAIL, "out of memory");
 	return 0;

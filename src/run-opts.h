@@ -22,8 +22,14 @@ struct run_opts {
 	const char *private_users;   /* --private-users=, checked */
 	uint64_t caps_add, caps_drop;
 	struct run_config lists;   /* only env, binds, tmpfs used */
+	char **properties;         /* --property KEY=VALUE (argv strings; the array is ours: run_opts_done) */
+	size_t n_properties;
+	struct run_limits limits;  /* the same, parsed (to check them early) */
+	const char *limits_mode;   /* --limits strict|best-effort, or NULL */
 };
 
+/* Free what run_opts_parse allocated. */
+void run_opts_done(struct run_opts *o);
 /* Split argv at the first "--": options before, the command after.  Returns the new argc. */
 int run_opts_split_command(int argc, char **argv, char ***cmd);
 /*
@@ -32,6 +38,8 @@ int run_opts_split_command(int argc, char **argv, char ***cmd);
  * or an exit code after printing.
  */
 int run_opts_parse(const char *cmd, int argc, char **argv, struct run_opts *o, bool exec_only, const char *help);
+/* --property ARG (property) or --limits ARG into o: 0 or an exit code after printing. */
+int run_opts_parse_limit_opt(const char *cmd, bool property, const char *arg, struct run_opts *o);
 /* Apply o (and the command cmdv, if any) on top of the child.conf settings in c. */
 int run_opts_apply(const char *cmd, struct run_config *c, struct run_opts *o, char **cmdv);
 /* Load child NAME and its child.conf settings into *ci and c (no lock taken). */

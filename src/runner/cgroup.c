@@ -18,7 +18,7 @@
  * child (the run lock makes STORE/NAME unique).  Removed when it ends.
  *
  * The parent makes the directories and opens them; the container's first
- * process writes "0" to each v1 cgroup.procs before unshare(CLONE_NEWCGROUP)
+ * process writes "0" to each v1 `tasks` file before unshare(CLONE_NEWCGROUP)
  * (clone3's CLONE_INTO_CGROUP places it in the v2 one), because
  * CLONE_INTO_CGROUP knows only v2 and moving a process after its namespace
  * exists would not move the namespace's root.
@@ -203,7 +203,7 @@ static int rmdir_tree(const char *path)
  * container that was killed with its runner goes first: a new container
  * must not inherit cgroups (and settings) made inside the old one.
  */
-static int make_one(struct cgroups *cg, const char *own_dir, const char *rel, bool v2)
+static int make_one(struct cgroups *cg, const char *own_dir, const char *rel, bool v2, const char *ctrls)
 {
 	_cleanup_free_ char *dir = NULL, *procs = NULL;
 	int r = 0;
@@ -220,7 +220,14 @@ static int make_one(struct cgroups *cg, const char *own_dir, const char *rel, bo
 	if (v2)
 		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	else {
-		if (asprintf(&procs, "%s/cgroup.procs", dir) < 0)
+		/*
+		 * `tasks`, not cgroup.procs: "0" there moves only the calling
+		 * thread — all of a process that has one — and the kernel then
+		 * skips the global cgroup_threadgroup_rwsem, whose write side
+		 * waits for an RCU grace period (~20 ms on an idle machine; see
+		 * docs/runner.md, "Resource limits").
+		 */
+		if (asprintf(&procs, "%s/tasks", dir) < 0)
 			return -ENOMEM;
 		fd = open(procs, O_WRONLY | O_CLOEXEC);
 	}
@@ -234,7 +241,77 @@ static int make_one(struct cgroups *cg, const char *own_dir, const char *rel, bo
 		cg->v2_path = strdup(dir);
 	} else
 		cg->procs[cg->n_procs++] = fd;
+	cg->ctrls[cg->n] = strdup(v2 ? "" : ctrls);
 	cg->dirs[cg->n++] = TAKE_PTR(dir);
+	return 0;
+}
+
+static const char *const cg_v2_names[] = { "memory", "cpu", "pids", "io" };   /* CG_* bit order */
+
+/* The CG_* controllers cgroup2 offers at dir (its cgroup.controllers). */
+static unsigned v2_available(const char *dir)
+{
+	_cleanup_free_ char *p = NULL;
+	char buf[512];
+	unsigned m = 0;
+	if (asprintf(&p, "%s/cgroup.controllers", dir) < 0)
+		return 0;
+	_cleanup_fclose_ FILE *f = fopen(p, "re");
+	if (!f || !fgets(buf, sizeof(buf), f))
+		return 0;
+	for (char *save = NULL, *tok = strtok_r(buf, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save))
+		for (size_t i = 0; i < ELEMENTSOF(cg_v2_names); i++)
+			if (STREQ(tok, cg_v2_names[i]))
+				m |= 1u << i;
+	return m;
+}
+
+/* Does a v1 hierarchy's list ("cpu,cpuacct") carry the v1 controller of one of the CG_* bits in want? */
+static bool v1_has_wanted(const char *controllers, unsigned want)
+{
+	static const char *const v1_names[] = { "memory", "cpu", "pids", "blkio" };
+	_cleanup_free_ char *list = strdup(controllers);
+	char *save = NULL;
+	for (char *tok = list ? strtok_r(list, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save))
+		for (size_t i = 0; i < ELEMENTSOF(v1_names); i++)
+			if ((want & (1u << i)) && STREQ(tok, v1_names[i]))
+				return true;
+	return false;
+}
+
+/*
+ * cgroup2's "no internal processes" rule: a controller is enabled for a
+ * cgroup's children in its subtree_control, which a non-root cgroup holding
+ * processes refuses (EBUSY).  So top-down, from our own cgroup to the
+ * leaf's parent, none of which holds a process but (possibly) ours.
+ */
+int runner_cgroup_delegate(const char *dir, const char *rel, unsigned ctrls, struct lc_err *err)
+{
+	char line[128] = "", path[PATH_MAX];
+	for (size_t i = 0; i < ELEMENTSOF(cg_v2_names); i++)
+		if (ctrls & (1u << i))
+			snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s+%s", *line ? " " : "", cg_v2_names[i]);
+	_cleanup_free_ char *copy = strdup(rel);
+	if (!copy)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "%s", dir);
+	char *save = NULL, *tok = strtok_r(copy, "/", &save);
+	while (tok) {
+		char *next = strtok_r(NULL, "/", &save);
+		_cleanup_free_ char *file = NULL;
+		if (asprintf(&file, "%s/cgroup.subtree_control", path) < 0)
+			return -ENOMEM;
+		_cleanup_close_ int fd = open(file, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, line, strlen(line)) < 0)
+			return lc_err_ret(err, -errno, "cgroup2 %s: enabling %s: %s%s", path, line, strerror(errno),
+					  errno == EBUSY ? " (it holds processes: the no-internal-processes rule; run layerctl "
+							   "from a cgroup of its own)" : "");
+		if (!next)
+			break;   /* the leaf itself enables nothing */
+		size_t l = strlen(path);
+		snprintf(path + l, sizeof(path) - l, "/%s", tok);
+		tok = next;
+	}
 	return 0;
 }
 
@@ -281,8 +358,10 @@ static int read_hierarchies(struct hierarchy **ret, size_t *ret_n)
 	return 0;
 }
 
-int runner_cgroups_make(const char *store_id, const char *name, bool must_leave_root, struct cgroups *cg, struct lc_err *err)
+int runner_cgroups_make(const char *store_id, const char *name, bool must_leave_root, unsigned want, struct cgroups *cg,
+			struct lc_err *err)
 {
+	unsigned want_v1 = want;   /* what cgroup2 does not offer: from v1 */
 	_cleanup_free_ char *rel = NULL;
 	struct hierarchy *h = NULL;
 	size_t n = 0;
@@ -299,25 +378,41 @@ int runner_cgroups_make(const char *store_id, const char *name, bool must_leave_
 	cg->dirs = calloc(n + 1, sizeof(char *));
 	cg->procs = calloc(n + 1, sizeof(int));
 	cg->mounts = calloc(n + 1, sizeof(int));
-	if (!tb || !cg->dirs || !cg->procs || !cg->mounts) {
+	cg->ctrls = calloc(n + 1, sizeof(char *));
+	if (!tb || !cg->dirs || !cg->procs || !cg->mounts || !cg->ctrls) {
 		r = -ENOMEM;
 		goto out;
 	}
+	/* cgroup2 first: what it offers needs no v1 hierarchy. */
+	for (size_t i = 0; want && i < n; i++)
+		if (h[i].v2) {
+			_cleanup_free_ char *own_dir = own_cgroup_dir(tb, &h[i]);
+			if (own_dir)
+				want_v1 &= ~v2_available(own_dir);
+		}
 	for (size_t i = 0; i < n; i++) {
 		const char *what = h[i].v2 ? "cgroup2" : h[i].controllers;
+		/* A limit on a v1-only controller: the container joins that hierarchy, plain command or not. */
+		bool wanted = !h[i].v2 && v1_has_wanted(h[i].controllers, want_v1);
 		/*
 		 * Entering a v1 cgroup costs a migration (~10 ms here: the kernel
 		 * waits for an RCU grace period).  Without CAP_SYS_ADMIN (and no
 		 * user namespace, which the filter denies) nothing inside can mount
 		 * a hierarchy, so a plain command skips v1 and keeps its speed.
 		 */
-		if (!h[i].v2 && !must_leave_root)
+		if (!h[i].v2 && !must_leave_root && !wanted)
 			continue;
 		_cleanup_free_ char *own_dir = own_cgroup_dir(tb, &h[i]);
 		int mfd = -1;
 		if (!own_dir)
 			own_dir = own_cgroup_dir_detached(&h[i], &mfd);
-		r = own_dir ? make_one(cg, own_dir, rel, h[i].v2) : -ENOENT;
+		r = own_dir ? make_one(cg, own_dir, rel, h[i].v2, h[i].controllers) : -ENOENT;
+		if (r >= 0 && h[i].v2 && (want & ~want_v1)) {
+			/* Limits that go to cgroup2: their controllers enabled down to the leaf, else it is an error. */
+			if ((r = runner_cgroup_delegate(own_dir, rel, want & ~want_v1, err)) < 0)
+				goto out;
+			cg->v2_enabled = want & ~want_v1;
+		}
 		if (mfd >= 0) {
 			if (r >= 0)
 				cg->mounts[cg->n_mounts++] = mfd;   /* its path is in cg->dirs */
@@ -399,9 +494,12 @@ void runner_cgroups_remove(struct cgroups *cg)
 				break;
 		}
 		free(cg->dirs[i]);
+		if (cg->ctrls)
+			free(cg->ctrls[i]);
 	}
 	for (size_t i = 0; i < cg->n_mounts; i++)
 		close(cg->mounts[i]);
+	free(cg->ctrls);
 	free(cg->dirs);
 	free(cg->procs);
 	free(cg->mounts);

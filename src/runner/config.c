@@ -39,6 +39,7 @@ void runner_config_done(struct run_config *c)
 		free(c->tmpfs[i].opts);
 	}
 	free(c->tmpfs);
+	free(c->limits_applied);
 	memset(c, 0, sizeof(*c));
 	c->log_fd = -1;
 }
@@ -483,8 +484,33 @@ static int apply_setting(struct run_config *c, const struct run_setting *t, cons
 	return r;
 }
 
+/*
+ * [Resources]: systemd's resource-control names (limits.c).  Every key is
+ * checked, an unknown one too: a typo must not silently start a child
+ * without its limit.  The last assignment of a key wins; "Key=" resets.
+ */
+static int resources_from_settings(struct run_config *c, const struct settings *s, struct lc_err *err)
+{
+	_cleanup_free_ const char **keys = settings_section_keys(s, "Resources");
+	if (!keys)
+		return -ENOMEM;
+	for (const char **k = keys; *k; k++) {
+		const char *v = settings_get(s, "Resources", *k);
+		int r = runner_limit_parse(&c->limits, *k, v ? v : "", err);
+		if (r < 0) {
+			if (r != -ENOMEM)
+				lc_err_wrap(err, "Resources");
+			return r == -ENOENT ? -EINVAL : r;
+		}
+	}
+	return 0;
+}
+
 int runner_config_from_settings(struct run_config *c, const struct settings *s, struct lc_err *err)
 {
+	int rr = resources_from_settings(c, s, err);
+	if (rr < 0)
+		return rr;
 	for (size_t i = 0; i < ELEMENTSOF(run_settings); i++) {
 		const struct run_setting *t = &run_settings[i];
 		int r = 0;

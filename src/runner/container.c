@@ -327,7 +327,13 @@ static int make_cgroups(struct run_config *c, char *errbuf, size_t errlen)
 {
 	struct lc_err err = { "" };
 	bool sys_admin = runner_config_caps(c) & (UINT64_C(1) << CAP_SYS_ADMIN);
-	int r = runner_cgroups_make(store_id(c), c->name, sys_admin, &c->cgroups, &err);
+	const struct runner_cgroup_backend *be = runner_cgroup_backend();
+	unsigned want = runner_limits_controllers(&c->limits);
+	int r = be->make(store_id(c), c->name, sys_admin, want, &c->cgroups, &err);
+	if (r < 0 && !sys_admin) {
+		snprintf(errbuf, errlen, "limits: %s", lc_err_msg(&err, r));
+		return r;
+	}
 	/*
 	 * CAP_SYS_ADMIN in a user namespace of its own is not the host's: the
 	 * kernel refuses release_agent (written, or as a mount option) outside
@@ -338,7 +344,8 @@ static int make_cgroups(struct run_config *c, char *errbuf, size_t errlen)
 	if (r < 0 && runner_config_userns(c)) {
 		lc_warn(&c->warn, "%s: %s; running in its user namespace without cgroups of its own there", c->name,
 			lc_err_msg(&err, r));
-		r = runner_cgroups_make(store_id(c), c->name, false, &c->cgroups, &err);
+		err = (struct lc_err){ "" };
+		r = be->make(store_id(c), c->name, false, want, &c->cgroups, &err);
 	}
 	if (r < 0) {
 		snprintf(errbuf, errlen, "%s; refusing to run with CAP_SYS_ADMIN in a root cgroup (release_agent)",
@@ -349,6 +356,15 @@ static int make_cgroups(struct run_config *c, char *errbuf, size_t errlen)
 	if (c->boot && !c->cgroups.v2_path)
 		lc_warn(&c->warn, "%s: boot: no cgroup2 of its own (%s); /sys/fs/cgroup stays empty", c->name,
 			err.msg[0] ? err.msg : "no cgroup2 hierarchy");
+	/* Limits before anyone is in the cgroups: the command never runs unlimited (limits.c). */
+	err = (struct lc_err){ "" };
+	free(c->limits_applied);
+	c->limits_applied = NULL;
+	if (c->limits.set && (r = be->apply(&c->limits, &c->cgroups, &c->warn, &c->limits_applied, &err)) < 0) {
+		snprintf(errbuf, errlen, "limits: %s", lc_err_msg(&err, r));
+		runner_cgroups_remove(&c->cgroups);
+		return r;
+	}
 	return 0;
 }
 
@@ -509,7 +525,11 @@ int runner_container_wait(struct run_config *c, struct container *ct)
 
 	/* With or without a pty: relay, forward signals, end on SIGTERM (console.c). */
 	if (runner_console_relay(c, ct->master, ct->pidfd, sigfd, signal_for_container, c) == 1) {
-		lc_warn(&c->notice, "Left container %s: killing it.", c->name);
+		if (ct->entered)
+			lc_warn(&c->notice, "Left the session in container %s (it keeps running).", c->name);
+		else
+			lc_warn(&c->notice, "Left container %s: killing it.", c->name);
+		ct->left = true;
 		syscall(SYS_pidfd_send_signal, ct->pidfd, SIGKILL, NULL, 0);
 	}
 	while (waitid(P_PIDFD, ct->pidfd, &si, WEXITED) < 0 && errno == EINTR)
@@ -544,6 +564,9 @@ static _Noreturn void enter_and_exec(const struct run_config *c, int target, boo
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	parent_still_there(errfd);
 	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+	/* Its limits hold what enters too (limits.c, runner_cgroups_open_state). */
+	if ((r = runner_cgroups_join(&c->cgroups)) < 0)
+		fail(errfd, "cgroup: join", r);
 	if ((r = runner_join_namespaces(target, net)) < 0)
 		fail(errfd, "setns", r);
 	if (sock >= 0 && (r = make_console(c, sock, &slave)) < 0)
@@ -579,7 +602,10 @@ int runner_container_enter(struct run_config *c, int target, bool net, struct co
 		return -e;
 	}
 	sigprocmask(SIG_BLOCK, &block, &old);
-	pid_t pid = runner_clone_into_namespaces(0, -1, &ret->pidfd);
+	pid_t pid = runner_clone_into_namespaces(0, c->cgroups.v2_fd, &ret->pidfd);
+	/* A booted systemd has taken the container's cgroup2 root for its own tree (no internal processes there). */
+	if (pid == -EBUSY)
+		pid = runner_clone_into_namespaces(0, -1, &ret->pidfd);
 	if (pid == 0) {
 		close(errpipe[0]);
 		close(bpfpipe[1]);
@@ -589,6 +615,7 @@ int runner_container_enter(struct run_config *c, int target, bool net, struct co
 	}
 	close(errpipe[1]);
 	close(bpfpipe[0]);
+	runner_cgroups_close(&c->cgroups);
 	if (sv[1] >= 0)
 		close(sv[1]);
 	if (pid > 0) {
@@ -606,5 +633,6 @@ int runner_container_enter(struct run_config *c, int target, bool net, struct co
 		return pid;
 	}
 	ret->pid = pid;
+	ret->entered = true;
 	return collect_start(c, ret, errpipe[0], pty ? sv[0] : -1, &old, errbuf, errlen, exit_hint);
 }

@@ -9,6 +9,9 @@
  *                 binds, pivot_root
  *   caps.c        capability bounding set (libcap), user switch
  *   cgroup.c      a cgroup of its own in every hierarchy (v1 and v2)
+ *   limits.c      resource limits: systemd's [Resources] syntax, written
+ *                 to the v2 leaf or the v1 hierarchy owning the controller
+ *   cgroup-state.c the running container's cgroup record, its statistics
  *   seccomp.c     the syscall filter (libseccomp), built by the parent and
  *                 cached as BPF in the runtime dir
  *   pid1.c        the reaping stub init and signal forwarding
@@ -72,12 +75,29 @@ enum console_mode {
 struct cgroups {
 	char **dirs;            /* host paths, one per hierarchy, removed at the end */
 	size_t n;
-	int *procs;             /* v1 cgroup.procs, written "0" before unshare(CLONE_NEWCGROUP) */
+	int *procs;             /* v1 `tasks` files, written "0" (by a one-thread process) before unshare(CLONE_NEWCGROUP) */
 	size_t n_procs;
 	int v2_fd;              /* for clone3's CLONE_INTO_CGROUP, or -1 */
 	char *v2_path;          /* host path of the v2 one, or NULL */
 	int *mounts;            /* detached mounts of hierarchies mounted nowhere (dirs go through them) */
 	size_t n_mounts;
+	char **ctrls;           /* per dir: its hierarchy's controllers ("memory", "cpu,cpuacct"), "" for v2 */
+	unsigned v2_enabled;    /* CG_* controllers delegated to the v2 leaf (limits.c writes those there) */
+};
+
+/* Resource limits (limits.c): systemd's [Resources] names and value syntax. */
+enum limit_key {
+	LIMIT_MEMORY_MAX, LIMIT_MEMORY_HIGH, LIMIT_MEMORY_SWAP_MAX, LIMIT_CPU_QUOTA, LIMIT_CPU_WEIGHT,
+	LIMIT_TASKS_MAX, LIMIT_IO_WEIGHT, LIMIT_IO_READ_BW, LIMIT_IO_WRITE_BW, LIMIT__MAX,
+};
+#define LIMIT_INFINITY UINT64_MAX
+/* The controllers limits need, one bit each. */
+enum { CG_MEMORY = 1 << 0, CG_CPU = 1 << 1, CG_PIDS = 1 << 2, CG_IO = 1 << 3 };
+struct run_limits {
+	unsigned set;                   /* bit n: limit n was given */
+	uint64_t value[LIMIT__MAX];     /* bytes, CPU usec per second, weight, tasks; LIMIT_INFINITY */
+	dev_t dev[LIMIT__MAX];          /* IO*BandwidthMax=: the whole disk */
+	bool best_effort;               /* --limits=best-effort: a limit that cannot be applied is a warning */
 };
 
 /* PrivateUsers=: no user namespace, a range picked by the store, or one given. */
@@ -118,6 +138,8 @@ struct run_config {
 	enum private_users private_users;
 	uint32_t uid_base;      /* user namespace: 0..uid_count-1 inside is uid_base.. outside */
 	uint32_t uid_count;     /* 0 until the range is known (PICK: the CLI asks the store) */
+	struct run_limits limits;  /* [Resources], --property */
+	char *limits_applied;   /* set by the runner: what was written where ("memory.limit_in_bytes=…; …") */
 };
 
 void runner_config_done(struct run_config *c);
@@ -179,7 +201,16 @@ int runner_is_host_root(const char *path);
  * hierarchy's real root or the hierarchy is not mounted.  *err also carries
  * the last failure that was tolerated.
  */
-int runner_cgroups_make(const char *store_id, const char *name, bool must_leave_root, struct cgroups *cg, struct lc_err *err);
+int runner_cgroups_make(const char *store_id, const char *name, bool must_leave_root, unsigned want, struct cgroups *cg,
+			struct lc_err *err);
+/*
+ * want: the CG_* controllers its limits need.  A controller cgroup2 offers
+ * is enabled top-down (subtree_control of OURS, layerctl, STORE: the "no
+ * internal processes" rule) for the leaf; one only v1 has makes the
+ * container join that v1 hierarchy (even without must_leave_root).
+ */
+/* Enable the CG_* controllers for dir/rel's leaf: "+memory ..." in subtree_control of dir and each level above the leaf. */
+int runner_cgroup_delegate(const char *dir, const char *rel, unsigned ctrls, struct lc_err *err);
 /* In the container's first process, before unshare(CLONE_NEWCGROUP): enter the v1 cgroups, close the descriptors. */
 int runner_cgroups_join(const struct cgroups *cg);
 /* Close the descriptors (the parent, once the container runs). */
@@ -211,6 +242,72 @@ int runner_userns_open_mounts(const struct run_config *c, const char *const *dev
 			      struct userns_mounts *m, const char **step);
 void runner_userns_close_mounts(struct userns_mounts *m);
 int runner_move_mount_to(int fd, const char *dst);
+
+/* ---- limits.c ---- */
+
+/* "MemoryMax" ... */
+const char *runner_limit_name(enum limit_key k);
+/*
+ * One KEY=VALUE of [Resources] / --property in systemd's syntax into l (an
+ * empty value unsets the key).  -EINVAL with *err naming the key, -ENOENT
+ * for an unknown key.
+ */
+int runner_limit_parse(struct run_limits *l, const char *key, const char *value, struct lc_err *err);
+int runner_limit_parse_assignment(struct run_limits *l, const char *kv, struct lc_err *err);
+/* set-property KEY=: the running child's limit back to none (weights to 100); bandwidths need their device. */
+int runner_limit_parse_reset(struct run_limits *l, const char *key, struct lc_err *err);
+/* The CG_* controllers the limits in l need. */
+unsigned runner_limits_controllers(const struct run_limits *l);
+/*
+ * Write l into the container's cgroups: each limit to the hierarchy owning
+ * its controller (the v2 leaf when delegated there, else the v1 hierarchy).
+ * One that cannot be written is an error (*err names it), or with
+ * best_effort a warning.  *applied (may be NULL): "file=value; ..." of what was written.
+ */
+int runner_limits_apply(const struct run_limits *l, const struct cgroups *cg, const struct lc_warn *warn, char **applied,
+			struct lc_err *err);
+/* The container's directory holding the CG_* controller ctrl's files (*v2: the v2 leaf); NULL when it has none. */
+const char *runner_cgroups_dir_for(const struct cgroups *cg, unsigned ctrl, bool *v2);
+/* Does a v1 hierarchy's controller list ("cpu,cpuacct") hold name? */
+bool runner_cgroup_list_has(const char *list, const char *name);
+
+/* ---- cgroup-state.c ---- */
+
+/* RUNTIME/children/NAME/cgroup: the container's cgroup dirs and what was applied (for status, set-property). */
+int runner_cgroups_state_write(const char *runtime, const char *name, const struct cgroups *cg, const char *applied);
+/* Read it back into cg (dirs, ctrls, v2_path, v2_enabled; no descriptors) and *applied (may be NULL). */
+int runner_cgroups_state_read(const char *runtime, const char *name, struct cgroups *cg, char **applied);
+void runner_cgroups_state_free(struct cgroups *cg);
+/* The record goes with the container (after runner_state_clear). */
+void runner_cgroups_state_clear(const char *runtime, const char *name);
+/* For exec: open the running container's cgroups (v2 dir for CLONE_INTO_CGROUP, v1 `tasks`) into cg. */
+int runner_cgroups_open_state(const char *runtime, const char *name, struct cgroups *cg);
+
+/*
+ * Who makes a container's cgroups and writes its limits.  cgroupfs (the
+ * functions above: cgroup.c makes OURS/layerctl/STORE/NAME, limits.c writes
+ * the files) is the only backend.  On a host whose PID 1 is systemd a
+ * second one belongs here: a transient scope in machine.slice with
+ * Delegate=yes made over D-Bus, whose delegated cgroup becomes v2_path
+ * (docs/runner.md, "Resource limits").  Not written: no test host for it.
+ */
+struct runner_cgroup_backend {
+	const char *name;
+	int (*make)(const char *store_id, const char *name, bool must_leave_root, unsigned want, struct cgroups *cg,
+		    struct lc_err *err);
+	int (*apply)(const struct run_limits *l, const struct cgroups *cg, const struct lc_warn *warn, char **applied,
+		     struct lc_err *err);
+};
+/* The backend for this host: cgroupfs, always (for now). */
+const struct runner_cgroup_backend *runner_cgroup_backend(void);
+
+struct cgroup_stats {
+	uint64_t memory_current, memory_max;   /* LIMIT_INFINITY for max when unlimited; UINT64_MAX-1 = unknown */
+	uint64_t tasks_current, tasks_max;
+	uint64_t cpu_usec;
+	unsigned have;                         /* CG_MEMORY, CG_PIDS, CG_CPU: which are known */
+};
+void runner_cgroup_stats(const struct cgroups *cg, struct cgroup_stats *st);
 
 /* ---- caps.c ---- */
 
@@ -285,6 +382,8 @@ struct container {
 	int pidfd;
 	int master;             /* pty master or -1 */
 	bool rebooted;          /* set by runner_container_wait: a booted init asked for a reboot */
+	bool entered;           /* runner_container_enter's: a session in a container that goes on */
+	bool left;              /* set by runner_container_wait: the user left with ^]^]^] */
 };
 int runner_container_start(struct run_config *c, struct container *ret, char *errbuf, size_t errlen, int *exit_hint);
 /* exec: run c->argv inside the running container whose PID 1 is behind target (a pidfd). */

@@ -196,6 +196,19 @@ const char **settings_get_all(const struct settings *s, const char *section, con
 	return v;
 }
 
+const char **settings_section_keys(const struct settings *s, const char *section)
+{
+	size_t n = 0;
+	const char **v = calloc(s->n + 1, sizeof(*v));
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->lines[i].type == LINE_ASSIGN && !strcmp(s->lines[i].section, section))
+			v[n++] = s->lines[i].key;
+	v[n] = NULL;
+	return v;
+}
+
 const char *settings_get(const struct settings *s, const char *section, const char *key)
 {
 	const char *found = NULL;

@@ -34,6 +34,8 @@ void settings_freep(struct settings **s);
 const char *settings_get(const struct settings *s, const char *section, const char *key);
 /* All values of Section/Key after the last reset (NULL-terminated array, free the array only). */
 const char **settings_get_all(const struct settings *s, const char *section, const char *key, size_t *n);
+/* The key of every assignment in Section, in file order, repeats included (NULL-terminated array, free the array only). */
+const char **settings_section_keys(const struct settings *s, const char *section);
 /* Boolean per systemd (yes/no/true/false/on/off/1/0); def when unset; -EINVAL when unparsable. */
 int settings_get_bool(const struct settings *s, const char *section, const char *key, bool def);
 /* "yes"/"no" and systemd's other spellings: 1, 0, or -EINVAL. */

@@ -8,7 +8,7 @@ commands=("base" "base import" "base list" "base show" "base rm" "base manifest"
 	"base update" "base diff" "base rollback" "base gc"
 	"child" "child create" "child list" "child show" "child rm" "child reset"
 	"mount" "umount" "diff" "audit" "vacuum" "enable" "disable" "fstab"
-	"run" "start" "stop" "exec" "ps")
+	"run" "start" "stop" "exec" "ps" "status" "set-property" "logs" "login" "shell")
 
 test_every_command_has_help() {
 	local c out
