@@ -17,10 +17,10 @@
 /* Options given on the command line, applied on top of child.conf. */
 struct run_opts {
 	bool boot;
-	const char *user, *chdir, *hostname, *console;
+	const char *user, *chdir, *hostname, *console, *resolv_conf;
 	bool private_network;
 	uint64_t caps_add, caps_drop;
-	struct run_config lists;   /* only env, binds, tmpfs used */
+	struct run_config lists;   /* only env, binds, tmpfs, net used */
 };
 
 /* Split argv at the first "--": options before, the command after.  Returns the new argc. */

@@ -45,6 +45,7 @@
 #include <sys/types.h>
 
 #include "src/basic/macro.h"
+#include "src/runner/network.h"
 
 struct settings;
 
@@ -106,6 +107,7 @@ struct run_config {
 	struct winsize winsize; /* the host terminal's, for the pty before anything runs */
 	struct cgroups cgroups; /* its own cgroups (cgroup.c) */
 	const char *runtime;    /* the store's runtime dir (filter cache), or NULL */
+	struct net_config net;  /* veth, bridge, zone, ports (network.h) */
 };
 
 void runner_config_done(struct run_config *c);
