@@ -96,6 +96,8 @@ int cmd_start(struct ctx *ctx, int argc, char **argv);
 int cmd_stop(struct ctx *ctx, int argc, char **argv);
 int cmd_exec(struct ctx *ctx, int argc, char **argv);
 int cmd_ps(struct ctx *ctx, int argc, char **argv);
+extern const char net_help[];
+int cmd_net_gc(struct ctx *ctx, int argc, char **argv);
 
 /*
  * Hook for a running container: is child NAME running (its runtime state

@@ -51,6 +51,7 @@ static const char main_help[] =
 "  start CHILD, stop CHILD   boot a child in the background, stop it\n"
 "  exec CHILD -- CMD...      run a command in a running child\n"
 "  ps [--json]               list running children\n"
+"  net gc                    remove network leftovers of children that died\n"
 "\n"
 "Global options (anywhere before --):\n"
 "  --root DIR                the store (default $LAYERCTL_ROOT or /var/lib/layerctl)\n"
@@ -91,6 +92,11 @@ static const struct cli_verb child_verbs[] = {
 	{}
 };
 
+static const struct cli_verb net_verbs[] = {
+	{ "gc", cmd_net_gc, NULL, NULL },
+	{}
+};
+
 static const struct cli_verb commands[] = {
 	{ "base", dispatch_family, base_verbs, base_help },
 	{ "child", dispatch_family, child_verbs, child_help },
@@ -108,6 +114,7 @@ static const struct cli_verb commands[] = {
 	{ "stop", cmd_stop, NULL, NULL },
 	{ "exec", cmd_exec, NULL, NULL },
 	{ "ps", cmd_ps, NULL, NULL },
+	{ "net", dispatch_family, net_verbs, net_help },
 	{}
 };
 
