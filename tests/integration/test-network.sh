@@ -85,12 +85,24 @@ body_port_forwarding() {
 	wait_record c
 	assert_contains "$(record_of c)" "Port=tcp:8080:80"
 	assert_contains "$(nft list map inet layerctl ports)" "tcp . 8080 : 10.234.0.2 . 80"
+	# A second child keeps the table while the first one goes.
+	$L run d --network-veth --port udp:5353:53 -- sleep 30 &
+	local other=$!
+	wait_record d
 	# The host's own address, port 8080: DNAT to the child's port 80.
 	assert_eq "$(echo_through 10.234.0.1 8080)" "ping-8080"
 	wait $run || true
+	local map masq
+	map=$(nft list map inet layerctl ports)
+	masq=$(nft list set inet layerctl masq)
+	case "$map" in *8080*) fail "c's forwarding stayed: $map" ;; esac
+	case "$masq" in *10.234.0.0/30*) fail "c's masquerading stayed: $masq" ;; esac
+	assert_contains "$map" "udp . 5353 : 10.234.0.6 . 53"
+	kill -TERM $other
+	wait $other || true
 	assert_all_gone
 }
-test_port_forwarding() { setup; in_netns body_port_forwarding; }
+test_port_forwarding() { setup bb c d; in_netns body_port_forwarding; }
 
 body_zone_members_reach_each_other() {
 	$L run a --network-zone=lab -- nc -l -p 80 -e /bin/cat &
