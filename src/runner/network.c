@@ -357,9 +357,7 @@ static int network_lock(const char *runtime)
 /* Undo one stale record: its elements, its host-side link (if the kernel has not dropped it), the record. */
 static void record_undo(struct nl *nl, const char *runtime, const struct record *rec)
 {
-	if (rec->mode == NET_VETH || rec->mode == NET_ZONE)
-		nft_child_remove(rec->subnet, rec->prefix, rec->child_addr, rec->ports, rec->n_ports,
-				 rec->mode == NET_VETH);
+	nft_child_remove(rec->ports, rec->n_ports);
 	if (nl && rec->host_if[0])
 		nl_link_delete(nl, rec->host_if);   /* -ENODEV: gone with the namespace, as usual */
 	record_unlink(runtime, rec->name);
@@ -367,8 +365,8 @@ static void record_undo(struct nl *nl, const char *runtime, const struct record 
 
 /*
  * Under the network lock: undo every record whose owner is gone (and self's),
- * then zones nobody lives in any more, then the nft table when no record of
- * ours is left.
+ * then the bridges of zones nobody lives in any more.  1 when live records
+ * remain, 0 when none, -errno.
  */
 static int gc_locked(const char *runtime, const char *self, unsigned *n_removed)
 {
@@ -396,17 +394,14 @@ static int gc_locked(const char *runtime, const char *self, unsigned *n_removed)
 			n++;
 		if (rec->mode != NET_ZONE || zone_has_live(&rs, rec->zone))
 			continue;
-		/* The zone's last member: its bridge and its subnet go (a second stale member finds them gone). */
+		/* The zone's last member: its bridge goes (a second stale member finds it gone). */
 		nl_link_delete(nl, rec->bridge_if);
-		nft_child_remove(rec->subnet, rec->prefix, 0, NULL, 0, true);
 	}
-	if (any_stale && !any_live)
-		nft_table_remove();
 	nl_close(nl);
 	records_done(&rs);
 	if (n_removed)
 		*n_removed = n;
-	return 0;
+	return any_live ? 1 : 0;
 }
 
 int runner_network_gc(const char *runtime, unsigned *n_removed, struct lc_err *err)
@@ -421,6 +416,8 @@ int runner_network_gc(const char *runtime, unsigned *n_removed, struct lc_err *e
 	int r = gc_locked(runtime, NULL, n_removed);
 	if (r < 0)
 		return lc_err_ret(err, r, "network gc: %s", strerror(-r));
+	if (r == 0)
+		nft_table_remove();   /* nobody of ours has a network: the table goes too (see nft.c) */
 	return 0;
 }
 
@@ -551,14 +548,14 @@ static int make_zone_bridge(struct nl *nl, const struct record *rec, struct lc_e
 {
 	int r = nl_link_index(nl, rec->bridge_if);
 	if (r > 0)
-		return 0;   /* a live member made it (and added the zone's subnet to masq) */
+		return 0;   /* a live member made it */
 	if ((r = nl_bridge_create(nl, rec->bridge_if)) < 0)
 		return lc_err_ret(err, r, "zone bridge %s: %s", rec->bridge_if, strerror(-r));
 	int idx = nl_link_index(nl, rec->bridge_if);
 	if (idx < 0 || (r = nl_addr_add(nl, idx, rec->host_addr, rec->prefix)) < 0 || (r = nl_link_up(nl, idx)) < 0)
 		return lc_err_ret(err, idx < 0 ? idx : r, "zone bridge %s: %s", rec->bridge_if,
 				  strerror(idx < 0 ? -idx : -r));
-	return 1;
+	return 0;
 }
 
 static int check_bridge(struct nl *nl, const char *br, struct lc_err *err)
@@ -606,15 +603,10 @@ static int prepare_locked(struct run_config *c, struct nl *nl, struct record *re
 	if ((r = record_write(c->runtime, rec)) < 0)
 		return lc_err_ret(err, r, "record: %s", strerror(-r));
 	c->net.prepared = true;
-	/* The masquerading of a zone's subnet comes with its bridge; a veth's /30 with the child. */
-	bool masq = rec->mode == NET_VETH;
 	if (rec->mode == NET_ZONE && (r = make_zone_bridge(nl, rec, err)) < 0)
 		return r;
-	if (rec->mode == NET_ZONE)
-		masq = r == 1;
 	if (rec->mode != NET_BRIDGE) {
-		if ((r = nft_child_add(c->name, rec->subnet, rec->prefix, rec->child_addr, rec->ports, rec->n_ports, masq,
-				       err)) < 0)
+		if ((r = nft_child_add(c->name, rec->child_addr, rec->ports, rec->n_ports, err)) < 0)
 			return r;
 		if ((r = enable_ip_forward()) < 0)
 			return lc_err_ret(err, r, "net.ipv4.ip_forward: %s", strerror(-r));

@@ -114,10 +114,9 @@ int nl_route_each(struct nl *nl, int (*cb)(uint32_t dst, int len, void *data), v
 
 /* ---- nft.c (libnftables) ---- */
 
-int nft_child_add(const char *name, uint32_t subnet, int prefix, uint32_t child_addr, const struct net_port *ports,
-		  size_t n_ports, bool masq, struct lc_err *err);
+/* The table if missing, and the child's forwarded ports. */
+int nft_child_add(const char *name, uint32_t child_addr, const struct net_port *ports, size_t n_ports, struct lc_err *err);
 /* Remove what nft_child_add added; missing elements are fine. */
-void nft_child_remove(uint32_t subnet, int prefix, uint32_t child_addr, const struct net_port *ports, size_t n_ports,
-		      bool masq);
-/* Drop the whole table (network.c: when no record of ours is left). */
+void nft_child_remove(const struct net_port *ports, size_t n_ports);
+/* Drop the whole table (`net gc`, when no child of ours has a network). */
 void nft_table_remove(void);

@@ -4,23 +4,28 @@
  * nowhere else: every command names that table, so other tables (the
  * host's firewall, docker's, nspawn's io.systemd.nat) are never touched.
  *
- * The table is fixed; a child adds and removes only elements:
+ * The table's rules are fixed; a child adds and removes only elements of
  *
  *   map ports  proto . host port : child address . child port   (DNAT)
- *   set masq   the child's /30 or its zone's /24                (masquerade)
  *
- * so "remove this child's rules" is "delete these elements" — no rule
- * handles to look up, nothing to parse back — and the table is dropped
- * when the last child of ours is gone (network.c knows that from its
- * records).
+ * so "remove this child's rules" is "delete these elements": no rule
+ * handles to look up, nothing to parse back.  Masquerading needs no
+ * element at all: it matches what comes in through our own interfaces
+ * (vl-*, vlz-*) and leaves through another one.
+ *
+ * The table stays when the last child goes (empty, it matches only traffic
+ * of our interfaces): a transaction that deletes anything costs the
+ * closing process a kernel RCU grace period, about 10 ms here, which every
+ * stop would pay.  So only children with --port delete (their elements);
+ * `layerctl net gc` drops the table when no child of ours runs.
  *
  * libnftables rather than libnftnl: the same text an administrator reads
  * with `nft list table inet layerctl` is what we send, parsed and checked
  * by nft's own parser and applied as one atomic transaction per call.
  * libnftnl would have us assemble the fib/map/dnat expressions register by
- * register, the very thing a library should do for us.  The cost, about a
- * millisecond of parsing per start, is paid only by children with a
- * private network.
+ * register, the very thing a library should do for us.  The cost, well
+ * under a millisecond per call, is paid only by children with a private
+ * network.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -33,7 +38,6 @@
 static const char skeleton[] =
 	"add table " TABLE "\n"
 	"add map " TABLE " ports { type inet_proto . inet_service : ipv4_addr . inet_service; }\n"
-	"add set " TABLE " masq { type ipv4_addr; flags interval; }\n"
 	/* From outside: only what is addressed to one of the host's own addresses. */
 	"add chain " TABLE " prerouting { type nat hook prerouting priority dstnat; policy accept; }\n"
 	"add rule " TABLE " prerouting meta nfproto ipv4 fib daddr type local "
@@ -43,7 +47,7 @@ static const char skeleton[] =
 	"add rule " TABLE " output meta nfproto ipv4 ip daddr != 127.0.0.0/8 fib daddr type local "
 	"dnat ip to meta l4proto . th dport map @ports\n"
 	"add chain " TABLE " postrouting { type nat hook postrouting priority srcnat; policy accept; }\n"
-	"add rule " TABLE " postrouting meta nfproto ipv4 ip saddr @masq ip daddr != @masq masquerade\n";
+	"add rule " TABLE " postrouting meta nfproto ipv4 iifname \"vl*\" oifname != \"vl*\" masquerade\n";
 
 static void nft_freep(struct nft_ctx **c)
 {
@@ -86,69 +90,59 @@ static void ip_text(uint32_t a, char buf[INET_ADDRSTRLEN])
 	inet_ntop(AF_INET, &n, buf, INET_ADDRSTRLEN);
 }
 
-/* The elements of one child: its ports (with their data to add, without to delete) and its subnet. */
-static int child_elements(uint32_t subnet, int prefix, uint32_t child_addr, const struct net_port *ports, size_t n_ports,
-			  bool with_data, char **ret_ports, char **ret_masq)
+/* "tcp . 8080 : 10.234.0.2 . 80, ..." (with_data: to add; without: keys, to delete). */
+static char *port_elements(uint32_t child_addr, const struct net_port *ports, size_t n_ports, bool with_data)
 {
-	char a[INET_ADDRSTRLEN], s[INET_ADDRSTRLEN];
+	char a[INET_ADDRSTRLEN];
+	char *buf = NULL;
 	size_t len = 0;
-	FILE *f = open_memstream(ret_ports, &len);
+	FILE *f = open_memstream(&buf, &len);
 	if (!f)
-		return -ENOMEM;
+		return NULL;
 	ip_text(child_addr, a);
-	ip_text(subnet, s);
 	for (size_t i = 0; i < n_ports; i++) {
 		fprintf(f, "%s%s . %u", i ? ", " : "", proto_name(ports[i].proto), ports[i].host);
 		if (with_data)
 			fprintf(f, " : %s . %u", a, ports[i].child);
 	}
-	if (fclose(f) != 0)
-		return -ENOMEM;
-	if (asprintf(ret_masq, "%s/%d", s, prefix) < 0) {
-		free(*ret_ports);
-		return -ENOMEM;
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
 	}
-	return 0;
+	return buf;
 }
 
-int nft_child_add(const char *name, uint32_t subnet, int prefix, uint32_t child_addr, const struct net_port *ports,
-		  size_t n_ports, bool masq, struct lc_err *err)
+int nft_child_add(const char *name, uint32_t child_addr, const struct net_port *ports, size_t n_ports, struct lc_err *err)
 {
 	_cleanup_(nft_freep) struct nft_ctx *c = nft_open();
-	_cleanup_free_ char *pe = NULL, *me = NULL, *cmds = NULL;
+	_cleanup_free_ char *pe = NULL, *cmd = NULL;
 	int r;
 	if (!c)
 		return lc_err_ret(err, -ENOMEM, "nftables: no context");
-	/* The skeleton once (callers hold the network lock, so nobody makes it twice). */
+	/* The table once (callers hold the network lock, so nobody makes it twice). */
 	if (nft_run(c, "list table " TABLE, NULL) < 0 && (r = nft_run(c, skeleton, err)) < 0)
 		return r;
-	if ((r = child_elements(subnet, prefix, child_addr, ports, n_ports, true, &pe, &me)) < 0)
-		return r;
-	if (asprintf(&cmds, "%s%s%s%s%s%s", masq ? "add element " TABLE " masq { " : "", masq ? me : "", masq ? " }\n" : "",
-		     n_ports ? "add element " TABLE " ports { " : "", n_ports ? pe : "", n_ports ? " }\n" : "") < 0)
-		return -ENOMEM;
-	if (!*cmds)
+	if (n_ports == 0)
 		return 0;
-	r = nft_run(c, cmds, err);
+	if (!(pe = port_elements(child_addr, ports, n_ports, true)) ||
+	    asprintf(&cmd, "add element " TABLE " ports { %s }", pe) < 0)
+		return -ENOMEM;
+	r = nft_run(c, cmd, err);
 	if (r < 0)
 		lc_err_wrap(err, "%s: forwarding", name);
 	return r;
 }
 
-void nft_child_remove(uint32_t subnet, int prefix, uint32_t child_addr, const struct net_port *ports, size_t n_ports,
-		      bool masq)
+void nft_child_remove(const struct net_port *ports, size_t n_ports)
 {
-	_cleanup_(nft_freep) struct nft_ctx *c = nft_open();
-	_cleanup_free_ char *pe = NULL, *me = NULL, *cmd = NULL;
-	if (!c || child_elements(subnet, prefix, child_addr, ports, n_ports, false, &pe, &me) < 0)
+	if (n_ports == 0)
 		return;
-	/* One command per element kind: a missing one (a half-done start) must not keep the other. */
-	if (n_ports && asprintf(&cmd, "delete element " TABLE " ports { %s }", pe) > 0) {
-		nft_run(c, cmd, NULL);
-		free(TAKE_PTR(cmd));
-	}
-	if (masq && asprintf(&cmd, "delete element " TABLE " masq { %s }", me) > 0)
-		nft_run(c, cmd, NULL);
+	_cleanup_(nft_freep) struct nft_ctx *c = nft_open();
+	_cleanup_free_ char *pe = NULL, *cmd = NULL;
+	if (!c || !(pe = port_elements(0, ports, n_ports, false)))
+		return;
+	if (asprintf(&cmd, "delete element " TABLE " ports { %s }", pe) > 0)
+		nft_run(c, cmd, NULL);   /* missing (a half-done start): nothing to do */
 }
 
 void nft_table_remove(void)

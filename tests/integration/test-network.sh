@@ -49,12 +49,14 @@ wait_record() {
 
 record_of() { cat "$LAYERCTL_RUNTIME_DIR"/stores/*/children/"$1"/network; }
 
-# Nothing of layerctl's network is left in this namespace.
+# Nothing of layerctl's network is left in this namespace: links, records,
+# forwarded ports (the table itself stays, empty, until net gc: nft.c says why).
 assert_all_gone() {
-	local links
+	local links map
 	links=$(ip -o link show | awk -F': ' '{print $2}' | grep -E '^(vl-|vlz-)' || true)
 	[ -z "$links" ] || fail "links left: $links"
-	! nft list table inet layerctl >/dev/null 2>&1 || fail "table left: $(nft list table inet layerctl)"
+	map=$(nft list map inet layerctl ports 2>/dev/null || true)
+	case "$map" in *elements*) fail "forwarded ports left: $map" ;; esac
 	! ls "$LAYERCTL_RUNTIME_DIR"/stores/*/children/*/network >/dev/null 2>&1 || fail "records left"
 }
 
@@ -92,11 +94,9 @@ body_port_forwarding() {
 	# The host's own address, port 8080: DNAT to the child's port 80.
 	assert_eq "$(echo_through 10.234.0.1 8080)" "ping-8080"
 	wait $run || true
-	local map masq
+	local map
 	map=$(nft list map inet layerctl ports)
-	masq=$(nft list set inet layerctl masq)
 	case "$map" in *8080*) fail "c's forwarding stayed: $map" ;; esac
-	case "$masq" in *10.234.0.0/30*) fail "c's masquerading stayed: $masq" ;; esac
 	assert_contains "$map" "udp . 5353 : 10.234.0.6 . 53"
 	kill -TERM $other
 	wait $other || true
@@ -172,6 +172,7 @@ body_kill_9_then_gc() {
 	assert_contains "$(nft list map inet layerctl ports)" "8081"
 	assert_contains "$($L net gc 2>&1)" "1 child"
 	assert_all_gone
+	! nft list table inet layerctl >/dev/null 2>&1 || fail "net gc left the table with no child running"
 	# Again, this time the next run cleans up.
 	$L run c --network-zone=z2 --port 8081:80 -- sleep 60 &
 	run=$!
