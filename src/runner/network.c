@@ -354,11 +354,18 @@ static int network_lock(const char *runtime)
 
 /* ---- undo ---- */
 
-/* Undo one stale record: its elements, its host-side link (if the kernel has not dropped it), the record. */
-static void record_undo(struct nl *nl, const char *runtime, const struct record *rec)
+/*
+ * Undo one stale record: its forwarded ports, its host-side link, the
+ * record.  The link of a container that just ended (own: the release after
+ * a stop) is left to the kernel, which drops the pair with the container's
+ * network namespace right after; deleting it here would make every stop
+ * wait for an RCU grace period (12-30 ms measured, more than a whole run).
+ * One that a crash left is deleted: something may pin that namespace.
+ */
+static void record_undo(struct nl *nl, const char *runtime, const struct record *rec, bool own)
 {
 	nft_child_remove(rec->ports, rec->n_ports);
-	if (nl && rec->host_if[0])
+	if (nl && !own && rec->host_if[0])
 		nl_link_delete(nl, rec->host_if);   /* -ENODEV: gone with the namespace, as usual */
 	record_unlink(runtime, rec->name);
 }
@@ -368,7 +375,7 @@ static void record_undo(struct nl *nl, const char *runtime, const struct record 
  * then the bridges of zones nobody lives in any more.  1 when live records
  * remain, 0 when none, -errno.
  */
-static int gc_locked(const char *runtime, const char *self, unsigned *n_removed)
+static int gc_locked(const char *runtime, const char *self, bool released, unsigned *n_removed)
 {
 	struct records rs;
 	struct nl *nl = NULL;
@@ -389,7 +396,8 @@ static int gc_locked(const char *runtime, const char *self, unsigned *n_removed)
 		struct record *rec = &rs.v[i];
 		if (rec->live)
 			continue;
-		record_undo(nl, runtime, rec);
+		bool own = self && STREQ(self, rec->name) && released;
+		record_undo(nl, runtime, rec, own);
 		if (!self || !STREQ(self, rec->name))
 			n++;
 		if (rec->mode != NET_ZONE || zone_has_live(&rs, rec->zone))
@@ -413,7 +421,7 @@ int runner_network_gc(const char *runtime, unsigned *n_removed, struct lc_err *e
 	_cleanup_close_ int lock = network_lock(runtime);
 	if (lock < 0)
 		return lc_err_ret(err, lock, "%s/network.lock: %s", runtime, strerror(-lock));
-	int r = gc_locked(runtime, NULL, n_removed);
+	int r = gc_locked(runtime, NULL, false, n_removed);
 	if (r < 0)
 		return lc_err_ret(err, r, "network gc: %s", strerror(-r));
 	if (r == 0)
@@ -589,7 +597,7 @@ static void record_from_config(const struct run_config *c, struct record *rec)
 static int prepare_locked(struct run_config *c, struct nl *nl, struct record *rec, struct lc_err *err)
 {
 	struct records rs;
-	int r = gc_locked(c->runtime, c->name, NULL);
+	int r = gc_locked(c->runtime, c->name, false, NULL);
 	if (r < 0)
 		return lc_err_ret(err, r, "cleaning up after children that are gone: %s", strerror(-r));
 	if ((r = records_load(c->runtime, c->name, &rs)) < 0)
@@ -685,6 +693,21 @@ static int host_side(struct nl *nl, const struct run_config *c, pid_t pid, struc
 {
 	const struct net_config *n = &c->net;
 	int r = nl_veth_create(nl, n->host_if, "host0", pid);
+	/*
+	 * Ours from the last run, which the kernel is still dropping with that
+	 * run's namespace (record_undo): delete it, or wait until it is gone
+	 * (a fifth of a second at most; the name is ours, no other child has it).
+	 */
+	for (int i = 0; r == -EEXIST && i < 200; i++) {
+		int kind = nl_link_kind_is(nl, n->host_if, "veth");
+		if (kind == 0)
+			break;   /* not a veth: someone else's interface */
+		if (kind == 1)
+			nl_link_delete(nl, n->host_if);
+		else
+			usleep(1000);
+		r = nl_veth_create(nl, n->host_if, "host0", pid);
+	}
 	if (r == -EEXIST)
 		return lc_err_ret(err, r, "veth %s: an interface of that name exists already", n->host_if);
 	if (r < 0)
@@ -777,7 +800,7 @@ void runner_network_release(struct run_config *c)
 	int lock = network_lock(c->runtime);
 	if (lock < 0)
 		return;   /* the next start or `net gc` finds the record */
-	gc_locked(c->runtime, c->name, NULL);
+	gc_locked(c->runtime, c->name, true, NULL);
 	close(lock);
 	c->net.prepared = false;
 }

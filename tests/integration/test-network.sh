@@ -31,7 +31,8 @@ nc_host() { "$BUSYBOX" nc "$@"; }
 echo_through() {
 	local addr=$1 port=$2 out i
 	for i in $(seq 50); do
-		out=$(echo "ping-$port" | nc_host -w 2 "$addr" "$port" 2>/dev/null || true)
+		# stdin stays open a moment: busybox nc stops reading at its EOF
+		out=$( (echo "ping-$port"; sleep 0.3) | nc_host -w 2 "$addr" "$port" 2>/dev/null || true)
 		[ -n "$out" ] && { echo "$out"; return 0; }
 		sleep 0.1
 	done
@@ -51,9 +52,17 @@ record_of() { cat "$LAYERCTL_RUNTIME_DIR"/stores/*/children/"$1"/network; }
 
 # Nothing of layerctl's network is left in this namespace: links, records,
 # forwarded ports (the table itself stays, empty, until net gc: nft.c says why).
+# A stopped child's veth pair goes with its network namespace, which the
+# kernel tears down just after the container's last process (network.c,
+# record_undo): give it a moment.
+our_links() { ip -o link show | awk -F': ' '{print $2}' | grep -E '^(vl-|vlz-)' || true; }
 assert_all_gone() {
-	local links map
-	links=$(ip -o link show | awk -F': ' '{print $2}' | grep -E '^(vl-|vlz-)' || true)
+	local links map i
+	for i in $(seq 100); do
+		links=$(our_links)
+		[ -n "$links" ] || break
+		sleep 0.03
+	done
 	[ -z "$links" ] || fail "links left: $links"
 	map=$(nft list map inet layerctl ports 2>/dev/null || true)
 	case "$map" in *elements*) fail "forwarded ports left: $map" ;; esac
@@ -66,15 +75,16 @@ body_veth_echo_both_ways() {
 	local srv=$!
 	sleep 0.2
 	local out
-	out=$($L run c --network-veth -- sh -c 'ip -4 -o addr show host0; ip route; echo pong | nc -w 3 10.234.0.1 9000')
+	out=$($L run c --network-veth -- sh -c 'ip -4 -o addr show host0; ip route; (echo pong; sleep 0.3) | nc -w 3 10.234.0.1 9000')
 	kill $srv 2>/dev/null || true
 	assert_contains "$out" "10.234.0.2/30"
 	assert_contains "$out" "default via 10.234.0.1"
 	assert_contains "$out" "pong"
 	# Host -> child: the child's echo server on its own address.
-	$L run c --network-veth -- nc -l -p 80 -e /bin/cat &
+	$L run c --network-veth -- nc -ll -p 80 -e /bin/cat &
 	local run=$!
 	assert_eq "$(echo_through 10.234.0.2 80)" "ping-80"
+	kill -TERM $run
 	wait $run || true
 	assert_eq "$(sysctl -n net.ipv4.ip_forward)" 1 "ip_forward on in the host side's namespace"
 	assert_all_gone
@@ -82,7 +92,7 @@ body_veth_echo_both_ways() {
 test_veth_echo_both_ways() { setup; in_netns body_veth_echo_both_ways; }
 
 body_port_forwarding() {
-	$L run c --network-veth --port tcp:8080:80 -- nc -l -p 80 -e /bin/cat &
+	$L run c --network-veth --port tcp:8080:80 -- nc -ll -p 80 -e /bin/cat &
 	local run=$!
 	wait_record c
 	assert_contains "$(record_of c)" "Port=tcp:8080:80"
@@ -93,6 +103,7 @@ body_port_forwarding() {
 	wait_record d
 	# The host's own address, port 8080: DNAT to the child's port 80.
 	assert_eq "$(echo_through 10.234.0.1 8080)" "ping-8080"
+	kill -TERM $run
 	wait $run || true
 	local map
 	map=$(nft list map inet layerctl ports)
@@ -105,15 +116,16 @@ body_port_forwarding() {
 test_port_forwarding() { setup bb c d; in_netns body_port_forwarding; }
 
 body_zone_members_reach_each_other() {
-	$L run a --network-zone=lab -- nc -l -p 80 -e /bin/cat &
+	$L run a --network-zone=lab -- nc -ll -p 80 -e /bin/cat &
 	local ra=$!
 	wait_record a
 	assert_contains "$(record_of a)" "Address=10.234.0.2/24"
 	ip -o link show vlz-lab | grep -q UP || fail "no zone bridge vlz-lab"
 	local out
 	out=$($L run b --network-zone=lab -- sh -c 'for i in 1 2 3 4 5 6 7 8 9 10; do
-		o=$(echo hi-from-b | nc -w 2 10.234.0.2 80) && [ -n "$o" ] && { echo "$o"; exit 0; }; sleep 0.2; done; exit 1')
+		o=$( (echo hi-from-b; sleep 0.3) | nc -w 2 10.234.0.2 80) && [ -n "$o" ] && { echo "$o"; exit 0; }; sleep 0.2; done; exit 1')
 	assert_eq "$out" "hi-from-b"
+	kill -TERM $ra
 	wait $ra || true
 	assert_all_gone
 }
