@@ -16,6 +16,8 @@
  *   container.c   the process chain that ties the above together (run,
  *                 --boot, start's container, exec's entry)
  *   state.c       runtime state: the "runs at most once" lock, pid file
+ *   network.c     private network (veth, bridge, zone, ports): network.h,
+ *                 with netlink.c (libmnl) and nft.c (libnftables)
  *
  * Process chain of `run`:
  *
