@@ -27,6 +27,7 @@
 #include <xxhash.h>
 
 #include "src/runner/runner.h"
+#include "src/basic/fileio.h"
 #include "src/basic/fsutil.h"
 
 #define PREFIX_VETH "vl-"    /* not nspawn's ve-: systemd-networkd would configure those itself */
@@ -330,7 +331,8 @@ static int record_write(const char *runtime, const struct record *rec)
 		return -errno;
 	if ((r = record_format(rec, &text)) < 0)
 		return r;
-	return atomic_write_at(dfd, "network", text, strlen(text), 0644);
+	/* Atomic, not durable: the runtime dir is /run (tmpfs), and a reboot ends every child anyway. */
+	return lc_write_atomic(dfd, "network", text, strlen(text), 0644, false);
 }
 
 /* ---- the lock ---- */
