@@ -48,6 +48,17 @@ wait_record() {
 	fail "no network record for $1"
 }
 
+# After a kill -9 of run, its container dies (PDEATHSIG) a moment later,
+# and with it the last holder of the run lock.
+wait_not_running() {
+	local i
+	for i in $(seq 100); do
+		$L ps | grep -q "^$1 " || return 0
+		sleep 0.03
+	done
+	fail "$1 still running"
+}
+
 record_of() { cat "$LAYERCTL_RUNTIME_DIR"/stores/*/children/"$1"/network; }
 
 # Nothing of layerctl's network is left in this namespace: links, records,
@@ -179,6 +190,7 @@ body_kill_9_then_gc() {
 	ip link show vlz-z2 >/dev/null
 	kill -9 $run
 	wait $run || true
+	wait_not_running c
 	# The container dies with its runner (PDEATHSIG); what layerctl made stays until the next command.
 	ip link show vlz-z2 >/dev/null || fail "the zone bridge should still be there"
 	assert_contains "$(nft list map inet layerctl ports)" "8081"
@@ -191,6 +203,7 @@ body_kill_9_then_gc() {
 	wait_record c
 	kill -9 $run
 	wait $run || true
+	wait_not_running c
 	$L run c2 --network-veth -- true
 	assert_all_gone
 }
