@@ -206,6 +206,40 @@ int nl_link_add_altname(struct nl *nl, int ifindex, const char *alt)
 	return nl_call(nl, h, NULL, NULL);
 }
 
+/* The link's ifalias: layerctl marks what it made, so it never removes an interface of someone else's. */
+int nl_link_set_alias(struct nl *nl, int ifindex, const char *alias)
+{
+	struct nlmsghdr *h = nl_msg(nl, RTM_NEWLINK, 0);
+	put_ifinfo(h, ifindex);
+	mnl_attr_put_strz(h, IFLA_IFALIAS, alias);
+	return nl_call(nl, h, NULL, NULL);
+}
+
+struct alias_query {
+	const char *want;
+	int match;
+};
+
+static int alias_cb(const struct nlmsghdr *h, void *data)
+{
+	struct alias_query *q = data;
+	struct nlattr *a;
+	mnl_attr_for_each(a, h, sizeof(struct ifinfomsg))
+		if (mnl_attr_get_type(a) == IFLA_IFALIAS && mnl_attr_validate(a, MNL_TYPE_STRING) >= 0)
+			q->match = STREQ(mnl_attr_get_str(a), q->want);
+	return MNL_CB_OK;
+}
+
+int nl_link_alias_is(struct nl *nl, const char *name, const char *alias)
+{
+	struct nlmsghdr *h = nl_msg(nl, RTM_GETLINK, 0);
+	struct alias_query q = { alias, 0 };
+	put_ifinfo(h, 0);
+	mnl_attr_put_strz(h, IFLA_IFNAME, name);
+	int r = nl_call(nl, h, alias_cb, &q);
+	return r < 0 ? r : q.match;
+}
+
 struct member_count {
 	uint32_t master;
 	int n;

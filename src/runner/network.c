@@ -151,6 +151,26 @@ static void ip_text(uint32_t a, char buf[INET_ADDRSTRLEN])
 	inet_ntop(AF_INET, &n, buf, INET_ADDRSTRLEN);
 }
 
+/*
+ * What layerctl made carries "layerctl:STORE:NAME" as its ifalias (STORE: a
+ * hash of the runtime dir).  Names alone are not proof: child c of another
+ * store, or an administrator's interface, may be called vl-c too; only a
+ * link with our alias is ever deleted.
+ */
+static void link_alias(const char *runtime, const char *kind, const char *name, char buf[128])
+{
+	unsigned long long h = (unsigned long long)XXH3_64bits(runtime, strlen(runtime));
+	snprintf(buf, 128, "layerctl:%016llx:%s%s", h, kind, name);
+}
+
+static void delete_if_ours(struct nl *nl, const char *runtime, const char *kind, const char *name, const char *ifname)
+{
+	char alias[128];
+	link_alias(runtime, kind, name, alias);
+	if (nl_link_alias_is(nl, ifname, alias) == 1)
+		nl_link_delete(nl, ifname);
+}
+
 static uint32_t mask_of(int prefix)
 {
 	return prefix ? 0xffffffffu << (32 - prefix) : 0;
@@ -368,7 +388,7 @@ static void record_undo(struct nl *nl, const char *runtime, const struct record 
 {
 	nft_child_remove(rec->ports, rec->n_ports);
 	if (nl && !own && rec->host_if[0])
-		nl_link_delete(nl, rec->host_if);   /* -ENODEV: gone with the namespace, as usual */
+		delete_if_ours(nl, runtime, "", rec->name, rec->host_if);   /* usually gone with the namespace */
 	record_unlink(runtime, rec->name);
 }
 
@@ -405,7 +425,7 @@ static int gc_locked(const char *runtime, const char *self, bool released, unsig
 		if (rec->mode != NET_ZONE || zone_has_live(&rs, rec->zone))
 			continue;
 		/* The zone's last member: its bridge goes (a second stale member finds it gone). */
-		nl_link_delete(nl, rec->bridge_if);
+		delete_if_ours(nl, runtime, "zone:", rec->zone, rec->bridge_if);
 	}
 	nl_close(nl);
 	records_done(&rs);
@@ -554,15 +574,21 @@ static int enable_ip_forward(void)
 	return pwrite(fd, "1\n", 2, 0) == 2 ? 0 : -errno;
 }
 
-static int make_zone_bridge(struct nl *nl, const struct record *rec, struct lc_err *err)
+static int make_zone_bridge(struct nl *nl, const char *runtime, const struct record *rec, struct lc_err *err)
 {
-	int r = nl_link_index(nl, rec->bridge_if);
-	if (r > 0)
+	char alias[128];
+	link_alias(runtime, "zone:", rec->zone, alias);
+	int r = nl_link_alias_is(nl, rec->bridge_if, alias);
+	if (r == 1)
 		return 0;   /* a live member made it */
+	if (r == 0)
+		return lc_err_ret(err, -EEXIST, "zone bridge %s: an interface of that name exists and is not this store's zone",
+				  rec->bridge_if);
 	if ((r = nl_bridge_create(nl, rec->bridge_if)) < 0)
 		return lc_err_ret(err, r, "zone bridge %s: %s", rec->bridge_if, strerror(-r));
 	int idx = nl_link_index(nl, rec->bridge_if);
-	if (idx < 0 || (r = nl_addr_add(nl, idx, rec->host_addr, rec->prefix)) < 0 || (r = nl_link_up(nl, idx)) < 0)
+	if (idx < 0 || (r = nl_link_set_alias(nl, idx, alias)) < 0 || (r = nl_addr_add(nl, idx, rec->host_addr, rec->prefix)) < 0 ||
+	    (r = nl_link_up(nl, idx)) < 0)
 		return lc_err_ret(err, idx < 0 ? idx : r, "zone bridge %s: %s", rec->bridge_if,
 				  strerror(idx < 0 ? -idx : -r));
 	return 0;
@@ -613,7 +639,7 @@ static int prepare_locked(struct run_config *c, struct nl *nl, struct record *re
 	if ((r = record_write(c->runtime, rec)) < 0)
 		return lc_err_ret(err, r, "record: %s", strerror(-r));
 	c->net.prepared = true;
-	if (rec->mode == NET_ZONE && (r = make_zone_bridge(nl, rec, err)) < 0)
+	if (rec->mode == NET_ZONE && (r = make_zone_bridge(nl, c->runtime, rec, err)) < 0)
 		return r;
 	if (rec->mode != NET_BRIDGE) {
 		if ((r = nft_child_add(c->name, rec->child_addr, rec->ports, rec->n_ports, err)) < 0)
@@ -694,29 +720,33 @@ out:
 static int host_side(struct nl *nl, const struct run_config *c, pid_t pid, struct lc_err *err)
 {
 	const struct net_config *n = &c->net;
+	char alias[128];
+	link_alias(c->runtime, "", c->name, alias);
 	int r = nl_veth_create(nl, n->host_if, "host0", pid);
 	/*
 	 * Ours from the last run, which the kernel is still dropping with that
 	 * run's namespace (record_undo): delete it, or wait until it is gone
-	 * (a fifth of a second at most; the name is ours, no other child has it).
+	 * (a fifth of a second at most).  One without our alias is not ours.
 	 */
 	for (int i = 0; r == -EEXIST && i < 200; i++) {
-		int kind = nl_link_kind_is(nl, n->host_if, "veth");
-		if (kind == 0)
-			break;   /* not a veth: someone else's interface */
-		if (kind == 1)
+		int ours = nl_link_alias_is(nl, n->host_if, alias);
+		if (ours == 0)
+			break;
+		if (ours == 1)
 			nl_link_delete(nl, n->host_if);
 		else
 			usleep(1000);
 		r = nl_veth_create(nl, n->host_if, "host0", pid);
 	}
 	if (r == -EEXIST)
-		return lc_err_ret(err, r, "veth %s: an interface of that name exists already", n->host_if);
+		return lc_err_ret(err, r, "veth %s: an interface of that name exists already (not this child's)", n->host_if);
 	if (r < 0)
 		return lc_err_ret(err, r, "veth %s: %s", n->host_if, strerror(-r));
 	int idx = nl_link_index(nl, n->host_if);
 	if (idx < 0)
 		return lc_err_ret(err, idx, "veth %s: %s", n->host_if, strerror(-idx));
+	if ((r = nl_link_set_alias(nl, idx, alias)) < 0)
+		return lc_err_ret(err, r, "veth %s: alias: %s", n->host_if, strerror(-r));
 	char full[128];
 	snprintf(full, sizeof(full), PREFIX_VETH "%s", c->name);
 	if (!STREQ(full, n->host_if) && strlen(full) < sizeof(full) - 1 && (r = nl_link_add_altname(nl, idx, full)) < 0 &&

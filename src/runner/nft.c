@@ -145,9 +145,13 @@ void nft_child_remove(const struct net_port *ports, size_t n_ports)
 		nft_run(c, cmd, NULL);   /* missing (a half-done start): nothing to do */
 }
 
+/* Only when its map is empty: another store's children (records of their own) may still forward ports. */
 void nft_table_remove(void)
 {
 	_cleanup_(nft_freep) struct nft_ctx *c = nft_open();
-	if (c && nft_run(c, "list table " TABLE, NULL) == 0)
+	if (!c || nft_run(c, "list map " TABLE " ports", NULL) < 0)
+		return;
+	const char *out = nft_ctx_get_output_buffer(c);
+	if (out && !strstr(out, "elements"))
 		nft_run(c, "delete table " TABLE, NULL);
 }

@@ -232,6 +232,13 @@ body_errors_start_nothing() {
 	kill -TERM $run
 	wait $run || true
 	ip route del unreachable 10.99.0.0/30
+	# An interface of ours by name only (no layerctl alias) is never taken over or removed.
+	ip link add name vl-c type bridge
+	expect_fail $L run c --network-veth -- true
+	assert_eq "$ERR" "layerctl: run c: network: veth vl-c: an interface of that name exists already (not this child's)"
+	$L net gc >/dev/null
+	ip link show vl-c >/dev/null || fail "someone else's vl-c was removed"
+	ip link del dev vl-c
 	assert_all_gone
 	assert_eq "$(mounts_below "$ROOT")" 0
 }
