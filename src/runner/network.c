@@ -157,15 +157,16 @@ static void ip_text(uint32_t a, char buf[INET_ADDRSTRLEN])
  * store, or an administrator's interface, may be called vl-c too; only a
  * link with our alias is ever deleted.
  */
-static void link_alias(const char *runtime, const char *kind, const char *name, char buf[128])
+#define ALIAS_MAX 256   /* IFALIASZ */
+static void link_alias(const char *runtime, const char *kind, const char *name, char buf[ALIAS_MAX])
 {
 	unsigned long long h = (unsigned long long)XXH3_64bits(runtime, strlen(runtime));
-	snprintf(buf, 128, "layerctl:%016llx:%s%s", h, kind, name);
+	snprintf(buf, ALIAS_MAX, "layerctl:%016llx:%.8s%.200s", h, kind, name);
 }
 
 static void delete_if_ours(struct nl *nl, const char *runtime, const char *kind, const char *name, const char *ifname)
 {
-	char alias[128];
+	char alias[ALIAS_MAX];
 	link_alias(runtime, kind, name, alias);
 	if (nl_link_alias_is(nl, ifname, alias) == 1)
 		nl_link_delete(nl, ifname);
@@ -576,7 +577,7 @@ static int enable_ip_forward(void)
 
 static int make_zone_bridge(struct nl *nl, const char *runtime, const struct record *rec, struct lc_err *err)
 {
-	char alias[128];
+	char alias[ALIAS_MAX];
 	link_alias(runtime, "zone:", rec->zone, alias);
 	int r = nl_link_alias_is(nl, rec->bridge_if, alias);
 	if (r == 1)
@@ -720,7 +721,7 @@ out:
 static int host_side(struct nl *nl, const struct run_config *c, pid_t pid, struct lc_err *err)
 {
 	const struct net_config *n = &c->net;
-	char alias[128];
+	char alias[ALIAS_MAX];
 	link_alias(c->runtime, "", c->name, alias);
 	int r = nl_veth_create(nl, n->host_if, "host0", pid);
 	/*
