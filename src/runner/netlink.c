@@ -187,6 +187,22 @@ int nl_link_up(struct nl *nl, int ifindex)
 	return nl_call(nl, h, NULL, NULL);
 }
 
+int nl_link_down(struct nl *nl, int ifindex)
+{
+	struct nlmsghdr *h = nl_msg(nl, RTM_NEWLINK, 0);
+	struct ifinfomsg *ifi = put_ifinfo(h, ifindex);
+	ifi->ifi_change = IFF_UP;
+	return nl_call(nl, h, NULL, NULL);
+}
+
+int nl_link_rename(struct nl *nl, int ifindex, const char *name)
+{
+	struct nlmsghdr *h = nl_msg(nl, RTM_NEWLINK, 0);
+	put_ifinfo(h, ifindex);
+	mnl_attr_put_strz(h, IFLA_IFNAME, name);
+	return nl_call(nl, h, NULL, NULL);
+}
+
 int nl_link_set_master(struct nl *nl, int ifindex, int master)
 {
 	struct nlmsghdr *h = nl_msg(nl, RTM_NEWLINK, 0);

@@ -23,6 +23,7 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <xxhash.h>
 
@@ -378,17 +379,41 @@ static int network_lock(const char *runtime)
 /* ---- undo ---- */
 
 /*
+ * The host side of a container that just ended goes with its network
+ * namespace, which the kernel tears down asynchronously a moment later.
+ * Deleting it ourselves would make every stop wait for that teardown's RCU
+ * grace periods (12-30 ms measured, more than a whole run), and a quick
+ * restart would find the name still taken and have to wait the same.  So
+ * it is taken down and renamed out of the way (vlx-RANDOM: both cheap, no
+ * grace period) and left to the kernel.
+ */
+static void retire_link(struct nl *nl, const char *runtime, const struct record *rec)
+{
+	char alias[ALIAS_MAX], tmp[16];
+	uint64_t rnd;
+	link_alias(runtime, "", rec->name, alias);
+	if (nl_link_alias_is(nl, rec->host_if, alias) != 1)
+		return;   /* gone already, or not ours */
+	int idx = nl_link_index(nl, rec->host_if);
+	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+		rnd = (uint64_t)getpid() << 32 ^ (uint64_t)idx;
+	snprintf(tmp, sizeof(tmp), "vlx-%011llx", (unsigned long long)(rnd & 0xfffffffffffULL));
+	if (idx <= 0 || nl_link_down(nl, idx) < 0 || nl_link_rename(nl, idx, tmp) < 0)
+		nl_link_delete(nl, rec->host_if);   /* the slow way, but the name must be free */
+}
+
+/*
  * Undo one stale record: its forwarded ports, its host-side link, the
- * record.  The link of a container that just ended (own: the release after
- * a stop) is left to the kernel, which drops the pair with the container's
- * network namespace right after; deleting it here would make every stop
- * wait for an RCU grace period (12-30 ms measured, more than a whole run).
- * One that a crash left is deleted: something may pin that namespace.
+ * record.  Own (the release after the container ended): the link is
+ * retired, see above.  One that a crash left is deleted: something may pin
+ * that namespace.
  */
 static void record_undo(struct nl *nl, const char *runtime, const struct record *rec, bool own)
 {
 	nft_child_remove(rec->ports, rec->n_ports);
-	if (nl && !own && rec->host_if[0])
+	if (nl && own && rec->host_if[0])
+		retire_link(nl, runtime, rec);
+	else if (nl && rec->host_if[0])
 		delete_if_ours(nl, runtime, "", rec->name, rec->host_if);   /* usually gone with the namespace */
 	record_unlink(runtime, rec->name);
 }

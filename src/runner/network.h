@@ -104,6 +104,8 @@ int nl_veth_create(struct nl *nl, const char *host, const char *peer, pid_t peer
 int nl_bridge_create(struct nl *nl, const char *name);
 int nl_link_delete(struct nl *nl, const char *name);
 int nl_link_up(struct nl *nl, int ifindex);
+int nl_link_down(struct nl *nl, int ifindex);
+int nl_link_rename(struct nl *nl, int ifindex, const char *name);   /* the link must be down */
 int nl_link_set_master(struct nl *nl, int ifindex, int master);
 int nl_link_add_altname(struct nl *nl, int ifindex, const char *alt);
 int nl_link_count_members(struct nl *nl, int master);

@@ -66,7 +66,7 @@ record_of() { cat "$LAYERCTL_RUNTIME_DIR"/stores/*/children/"$1"/network; }
 # A stopped child's veth pair goes with its network namespace, which the
 # kernel tears down just after the container's last process (network.c,
 # record_undo): give it a moment.
-our_links() { ip -o link show | awk -F': ' '{print $2}' | grep -E '^(vl-|vlz-)' || true; }
+our_links() { ip -o link show | awk -F': ' '{print $2}' | grep -E '^(vl-|vlz-|vlx-)' || true; }
 assert_all_gone() {
 	local links map i
 	for i in $(seq 100); do
