@@ -29,7 +29,12 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
 #include <nftables/libnftables.h>
+#include <time.h>
 
 #include "src/runner/runner.h"
 
@@ -112,15 +117,63 @@ static char *port_elements(uint32_t child_addr, const struct net_port *ports, si
 	return buf;
 }
 
+/*
+ * Is table inet layerctl there?  One NFT_MSG_GETTABLE through libmnl: a
+ * child without ports needs nothing else from nftables, and a libnftables
+ * context (it reads its config files and fills a cache) costs it about a
+ * millisecond more.  1, 0, or -errno.
+ */
+static int table_exists(void)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE < 8192 ? MNL_SOCKET_BUFFER_SIZE : 8192];
+	struct mnl_socket *nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+	int r;
+	if (!nl)
+		return -errno;
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		r = -errno;
+		mnl_socket_close(nl);
+		return r;
+	}
+	struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
+	h->nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE;
+	h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	h->nlmsg_seq = (unsigned)time(NULL);
+	struct nfgenmsg *g = mnl_nlmsg_put_extra_header(h, sizeof(*g));
+	g->nfgen_family = NFPROTO_INET;
+	g->version = NFNETLINK_V0;
+	mnl_attr_put_strz(h, NFTA_TABLE_NAME, "layerctl");
+	unsigned seq = h->nlmsg_seq, portid = mnl_socket_get_portid(nl);
+	r = mnl_socket_sendto(nl, h, h->nlmsg_len) < 0 ? -errno : 1;
+	while (r == 1) {
+		ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		int cb = mnl_cb_run(buf, n, seq, portid, NULL, NULL);
+		if (cb < 0)
+			r = errno == ENOENT ? 0 : -errno;
+		else if (cb == MNL_CB_STOP)
+			break;   /* the table, then the ack */
+	}
+	mnl_socket_close(nl);
+	return r;
+}
+
 int nft_child_add(const char *name, uint32_t child_addr, const struct net_port *ports, size_t n_ports, struct lc_err *err)
 {
-	_cleanup_(nft_freep) struct nft_ctx *c = nft_open();
+	_cleanup_(nft_freep) struct nft_ctx *c = NULL;
 	_cleanup_free_ char *pe = NULL, *cmd = NULL;
-	int r;
-	if (!c)
-		return lc_err_ret(err, -ENOMEM, "nftables: no context");
+	int r = table_exists();
 	/* The table once (callers hold the network lock, so nobody makes it twice). */
-	if (nft_run(c, "list table " TABLE, NULL) < 0 && (r = nft_run(c, skeleton, err)) < 0)
+	if (r == 1 && n_ports == 0)
+		return 0;
+	if (!(c = nft_open()))
+		return lc_err_ret(err, -ENOMEM, "nftables: no context");
+	if (r < 0)   /* could not ask: ask libnftables (the skeleton twice would double its rules) */
+		r = nft_run(c, "list table " TABLE, NULL) == 0;
+	if (r == 0 && (r = nft_run(c, skeleton, err)) < 0)
 		return r;
 	if (n_ports == 0)
 		return 0;
