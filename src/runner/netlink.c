@@ -256,30 +256,6 @@ int nl_link_alias_is(struct nl *nl, const char *name, const char *alias)
 	return r < 0 ? r : q.match;
 }
 
-struct member_count {
-	uint32_t master;
-	int n;
-};
-
-static int member_cb(const struct nlmsghdr *h, void *data)
-{
-	struct member_count *m = data;
-	struct nlattr *a;
-	mnl_attr_for_each(a, h, sizeof(struct ifinfomsg))
-		if (mnl_attr_get_type(a) == IFLA_MASTER && mnl_attr_get_u32(a) == m->master)
-			m->n++;
-	return MNL_CB_OK;
-}
-
-int nl_link_count_members(struct nl *nl, int master)
-{
-	struct nlmsghdr *h = nl_msg(nl, RTM_GETLINK, NLM_F_DUMP);
-	struct member_count m = { (uint32_t)master, 0 };
-	put_ifinfo(h, 0);
-	int r = nl_call(nl, h, member_cb, &m);
-	return r < 0 ? r : m.n;
-}
-
 int nl_addr_add(struct nl *nl, int ifindex, uint32_t addr, int prefix)
 {
 	struct nlmsghdr *h = nl_msg(nl, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE);

@@ -108,7 +108,6 @@ int nl_link_down(struct nl *nl, int ifindex);
 int nl_link_rename(struct nl *nl, int ifindex, const char *name);   /* the link must be down */
 int nl_link_set_master(struct nl *nl, int ifindex, int master);
 int nl_link_add_altname(struct nl *nl, int ifindex, const char *alt);
-int nl_link_count_members(struct nl *nl, int master);
 int nl_link_set_alias(struct nl *nl, int ifindex, const char *alias);
 int nl_link_alias_is(struct nl *nl, const char *name, const char *alias);   /* 1/0, -ENODEV */
 int nl_addr_add(struct nl *nl, int ifindex, uint32_t addr, int prefix);
