@@ -18,7 +18,6 @@
  *   half-configured network, and the image needs no tools.
  */
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -34,117 +33,6 @@
 #define PREFIX_VETH "vl-"    /* not nspawn's ve-: systemd-networkd would configure those itself */
 #define PREFIX_ZONE "vlz-"
 #define ZONE_PREFIX_LEN 24
-#define MAX_PORTS 16
-
-/* ---- parsing ---- */
-
-static int parse_u16(const char *s, size_t len, uint16_t *ret)
-{
-	char buf[8], *end;
-	if (len == 0 || len >= sizeof(buf))
-		return -EINVAL;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	long v = strtol(buf, &end, 10);
-	if (*end || v < 1 || v > 65535 || buf[0] == '+' || buf[0] == '-')
-		return -EINVAL;
-	*ret = (uint16_t)v;
-	return 0;
-}
-
-/* nspawn's syntax: [tcp|udp:]HOST[:CHILD]; CHILD defaults to HOST. */
-int runner_port_parse(const char *s, struct net_port *ret)
-{
-	struct net_port p = { .proto = IPPROTO_TCP };
-	if (strncmp(s, "tcp:", 4) == 0)
-		s += 4;
-	else if (strncmp(s, "udp:", 4) == 0) {
-		p.proto = IPPROTO_UDP;
-		s += 4;
-	}
-	const char *colon = strchr(s, ':');
-	if (parse_u16(s, colon ? (size_t)(colon - s) : strlen(s), &p.host) < 0)
-		return -EINVAL;
-	if (!colon)
-		p.child = p.host;
-	else if (parse_u16(colon + 1, strlen(colon + 1), &p.child) < 0)
-		return -EINVAL;
-	*ret = p;
-	return 0;
-}
-
-int runner_cidr_parse(const char *s, uint32_t *addr, int *prefix)
-{
-	char buf[32], *end;
-	const char *slash = strchr(s, '/');
-	struct in_addr in;
-	if (!slash || (size_t)(slash - s) >= sizeof(buf))
-		return -EINVAL;
-	memcpy(buf, s, slash - s);
-	buf[slash - s] = '\0';
-	long len = strtol(slash + 1, &end, 10);
-	if (inet_pton(AF_INET, buf, &in) != 1 || *end || !slash[1] || len < 8 || len > 30)
-		return -EINVAL;
-	uint32_t a = ntohl(in.s_addr);
-	if (a & (0xffffffffu >> len))
-		return -EINVAL;   /* host bits set: say what is meant */
-	*addr = a;
-	*prefix = (int)len;
-	return 0;
-}
-
-bool runner_zone_name_ok(const char *s)
-{
-	if (!*s || strlen(s) > 48)
-		return false;
-	for (; *s; s++)
-		if (!(isalnum((unsigned char)*s) || *s == '-' || *s == '_' || *s == '.'))
-			return false;
-	return true;
-}
-
-int runner_network_add_port(struct net_config *n, const char *spec)
-{
-	struct net_port p;
-	if (runner_port_parse(spec, &p) < 0)
-		return -EINVAL;
-	if (n->n_ports >= MAX_PORTS)
-		return -E2BIG;
-	struct net_port *np = realloc(n->ports, (n->n_ports + 1) * sizeof(*np));
-	if (!np)
-		return -ENOMEM;
-	n->ports = np;
-	n->ports[n->n_ports++] = p;
-	return 0;
-}
-
-void runner_network_config_done(struct net_config *n)
-{
-	free(n->bridge);
-	free(n->zone);
-	free(n->ports);
-	free(n->pool);
-	memset(n, 0, sizeof(*n));
-}
-
-/*
- * Interface names have 15 bytes.  A longer prefix+name keeps the name's
- * first bytes (still recognisable in `ip link`) and ends in a hash of the
- * whole name, so two children that share a long prefix get two names; the
- * full name goes on the link as an alternative name (attach).
- */
-void runner_network_ifname(const char *prefix, const char *name, char ret[16])
-{
-	size_t pl = strlen(prefix), nl = strlen(name);
-	if (pl + nl <= 15) {
-		memcpy(ret, prefix, pl);
-		memcpy(ret + pl, name, nl + 1);
-		return;
-	}
-	unsigned h = (unsigned)(XXH3_64bits(name, nl) & 0xffffff);
-	int keep = (int)(15 - pl - 7);   /* "-" and six hex digits */
-	snprintf(ret, 16, "%s%.*s-%06x", prefix, keep, name, h);
-}
 
 static void ip_text(uint32_t a, char buf[INET_ADDRSTRLEN])
 {
@@ -192,7 +80,7 @@ struct record {
 	char host_if[16], bridge_if[16], zone[64];
 	uint32_t subnet, host_addr, child_addr;
 	int prefix;
-	struct net_port ports[MAX_PORTS];
+	struct net_port ports[NET_MAX_PORTS];
 	size_t n_ports;
 	bool live;
 };
@@ -257,7 +145,7 @@ static void record_parse_line(struct record *rec, const char *key, const char *v
 		rec->child_addr = addr_of(v);
 	else if (STREQ(key, "HostAddress"))
 		rec->host_addr = addr_of(v);
-	else if (STREQ(key, "Port") && rec->n_ports < MAX_PORTS &&
+	else if (STREQ(key, "Port") && rec->n_ports < NET_MAX_PORTS &&
 		 runner_port_parse(v, &rec->ports[rec->n_ports]) == 0)
 		rec->n_ports++;
 }
@@ -644,7 +532,7 @@ static void record_from_config(const struct run_config *c, struct record *rec)
 		snprintf(rec->zone, sizeof(rec->zone), "%s", c->net.zone);
 		runner_network_ifname(PREFIX_ZONE, c->net.zone, rec->bridge_if);
 	}
-	for (size_t i = 0; i < c->net.n_ports && i < MAX_PORTS; i++)
+	for (size_t i = 0; i < c->net.n_ports && i < NET_MAX_PORTS; i++)
 		rec->ports[rec->n_ports++] = c->net.ports[i];
 }
 

@@ -2,8 +2,9 @@
 /*
  * Private networking of a container (docs/runner.md, "Networking"):
  *
- *   network.c  the plan: options, host-side names, the address pool and its
- *              allocation records, setup before/after the clone, release, gc
+ *   network-config.c  parsers (--port, the pool, zone names), host-side names
+ *   network.c  the plan: the address pool and its allocation records, setup
+ *              before/after the clone, release, gc, the status file
  *   netlink.c  links, veth, bridges, addresses, routes (libmnl)
  *   nft.c      port forwarding and masquerading in table inet layerctl
  *              (libnftables)
@@ -53,6 +54,7 @@ struct net_config {
 };
 
 #define NET_DEFAULT_POOL "10.234.0.0/16"
+#define NET_MAX_PORTS 16
 
 /* Parsers ("tcp:8080:80", "10.234.0.0/16"); -EINVAL when malformed. */
 int runner_port_parse(const char *s, struct net_port *ret);
@@ -87,7 +89,7 @@ struct runner_network_state {
 	char zone[64];
 	char address[20];       /* 10.234.0.2/30 */
 	char host_address[20];
-	char ports[16][24];     /* tcp:8080:80 */
+	char ports[NET_MAX_PORTS][24];   /* tcp:8080:80 */
 	size_t n_ports;
 };
 /* 0, -ENOENT when the child has no private network (or is not running), -errno. */
