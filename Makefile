@@ -17,7 +17,7 @@ SYSTEMDDIR ?= $(PREFIX)/lib/systemd
 DESTDIR   ?=
 BUILD     ?= build
 
-PKGS      := mount blkid libxxhash libcap libarchive libseccomp
+PKGS      := mount blkid libxxhash libcap libarchive libseccomp libmnl libnftables
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libarchive: headers only; src/store/archive-dl.c dlopen()s it when an import needs it.
 PKG_LIBS   := $(shell pkg-config --libs $(filter-out libarchive,$(PKGS)) 2>/dev/null)

@@ -47,53 +47,6 @@ enum { OPT_JSON = 0x100, OPT_PERSIST };
 
 /* ---- status ---- */
 
-struct network_info {
-	char *address, *host_address;
-	char **ports;
-	size_t n_ports;
-};
-
-static void network_info_done(struct network_info *n)
-{
-	free(n->address);
-	free(n->host_address);
-	strv_free(n->ports);
-}
-
-/*
- * RUNTIME/children/NAME/network (the networking code writes it: Address=,
- * HostAddress=, Port= lines).  Absent: no private network, nothing to show.
- */
-static void read_network(const char *runtime, const char *name, struct network_info *n)
-{
-	_cleanup_free_ char *dir = runner_state_dir(runtime, name), *path = NULL, *line = NULL;
-	size_t len = 0;
-	*n = (struct network_info){ 0 };
-	if (!dir || asprintf(&path, "%s/network", dir) < 0)
-		return;
-	_cleanup_fclose_ FILE *f = fopen(path, "re");
-	while (f && getline(&line, &len, f) > 0) {
-		line[strcspn(line, "\n")] = '\0';
-		char *eq = strchr(line, '=');
-		if (!eq)
-			continue;
-		*eq = '\0';
-		if (STREQ(line, "Address") && !n->address)
-			n->address = strdup(eq + 1);
-		else if (STREQ(line, "HostAddress") && !n->host_address)
-			n->host_address = strdup(eq + 1);
-		else if (STREQ(line, "Port")) {
-			char **np = realloc(n->ports, (n->n_ports + 2) * sizeof(char *));
-			if (!np)
-				return;
-			n->ports = np;
-			if ((np[n->n_ports] = strdup(eq + 1)))
-				n->n_ports++;
-			np[n->n_ports] = NULL;
-		}
-	}
-}
-
 /* The last n lines of a file (the console log): a malloc'd string, or NULL. */
 static char *tail_lines(const char *path, int n)
 {
@@ -138,7 +91,7 @@ struct status {
 	struct cgroups cg;
 	char *applied;
 	struct cgroup_stats stats;
-	struct network_info net;
+	struct runner_network_state net;   /* mode[0] == 0: no private network */
 	char *log_tail;
 };
 
@@ -165,9 +118,12 @@ static void status_print_text(const struct status *s)
 	if (s->stats.have & CG_CPU)
 		printf("%14s: %.3fs\n", "CPU", s->stats.cpu_usec / 1e6);
 	printf("%14s: %s\n", "Limits", s->applied ? s->applied : "none");
-	if (s->net.address)
+	if (s->net.mode[0])
+		printf("%14s: %s (%s inside, %s outside%s%s)\n", "Network", s->net.mode, s->net.interface,
+		       s->net.host_interface, s->net.bridge[0] ? ", bridge " : "", s->net.bridge);
+	if (s->net.address[0])
 		printf("%14s: %s\n", "Address", s->net.address);
-	if (s->net.host_address)
+	if (s->net.host_address[0])
 		printf("%14s: %s\n", "Host address", s->net.host_address);
 	for (size_t i = 0; i < s->net.n_ports; i++)
 		printf("%14s: %s\n", i ? "" : "Ports", s->net.ports[i]);
@@ -222,8 +178,8 @@ static void status_print_json(const struct status *s)
 		if (s->stats.have & CG_CPU)
 			json_kv_uint(&j, "cpu_usec", s->stats.cpu_usec);
 		json_kv_string(&j, "limits", s->applied);
-		json_kv_string(&j, "address", s->net.address);
-		json_kv_string(&j, "host_address", s->net.host_address);
+		json_kv_string(&j, "address", s->net.address[0] ? s->net.address : NULL);
+		json_kv_string(&j, "host_address", s->net.host_address[0] ? s->net.host_address : NULL);
 		json_key(&j, "ports");
 		json_begin_array(&j);
 		for (size_t i = 0; i < s->net.n_ports; i++)
@@ -271,7 +227,8 @@ int cmd_status(struct ctx *ctx, int argc, char **argv)
 		_cleanup_free_ char *dir = runner_state_dir(ctx->store.runtime, s.name), *log = NULL;
 		if (runner_cgroups_state_read(ctx->store.runtime, s.name, &s.cg, &s.applied) == 0)
 			runner_cgroup_stats(&s.cg, &s.stats);
-		read_network(ctx->store.runtime, s.name, &s.net);
+		if (runner_network_state_read(ctx->store.runtime, s.name, &s.net) < 0)
+			s.net = (struct runner_network_state){ 0 };
 		if (s.st.boot && dir && asprintf(&log, "%s/log", dir) >= 0)
 			s.log_tail = tail_lines(log, 10);
 	}
@@ -282,7 +239,6 @@ int cmd_status(struct ctx *ctx, int argc, char **argv)
 	runner_cgroups_state_free(&s.cg);
 	free(s.applied);
 	free(s.log_tail);
-	network_info_done(&s.net);
 	child_handle_done(&h);
 	return EXIT_OK;
 }

@@ -103,6 +103,8 @@ int cmd_set_property(struct ctx *ctx, int argc, char **argv);
 int cmd_logs(struct ctx *ctx, int argc, char **argv);
 int cmd_login(struct ctx *ctx, int argc, char **argv);
 int cmd_shell(struct ctx *ctx, int argc, char **argv);
+extern const char net_help[];
+int cmd_net_gc(struct ctx *ctx, int argc, char **argv);
 
 /*
  * Hook for a running container: is child NAME running (its runtime state

@@ -56,6 +56,7 @@ static const char main_help[] =
 "  logs CHILD [-f] [-n N]    console log (and journal) of a started child\n"
 "  login CHILD               a login prompt on a new pty in a started child\n"
 "  shell CHILD [-- CMD...]   a root shell (or CMD) in a running child\n"
+"  net gc                    remove network leftovers of children that died\n"
 "\n"
 "Global options (anywhere before --):\n"
 "  --root DIR                the store (default $LAYERCTL_ROOT or /var/lib/layerctl)\n"
@@ -96,6 +97,11 @@ static const struct cli_verb child_verbs[] = {
 	{}
 };
 
+static const struct cli_verb net_verbs[] = {
+	{ "gc", cmd_net_gc, NULL, NULL },
+	{}
+};
+
 static const struct cli_verb commands[] = {
 	{ "base", dispatch_family, base_verbs, base_help },
 	{ "child", dispatch_family, child_verbs, child_help },
@@ -118,6 +124,7 @@ static const struct cli_verb commands[] = {
 	{ "logs", cmd_logs, NULL, NULL },
 	{ "login", cmd_login, NULL, NULL },
 	{ "shell", cmd_shell, NULL, NULL },
+	{ "net", dispatch_family, net_verbs, net_help },
 	{}
 };
 

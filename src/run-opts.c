@@ -14,6 +14,7 @@
 enum {
 	OPT_BIND = 0x100, OPT_BIND_RO, OPT_TMPFS, OPT_CHDIR, OPT_HOSTNAME, OPT_PRIVNET,
 	OPT_CAP, OPT_DROPCAP, OPT_CONSOLE, OPT_PRIVUSERS, OPT_PROPERTY, OPT_LIMITS,
+	OPT_NET_BRIDGE, OPT_NET_ZONE, OPT_NET_POOL, OPT_RESOLV_CONF,
 };
 
 /* Split argv at the first "--": options before, the command after. */
@@ -34,7 +35,8 @@ static bool run_only(int c)
 {
 	return c == 'b' || c == OPT_BIND || c == OPT_BIND_RO || c == OPT_TMPFS ||
 	       c == OPT_HOSTNAME || c == OPT_PRIVNET || c == OPT_CAP || c == OPT_DROPCAP || c == OPT_PRIVUSERS ||
-	       c == OPT_PROPERTY || c == OPT_LIMITS;
+	       c == OPT_PROPERTY || c == OPT_LIMITS || c == 'n' || c == 'p' || c == OPT_NET_BRIDGE || c == OPT_NET_ZONE ||
+	       c == OPT_NET_POOL || c == OPT_RESOLV_CONF;
 }
 
 /* --property=KEY=VALUE: checked now (an error names the key, nothing starts), applied over child.conf later. */
@@ -53,6 +55,56 @@ static int parse_property_opt(const char *cmd, const char *arg, struct run_opts 
 	nv[o->n_properties++] = (char *)arg;
 	nv[o->n_properties] = NULL;
 	return 0;
+}
+
+static int set_net_mode(const char *cmd, struct net_config *n, enum net_mode mode, const char *arg)
+{
+	if (n->mode != NET_HOST && n->mode != mode)
+		return usage_error(cmd, "--network-veth, --network-bridge and --network-zone exclude each other");
+	n->mode = mode;
+	char **field = mode == NET_BRIDGE ? &n->bridge : mode == NET_ZONE ? &n->zone : NULL;
+	if (field) {
+		free(*field);
+		if (!(*field = strdup(arg)))
+			return log_fail(EXIT_FAIL, "out of memory");
+	}
+	return 0;
+}
+
+/* The private-network options (src/runner/network.c): into o->lists.net. */
+static int parse_net_opt(const char *cmd, int c, const char *arg, struct run_opts *o)
+{
+	struct net_config *n = &o->lists.net;
+	uint32_t a;
+	int len, r;
+	switch (c) {
+	case 'n':
+		return set_net_mode(cmd, n, NET_VETH, NULL);
+	case OPT_NET_BRIDGE:
+		if (!*arg || strlen(arg) > 15)
+			return usage_error(cmd, "--network-bridge %s: not an interface name", arg);
+		return set_net_mode(cmd, n, NET_BRIDGE, arg);
+	case OPT_NET_ZONE:
+		if (!runner_zone_name_ok(arg))
+			return usage_error(cmd, "--network-zone %s: 1 to 48 letters, digits, '-', '_' or '.'", arg);
+		return set_net_mode(cmd, n, NET_ZONE, arg);
+	case 'p':
+		if ((r = runner_network_add_port(n, arg)) == -EINVAL)
+			return usage_error(cmd, "--port %s: needs [tcp:|udp:]HOST[:CHILD] with ports 1-65535", arg);
+		if (r == -E2BIG)
+			return usage_error(cmd, "--port %s: at most 16 ports", arg);
+		return r < 0 ? log_fail(EXIT_FAIL, "out of memory") : 0;
+	case OPT_NET_POOL:
+		if (runner_cidr_parse(arg, &a, &len) < 0)
+			return usage_error(cmd, "--network-pool %s: needs an IPv4 subnet a.b.c.d/8..30 (host bits zero)", arg);
+		free(n->pool);
+		return (n->pool = strdup(arg)) ? 0 : log_fail(EXIT_FAIL, "out of memory");
+	default: /* OPT_RESOLV_CONF */
+		if (!STREQ(arg, "off") && !STREQ(arg, "copy-host"))
+			return usage_error(cmd, "--resolv-conf %s: off or copy-host", arg);
+		o->resolv_conf = arg;
+		return 0;
+	}
 }
 
 /* --bind, --bind-ro, --tmpfs and --setenv append to the lists. */
@@ -140,6 +192,13 @@ static int parse_one_opt(const char *cmd, int c, const char *arg, struct run_opt
 	case OPT_PROPERTY:
 	case OPT_LIMITS:
 		return run_opts_parse_limit_opt(cmd, c == OPT_PROPERTY, arg, o);
+	case 'n':
+	case 'p':
+	case OPT_NET_BRIDGE:
+	case OPT_NET_ZONE:
+	case OPT_NET_POOL:
+	case OPT_RESOLV_CONF:
+		return parse_net_opt(cmd, c, arg, o);
 	case OPT_CONSOLE:
 		if (!STREQ(arg, "auto") && !STREQ(arg, "pty") && !STREQ(arg, "pipe"))
 			return usage_error(cmd, "--console: auto, pty or pipe");
@@ -168,13 +227,19 @@ int run_opts_parse(const char *cmd, int argc, char **argv, struct run_opts *o, b
 		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "property", required_argument, NULL, OPT_PROPERTY },
 		{ "limits", required_argument, NULL, OPT_LIMITS },
+		{ "network-veth", no_argument, NULL, 'n' },
+		{ "network-bridge", required_argument, NULL, OPT_NET_BRIDGE },
+		{ "network-zone", required_argument, NULL, OPT_NET_ZONE },
+		{ "port", required_argument, NULL, 'p' },
+		{ "network-pool", required_argument, NULL, OPT_NET_POOL },
+		{ "resolv-conf", required_argument, NULL, OPT_RESOLV_CONF },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	int c, r, idx;
 
 	optind = 0;
-	while ((idx = -1, c = getopt_long(argc, argv, "bE:u:h", opts, &idx)) != -1) {
+	while ((idx = -1, c = getopt_long(argc, argv, "bE:u:hnp:", opts, &idx)) != -1) {
 		/* Name the option, not its value (optind is past a separate value). */
 		if (exec_only && run_only(c)) {
 			if (idx >= 0)
@@ -186,7 +251,7 @@ int run_opts_parse(const char *cmd, int argc, char **argv, struct run_opts *o, b
 			return -1;
 		}
 		if ((r = parse_one_opt(cmd, c, optarg, o)) < 0)
-			return option_error(cmd, argc, argv, "bE:u:h");
+			return option_error(cmd, argc, argv, "bE:u:hnp:");
 		if (r)
 			return r;
 	}
@@ -229,6 +294,29 @@ static int replace_str(char **dst, const char *v)
 	return *dst ? 0 : -ENOMEM;
 }
 
+/* An option's network mode replaces child.conf's; ports append. */
+static int apply_net_opts(struct net_config *n, struct run_opts *o)
+{
+	struct net_config *on = &o->lists.net;
+	if (on->mode != NET_HOST) {
+		n->mode = on->mode;
+		if ((on->bridge && replace_str(&n->bridge, on->bridge) < 0) || (on->zone && replace_str(&n->zone, on->zone) < 0))
+			return -ENOMEM;
+	}
+	if (on->pool && replace_str(&n->pool, on->pool) < 0)
+		return -ENOMEM;
+	if (o->resolv_conf)
+		n->resolv = STREQ(o->resolv_conf, "copy-host") ? RESOLV_COPY_HOST : RESOLV_OFF;
+	for (size_t i = 0; i < on->n_ports; i++) {
+		struct net_port *np = realloc(n->ports, (n->n_ports + 1) * sizeof(*np));
+		if (!np)
+			return -ENOMEM;
+		n->ports = np;
+		n->ports[n->n_ports++] = on->ports[i];
+	}
+	return 0;
+}
+
 /* child.conf first, then the options on top; lists append. */
 static int apply_opts(struct run_config *c, struct run_opts *o, char **cmdv)
 {
@@ -255,6 +343,8 @@ static int apply_opts(struct run_config *c, struct run_opts *o, char **cmdv)
 	if (o->limits_mode)
 		c->limits.best_effort = STREQ(o->limits_mode, "best-effort");
 	if (cmdv && cmdv[0] && (r = strv_copy(&c->argv, cmdv)) < 0)
+		return r;
+	if ((r = apply_net_opts(&c->net, o)) < 0)
 		return r;
 	for (char **e = o->lists.env; e && *e; e++)
 		if ((r = runner_config_add_env(c, *e)) < 0)

@@ -17,11 +17,11 @@
 /* Options given on the command line, applied on top of child.conf. */
 struct run_opts {
 	bool boot;
-	const char *user, *chdir, *hostname, *console;
+	const char *user, *chdir, *hostname, *console, *resolv_conf;
 	bool private_network;
 	const char *private_users;   /* --private-users=, checked */
 	uint64_t caps_add, caps_drop;
-	struct run_config lists;   /* only env, binds, tmpfs used */
+	struct run_config lists;   /* only env, binds, tmpfs, net used */
 	char **properties;         /* --property KEY=VALUE (argv strings; the array is ours: run_opts_done) */
 	size_t n_properties;
 	struct run_limits limits;  /* the same, parsed (to check them early) */

@@ -40,6 +40,7 @@ void runner_config_done(struct run_config *c)
 	}
 	free(c->tmpfs);
 	free(c->limits_applied);
+	runner_network_config_done(&c->net);
 	memset(c, 0, sizeof(*c));
 	c->log_fd = -1;
 }
@@ -455,6 +456,77 @@ static int parse_private_users(struct run_config *c, const char *v, const char *
 	return 0;
 }
 
+/* [Network]: nspawn's keys (network.c does the work); AddressPool= is ours. */
+static int parse_veth(struct run_config *c, const char *v, const char **why)
+{
+	int r = settings_value_bool(v);
+	if (r < 0) {
+		*why = "not a boolean";
+		return -EINVAL;
+	}
+	if (r)
+		c->net.mode = NET_VETH;
+	else if (c->net.mode == NET_VETH)
+		c->net.mode = NET_HOST;
+	return 0;
+}
+
+static int parse_net_bridge(struct run_config *c, const char *v, const char **why)
+{
+	if (!*v || strlen(v) > 15) {
+		*why = "not an interface name";
+		return -EINVAL;
+	}
+	c->net.mode = NET_BRIDGE;
+	return set_string(&c->net.bridge, v);
+}
+
+static int parse_net_zone(struct run_config *c, const char *v, const char **why)
+{
+	if (!runner_zone_name_ok(v)) {
+		*why = "1 to 48 letters, digits, '-', '_' or '.'";
+		return -EINVAL;
+	}
+	c->net.mode = NET_ZONE;
+	return set_string(&c->net.zone, v);
+}
+
+static int parse_port(struct run_config *c, const char *v, const char **why)
+{
+	int r = runner_network_add_port(&c->net, v);
+	if (r == -EINVAL)
+		*why = "needs [tcp:|udp:]HOST[:CHILD] with ports 1-65535";
+	if (r == -E2BIG) {
+		*why = "at most 16 ports";
+		r = -EINVAL;
+	}
+	return r;
+}
+
+static int parse_pool(struct run_config *c, const char *v, const char **why)
+{
+	uint32_t a;
+	int len;
+	if (runner_cidr_parse(v, &a, &len) < 0) {
+		*why = "needs an IPv4 subnet a.b.c.d/8..30 (host bits zero)";
+		return -EINVAL;
+	}
+	return set_string(&c->net.pool, v);
+}
+
+static int parse_resolv_conf(struct run_config *c, const char *v, const char **why)
+{
+	if (STREQ(v, "off"))
+		c->net.resolv = RESOLV_OFF;
+	else if (STREQ(v, "copy-host"))
+		c->net.resolv = RESOLV_COPY_HOST;
+	else {
+		*why = "off or copy-host";
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static const struct run_setting {
 	const char *section, *key;
 	bool multi;             /* every occurrence counts (else the last one) */
@@ -473,6 +545,12 @@ static const struct run_setting {
 	{ "Files", "Bind",                true,  parse_bind },
 	{ "Files", "BindReadOnly",        true,  parse_bind_ro },
 	{ "Files", "TemporaryFileSystem", true,  parse_tmpfs },
+	{ "Exec",  "ResolvConf",          false, parse_resolv_conf },
+	{ "Network", "VirtualEthernet",   false, parse_veth },
+	{ "Network", "Bridge",            false, parse_net_bridge },
+	{ "Network", "Zone",              false, parse_net_zone },
+	{ "Network", "Port",              true,  parse_port },
+	{ "Network", "AddressPool",       false, parse_pool },
 };
 
 static int apply_setting(struct run_config *c, const struct run_setting *t, const char *value, struct lc_err *err)

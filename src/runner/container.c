@@ -409,7 +409,36 @@ static int collect_start(struct run_config *c, struct container *ret, int errfd,
 	*exit_hint = msg[0] == 'E' && si.si_code == CLD_EXITED ? si.si_status : 1;
 	runner_container_done(ret);
 	runner_cgroups_remove(&c->cgroups);
+	runner_network_release(c);
 	return -EIO;
+}
+
+/*
+ * Before the container may go on (it waits for the filter): its network,
+ * made from here (network.c).  On failure it is killed and reaped, and
+ * everything made for it undone.
+ */
+static int attach_network(struct run_config *c, struct container *ct, char *errbuf, size_t errlen)
+{
+	struct lc_err err = { "" };
+	int r = runner_network_attach(c, ct->pid, &err);
+	if (r == 0)
+		return 0;
+	snprintf(errbuf, errlen, "network: %s", lc_err_msg(&err, r));
+	syscall(SYS_pidfd_send_signal, ct->pidfd, SIGKILL, NULL, 0);
+	siginfo_t si = {};
+	while (waitid(P_PIDFD, ct->pidfd, &si, WEXITED) < 0 && errno == EINTR)
+		;
+	return r;
+}
+
+static int prepare_network(struct run_config *c, char *errbuf, size_t errlen)
+{
+	struct lc_err err = { "" };
+	int r = runner_network_prepare(c, &err);
+	if (r < 0)
+		snprintf(errbuf, errlen, "network: %s", lc_err_msg(&err, r));
+	return r;
 }
 
 int runner_container_start(struct run_config *c, struct container *ret, char *errbuf, size_t errlen, int *exit_hint)
@@ -424,10 +453,14 @@ int runner_container_start(struct run_config *c, struct container *ret, char *er
 
 	*ret = (struct container){ .pidfd = -1, .master = -1 };
 	*exit_hint = 1;
+	if ((r = prepare_network(c, errbuf, errlen)) < 0)
+		return r;
 	if (c->private_network)
 		flags |= CLONE_NEWNET;
-	if ((r = make_cgroups(c, errbuf, errlen)) < 0)
+	if ((r = make_cgroups(c, errbuf, errlen)) < 0) {
+		runner_network_release(c);
 		return r;
+	}
 	/* The other namespaces then belong to the new user namespace (userns.c). */
 	if (runner_config_userns(c)) {
 		flags |= CLONE_NEWUSER;
@@ -435,6 +468,7 @@ int runner_container_start(struct run_config *c, struct container *ret, char *er
 			int e = errno;
 			snprintf(errbuf, errlen, "pipe: %s", strerror(e));
 			runner_cgroups_remove(&c->cgroups);
+			runner_network_release(c);
 			return -e;
 		}
 	}
@@ -449,6 +483,7 @@ int runner_container_start(struct run_config *c, struct container *ret, char *er
 					close(fds[i][k]);
 		snprintf(errbuf, errlen, "pipe: %s", strerror(e));
 		runner_cgroups_remove(&c->cgroups);
+		runner_network_release(c);
 		return -e;
 	}
 	/* Blocked before the clone: a Ctrl-C in between would otherwise orphan the container. */
@@ -476,7 +511,12 @@ int runner_container_start(struct run_config *c, struct container *ret, char *er
 		close(sync[1]);
 	}
 	runner_cgroups_close(&c->cgroups);   /* the container has its copies */
+	int net_r = 0;
 	if (pid > 0) {
+		ret->pid = pid;
+		net_r = attach_network(c, ret, errbuf, errlen);
+	}
+	if (pid > 0 && net_r == 0) {
 		/* Meanwhile the container builds its root; an empty pipe tells it we failed. */
 		r = send_filter(c->boot ? SECCOMP_BOOT : SECCOMP_PLAIN, c->runtime, bpfpipe[1]);
 		if (r < 0)
@@ -492,9 +532,20 @@ int runner_container_start(struct run_config *c, struct container *ret, char *er
 			close(sv[0]);
 		snprintf(errbuf, errlen, "clone: %s", strerror(-pid));
 		runner_cgroups_remove(&c->cgroups);
+		runner_network_release(c);
 		return pid;
 	}
 	ret->pid = pid;
+	if (net_r < 0) {   /* the container is reaped already */
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		close(errpipe[0]);
+		if (sv[0] >= 0)
+			close(sv[0]);
+		runner_container_done(ret);
+		runner_cgroups_remove(&c->cgroups);
+		runner_network_release(c);
+		return net_r;
+	}
 	return collect_start(c, ret, errpipe[0], pty ? sv[0] : -1, &old, errbuf, errlen, exit_hint);
 }
 
@@ -535,6 +586,7 @@ int runner_container_wait(struct run_config *c, struct container *ct)
 	while (waitid(P_PIDFD, ct->pidfd, &si, WEXITED) < 0 && errno == EINTR)
 		;
 	runner_cgroups_remove(&c->cgroups);
+	runner_network_release(c);
 	ct->rebooted = c->boot && si.si_code != CLD_EXITED && si.si_status == SIGHUP;
 	return status_of(c, &si);
 }

@@ -21,6 +21,8 @@
  *   state.c       runtime state: the "runs at most once" lock, pid file
  *   userns.c      user-namespace mode (PrivateUsers=): maps, becoming root
  *                 of it, what it cannot mount itself
+ *   network.c     private network (veth, bridge, zone, ports): network.h,
+ *                 with netlink.c (libmnl) and nft.c (libnftables)
  *
  * Process chain of `run`:
  *
@@ -50,6 +52,7 @@
 #include <sys/types.h>
 
 #include "src/basic/macro.h"
+#include "src/runner/network.h"
 
 struct settings;
 
@@ -140,6 +143,7 @@ struct run_config {
 	uint32_t uid_count;     /* 0 until the range is known (PICK: the CLI asks the store) */
 	struct run_limits limits;  /* [Resources], --property */
 	char *limits_applied;   /* set by the runner: what was written where ("memory.limit_in_bytes=…; …") */
+	struct net_config net;  /* veth, bridge, zone, ports (network.h) */
 };
 
 void runner_config_done(struct run_config *c);

@@ -169,7 +169,7 @@ test_status_and_ps_of_a_started_child() {
 	assert_contains "$out" "booted"
 	assert_contains "$($L status c --json)" '"memory_max": 104857600'
 	# The networking code's file, when there is one.
-	printf 'Address=10.0.0.2/30\nHostAddress=10.0.0.1/30\nPort=tcp:8080:80\n' \
+	printf 'Mode=veth\nInterface=host0\nHostInterface=vl-c\nSubnet=10.0.0.0/30\nAddress=10.0.0.2/30\nHostAddress=10.0.0.1/30\nPort=tcp:8080:80\n' \
 		>"$(ls -d "$LAYERCTL_RUNTIME_DIR"/stores/*/children/c)/network"
 	assert_contains "$($L status c)" "10.0.0.2/30"
 	assert_contains "$($L status c --json)" '"tcp:8080:80"'
