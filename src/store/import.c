@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "src/basic/testhook.h"
 #include "src/store/archive-dl.h"
+#include "src/store/image.h"
 #include "src/store/import.h"
 #include "src/basic/macro.h"
 
@@ -34,7 +36,9 @@ struct import {
 
 /* libarchive's "Unrecognized archive format" errno (ARCHIVE_ERRNO_FILE_FORMAT is private to it). */
 #define LC_ARCHIVE_FORMAT_ERRNO EILSEQ
-#define NOT_SOURCE "not a directory or a supported archive (tar, optionally gzip, xz, zstd or bzip2 compressed)"
+#define NOT_SOURCE                                                                                             \
+	"not a directory, a supported archive (tar, optionally gzip, xz, zstd or bzip2 compressed) or a disk or " \
+	"file system image (GPT/MBR, ext4, xfs, btrfs, squashfs, erofs)"
 
 /* What to call an entry in messages: its path inside the tree, "./etc/x". */
 static const char *shown(const struct import *im, const char *path)
@@ -385,6 +389,9 @@ static int import_from_tar(struct import *im)
 								    : fail(im, in, "open", im->source);
 	for (;;) {
 		int k = archive_read_next_header(in, &e);
+		if (k == ARCHIVE_EOF && im->stats->entries == 0)
+			return fail_msg(im, -EINVAL, im->source,
+					"holds no entries: an empty archive, or zeros where an image's signature should be");
 		if (k == ARCHIVE_EOF)
 			break;
 		if (k < ARCHIVE_WARN)
@@ -400,6 +407,42 @@ static int import_from_tar(struct import *im)
 			return r;
 	}
 	return finish_tree(im, out);
+}
+
+/*
+ * An image's tree goes through the directory import, read through a
+ * descriptor of its read-only mount (image_open_root: in no mount table, gone
+ * when the descriptor is closed or the process killed).  The mount point is a
+ * hidden directory next to dest, inside the import's own temporary directory.
+ */
+static int import_from_image(struct import *im, const struct image_info *img)
+{
+	_cleanup_free_ char *workdir = strdup(im->dest);
+	char root[64];
+	if (!workdir)
+		return -ENOMEM;
+	char *slash = strrchr(workdir, '/');
+	if (slash && slash != workdir)
+		*slash = '\0';
+	_cleanup_close_ int fd = image_open_root(im->source, img, workdir, im->err);
+	if (fd < 0)
+		return fd;
+	test_hook("image-import");
+	/* "/.": the magic link itself would be read as a symlink (physical mode). */
+	snprintf(root, sizeof(root), "/proc/self/fd/%d/.", fd);
+	const char *image = im->source;
+	im->source = root;
+	int r = import_from_dir(im);
+	im->source = image;
+	return r;
+}
+
+/* A regular file: 1 when libblkid finds an importable image (*img set), 0 when not, -errno. */
+static int probe_image(const char *source, const struct stat *st, struct image_info *img, struct lc_err *err)
+{
+	if (st->st_size == 0)
+		return lc_err_ret(err, -EINVAL, "%s: empty file (0 bytes): not an archive or an image", source);
+	return image_probe(source, img, err);
 }
 
 int import_tree(const char *source, const char *dest, const struct stat *skip, struct import_stats *stats,
@@ -422,8 +465,12 @@ int import_tree_hooked(const char *source, const char *dest, const struct stat *
 		return -errno;
 	if (S_ISDIR(st.st_mode))
 		return import_from_dir(&im);
-	if (S_ISREG(st.st_mode))
-		return import_from_tar(&im);
+	if (S_ISREG(st.st_mode)) {
+		struct image_info img;
+		if ((r = probe_image(source, &st, &img, err)) < 0)
+			return r;
+		return r > 0 ? import_from_image(&im, &img) : import_from_tar(&im);
+	}
 	return fail_msg(&im, -EINVAL, source, NOT_SOURCE);
 }
 
@@ -439,6 +486,9 @@ int import_check_source(const char *source, struct lc_err *err)
 		return 0;
 	if (!S_ISREG(st.st_mode))
 		return fail_msg(&im, -EINVAL, source, NOT_SOURCE);
+	struct image_info img;
+	if ((r = probe_image(source, &st, &img, err)) != 0)
+		return r < 0 ? r : 0;
 	if ((r = archive_dl_open(err)) < 0)
 		return r;
 	_cleanup_archive_ struct archive *in = archive_read_new();
@@ -450,7 +500,11 @@ int import_check_source(const char *source, struct lc_err *err)
 		return archive_errno(in) == LC_ARCHIVE_FORMAT_ERRNO ? fail_msg(&im, -EINVAL, source, NOT_SOURCE)
 								     : fail(&im, in, "open", source);
 	int k = archive_read_next_header(in, &e);
-	if (k == ARCHIVE_EOF || k >= ARCHIVE_WARN)
+	/* A tar of nothing, or zeros read as its end (an image whose signature is gone): no base to make. */
+	if (k == ARCHIVE_EOF)
+		return fail_msg(&im, -EINVAL, source,
+				"holds no entries: an empty archive, or zeros where an image's signature should be");
+	if (k >= ARCHIVE_WARN)
 		return 0;
 	if (archive_errno(in) == LC_ARCHIVE_FORMAT_ERRNO)
 		return fail_msg(&im, -EINVAL, source, NOT_SOURCE);

@@ -1,0 +1,285 @@
+#!/usr/bin/env bash
+# Bases from disk and file-system images (src/store/image.c): libblkid finds
+# the file system or the root partition, libmount attaches it read-only in a
+# private mount namespace, the directory import copies it.  Every test checks
+# that nothing of its own stays attached: loop devices backed by a file in
+# $T, mounts below $T (other test runs may have theirs at the same time).
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+
+ROOT_TYPE_X86_64=4f68bce3-e8cd-4db1-96e7-fbcaf984b709
+LINUX_FS_TYPE=0fc63daf-8483-4772-8e79-3d69d8477de4
+
+snap() { python3 "$here/treesnap.py" "$@"; }
+
+# A tree with what an import must keep: owners, modes, xattrs, a hard link,
+# a device node, a fifo, symlinks (one absolute, pointing out of the tree).
+make_rich_tree() {
+	local d=$1
+	make_busybox_tree "$d"
+	echo secret >"$d/etc/owned"
+	chown 123:456 "$d/etc/owned"
+	chmod 640 "$d/etc/owned"
+	setfattr -n user.note -v hello "$d/etc/owned"
+	ln "$d/etc/owned" "$d/etc/owned-link"
+	mknod "$d/dev/null" c 1 3
+	mkfifo "$d/run/fifo"
+	ln -s /etc/passwd "$d/abs-link"
+	ln -s ../../.. "$d/var/tmp/up"
+	ln -s loop2 "$d/loop1"
+	ln -s loop1 "$d/loop2"
+	mkdir -p "$d/usr/share/doc"
+	head -c 300000 /dev/urandom >"$d/usr/share/doc/blob"
+}
+
+# Nothing of this test attached or mounted (only what is ours: other tests run in parallel).
+assert_nothing_attached() {
+	local f
+	for f in "$T"/*.img; do
+		[ -e "$f" ] || continue
+		[ -z "$(losetup -n -j "$f")" ] || fail "loop device left for $f: $(losetup -j "$f")"
+	done
+	assert_eq "$(mounts_below "$T")" 0 "mounts below $T"
+}
+
+# Wait (up to 5 s) for loop devices of a killed import to go (the kernel tears the namespace down).
+wait_detached() {
+	local i f busy
+	for i in $(seq 50); do
+		busy=
+		for f in "$T"/*.img; do [ -n "$(losetup -n -j "$f")" ] && busy=1; done
+		[ -z "$busy" ] && return 0
+		sleep 0.1
+	done
+	fail "loop devices still attached: $(losetup -a | grep -F "$T")"
+}
+
+# The imported tree equals the source entry by entry (lost+found is ext4's own).
+assert_same_tree() {
+	local src=$1 base=$2 gen=${3:-1}
+	snap "$src" | grep -v '^6c6f73742b666f756e64 ' >"$T/want"
+	snap "$ROOT/bases/$base/gens/$gen/tree" | grep -v '^6c6f73742b666f756e64 ' >"$T/got"
+	diff -u "$T/want" "$T/got" >&2 || fail "imported tree of $base differs from its source"
+	[ "$(stat -c %i "$ROOT/bases/$base/gens/$gen/tree/etc/owned")" = \
+	  "$(stat -c %i "$ROOT/bases/$base/gens/$gen/tree/etc/owned-link")" ] || fail "hard link not kept"
+	$L base verify "$base" --gen "$gen" >/dev/null
+}
+
+# A GPT disk image: partition 1 (no file system), 2 of type $2 holding an ext4 of $1, 3 optional ext4 of $3 type $4.
+make_gpt_image() {
+	local src=$1 type2=$2 src3=${3:-} type3=${4:-}
+	truncate -s 40M "$T/disk.img"
+	{
+		echo "label: gpt"
+		echo "start=2048, size=4096, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+		echo "start=6144, size=32768, type=$type2"
+		[ -z "$src3" ] || echo "start=38912, size=32768, type=$type3"
+	} | sfdisk -q "$T/disk.img"
+	mkfs.ext4 -q -d "$src" "$T/p2.fs" 16M
+	dd if="$T/p2.fs" of="$T/disk.img" bs=512 seek=6144 conv=notrunc status=none
+	if [ -n "$src3" ]; then
+		mkfs.ext4 -q -d "$src3" "$T/p3.fs" 16M
+		dd if="$T/p3.fs" of="$T/disk.img" bs=512 seek=38912 conv=notrunc status=none
+	fi
+	rm -f "$T/p2.fs" "$T/p3.fs"
+}
+
+test_ext4_image() {
+	make_rich_tree "$T/src"
+	mkfs.ext4 -q -d "$T/src" "$T/fs.img" 16M
+	$L base import e "$T/fs.img" >"$T/out" 2>&1
+	assert_contains "$(cat "$T/out")" "Imported base e"
+	assert_same_tree "$T/src" e
+	assert_eq "$(readlink "$ROOT/bases/e/gens/1/tree/abs-link")" /etc/passwd "absolute symlink kept as a symlink"
+	assert_nothing_attached
+}
+
+test_squashfs_image() {
+	make_rich_tree "$T/src"
+	mksquashfs "$T/src" "$T/fs.img" -quiet -noappend >/dev/null
+	$L -q base import s "$T/fs.img"
+	assert_same_tree "$T/src" s
+	assert_nothing_attached
+}
+
+test_erofs_image() {
+	make_rich_tree "$T/src"
+	mkfs.erofs "$T/fs.img" "$T/src" >/dev/null 2>&1
+	$L -q base import r "$T/fs.img"
+	assert_same_tree "$T/src" r
+	assert_nothing_attached
+}
+
+test_gpt_root_type_chosen() {
+	make_rich_tree "$T/src"
+	make_busybox_tree "$T/other"
+	echo other >"$T/other/etc/which"
+	# Partition 3 is a plain Linux file system listed after the root: the root type wins.
+	make_gpt_image "$T/src" "$ROOT_TYPE_X86_64" "$T/other" "$LINUX_FS_TYPE"
+	$L -q base import g "$T/disk.img"
+	assert_same_tree "$T/src" g
+	assert_no_file "$ROOT/bases/g/gens/1/tree/etc/which"
+	assert_nothing_attached
+}
+
+test_gpt_only_linux_fs_chosen() {
+	[ "$(uname -m)" = x86_64 ] || skip "GPT root type of x86-64 only"
+	make_rich_tree "$T/src"
+	make_gpt_image "$T/src" "$LINUX_FS_TYPE"
+	$L -q base import g "$T/disk.img"
+	assert_same_tree "$T/src" g
+	assert_nothing_attached
+}
+
+test_gpt_two_linux_fs_refused() {
+	make_busybox_tree "$T/src"
+	make_gpt_image "$T/src" "$LINUX_FS_TYPE" "$T/src" "$LINUX_FS_TYPE"
+	expect_fail $L base import g "$T/disk.img"
+	assert_contains "$ERR" "several partitions hold a Linux file system"
+	assert_contains "$ERR" "2 (ext4, type $LINUX_FS_TYPE"
+	assert_contains "$ERR" "3 (ext4"
+	assert_eq "$(echo "$ERR" | wc -l)" 1 "one line"
+	assert_eq "$($L base list --json)" "[]"
+	assert_nothing_attached
+}
+
+test_mbr_image() {
+	make_rich_tree "$T/src"
+	truncate -s 24M "$T/disk.img"
+	echo "start=2048, size=40960, type=83" | sfdisk -q "$T/disk.img"
+	mkfs.ext4 -q -d "$T/src" "$T/p1.fs" 20M
+	dd if="$T/p1.fs" of="$T/disk.img" bs=512 seek=2048 conv=notrunc status=none
+	$L -q base import m "$T/disk.img"
+	assert_same_tree "$T/src" m
+	assert_nothing_attached
+}
+
+test_update_from_image() {
+	make_rich_tree "$T/src"
+	$L -q base import u "$T/src"
+	echo changed >"$T/src/etc/os-release"
+	mksquashfs "$T/src" "$T/fs.img" -quiet -noappend >/dev/null
+	$L -q base update u --from "$T/fs.img"
+	assert_same_tree "$T/src" u 2
+	# An unchanged file is the old generation's inode.
+	assert_eq "$(stat -c %i "$ROOT/bases/u/gens/2/tree/usr/share/doc/blob")" \
+		"$(stat -c %i "$ROOT/bases/u/gens/1/tree/usr/share/doc/blob")" "unchanged file linked"
+	assert_nothing_attached
+}
+
+# A failed import: one clear line, no base, nothing attached or mounted, no leftovers.
+expect_refused() {
+	local want=$1
+	shift
+	expect_fail $L -q base import bad "$@"
+	assert_contains "$ERR" "$want"
+	assert_eq "$(echo "$ERR" | wc -l)" 1 "one line: $ERR"
+	assert_eq "$($L base list --json)" "[]"
+	[ -z "$(ls -A "$ROOT/bases" 2>/dev/null)" ] || fail "leftovers: $(ls -A "$ROOT/bases")"
+	assert_nothing_attached
+}
+
+test_bad_empty_file() {
+	: >"$T/empty.img"
+	expect_refused "empty file (0 bytes)" "$T/empty.img"
+}
+
+test_bad_truncated_squashfs() {
+	make_rich_tree "$T/src"
+	mksquashfs "$T/src" "$T/fs.img" -quiet -noappend >/dev/null
+	truncate -s $(($(stat -c %s "$T/fs.img") / 2)) "$T/fs.img"
+	expect_refused "squashfs" "$T/fs.img"
+}
+
+test_bad_truncated_ext4() {
+	make_rich_tree "$T/src"
+	mkfs.ext4 -q -d "$T/src" "$T/fs.img" 16M
+	truncate -s 2M "$T/fs.img"
+	expect_refused "ext4" "$T/fs.img"
+}
+
+test_bad_corrupt_superblock() {
+	make_rich_tree "$T/src"
+	mkfs.ext4 -q -d "$T/src" "$T/fs.img" 16M
+	# The magic stays (libblkid still calls it ext4), the block counts are garbage.
+	printf '\xff\xff\xff\xff\xff\xff\xff\xff' | dd of="$T/fs.img" bs=1 seek=1028 conv=notrunc status=none
+	expect_refused "ext4" "$T/fs.img"
+	# No signature left at all: not an image, not an archive.
+	dd if=/dev/zero of="$T/fs.img" bs=1024 seek=1 count=1 conv=notrunc status=none
+	expect_refused "holds no entries" "$T/fs.img"
+}
+
+test_bad_partition_past_end() {
+	make_busybox_tree "$T/src"
+	truncate -s 24M "$T/disk.img"
+	echo "start=2048, size=40960, type=83" | sfdisk -q "$T/disk.img"
+	mkfs.ext4 -q -d "$T/src" "$T/p1.fs" 20M
+	dd if="$T/p1.fs" of="$T/disk.img" bs=512 seek=2048 conv=notrunc status=none
+	truncate -s 8M "$T/disk.img"
+	expect_refused "past the end of the image" "$T/disk.img"
+}
+
+test_symlinks_are_not_followed() {
+	# A loop and links out of the tree are copied as links: the import reads
+	# the image with physical symlinks, so the host's /etc never comes in.
+	make_busybox_tree "$T/src"
+	ln -s /etc "$T/src/hostetc"
+	ln -s a "$T/src/b"
+	ln -s b "$T/src/a"
+	mksquashfs "$T/src" "$T/fs.img" -quiet -noappend >/dev/null
+	$L -q base import s "$T/fs.img"
+	local t=$ROOT/bases/s/gens/1/tree
+	[ -L "$t/hostetc" ] || fail "hostetc is not a symlink"
+	assert_eq "$(readlink "$t/a")" b
+	assert_no_file "$t/etc/hostname"
+	assert_nothing_attached
+}
+
+test_update_from_zeros_refused() {
+	make_busybox_tree "$T/src"
+	$L -q base import z "$T/src"
+	head -c 4096 /dev/zero >"$T/zero.img"
+	expect_fail $L -q base update z --from "$T/zero.img"
+	assert_contains "$ERR" "holds no entries"
+	assert_eq "$($L base show z --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["current_generation"])')" 1
+}
+
+test_not_an_image() {
+	head -c 100000 /dev/urandom >"$T/noise.img"
+	expect_refused "not a directory, a supported archive" "$T/noise.img"
+}
+
+test_killed_import_leaves_nothing_attached() {
+	make_rich_tree "$T/src"
+	mksquashfs "$T/src" "$T/fs.img" -quiet -noappend >/dev/null
+	# Paused with the image mounted in the reader's namespace; then the import is killed.
+	LAYERCTL_TEST_HOOK="image-import:pause:$T/paused" $L -q base import k "$T/fs.img" &
+	local pid=$! i
+	for i in $(seq 100); do [ -e "$T/paused" ] && break; sleep 0.1; done
+	assert_file "$T/paused"
+	[ -n "$(losetup -n -j "$T/fs.img")" ] || fail "the image is not attached while paused"
+	assert_eq "$(mounts_below "$T")" 0 "the mount is private to the reader's namespace"
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null || true
+	wait_detached
+	assert_nothing_attached
+	assert_no_file "$ROOT/bases/k"
+	# The next import sweeps the leftover and succeeds.
+	rm -f "$T/paused"
+	$L -q base import k "$T/fs.img"
+	assert_same_tree "$T/src" k
+	ls -A "$ROOT/bases" | grep -q '^\.new-' && fail "stale import dir not cleaned"
+	assert_nothing_attached
+}
+
+test_reader_killed_fails_cleanly() {
+	make_busybox_tree "$T/src"
+	mksquashfs "$T/src" "$T/fs.img" -quiet -noappend >/dev/null
+	expect_fail env LAYERCTL_TEST_HOOK=image-mounted:kill $L base import k "$T/fs.img"
+	assert_contains "$ERR" "killed by signal 9"
+	assert_eq "$($L base list --json)" "[]"
+	wait_detached
+	assert_nothing_attached
+}
+
+run_tests
