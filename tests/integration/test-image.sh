@@ -272,6 +272,22 @@ test_killed_import_leaves_nothing_attached() {
 	assert_nothing_attached
 }
 
+test_killed_while_mounting_leaves_nothing_attached() {
+	make_busybox_tree "$T/src"
+	mksquashfs "$T/src" "$T/fs.img" -quiet -noappend >/dev/null
+	# Paused in the forked process that mounted the image, the import is killed: that process must die with it.
+	LAYERCTL_TEST_HOOK="image-mounted:pause:$T/paused" $L -q base import k "$T/fs.img" &
+	local pid=$! i
+	for i in $(seq 100); do [ -e "$T/paused" ] && break; sleep 0.1; done
+	assert_file "$T/paused"
+	[ -n "$(losetup -n -j "$T/fs.img")" ] || fail "the image is not attached while paused"
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null || true
+	wait_detached
+	rm -f "$T/paused"
+	assert_nothing_attached
+}
+
 test_reader_killed_fails_cleanly() {
 	make_busybox_tree "$T/src"
 	mksquashfs "$T/src" "$T/fs.img" -quiet -noappend >/dev/null
