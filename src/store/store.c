@@ -521,6 +521,18 @@ static int probe_cache_key(const char *dir, char *key, size_t size)
  * the runtime dir (a tmpfs: forgotten at reboot) per mounted file system
  * (probe_cache_key).
  */
+/* The storage check, its refusal naming the file system (libblkid: type, device, label). */
+static int check_upper_fs(const char *dir, struct lc_err *e)
+{
+	char fs[256], msg[sizeof(e->msg)];
+	int r = ov_check_upper_fs(dir, e);
+	if (r < 0 && e && e->msg[0] && store_describe_fs(dir, fs, sizeof(fs)) == 0) {
+		snprintf(msg, sizeof(msg), "%s", e->msg);
+		lc_err_set(e, "%s (the store is on %s)", msg, fs);
+	}
+	return r;
+}
+
 static int check_upper_fs_cached(struct store *s, const char *dir, struct lc_err *e)
 {
 	char key[96];
@@ -529,12 +541,12 @@ static int check_upper_fs_cached(struct store *s, const char *dir, struct lc_err
 	if (r < 0)
 		return r;
 	if (r == 0)
-		return ov_check_upper_fs(dir, e);
+		return check_upper_fs(dir, e);
 	if (asprintf(&mark, "%s/upper-fs-ok/%s", s->runtime, key) < 0)
 		return -ENOMEM;
 	if (access(mark, F_OK) == 0)
 		return 0;
-	r = ov_check_upper_fs(dir, e);
+	r = check_upper_fs(dir, e);
 	if (r < 0)
 		return r;
 	char *slash = strrchr(mark, '/');

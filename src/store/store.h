@@ -133,6 +133,8 @@ int store_child_is_mounted(struct store *s, const struct child_info *c);
  * when already in the wanted state: return 1 then, 0 when they acted.
  */
 int store_child_mount(struct store *s, const struct child_info *c, struct lc_err *err);
+/* "ext4 on /dev/vda2 (label root)": the file system path is on, for messages (storage-name.c). */
+int store_describe_fs(const char *path, char *buf, size_t size);
 int store_child_umount(struct store *s, const struct child_info *c, struct lc_err *err);
 
 /*

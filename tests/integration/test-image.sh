@@ -298,4 +298,21 @@ test_reader_killed_fails_cleanly() {
 	assert_nothing_attached
 }
 
+test_storage_check_names_the_file_system() {
+	# ext4 without the filetype feature reports no d_type: the store there is refused,
+	# and the message says which file system (libblkid: type, device, label).
+	mkfs.ext4 -q -O ^filetype -L nodtype "$T/store.img" 16M
+	mkdir "$T/mnt"
+	mount -o loop "$T/store.img" "$T/mnt"
+	make_busybox_tree "$T/src"
+	export LAYERCTL_ROOT=$T/mnt/store
+	$L -q base import bb "$T/src"
+	$L -q child create c --base bb
+	expect_fail $L mount c
+	assert_contains "$ERR" "does not report d_type"
+	assert_contains "$ERR" "(the store is on ext4 on /dev/loop"
+	assert_contains "$ERR" "(label nodtype)"
+	umount "$T/mnt"
+}
+
 run_tests
