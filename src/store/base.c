@@ -37,13 +37,55 @@ static int write_base_conf(int gen_parent_fd, const char *source, const char *de
 	return settings_save(conf, gen_parent_fd, "base.conf");
 }
 
+struct mismatch {
+	uint64_t n;
+	char first[300];
+};
+
+static int note_mismatch(const struct diff_entry *a, const struct diff_entry *b, unsigned changes, void *userdata)
+{
+	struct mismatch *m = userdata;
+	if (m->n++ > 0)
+		return 0;
+	const struct diff_entry *e = a ? a : b;
+	char what[100] = "";
+	for (unsigned bit = 1; bit <= DIFF_CH_NLINK; bit <<= 1)
+		if (changes & bit)
+			snprintf(what + strlen(what), sizeof(what) - strlen(what), "%s%s", what[0] ? "," : "",
+				 diff_change_name(bit));
+	snprintf(m->first, sizeof(m->first), "%s %.*s%s%s", a && b ? "changed" : a ? "missing" : "extra",
+		 (int)(e->path_len > 200 ? 200 : e->path_len), e->path, what[0] ? ": " : "", what);
+	return 0;
+}
+
+/*
+ * The imported tree against the exporter's manifest.  Not times: squashfs
+ * keeps seconds only, and an mtime is not part of a file's identity here.
+ */
+static int check_manifest(const char *manifest, const char *expect, struct lc_err *err)
+{
+	_cleanup_manifest_ struct diff_manifest *got = NULL, *want = NULL;
+	struct mismatch m = {};
+	int r = diff_manifest_open(expect, &want, err);
+	if (r < 0)
+		return lc_err_ret(err, r, "--verify: %s: %s", expect, err && err->msg[0] ? err->msg : strerror(-r));
+	if ((r = diff_manifest_open(manifest, &got, err)) < 0)
+		return r;
+	diff_manifest_compare(want, got, false, note_mismatch, &m);
+	if (m.n)
+		return lc_err_ret(err, -EBADMSG, "--verify: the imported tree differs from %s in %llu entr%s (first: %s)",
+				  expect, (unsigned long long)m.n, m.n == 1 ? "y" : "ies", m.first);
+	return 0;
+}
+
 /*
  * Fill the hidden directory tmp (tmp_rel below the store root) with
  * generation 1, its manifest and base.conf, make it durable, and rename it
  * to bases/NAME.
  */
 static int fill_new_base(struct store *s, const char *name, const char *source, const char *description,
-			 const char *tmp_rel, const char *tmp, struct import_stats *st, struct lc_err *err)
+			 const char *expect, const char *tmp_rel, const char *tmp, struct import_stats *st,
+			 struct lc_err *err)
 {
 	_cleanup_free_ char *tree = NULL, *manifest = NULL, *final_rel = NULL;
 	int r;
@@ -64,6 +106,8 @@ static int fill_new_base(struct store *s, const char *name, const char *source, 
 		lc_err_wrap(err, "manifest");
 		return r;
 	}
+	if (expect && (r = check_manifest(manifest, expect, err)) < 0)
+		return r;
 	_cleanup_close_ int tmp_fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (tmp_fd < 0)
 		return lc_err_ret(err, -errno, "%s: %m", tmp);
@@ -98,6 +142,13 @@ static int check_source_outside(struct store *s, const char *source, struct lc_e
 int store_base_import(struct store *s, const char *name, const char *source, const char *description,
 		      const struct lc_warn *progress, struct import_stats *st, struct lc_err *err)
 {
+	return store_base_import_verified(s, name, source, description, NULL, progress, st, err);
+}
+
+int store_base_import_verified(struct store *s, const char *name, const char *source, const char *description,
+			       const char *expect, const struct lc_warn *progress, struct import_stats *st,
+			       struct lc_err *err)
+{
 	const char *why;
 	int r;
 
@@ -126,7 +177,7 @@ int store_base_import(struct store *s, const char *name, const char *source, con
 	    asprintf(&tmp, "%s/%s", s->root, tmp_rel) < 0)
 		return lc_err_ret(err, -ENOMEM, "out of memory");
 	lc_warn(progress, "Importing %s into base %s ...", source, name);
-	r = fill_new_base(s, name, source, description, tmp_rel, tmp, st, err);
+	r = fill_new_base(s, name, source, description, expect, tmp_rel, tmp, st, err);
 	if (r < 0)
 		rm_rf_at(s->root_fd, tmp_rel);
 	return r;

@@ -169,6 +169,14 @@ struct import_stats;
 int store_base_import(struct store *s, const char *name, const char *source, const char *description,
 		      const struct lc_warn *progress, struct import_stats *st, struct lc_err *err);
 /*
+ * The same, refusing (nothing created) when the imported tree's manifest
+ * differs from the one at expect_manifest (`base export`'s FILE.manifest) in
+ * anything but times: what `base import --verify` does.
+ */
+int store_base_import_verified(struct store *s, const char *name, const char *source, const char *description,
+			       const char *expect_manifest, const struct lc_warn *progress, struct import_stats *st,
+			       struct lc_err *err);
+/*
  * Remove base NAME under its lock: -ENOENT, -EBUSY while a child uses it,
  * -EBADMSG when some child.conf cannot be read (a user of it may hide
  * there).  0 removed, 1 removed but trash remains.

@@ -298,6 +298,68 @@ test_reader_killed_fails_cleanly() {
 	assert_nothing_attached
 }
 
+# base export, then import --verify of the result: identical by manifest, and by snapshot.
+test_export_import_round_trip() {
+	make_rich_tree "$T/src"
+	$L -q base import orig "$T/src"
+	local f n=0
+	$L -q base export orig "$T/out/x.tar" 2>/dev/null && fail "export into a missing directory succeeded"
+	mkdir "$T/out"
+	for f in x.tar x.tar.gz x.tar.zst x.squashfs x.erofs; do
+		$L -q base export orig "$T/out/$f"
+		assert_file "$T/out/$f.manifest"
+		n=$((n + 1))
+		$L -q base import --verify "copy$n" "$T/out/$f"
+		snap "$ROOT/bases/orig/gens/1/tree" >"$T/want"
+		snap "$ROOT/bases/copy$n/gens/1/tree" >"$T/got"
+		diff -u "$T/want" "$T/got" >&2 || fail "$f: the round trip changed the tree"
+		cmp -s "$ROOT/bases/orig/gens/1/manifest" "$T/out/$f.manifest" || fail "$f.manifest is not the manifest"
+		[ "$(stat -c %i "$ROOT/bases/copy$n/gens/1/tree/etc/owned")" = \
+		  "$(stat -c %i "$ROOT/bases/copy$n/gens/1/tree/etc/owned-link")" ] || fail "$f: hard link lost"
+	done
+	# The content, not the name: an erofs image named .squashfs imports all the same.
+	cp "$T/out/x.erofs" "$T/out/erofs.squashfs"
+	$L -q base import named "$T/out/erofs.squashfs"
+	assert_nothing_attached
+	ls -A "$T/out" | grep -q tmp && fail "temporaries left: $(ls -A "$T/out")"
+	return 0
+}
+
+test_export_of_a_generation() {
+	make_busybox_tree "$T/src"
+	$L -q base import b "$T/src"
+	echo two >"$T/src/etc/two"
+	$L -q base update b --from "$T/src"
+	$L -q base export b --gen 1 "$T/g1.tar"
+	tar tf "$T/g1.tar" | grep -q 'etc/two' && fail "generation 1 holds etc/two"
+	$L -q base export b "$T/g2.tar"
+	tar tf "$T/g2.tar" | grep -q 'etc/two' || fail "the current generation lacks etc/two"
+	expect_fail $L base export b --gen 7 "$T/g7.tar"
+	assert_contains "$ERR" "no generation 7"
+	local rc=0
+	$L base export b "$T/g.zip" 2>"$T/err" || rc=$?
+	assert_eq "$rc" 2 "unknown suffix is a usage error"
+	assert_contains "$(cat "$T/err")" "the name must end in .tar"
+	assert_no_file "$T/g7.tar"
+}
+
+test_import_verify_refuses_a_different_tree() {
+	make_rich_tree "$T/src"
+	$L -q base import orig "$T/src"
+	$L -q base export orig "$T/x.tar"
+	# Same name, other content: the manifest no longer matches.
+	echo tampered >"$T/src/etc/os-release"
+	tar -C "$T/src" --xattrs -cf "$T/x.tar" .
+	expect_fail $L -q base import --verify copy "$T/x.tar"
+	assert_contains "$ERR" "--verify: the imported tree differs from $T/x.tar.manifest"
+	assert_contains "$ERR" "changed etc/os-release: content"
+	assert_no_file "$ROOT/bases/copy"
+	rm "$T/x.tar.manifest"
+	expect_fail $L -q base import --verify copy "$T/x.tar"
+	assert_contains "$ERR" "x.tar.manifest: No such file"
+	$L -q base import copy "$T/x.tar"
+}
+
 test_storage_check_names_the_file_system() {
 	# ext4 without the filetype feature reports no d_type: the store there is refused,
 	# and the message says which file system (libblkid: type, device, label).
