@@ -26,12 +26,14 @@
 const char base_help[] =
 "Usage: layerctl base COMMAND ...\n"
 "\n"
-"  import NAME SOURCE [--description TEXT] [--verify]\n"
+"  import NAME SOURCE [--description TEXT] [--verify] [--keep-image]\n"
 "                  import a directory, a tarball (.tar, .tar.gz, .tar.xz,\n"
 "                  .tar.zst, .tar.bz2) or a disk or file system image (GPT,\n"
 "                  MBR, squashfs, erofs, ext4, xfs, btrfs) as generation 1\n"
 "                  of a new base; --verify: check it against SOURCE.manifest\n"
-"                  (written by base export)\n"
+"                  (written by base export); --keep-image: a squashfs or\n"
+"                  EROFS image stays the generation's tree, loop-mounted\n"
+"                  read-only as the children's lower layer\n"
 "  list [--json]   list bases\n"
 "  show NAME [--json]\n"
 "                  show a base: source, children, and per generation: date,\n"
@@ -85,12 +87,13 @@ int cmd_base_import(struct ctx *ctx, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "description", required_argument, NULL, 'd' },
 		{ "verify", no_argument, NULL, 'v' },
+		{ "keep-image", no_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	const char *description = NULL;
 	char source[PATH_MAX];
-	bool verify = false;
+	bool verify = false, keep_image = false;
 	int c, r;
 
 	optind = 0;
@@ -99,6 +102,8 @@ int cmd_base_import(struct ctx *ctx, int argc, char **argv)
 			description = optarg;
 		else if (c == 'v')
 			verify = true;
+		else if (c == 'k')
+			keep_image = true;
 		else if (c == 'h') {
 			fputs(base_help, stdout);
 			return EXIT_OK;
@@ -131,7 +136,12 @@ int cmd_base_import(struct ctx *ctx, int argc, char **argv)
 	if (expect && access(expect, R_OK) < 0)
 		return log_fail(EXIT_FAIL, "base import %s: --verify: %s: %m (base export writes it next to FILE)", name,
 				expect);
-	if ((r = store_base_import_verified(&ctx->store, name, source, description, expect, &progress, &st, &e)) < 0)
+	struct stat sst;
+	if (keep_image && stat(source, &sst) == 0 && !S_ISREG(sst.st_mode))
+		return log_fail(EXIT_FAIL, "base import %s: --keep-image needs a squashfs or EROFS image file; %s is %s", name,
+				src_arg, S_ISDIR(sst.st_mode) ? "a directory" : "not a regular file");
+	struct store_import_opts o = { .expect_manifest = expect, .keep_image = keep_image };
+	if ((r = store_base_import_opts(&ctx->store, name, source, description, &o, &progress, &st, &e)) < 0)
 		return log_fail(EXIT_FAIL, "base import %s: %s", name, lc_err_msg(&e, r));
 	log_info("Imported base %s: %llu %s, %.1f MiB, generation 1.", name, (unsigned long long)st.entries,
 		 PLURAL(st.entries, "entry", "entries"), (double)st.bytes / (1024.0 * 1024.0));

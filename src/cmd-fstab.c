@@ -68,6 +68,10 @@ static int set_automount(struct ctx *ctx, const char *cmd, const char *name, boo
 	_cleanup_(child_handle_done) struct child_handle h;
 	if ((r = cli_open_child(ctx, cmd, name, CLI_CHILD_LOCK, &h)))
 		return r;
+	/* Its image would not be mounted before the overlay at boot: the lower would be an empty dir. */
+	if (on && store_gen_is_image(&ctx->store, h.c.base, h.c.gen) > 0)
+		return log_fail(EXIT_FAIL, "%s %s: base %s generation %u is an image (--keep-image); automount of its "
+				"children is not supported (use layerctl mount or run)", cmd, name, h.c.base, h.c.gen);
 	r = settings_get_bool(h.c.conf, "Child", "Automount", false);
 	if (r < 0)
 		log_warning("%s %s: [Child] Automount= is not a boolean; replacing it", cmd, name);

@@ -289,6 +289,12 @@ int gen_txn_begin(struct store *s, const char *base, struct gen_txn *t, struct l
 		return r;
 	t->from = b.current;
 	base_info_done(&b);
+	/* A new generation is hard links into the current one: impossible into a read-only image. */
+	if (store_gen_is_image(s, base, t->from) > 0)
+		return lc_err_ret(err, -EOPNOTSUPP,
+				  "generation %u is an image (base import --keep-image), which a new generation cannot "
+				  "share files with; import the new tree as a new base (with --keep-image for an image)",
+				  t->from);
 	if ((r = gen_base_latest(s, base, &latest, NULL)) < 0)
 		return lc_err_ret(err, r, "base.conf: %s", strerror(-r));
 	_cleanup_close_ int bfd = base_fd_open(s, base);

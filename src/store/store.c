@@ -598,10 +598,15 @@ int store_child_mount(struct store *s, const struct child_info *c, struct lc_err
 	r = ov_kernel_supported(err);
 	if (r == 0)
 		r = check_upper_fs_cached(s, dir, err);
+	/* An image generation (--keep-image) is mounted on its tree first (image-gen.c). */
+	if (r == 0)
+		r = store_gen_image_mount(s, c->base, c->gen, err);
 	if (r == 0) {
 		const char *lowers[] = { tree };
 		struct ov_layers l = { .lowers = lowers, .n_lowers = 1, .upper = upper, .work = work };
 		r = ov_mount(&l, target, err);
+		if (r < 0)
+			store_gen_image_release(s, c->base, c->gen, NULL);
 	}
 	return r;
 }
@@ -619,7 +624,11 @@ int store_child_umount(struct store *s, const struct child_info *c, struct lc_er
 	}
 	if (r <= 0)
 		return r < 0 ? r : 1;
-	return ov_umount(target, err);
+	r = ov_umount(target, err);
+	/* The last child of an image generation unmounts the image. */
+	if (r == 0)
+		store_gen_image_release(s, c->base, c->gen, NULL);
+	return r;
 }
 
 /* PID in ".new-NAME@PID" / ".trash-NAME@PID.NSEC", or 0 if the name is not ours. */

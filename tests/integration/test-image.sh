@@ -360,6 +360,95 @@ test_import_verify_refuses_a_different_tree() {
 	$L -q base import copy "$T/x.tar"
 }
 
+# Is the image of base $1 generation 1 mounted on its tree (in this namespace)?
+image_mounted() { findmnt -n --mountpoint "$ROOT/bases/$1/gens/1/tree" >/dev/null; }
+
+keep_image_children() {
+	local kind=$1
+	make_rich_tree "$T/src"
+	if [ "$kind" = squashfs ]; then
+		mksquashfs "$T/src" "$T/fs.img" -quiet -noappend >/dev/null
+	else
+		mkfs.erofs "$T/fs.img" "$T/src" >/dev/null 2>&1
+	fi
+	$L -q base import --keep-image k "$T/fs.img"
+	local g=$ROOT/bases/k/gens/1
+	cmp "$T/fs.img" "$g/image" || fail "the stored image is not the image"
+	# The store grows by the image (plus a small manifest), not by the tree.
+	local grown=$(du -sb "$ROOT/bases/k" | cut -f1) size=$(stat -c %s "$T/fs.img")
+	[ "$grown" -lt $((size + 65536)) ] || fail "store grew by $grown for an image of $size"
+	image_mounted k && fail "the image is mounted before a child needs it"
+	assert_eq "$(ls -A "$g/tree")" "" "tree is an empty mount point"
+	$L base verify k >/dev/null
+	# The manifest is the tree's, entry by entry.
+	$L -q base import dir "$T/src"
+	$L base manifest k | cut -f1-5,7- >"$T/m-image"
+	$L base manifest dir | cut -f1-5,7- >"$T/m-dir"
+	diff -u "$T/m-dir" "$T/m-image" >&2 || fail "manifest of the image differs from the directory's"
+
+	$L -q child create c1 --base k
+	$L -q child create c2 --base k
+	$L -q mount c1
+	image_mounted k || fail "mount c1 did not mount the image"
+	assert_eq "$(cat "$ROOT/children/c1/root/etc/owned")" secret
+	echo new >"$ROOT/children/c1/root/etc/added"
+	rm "$ROOT/children/c1/root/etc/os-release"
+	$L -q mount c2
+	$L -q umount c1
+	image_mounted k || fail "umount c1 unmounted the image c2 still uses"
+	assert_eq "$(cat "$ROOT/children/c2/root/etc/owned")" secret
+	$L -q umount c2
+	image_mounted k && fail "the last umount left the image mounted"
+	[ -z "$(losetup -n -j "$g/image")" ] || fail "loop device left: $(losetup -j "$g/image")"
+	# diff reads the upper against the manifest: no mount needed.
+	local d=$($L diff c1)
+	assert_contains "$d" "etc/added"
+	assert_contains "$d" "etc/os-release"
+	# run mounts in its own namespace: the image too, gone with it.
+	assert_eq "$($L run c1 -- /bin/cat /etc/added)" new
+	image_mounted k && fail "run left the image mounted on the host"
+	[ -z "$(losetup -n -j "$g/image")" ] || fail "run left a loop device"
+	# Generations cannot share files with an image: update is refused, clearly.
+	expect_fail $L -q base update k --from "$T/src"
+	assert_contains "$ERR" "generation 1 is an image (base import --keep-image)"
+	expect_fail $L -q enable c1
+	assert_contains "$ERR" "is an image (--keep-image); automount of its children is not supported"
+	$L -q child rm c1
+	$L -q child rm c2
+	$L -q base rm k
+	assert_no_file "$ROOT/bases/k"
+	assert_nothing_attached
+}
+
+test_keep_image_squashfs() { keep_image_children squashfs; }
+test_keep_image_erofs() { keep_image_children erofs; }
+
+test_keep_image_verify_rehashes_the_image() {
+	make_busybox_tree "$T/src"
+	mksquashfs "$T/src" "$T/fs.img" -quiet -noappend >/dev/null
+	$L -q base import --keep-image k "$T/fs.img"
+	echo changed >"$T/src/etc/os-release"
+	mksquashfs "$T/src" "$T/other.img" -quiet -noappend >/dev/null
+	cp -f "$T/other.img" "$ROOT/bases/k/gens/1/image"
+	expect_fail $L base verify k
+	assert_contains "$ERR" "1 difference from its manifest"
+	assert_nothing_attached
+}
+
+test_keep_image_refuses_other_sources() {
+	make_busybox_tree "$T/src"
+	expect_fail $L -q base import --keep-image k "$T/src"
+	assert_contains "$ERR" "--keep-image needs a squashfs or EROFS image file; $T/src is a directory"
+	mkfs.ext4 -q -d "$T/src" "$T/fs.img" 8M
+	expect_fail $L -q base import --keep-image k "$T/fs.img"
+	assert_contains "$ERR" "--keep-image needs a squashfs or EROFS file system image; $T/fs.img is ext4"
+	tar -C "$T/src" -cf "$T/src.tar" .
+	expect_fail $L -q base import --keep-image k "$T/src.tar"
+	assert_contains "$ERR" "is not an image"
+	assert_eq "$($L base list --json)" "[]"
+	assert_nothing_attached
+}
+
 test_storage_check_names_the_file_system() {
 	# ext4 without the filetype feature reports no d_type: the store there is refused,
 	# and the message says which file system (libblkid: type, device, label).
