@@ -6,6 +6,7 @@
 
 #include "src/cli.h"
 #include "src/log.h"
+#include "src/progress.h"
 #include "src/store/export.h"
 
 static const char export_help[] =
@@ -80,7 +81,11 @@ int cmd_base_export(struct ctx *ctx, int argc, char **argv)
 		return log_fail(EXIT_FAIL, "out of memory");
 	log_info("Exporting base %s generation %u to %s ...", name, gen, file);
 	struct import_stats st;
-	if ((r = export_tree(tree, manifest, file, &st, &e)) < 0)
+	struct progress bar;
+	progress_begin(&bar, "Exporting");
+	r = export_tree(tree, manifest, file, &bar.cb, &st, &e);
+	progress_done(&bar);
+	if (r < 0)
 		return log_fail(EXIT_FAIL, "base export %s: %s", name, lc_err_msg(&e, r));
 	log_info("Exported base %s generation %u to %s (manifest: %s.manifest).", name, gen, file, file);
 	return EXIT_OK;

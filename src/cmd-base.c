@@ -18,6 +18,7 @@
 #include "src/json.h"
 #include "src/log.h"
 #include "src/output.h"
+#include "src/progress.h"
 #include "diff/diff.h"
 #include "overlay/overlay.h"
 #include "src/runner/runner.h"
@@ -140,8 +141,12 @@ int cmd_base_import(struct ctx *ctx, int argc, char **argv)
 	if (keep_image && stat(source, &sst) == 0 && !S_ISREG(sst.st_mode))
 		return log_fail(EXIT_FAIL, "base import %s: --keep-image needs a squashfs or EROFS image file; %s is %s", name,
 				src_arg, S_ISDIR(sst.st_mode) ? "a directory" : "not a regular file");
-	struct store_import_opts o = { .expect_manifest = expect, .keep_image = keep_image };
-	if ((r = store_base_import_opts(&ctx->store, name, source, description, &o, &progress, &st, &e)) < 0)
+	struct progress bar;
+	progress_begin(&bar, "Importing");
+	struct store_import_opts o = { .expect_manifest = expect, .keep_image = keep_image, .progress = &bar.cb };
+	r = store_base_import_opts(&ctx->store, name, source, description, &o, &progress, &st, &e);
+	progress_done(&bar);
+	if (r < 0)
 		return log_fail(EXIT_FAIL, "base import %s: %s", name, lc_err_msg(&e, r));
 	log_info("Imported base %s: %llu %s, %.1f MiB, generation 1.", name, (unsigned long long)st.entries,
 		 PLURAL(st.entries, "entry", "entries"), (double)st.bytes / (1024.0 * 1024.0));

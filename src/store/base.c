@@ -106,8 +106,8 @@ static int fill_new_base(struct store *s, const char *name, const char *source, 
 		return lc_err_ret(err, r, "mkdir %s: %s", tree, strerror(-r));
 	struct stat store_st;
 	r = o->keep_image ? 0
-			  : import_tree(source, tree, fstat(s->root_fd, &store_st) == 0 ? &store_st : NULL, st,
-					&s->warn, err);
+			  : import_tree_progress(source, tree, fstat(s->root_fd, &store_st) == 0 ? &store_st : NULL,
+						 NULL, NULL, o->progress, st, &s->warn, err);
 	if (r < 0)
 		return err && err->msg[0] ? r : lc_err_ret(err, r, "%s", strerror(-r));
 	r = o->keep_image ? 0 : diff_manifest_build(tree, manifest, err);

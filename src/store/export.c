@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "diff/diff.h"
 #include "src/basic/fileio.h"
 #include "src/store/archive-dl.h"
 #include "src/store/export.h"
@@ -85,8 +86,8 @@ static int copy_body(struct archive *in, struct archive *out, const char *path, 
 	}
 }
 
-static int write_tar(const char *tree, const char *out_path, const char *filter, struct import_stats *st,
-		     struct lc_err *err)
+static int write_tar(const char *tree, const char *out_path, const char *filter, const struct lc_progress *progress,
+		     uint64_t total, struct import_stats *st, struct lc_err *err)
 {
 	_cleanup_archive_ struct archive *in = archive_read_disk_new();
 	_cleanup_archive_ struct archive *out = archive_write_new();
@@ -132,6 +133,7 @@ static int write_tar(const char *tree, const char *out_path, const char *filter,
 				r = copy_body(in, out, path, err);
 			st->entries++;
 			st->bytes += (uint64_t)archive_entry_size(e);
+			lc_progress_report(progress, st->entries, st->bytes, total, 0);
 			archive_entry_free(e);
 		}
 		if (spare)
@@ -226,8 +228,15 @@ static int copy_manifest(const char *manifest_path, const char *file, struct lc_
 	return 0;
 }
 
-int export_tree(const char *tree, const char *manifest_path, const char *file, struct import_stats *stats,
-		struct lc_err *err)
+/* Entries in the manifest: the total for the progress line (0 when it cannot be read). */
+static uint64_t manifest_entries(const char *path)
+{
+	_cleanup_manifest_ struct diff_manifest *m = NULL;
+	return diff_manifest_open(path, &m, NULL) == 0 ? diff_manifest_count(m) : 0;
+}
+
+int export_tree(const char *tree, const char *manifest_path, const char *file, const struct lc_progress *progress,
+		struct import_stats *stats, struct lc_err *err)
 {
 	enum export_format fmt;
 	const char *filter;
@@ -247,7 +256,7 @@ int export_tree(const char *tree, const char *manifest_path, const char *file, s
 	if (fmt == EXPORT_TAR) {
 		if ((r = archive_dl_open(err)) < 0)
 			return r;
-		r = write_tar(tree, tmp, filter, stats, err);
+		r = write_tar(tree, tmp, filter, progress, manifest_entries(manifest_path), stats, err);
 	} else
 		r = write_image(tree, tmp, fmt, err);
 	if (r == 0) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "src/basic/macro.h"
+#include "src/basic/progress-cb.h"
 #include "src/store/import.h"
 
 enum export_format { EXPORT_TAR, EXPORT_SQUASHFS, EXPORT_EROFS };
@@ -24,5 +25,5 @@ int export_format_from_name(const char *file, enum export_format *fmt, const cha
  * through a temporary renamed into place (a failure leaves neither half
  * written).  stats counts the entries and bytes written (tarballs).
  */
-int export_tree(const char *tree, const char *manifest_path, const char *file, struct import_stats *stats,
-		struct lc_err *err);
+int export_tree(const char *tree, const char *manifest_path, const char *file, const struct lc_progress *progress,
+		struct import_stats *stats, struct lc_err *err);

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 
 #include "src/basic/testhook.h"
 #include "src/store/archive-dl.h"
@@ -32,6 +33,8 @@ struct import {
 	void *hook_data;
 	struct lc_err *err;
 	const struct lc_warn *warn;   /* metadata not restored, sockets skipped */
+	const struct lc_progress *progress;
+	uint64_t total_entries;       /* 0: unknown */
 };
 
 /* libarchive's "Unrecognized archive format" errno (ARCHIVE_ERRNO_FILE_FORMAT is private to it). */
@@ -219,6 +222,7 @@ static int write_entry(struct import *im, struct archive *in, struct archive *ou
 		warn(im, out, path, NULL);
 	im->stats->entries++;
 	im->stats->bytes += (uint64_t)archive_entry_size(e);
+	lc_progress_report(im->progress, im->stats->entries, im->stats->bytes, im->total_entries, 0);
 	return 0;
 }
 
@@ -313,8 +317,10 @@ static int import_from_dir(struct import *im)
 					  im->hook_data);
 			if (placed < 0)
 				r = fail_msg(im, placed, archive_entry_pathname(e), strerror(-placed));
-			else if (placed > 0)
+			else if (placed > 0) {
 				im->stats->entries++;
+				lc_progress_report(im->progress, im->stats->entries, im->stats->bytes, im->total_entries, 0);
+			}
 		}
 		if (e && placed == 0)
 			r = write_entry(im, in, out, e);
@@ -428,6 +434,10 @@ static int import_from_image(struct import *im, const struct image_info *img)
 	if (fd < 0)
 		return fd;
 	test_hook("image-import");
+	/* The file system knows how many inodes it holds: the total, for the progress line. */
+	struct statfs sfs;
+	if (fstatfs(fd, &sfs) == 0 && sfs.f_files > sfs.f_ffree)
+		im->total_entries = sfs.f_files - sfs.f_ffree;
 	/* "/.": the magic link itself would be read as a symlink (physical mode). */
 	snprintf(root, sizeof(root), "/proc/self/fd/%d/.", fd);
 	const char *image = im->source;
@@ -454,8 +464,15 @@ int import_tree(const char *source, const char *dest, const struct stat *skip, s
 int import_tree_hooked(const char *source, const char *dest, const struct stat *skip, import_file_hook hook,
 		       void *userdata, struct import_stats *stats, const struct lc_warn *warn, struct lc_err *err)
 {
+	return import_tree_progress(source, dest, skip, hook, userdata, NULL, stats, warn, err);
+}
+
+int import_tree_progress(const char *source, const char *dest, const struct stat *skip, import_file_hook hook,
+			 void *userdata, const struct lc_progress *progress, struct import_stats *stats,
+			 const struct lc_warn *warn, struct lc_err *err)
+{
 	struct import im = { .dest = dest, .source = source, .stats = stats, .skip = skip, .hook = hook,
-			     .hook_data = userdata, .err = err, .warn = warn };
+			     .hook_data = userdata, .err = err, .warn = warn, .progress = progress };
 	struct stat st;
 	int r;
 	memset(stats, 0, sizeof(*stats));

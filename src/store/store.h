@@ -190,9 +190,11 @@ int store_base_import(struct store *s, const char *name, const char *source, con
  * keep_image makes generation 1 the squashfs/EROFS image itself
  * (`--keep-image`, store_gen_fill_from_image).
  */
+struct lc_progress;
 struct store_import_opts {
 	const char *expect_manifest;
 	bool keep_image;
+	const struct lc_progress *progress; /* entries and bytes copied (NULL: none) */
 };
 int store_base_import_opts(struct store *s, const char *name, const char *source, const char *description,
 			   const struct store_import_opts *o, const struct lc_warn *progress, struct import_stats *st,

@@ -449,6 +449,42 @@ test_keep_image_refuses_other_sources() {
 	assert_nothing_attached
 }
 
+# Run a layerctl command on a terminal (script(1)); its output, control characters and all, in $T/ts.
+on_terminal() {
+	# The EOF script types at the end of its input does not matter: layerctl reads no stdin.
+	script -qfec "$*" "$T/ts" </dev/null >/dev/null
+}
+
+test_progress_on_a_terminal_only() {
+	command -v script >/dev/null || skip "no script(1)"
+	make_rich_tree "$T/src"
+	mkdir "$T/src/many"
+	(cd "$T/src/many" && seq 1 2000 | xargs touch)
+	on_terminal "$L base import p $T/src"
+	local ts
+	ts=$(cat -v "$T/ts")
+	assert_contains "$ts" "^MImporting: "
+	assert_contains "$ts" " entries, "
+	assert_contains "$ts" " MiB/s, 0:0"
+	# Erased before the result: "\r ESC[K" then the last line.
+	assert_contains "$ts" "^M^[[KImported base p"
+	# An image knows its total (the file system's inode count).
+	mksquashfs "$T/src" "$T/fs.img" -quiet -noappend >/dev/null
+	on_terminal "$L base import i $T/fs.img"
+	assert_contains "$(cat -v "$T/ts")" " of "
+	on_terminal "$L base export p $T/p.tar"
+	assert_contains "$(cat -v "$T/ts")" "^MExporting: "
+	on_terminal "$L base update p --from $T/fs.img"
+	assert_contains "$(cat -v "$T/ts")" "^MImporting: "
+	# --quiet: nothing; stderr not a terminal: no progress line either.
+	on_terminal "$L -q base import q $T/src"
+	case "$(cat -v "$T/ts")" in *Importing*) fail "progress with --quiet: $(cat -v "$T/ts")" ;; esac
+	$L base import n "$T/src" 2>"$T/err" >/dev/null
+	grep -q $'\r' "$T/err" && fail "progress written to a non-terminal: $(cat -v "$T/err")"
+	grep -q $'\033' "$T/err" && fail "escape sequence written to a non-terminal"
+	return 0
+}
+
 test_storage_check_names_the_file_system() {
 	# ext4 without the filetype feature reports no d_type: the store there is refused,
 	# and the message says which file system (libblkid: type, device, label).
