@@ -404,17 +404,25 @@ keep_image_children() {
 	local d=$($L diff c1)
 	assert_contains "$d" "etc/added"
 	assert_contains "$d" "etc/os-release"
-	# run mounts in its own namespace: the image too, gone with it.
+	# run mounts the overlay in its own namespace, the image on the host, where it stays for the next run
 	assert_eq "$($L run c1 -- /bin/cat /etc/added)" new
-	image_mounted k && fail "run left the image mounted on the host"
-	[ -z "$(losetup -n -j "$g/image")" ] || fail "run left a loop device"
+	image_mounted k || fail "run did not leave the image mounted for the next run"
+	assert_eq "$(mounts_below "$ROOT/children")" 0 "run left an overlay on the host"
+	assert_eq "$($L run c2 -- /bin/cat /etc/owned)" secret
 	# Generations cannot share files with an image: update is refused, clearly.
 	expect_fail $L -q base update k --from "$T/src"
 	assert_contains "$ERR" "generation 1 is an image (base import --keep-image)"
 	expect_fail $L -q enable c1
 	assert_contains "$ERR" "is an image (--keep-image); automount of its children is not supported"
+	# child rm releases the image by the umount rule: when no child of it is mounted
+	$L -q mount c2
 	$L -q child rm c1
+	image_mounted k || fail "child rm released the image mounted c2 uses"
+	$L -q umount c2
+	image_mounted k && fail "the last umount left the image mounted"
+	$L run c2 -- /bin/true
 	$L -q child rm c2
+	image_mounted k && fail "the last child rm left the image mounted"
 	$L -q base rm k
 	assert_no_file "$ROOT/bases/k"
 	assert_nothing_attached
