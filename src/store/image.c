@@ -212,7 +212,7 @@ static int probe_whole(int fd, const char *path, uint64_t file_size, struct imag
 		snprintf(img->fstype, sizeof(img->fstype), "%s", parts[r].fstype);
 		r = 1;
 	} else
-		lc_err_wrap(err, "%s partition table", img->pttype);
+		lc_err_wrap(err, "%s: %s partition table", path, img->pttype);
 	free(parts);
 	return r;
 }
