@@ -15,6 +15,7 @@
 #include "src/json.h"
 #include "src/log.h"
 #include "src/output.h"
+#include "src/progress.h"
 
 static const char manifest_help[] =
 "Usage: layerctl base manifest NAME [--gen N] [--json]\n"
@@ -250,7 +251,11 @@ int cmd_base_verify(struct ctx *ctx, int argc, char **argv)
 		return log_fail(EXIT_FAIL, "base verify %s: generation %u image: %s", name, gen, lc_err_msg(&e, fd));
 	if (fd < 0)
 		return log_fail(EXIT_FAIL, "base verify %s: generation %u tree %s: %m", name, gen, tree ? tree : "");
-	if ((r = diff_manifest_scan(fd, &now, &e)) < 0)
+	struct progress bar;
+	progress_begin(&bar, "Verifying");
+	r = diff_manifest_scan_progress(fd, &bar.cb, diff_manifest_count(stored), &now, &e);
+	progress_done(&bar);
+	if (r < 0)
 		return log_fail(EXIT_FAIL, "base verify %s: %s: %s", name, tree, e.msg[0] ? e.msg : strerror(-r));
 	struct verify_state v = {};
 	diff_manifest_compare(stored, now, true, verify_cb, &v);

@@ -99,7 +99,7 @@ static int fill_new_base(struct store *s, const char *name, const char *source, 
 		memset(st, 0, sizeof(*st));
 		if (!gen_dir || (r = mkdir_p(gen_dir, 0755)) < 0)
 			return lc_err_ret(err, gen_dir ? r : -ENOMEM, "mkdir %s: %s", tree, strerror(gen_dir ? -r : ENOMEM));
-		r = store_gen_fill_from_image(source, gen_dir, st, err);
+		r = store_gen_fill_from_image(source, gen_dir, o->progress, st, err);
 		if (r < 0)
 			return err && err->msg[0] ? r : lc_err_ret(err, r, "%s", strerror(-r));
 	} else if ((r = mkdir_p(tree, 0755)) < 0)

@@ -13,6 +13,7 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 
 #include "diff/diff.h"
 #include "overlay/overlay.h"
@@ -220,7 +221,8 @@ static int make_tree_dir(int gen_fd, int root_fd, struct lc_err *err)
 	return 0;
 }
 
-int store_gen_fill_from_image(const char *source, const char *gen_dir, struct import_stats *st, struct lc_err *err)
+int store_gen_fill_from_image(const char *source, const char *gen_dir, const struct lc_progress *progress,
+			      struct import_stats *st, struct lc_err *err)
 {
 	struct image_info img;
 	struct stat sst;
@@ -247,7 +249,9 @@ int store_gen_fill_from_image(const char *source, const char *gen_dir, struct im
 		return r;
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d/.", root);
-	if ((r = diff_manifest_build(path, manifest, err)) < 0)
+	struct statfs sfs;
+	uint64_t total = fstatfs(root, &sfs) == 0 && sfs.f_files > sfs.f_ffree ? sfs.f_files - sfs.f_ffree : 0;
+	if ((r = diff_manifest_build_progress(path, manifest, progress, total, err)) < 0)
 		return err && err->msg[0] ? r : lc_err_ret(err, r, "manifest: %s", strerror(-r));
 	_cleanup_manifest_ struct diff_manifest *m = NULL;
 	if (diff_manifest_open(manifest, &m, NULL) == 0)

@@ -143,11 +143,13 @@ int store_child_mount(struct store *s, const struct child_info *c, struct lc_err
  * gen_dir/tree its mount point, write gen_dir/manifest.
  */
 struct import_stats;
+struct lc_progress;
 int store_gen_is_image(struct store *s, const char *base, unsigned gen);
 int store_gen_image_mount(struct store *s, const char *base, unsigned gen, struct lc_err *err);
 int store_gen_image_release(struct store *s, const char *base, unsigned gen, struct lc_err *err);
 int store_gen_image_open_root(struct store *s, const char *base, unsigned gen, struct lc_err *err);
-int store_gen_fill_from_image(const char *source, const char *gen_dir, struct import_stats *st, struct lc_err *err);
+int store_gen_fill_from_image(const char *source, const char *gen_dir, const struct lc_progress *progress,
+			      struct import_stats *st, struct lc_err *err);
 /* "ext4 on /dev/vda2 (label root)": the file system path is on, for messages (storage-name.c). */
 int store_describe_fs(const char *path, char *buf, size_t size);
 int store_child_umount(struct store *s, const struct child_info *c, struct lc_err *err);

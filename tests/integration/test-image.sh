@@ -480,6 +480,11 @@ test_progress_on_a_terminal_only() {
 	mksquashfs "$T/src" "$T/fs.img" -quiet -noappend >/dev/null
 	on_terminal "$L base import i $T/fs.img"
 	assert_contains "$(cat -v "$T/ts")" " of "
+	on_terminal "$L base verify p"
+	assert_contains "$(cat -v "$T/ts")" "^MVerifying: "
+	assert_contains "$(cat -v "$T/ts")" "^M^[[KBase p generation 1 matches"
+	on_terminal "$L base import --keep-image ki $T/fs.img"
+	assert_contains "$(cat -v "$T/ts")" "^MImporting: "
 	on_terminal "$L base export p $T/p.tar"
 	assert_contains "$(cat -v "$T/ts")" "^MExporting: "
 	on_terminal "$L base update p --from $T/fs.img"
