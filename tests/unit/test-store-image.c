@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The root partition choice of src/store/image.c (Discoverable Partitions Specification). */
+#include "src/store/export.h"
 #include "src/store/image.h"
 #include "tests/unit/test.h"
 
@@ -117,6 +118,33 @@ TEST(root_fstypes)
 #if defined(__x86_64__)
 	CHECK_STREQ(image_root_type(), ROOT_X86_64);
 #endif
+}
+
+TEST(export_format_by_suffix)
+{
+	enum export_format f;
+	const char *filter;
+	CHECK_INT(export_format_from_name("/x/a.tar", &f, &filter), 0);
+	CHECK_INT(f, EXPORT_TAR);
+	CHECK(filter == NULL);
+	CHECK_INT(export_format_from_name("a.tar.zst", &f, &filter), 0);
+	CHECK_STREQ(filter, "zstd");
+	CHECK_INT(export_format_from_name("a.tgz", &f, &filter), 0);
+	CHECK_STREQ(filter, "gzip");
+	CHECK_INT(export_format_from_name("a.tar.xz", &f, &filter), 0);
+	CHECK_STREQ(filter, "xz");
+	CHECK_INT(export_format_from_name("a.tar.bz2", &f, &filter), 0);
+	CHECK_STREQ(filter, "bzip2");
+	CHECK_INT(export_format_from_name("a.squashfs", &f, &filter), 0);
+	CHECK_INT(f, EXPORT_SQUASHFS);
+	CHECK_INT(export_format_from_name("a.sqfs", &f, &filter), 0);
+	CHECK_INT(f, EXPORT_SQUASHFS);
+	CHECK_INT(export_format_from_name("a.erofs", &f, &filter), 0);
+	CHECK_INT(f, EXPORT_EROFS);
+	/* A bare suffix is no name; unknown ones are refused. */
+	CHECK_INT(export_format_from_name(".tar", &f, &filter), -EINVAL);
+	CHECK_INT(export_format_from_name("a.zip", &f, &filter), -EINVAL);
+	CHECK_INT(export_format_from_name("a.tar.gz.part", &f, &filter), -EINVAL);
 }
 
 TEST_MAIN()
