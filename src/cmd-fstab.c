@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "fstab-gen/fstab-gen.h"
+#include "src/store/image.h"
 #include "src/cli.h"
 #include "src/log.h"
 #include "src/store/refresh.h"
@@ -68,10 +69,6 @@ static int set_automount(struct ctx *ctx, const char *cmd, const char *name, boo
 	_cleanup_(child_handle_done) struct child_handle h;
 	if ((r = cli_open_child(ctx, cmd, name, CLI_CHILD_LOCK, &h)))
 		return r;
-	/* Its image would not be mounted before the overlay at boot: the lower would be an empty dir. */
-	if (on && store_gen_is_image(&ctx->store, h.c.base, h.c.gen) > 0)
-		return log_fail(EXIT_FAIL, "%s %s: base %s generation %u is an image (--keep-image); automount of its "
-				"children is not supported (use layerctl mount or run)", cmd, name, h.c.base, h.c.gen);
 	r = settings_get_bool(h.c.conf, "Child", "Automount", false);
 	if (r < 0)
 		log_warning("%s %s: [Child] Automount= is not a boolean; replacing it", cmd, name);
@@ -187,6 +184,25 @@ static const char *keep(struct enabled *e, char *s)
 	return s;
 }
 
+/* A generation kept as an image: its file, type and mount point, for the generator's image unit. */
+static int add_image(struct enabled *e, struct store *s, const struct child_info *c, struct fg_child *fc)
+{
+	if (store_gen_is_image(s, c->base, c->gen) <= 0)
+		return 0;
+	_cleanup_free_ char *dir = store_gen_dir(s, c->base, c->gen);
+	char *image = NULL;
+	struct image_info img;
+	if (!dir || asprintf(&image, "%s/image", dir) < 0)
+		return -ENOMEM;
+	fc->image = keep(e, image);
+	int r = image_probe(image, &img, NULL);
+	if (r <= 0)
+		return r < 0 ? r : -EINVAL;
+	fc->image_type = keep(e, strdup(img.fstype));
+	fc->image_dir = keep(e, store_gen_tree(s, c->base, c->gen));
+	return fc->image_type && fc->image_dir ? 0 : -ENOMEM;
+}
+
 static int add_enabled(struct enabled *e, struct store *s, const struct child_info *c, bool generator)
 {
 	/*
@@ -196,7 +212,7 @@ static int add_enabled(struct enabled *e, struct store *s, const struct child_in
 	 */
 	bool link = !generator || refresh_check_lower(s, c->name, c->base, c->gen) != -ENOENT;
 	struct fg_child *v = realloc(e->children, (e->n + 1) * sizeof(*v));
-	char **sv = realloc(e->strings, (e->n_strings + 5) * sizeof(*sv));
+	char **sv = realloc(e->strings, (e->n_strings + 8) * sizeof(*sv));
 	if (v)
 		e->children = v;
 	if (sv)
@@ -216,7 +232,7 @@ static int add_enabled(struct enabled *e, struct store *s, const struct child_in
 	if (!fc->name || !fc->target || !fc->lower || !fc->upper || !fc->work)
 		return -ENOMEM;
 	e->n++;
-	return 0;
+	return add_image(e, s, c, fc);
 }
 
 /*

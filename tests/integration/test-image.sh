@@ -412,8 +412,6 @@ keep_image_children() {
 	# Generations cannot share files with an image: update is refused, clearly.
 	expect_fail $L -q base update k --from "$T/src"
 	assert_contains "$ERR" "generation 1 is an image (base import --keep-image)"
-	expect_fail $L -q enable c1
-	assert_contains "$ERR" "is an image (--keep-image); automount of its children is not supported"
 	# child rm releases the image by the umount rule: when no child of it is mounted
 	$L -q mount c2
 	$L -q child rm c1
@@ -430,6 +428,41 @@ keep_image_children() {
 
 test_keep_image_squashfs() { keep_image_children squashfs; }
 test_keep_image_erofs() { keep_image_children erofs; }
+
+# Boot: the generator writes a mount unit for the image that the child's unit requires;
+# an fstab line cannot order them, so fstab --write refuses such a child.
+test_keep_image_generator_units() {
+	command -v systemd-escape >/dev/null || skip "systemd-escape not installed"
+	make_rich_tree "$T/src"
+	mksquashfs "$T/src" "$T/fs.img" -quiet -noappend >/dev/null
+	$L -q base import --keep-image k "$T/fs.img"
+	$L -q child create c1 --base k
+	$L -q child create c2 --base k
+	$L -q enable c1
+	$L -q enable c2
+	local tree=$ROOT/bases/k/gens/1/tree
+	: >"$T/empty-fstab"
+	mkdir "$T/gen"
+	SYSTEMD_FSTAB="$T/empty-fstab" $L fstab --generator "$T/gen" "$T/gen" "$T/gen"
+	local iu cu
+	iu=$T/gen/$(systemd-escape --path --suffix=mount "$tree")
+	cu=$T/gen/$(systemd-escape --path --suffix=mount "$ROOT/children/c1/root")
+	assert_file "$iu"
+	grep -qx "What=$ROOT/bases/k/gens/1/image" "$iu" || fail "image unit: $(cat "$iu")"
+	grep -qx "Type=squashfs" "$iu" || fail "image unit type: $(cat "$iu")"
+	grep -qx "Options=ro,loop" "$iu" || fail "image unit options: $(cat "$iu")"
+	grep -qx "RequiresMountsFor=\"$tree\"" "$cu" || fail "child unit does not require the image's: $(cat "$cu")"
+	# What systemd would do at boot, by hand: the image unit, then the child's.
+	mount -t squashfs -o ro,loop "$ROOT/bases/k/gens/1/image" "$tree"
+	mount -t overlay overlay -o "$(sed -n 's/^Options=//p' "$cu")" "$ROOT/children/c1/root"
+	assert_eq "$(cat "$ROOT/children/c1/root/etc/owned")" secret
+	$L -q umount c1
+	image_mounted k && fail "umount of the last child left the image mounted"
+	expect_fail $L fstab --write --file "$T/fstab"
+	assert_contains "$ERR" "child c1: its base generation is an image (base import --keep-image), which only the generator mounts"
+	assert_no_file "$T/fstab"
+	assert_nothing_attached
+}
 
 test_keep_image_verify_rehashes_the_image() {
 	make_busybox_tree "$T/src"
