@@ -489,8 +489,12 @@ static int imap_add(struct inode_map *m, const struct stat *st)
 	return 0;
 }
 
-/* Add everything below dirfd: directories and single-link inodes count at once. */
-static int held_walk(int dirfd, struct inode_map *m, uint64_t *bytes)
+/*
+ * Add everything below dirfd: directories and single-link inodes count at once.
+ * Never into another file system (an image generation's tree is its image,
+ * mounted: the image file is what the store holds).
+ */
+static int held_walk(int dirfd, dev_t dev, struct inode_map *m, uint64_t *bytes)
 {
 	_cleanup_closedir_ DIR *d = open_dir_stream(dirfd);
 	if (!d)
@@ -503,11 +507,13 @@ static int held_walk(int dirfd, struct inode_map *m, uint64_t *bytes)
 		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return -errno;
 		if (S_ISDIR(st.st_mode)) {
+			if (st.st_dev != dev)
+				continue;
 			*bytes += (uint64_t)st.st_blocks * 512;
 			_cleanup_close_ int fd = open_subdir(dirfd, de->d_name);
 			if (fd < 0)
 				return -errno;
-			int r = held_walk(fd, m, bytes);
+			int r = held_walk(fd, dev, m, bytes);
 			if (r < 0)
 				return r;
 		} else if (st.st_nlink <= 1)
@@ -535,9 +541,12 @@ int gen_disk_held(struct store *s, const char *base, const unsigned *gens, size_
 			break;
 		}
 		struct stat st;
-		if (fstat(fd, &st) == 0)
-			bytes += (uint64_t)st.st_blocks * 512;
-		if ((r = held_walk(fd, &m, &bytes)) < 0)
+		if (fstat(fd, &st) < 0) {
+			r = lc_err_ret(err, -errno, "generation %u: %m", gens[i]);
+			break;
+		}
+		bytes += (uint64_t)st.st_blocks * 512;
+		if ((r = held_walk(fd, st.st_dev, &m, &bytes)) < 0)
 			lc_err_set(err, "generation %u: %s", gens[i], strerror(-r));
 	}
 	for (size_t i = 0; i < m.cap; i++)

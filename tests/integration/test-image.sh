@@ -388,8 +388,12 @@ keep_image_children() {
 
 	$L -q child create c1 --base k
 	$L -q child create c2 --base k
+	local disk0
+	disk0=$($L base show k | tail -n 1 | awk '{print $7, $8}')
 	$L -q mount c1
 	image_mounted k || fail "mount c1 did not mount the image"
+	# The disk a generation holds is its image, mounted or not (never the tree through the mount).
+	assert_eq "$($L base show k | tail -n 1 | awk '{print $7, $8}')" "$disk0" "disk use while mounted"
 	assert_eq "$(cat "$ROOT/children/c1/root/etc/owned")" secret
 	echo new >"$ROOT/children/c1/root/etc/added"
 	rm "$ROOT/children/c1/root/etc/os-release"
