@@ -41,7 +41,7 @@ struct import {
 #define LC_ARCHIVE_FORMAT_ERRNO EILSEQ
 #define NOT_SOURCE                                                                                             \
 	"not a directory, a supported archive (tar, optionally gzip, xz, zstd or bzip2 compressed) or a disk or " \
-	"file system image (GPT/MBR, ext4, xfs, btrfs, squashfs, erofs)"
+	"file system image libblkid recognises"
 
 /* What to call an entry in messages: its path inside the tree, "./etc/x". */
 static const char *shown(const struct import *im, const char *path)
