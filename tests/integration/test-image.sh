@@ -113,6 +113,19 @@ test_erofs_image() {
 	assert_nothing_attached
 }
 
+test_btrfs_image() {
+	make_rich_tree "$T/src"
+	truncate -s 128M "$T/fs.img"
+	mkfs.btrfs -q --rootdir "$T/src" "$T/fs.img" >/dev/null 2>&1
+	$L -q base import b "$T/fs.img"
+	# Compared with the image as the kernel shows it: mkfs.btrfs --rootdir (6.2) stores device numbers as 0:0.
+	mkdir "$T/m"
+	mount -o loop,ro "$T/fs.img" "$T/m"
+	assert_same_tree "$T/m" b
+	umount "$T/m"
+	assert_nothing_attached
+}
+
 test_gpt_root_type_chosen() {
 	make_rich_tree "$T/src"
 	make_busybox_tree "$T/other"
