@@ -28,17 +28,21 @@ static void draw(struct progress *p, const struct timespec *now)
 	mib(done, sizeof(done), p->bytes);
 	mib(rate, sizeof(rate), secs > 0 ? (uint64_t)((double)p->bytes / secs) : 0);
 	if (p->total_entries)
-		n += snprintf(line + n, sizeof(line) - n, "%s: %llu of %llu entries", p->what,
-			      (unsigned long long)p->entries, (unsigned long long)p->total_entries);
+		n += snprintf(line + n, sizeof(line) - n, "%s: %llu of %llu %s", p->what,
+			      (unsigned long long)p->entries, (unsigned long long)p->total_entries, p->unit);
 	else
-		n += snprintf(line + n, sizeof(line) - n, "%s: %llu entries", p->what, (unsigned long long)p->entries);
-	if (p->total_bytes) {
+		n += snprintf(line + n, sizeof(line) - n, "%s: %llu %s", p->what, (unsigned long long)p->entries,
+			      p->unit);
+	if (p->count_only)
+		snprintf(line + n, sizeof(line) - n, ", %ld:%02ld", elapsed / 60, elapsed % 60);
+	else if (p->total_bytes) {
 		mib(total, sizeof(total), p->total_bytes);
 		n += snprintf(line + n, sizeof(line) - n, ", %s of %s (%d%%)", done, total,
 			      (int)(p->bytes * 100 / p->total_bytes > 100 ? 100 : p->bytes * 100 / p->total_bytes));
 	} else
 		n += snprintf(line + n, sizeof(line) - n, ", %s", done);
-	snprintf(line + n, sizeof(line) - n, ", %s/s, %ld:%02ld", rate, elapsed / 60, elapsed % 60);
+	if (!p->count_only)
+		snprintf(line + n, sizeof(line) - n, ", %s/s, %ld:%02ld", rate, elapsed / 60, elapsed % 60);
 	/* Never wider than the terminal: a wrapped line cannot be redrawn in place. */
 	struct winsize ws;
 	size_t cols = ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 ? ws.ws_col - 1 : 79;
@@ -46,7 +50,7 @@ static void draw(struct progress *p, const struct timespec *now)
 		line[cols] = '\0';
 	fprintf(stderr, "\r%s\033[K", line);
 	fflush(stderr);
-	p->drawn = true;
+	p->drawn = p->ever_drawn = true;
 	p->last = *now;
 }
 
@@ -62,17 +66,26 @@ static void update(void *userdata, uint64_t entries, uint64_t bytes, uint64_t to
 		p->total_bytes = total_bytes;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	/* The first report draws at once; then at most four times a second. */
-	if (p->drawn && ns_between(&p->last, &now) < REDRAW_NS)
+	if (p->ever_drawn && ns_between(&p->last, &now) < REDRAW_NS)
 		return;
 	draw(p, &now);
 }
 
 void progress_begin(struct progress *p, const char *what)
 {
-	*p = (struct progress){ .what = what };
+	*p = (struct progress){ .what = what, .unit = "entries" };
 	p->enabled = !log_quiet && isatty(STDERR_FILENO);
 	p->cb = (struct lc_progress){ p->enabled ? update : NULL, p };
 	clock_gettime(CLOCK_MONOTONIC, &p->start);
+}
+
+void progress_clear(struct progress *p)
+{
+	if (p->drawn) {
+		fputs("\r\033[K", stderr);
+		fflush(stderr);
+	}
+	p->drawn = false;
 }
 
 void progress_done(struct progress *p)

@@ -16,11 +16,16 @@
 struct progress {
 	struct lc_progress cb;     /* hand &cb to the library */
 	bool enabled;
-	bool drawn;
+	bool drawn;                /* on the screen now */
+	bool ever_drawn;
 	const char *what;
+	const char *unit;          /* "entries" unless set after progress_begin(); */
+	bool count_only;           /* no bytes: "3 of 100 children, elapsed" */
 	struct timespec start, last;
 	uint64_t entries, bytes, total_entries, total_bytes;
 };
 
 void progress_begin(struct progress *p, const char *what);
 void progress_done(struct progress *p);
+/* Erase the line before other output; the next report draws it again (at the usual rate). */
+void progress_clear(struct progress *p);

@@ -545,6 +545,13 @@ test_progress_on_a_terminal_only() {
 	assert_contains "$(cat -v "$T/ts")" "^MExporting: "
 	on_terminal "$L base update p --from $T/fs.img"
 	assert_contains "$(cat -v "$T/ts")" "^MImporting: "
+	# refresh of several children: a count between their result lines
+	$L -q child create r1 --base p
+	$L -q child create r2 --base p
+	echo three >"$T/src/etc/three"
+	$L -q base update p --from "$T/src"
+	on_terminal "$L refresh --all"
+	assert_contains "$(cat -v "$T/ts")" "^MRefreshing: 1 of 2 children, 0:00^[[K"
 	# --quiet: nothing; stderr not a terminal: no progress line either.
 	on_terminal "$L -q base import q $T/src"
 	case "$(cat -v "$T/ts")" in *Importing*) fail "progress with --quiet: $(cat -v "$T/ts")" ;; esac
