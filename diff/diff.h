@@ -71,6 +71,12 @@ struct diff_manifest;
 int diff_manifest_build(const char *tree_dir, const char *out_path, struct lc_err *err);
 /* Walk and hash a tree into an in-memory manifest (what build writes, and what verify compares). */
 int diff_manifest_scan(int tree_fd, struct diff_manifest **ret, struct lc_err *err);
+/* The same, reporting entries and bytes scanned through progress (total_entries: 0 if unknown). */
+struct lc_progress;
+int diff_manifest_scan_progress(int tree_fd, const struct lc_progress *progress, uint64_t total_entries,
+				struct diff_manifest **ret, struct lc_err *err);
+int diff_manifest_build_progress(const char *tree_dir, const char *out_path, const struct lc_progress *progress,
+				 uint64_t total_entries, struct lc_err *err);
 /* Serialize to path atomically (temp file, fsync, rename, fsync dir). */
 int diff_manifest_write(const struct diff_manifest *m, const char *out_path, struct lc_err *err);
 /*

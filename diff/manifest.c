@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 #include <xxhash.h>
 
+#include "src/basic/progress-cb.h"
 #include "diff/diff.h"
 #include "diff/internal.h"
 #include "src/basic/fileio.h"
@@ -204,6 +205,8 @@ struct scan {
 	struct diff_hasher *h;
 	struct dbuf path;
 	struct lc_err *err;
+	const struct lc_progress *progress;
+	uint64_t total, bytes;
 	char target[PATH_MAX + 1];
 };
 
@@ -275,6 +278,9 @@ static int scan_entry(struct scan *sc, int dirfd, const char *name, const struct
 	if (!rec)
 		return -ENOMEM;
 	record_from_stat(rec, st);
+	if (S_ISREG(st->st_mode))
+		sc->bytes += (uint64_t)st->st_size;
+	lc_progress_report(sc->progress, m->n, sc->bytes, sc->total, 0);
 	if ((r = pool_add(m, sc->path.p, sc->path.len, &rec->path_off)) < 0)
 		return r;
 	rec->path_len = (uint32_t)sc->path.len;
@@ -360,8 +366,14 @@ static int rec_sort_cmp(const void *a, const void *b)
 
 int diff_manifest_scan(int tree_fd, struct diff_manifest **ret, struct lc_err *err)
 {
+	return diff_manifest_scan_progress(tree_fd, NULL, 0, ret, err);
+}
+
+int diff_manifest_scan_progress(int tree_fd, const struct lc_progress *progress, uint64_t total_entries,
+				struct diff_manifest **ret, struct lc_err *err)
+{
 	struct diff_manifest *m = calloc(1, sizeof(*m));
-	struct scan sc = { .m = m, .err = err };
+	struct scan sc = { .m = m, .err = err, .progress = progress, .total = total_entries };
 	struct stat st;
 	int r;
 
@@ -461,11 +473,17 @@ int diff_manifest_write(const struct diff_manifest *m, const char *out_path, str
 
 int diff_manifest_build(const char *tree_dir, const char *out_path, struct lc_err *err)
 {
+	return diff_manifest_build_progress(tree_dir, out_path, NULL, 0, err);
+}
+
+int diff_manifest_build_progress(const char *tree_dir, const char *out_path, const struct lc_progress *progress,
+				 uint64_t total_entries, struct lc_err *err)
+{
 	_cleanup_manifest_ struct diff_manifest *m = NULL;
 	_cleanup_close_ int fd = open(tree_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return lc_err_ret(err, -errno, "%s: %m", tree_dir);
-	int r = diff_manifest_scan(fd, &m, err);
+	int r = diff_manifest_scan_progress(fd, progress, total_entries, &m, err);
 	if (r < 0)
 		return r;
 	return diff_manifest_write(m, out_path, err);

@@ -42,6 +42,15 @@ struct fg_child {
 	const char *lower;  /* the base generation's tree */
 	const char *upper;
 	const char *work;
+	/*
+	 * A generation kept as an image (base import --keep-image): the image
+	 * file, its file system type and the directory it is mounted on (the
+	 * generation's tree), or NULL.  Only the generator can express it: a
+	 * mount unit of its own that the child's unit requires.
+	 */
+	const char *image;
+	const char *image_type;
+	const char *image_dir;
 };
 
 /*

@@ -571,7 +571,13 @@ static int build_wanted(const struct fg_child *children, size_t n, struct wanted
 		return -ENOMEM;
 	for (size_t i = 0; i < n && r == 0; i++) {
 		w[i].child = &children[i];
-		if (find_wanted(w, i, children[i].name))
+		/* One fstab line cannot mount the image before the overlay; the generator's units can. */
+		if (children[i].image)
+			r = lc_err_ret(err, -EOPNOTSUPP,
+				       "child %s: its base generation is an image (base import --keep-image), which only "
+				       "the generator mounts before the child; leave it to the generator",
+				       children[i].name);
+		else if (find_wanted(w, i, children[i].name))
 			r = lc_err_ret(err, -EINVAL, "child %s: given twice", children[i].name);
 		if (r == 0)
 			r = entry_fs(&children[i], NULL, &w[i].fs, err);

@@ -15,6 +15,7 @@
 #include "src/json.h"
 #include "src/log.h"
 #include "src/output.h"
+#include "src/progress.h"
 
 static const char manifest_help[] =
 "Usage: layerctl base manifest NAME [--gen N] [--json]\n"
@@ -241,11 +242,20 @@ int cmd_base_verify(struct ctx *ctx, int argc, char **argv)
 	if ((r = open_manifest(ctx, "base verify", name, gen, &stored)))
 		return r;
 	_cleanup_free_ char *tree = store_gen_tree(&ctx->store, name, gen);
-	_cleanup_close_ int fd = tree ? open(tree, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	struct lc_err e = { "" };
+	/* An image generation is re-hashed through a private mount of the image itself. */
+	int image = store_gen_is_image(&ctx->store, name, gen);
+	_cleanup_close_ int fd = image > 0 ? store_gen_image_open_root(&ctx->store, name, gen, &e)
+					   : tree ? open(tree, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -ENOMEM;
+	if (fd < 0 && image > 0)
+		return log_fail(EXIT_FAIL, "base verify %s: generation %u image: %s", name, gen, lc_err_msg(&e, fd));
 	if (fd < 0)
 		return log_fail(EXIT_FAIL, "base verify %s: generation %u tree %s: %m", name, gen, tree ? tree : "");
-	struct lc_err e = { "" };
-	if ((r = diff_manifest_scan(fd, &now, &e)) < 0)
+	struct progress bar;
+	progress_begin(&bar, "Verifying");
+	r = diff_manifest_scan_progress(fd, &bar.cb, diff_manifest_count(stored), &now, &e);
+	progress_done(&bar);
+	if (r < 0)
 		return log_fail(EXIT_FAIL, "base verify %s: %s: %s", name, tree, e.msg[0] ? e.msg : strerror(-r));
 	struct verify_state v = {};
 	diff_manifest_compare(stored, now, true, verify_cb, &v);

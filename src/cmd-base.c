@@ -18,6 +18,7 @@
 #include "src/json.h"
 #include "src/log.h"
 #include "src/output.h"
+#include "src/progress.h"
 #include "diff/diff.h"
 #include "overlay/overlay.h"
 #include "src/runner/runner.h"
@@ -26,15 +27,20 @@
 const char base_help[] =
 "Usage: layerctl base COMMAND ...\n"
 "\n"
-"  import NAME SOURCE [--description TEXT]\n"
-"                  import a directory or a tarball (.tar, .tar.gz, .tar.xz,\n"
-"                  .tar.zst, .tar.bz2) as generation 1 of a new base\n"
+"  import NAME SOURCE [--description TEXT] [--verify] [--keep-image]\n"
+"                  import a directory, a tarball (.tar, .tar.gz, .tar.xz,\n"
+"                  .tar.zst, .tar.bz2) or a disk or file system image (GPT,\n"
+"                  MBR, squashfs, erofs, ext4, xfs, btrfs) as generation 1\n"
+"                  of a new base; --verify: check it against SOURCE.manifest\n"
+"                  (written by base export); --keep-image: a squashfs or\n"
+"                  EROFS image stays the generation's tree, loop-mounted\n"
+"                  read-only as the children's lower layer\n"
 "  list [--json]   list bases\n"
 "  show NAME [--json]\n"
 "                  show a base: source, children, and per generation: date,\n"
 "                  files changed/added/removed, children, disk it alone holds\n"
 "  rm NAME         remove a base (refused while a child uses it)\n"
-"  update NAME --from DIR|TARBALL [--description TEXT]\n"
+"  update NAME --from DIR|TARBALL|IMAGE [--description TEXT]\n"
 "  update NAME [--description TEXT] -- CMD [ARGS...]\n"
 "                  commit a new generation: the tree at DIR/TARBALL, or what\n"
 "                  CMD changes in a scratch overlay on the current one\n"
@@ -49,7 +55,10 @@ const char base_help[] =
 "  manifest NAME [--gen N] [--json]\n"
 "                  print the content manifest of a generation\n"
 "  verify NAME [--gen N]\n"
-"                  re-hash a generation and compare it with its manifest\n";
+"                  re-hash a generation and compare it with its manifest\n"
+"  export NAME [--gen N] FILE\n"
+"                  write a generation as FILE (.tar[.gz|.xz|.zst|.bz2],\n"
+"                  .squashfs, .erofs) plus FILE.manifest\n";
 
 /* Parse [--json] [-h] for the simple read-only subcommands. */
 static int parse_json_only(int argc, char **argv, const char *cmd, bool *json, int *nargs)
@@ -78,17 +87,24 @@ int cmd_base_import(struct ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "description", required_argument, NULL, 'd' },
+		{ "verify", no_argument, NULL, 'v' },
+		{ "keep-image", no_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	const char *description = NULL;
 	char source[PATH_MAX];
+	bool verify = false, keep_image = false;
 	int c, r;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (c == 'd')
 			description = optarg;
+		else if (c == 'v')
+			verify = true;
+		else if (c == 'k')
+			keep_image = true;
 		else if (c == 'h') {
 			fputs(base_help, stdout);
 			return EXIT_OK;
@@ -114,7 +130,23 @@ int cmd_base_import(struct ctx *ctx, int argc, char **argv)
 	/* "Importing …" once the base is locked and known not to exist: a refusal prints one line. */
 	const struct lc_warn progress = { cli_print_info, NULL };
 	struct import_stats st;
-	if ((r = store_base_import(&ctx->store, name, source, description, &progress, &st, &e)) < 0)
+	/* The manifest next to what the user named (an export's FILE.manifest), not next to a symlink's target. */
+	_cleanup_free_ char *expect = NULL;
+	if (verify && asprintf(&expect, "%s.manifest", src_arg) < 0)
+		return log_fail(EXIT_FAIL, "out of memory");
+	if (expect && access(expect, R_OK) < 0)
+		return log_fail(EXIT_FAIL, "base import %s: --verify: %s: %m (base export writes it next to FILE)", name,
+				expect);
+	struct stat sst;
+	if (keep_image && stat(source, &sst) == 0 && !S_ISREG(sst.st_mode))
+		return log_fail(EXIT_FAIL, "base import %s: --keep-image needs a squashfs or EROFS image file; %s is %s", name,
+				src_arg, S_ISDIR(sst.st_mode) ? "a directory" : "not a regular file");
+	struct progress bar;
+	progress_begin(&bar, "Importing");
+	struct store_import_opts o = { .expect_manifest = expect, .keep_image = keep_image, .progress = &bar.cb };
+	r = store_base_import_opts(&ctx->store, name, source, description, &o, &progress, &st, &e);
+	progress_done(&bar);
+	if (r < 0)
 		return log_fail(EXIT_FAIL, "base import %s: %s", name, lc_err_msg(&e, r));
 	log_info("Imported base %s: %llu %s, %.1f MiB, generation 1.", name, (unsigned long long)st.entries,
 		 PLURAL(st.entries, "entry", "entries"), (double)st.bytes / (1024.0 * 1024.0));

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "fstab-gen/fstab-gen.h"
+#include "src/store/image.h"
 #include "src/cli.h"
 #include "src/log.h"
 #include "src/run-opts.h"
@@ -188,6 +189,25 @@ static const char *keep(struct enabled *e, char *s)
 	return s;
 }
 
+/* A generation kept as an image: its file, type and mount point, for the generator's image unit. */
+static int add_image(struct enabled *e, struct store *s, const struct child_info *c, struct fg_child *fc)
+{
+	if (store_gen_is_image(s, c->base, c->gen) <= 0)
+		return 0;
+	_cleanup_free_ char *dir = store_gen_dir(s, c->base, c->gen);
+	char *image = NULL;
+	struct image_info img;
+	if (!dir || asprintf(&image, "%s/image", dir) < 0)
+		return -ENOMEM;
+	fc->image = keep(e, image);
+	int r = image_probe(image, &img, NULL);
+	if (r <= 0)
+		return r < 0 ? r : -EINVAL;
+	fc->image_type = keep(e, strdup(img.fstype));
+	fc->image_dir = keep(e, store_gen_tree(s, c->base, c->gen));
+	return fc->image_type && fc->image_dir ? 0 : -ENOMEM;
+}
+
 static int add_enabled(struct enabled *e, struct store *s, const struct child_info *c, bool generator)
 {
 	/*
@@ -197,7 +217,7 @@ static int add_enabled(struct enabled *e, struct store *s, const struct child_in
 	 */
 	bool link = !generator || refresh_check_lower(s, c->name, c->base, c->gen) != -ENOENT;
 	struct fg_child *v = realloc(e->children, (e->n + 1) * sizeof(*v));
-	char **sv = realloc(e->strings, (e->n_strings + 5) * sizeof(*sv));
+	char **sv = realloc(e->strings, (e->n_strings + 8) * sizeof(*sv));
 	if (v)
 		e->children = v;
 	if (sv)
@@ -217,7 +237,7 @@ static int add_enabled(struct enabled *e, struct store *s, const struct child_in
 	if (!fc->name || !fc->target || !fc->lower || !fc->upper || !fc->work)
 		return -ENOMEM;
 	e->n++;
-	return 0;
+	return add_image(e, s, c, fc);
 }
 
 /*

@@ -20,6 +20,7 @@
 #include "src/cmd-generation.h"
 #include "src/json.h"
 #include "src/log.h"
+#include "src/progress.h"
 #include "src/output.h"
 #include "src/runner/runner.h"
 #include "src/store/generation.h"
@@ -266,7 +267,12 @@ int cmd_base_update(struct ctx *ctx, int argc, char **argv)
 		if (asprintf(&what, "--from %s", source) < 0)
 			what = NULL;
 		log_info("Building generation %u of base %s from %s ...", t.to, name, source);
+		struct progress bar;
+		progress_begin(&bar, "Importing");
+		t.progress = &bar.cb;
 		r = gen_txn_fill_from_source(&t, source, &err);
+		progress_done(&bar);
+		t.progress = NULL;
 	} else {
 		what = describe_command(cmdv);
 		int status = run_in_scratch(ctx, name, &t, cmdv);

@@ -13,6 +13,7 @@
 #include "src/commands.h"
 #include "src/json.h"
 #include "src/log.h"
+#include "src/progress.h"
 #include "src/run-opts.h"
 #include "src/store/uidrange.h"
 #include "src/runner/runner.h"
@@ -646,12 +647,25 @@ int cmd_refresh(struct ctx *ctx, int argc, char **argv)
 		json_init(&j, stdout);
 		json_begin_array(&j);
 	}
+	/* Several children: "Refreshing: 3 of 100 children" between their result lines. */
+	struct progress bar;
+	size_t total = 0;
+	for (char **p = names; *p; p++)
+		total++;
+	progress_begin(&bar, o.dry_run ? "Checking" : "Refreshing");
+	bar.unit = "children";
+	bar.count_only = true;
+	if (total < 2)
+		bar.cb.fn = NULL;
 	for (char **p = names; *p; p++) {
+		progress_clear(&bar);
 		enum outcome oc = refresh_one(ctx, &o, &cache, *p, o.json ? &j : NULL);
 		failed += oc == FAILED;
 		done += oc == DONE;
 		current += oc == UP_TO_DATE;
+		lc_progress_report(&bar.cb, (uint64_t)(p - names + 1), 0, total, 0);
 	}
+	progress_done(&bar);
 	if (o.json) {
 		json_end_array(&j);
 		json_done(&j);

@@ -194,6 +194,12 @@ static int lock_load_mount(struct ctx *ctx, const char *cmd, const char *name, s
 	if ((r = check_bind_sources(cmd, c)))
 		return r;
 	r = store_child_is_mounted(&ctx->store, ci);
+	/*
+	 * An image lower (base import --keep-image) is mounted on the host and
+	 * stays there for the next run: its loop set-up costs more than a run.
+	 */
+	if (r == 0 && (r = store_gen_image_mount(&ctx->store, ci->base, ci->gen, &e)) < 0)
+		return log_fail(EXIT_FAIL, "%s %s: mount the base's image: %s", cmd, name, lc_err_msg(&e, r));
 	if (r == 0 && (r = private_mount_namespace()) < 0)
 		return log_fail(EXIT_FAIL, "%s %s: private mount namespace: %s", cmd, name, strerror(-r));
 	r = store_child_mount(&ctx->store, ci, &e);

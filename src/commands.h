@@ -61,6 +61,7 @@ int cmd_base_show(struct ctx *ctx, int argc, char **argv);
 int cmd_base_rm(struct ctx *ctx, int argc, char **argv);
 int cmd_base_manifest(struct ctx *ctx, int argc, char **argv);
 int cmd_base_verify(struct ctx *ctx, int argc, char **argv);
+int cmd_base_export(struct ctx *ctx, int argc, char **argv);
 /* src/cmd-generation.c: generations of a base */
 int cmd_base_update(struct ctx *ctx, int argc, char **argv);
 int cmd_base_rollback(struct ctx *ctx, int argc, char **argv);

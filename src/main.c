@@ -85,6 +85,7 @@ static const struct cli_verb base_verbs[] = {
 	{ "gc", cmd_base_gc, NULL, NULL },
 	{ "manifest", cmd_base_manifest, NULL, NULL },
 	{ "verify", cmd_base_verify, NULL, NULL },
+	{ "export", cmd_base_export, NULL, NULL },
 	{}
 };
 

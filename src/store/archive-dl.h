@@ -30,7 +30,9 @@
 	X(archive_read_next_header2) X(archive_read_open_filename) X(archive_read_support_filter_all)    \
 	X(archive_read_support_format_tar) X(archive_write_close) X(archive_write_data_block)            \
 	X(archive_write_disk_new) X(archive_write_disk_set_options) X(archive_write_finish_entry)        \
-	X(archive_write_header)
+	X(archive_write_header) X(archive_write_new) X(archive_write_set_format_pax_restricted)          \
+	X(archive_write_add_filter_by_name) X(archive_write_open_filename) X(archive_write_data)          \
+	X(archive_read_data)
 
 #define LC_ARCHIVE_DECLARE(s) extern __typeof__(&s) sym_##s;
 LC_ARCHIVE_SYMBOLS(LC_ARCHIVE_DECLARE)
@@ -84,4 +86,10 @@ int archive_dl_open(struct lc_err *err);
 #define archive_write_disk_set_options (*sym_archive_write_disk_set_options)
 #define archive_write_finish_entry (*sym_archive_write_finish_entry)
 #define archive_write_header (*sym_archive_write_header)
+#define archive_write_new (*sym_archive_write_new)
+#define archive_write_set_format_pax_restricted (*sym_archive_write_set_format_pax_restricted)
+#define archive_write_add_filter_by_name (*sym_archive_write_add_filter_by_name)
+#define archive_write_open_filename (*sym_archive_write_open_filename)
+#define archive_write_data (*sym_archive_write_data)
+#define archive_read_data (*sym_archive_read_data)
 #endif

@@ -37,13 +37,55 @@ static int write_base_conf(int gen_parent_fd, const char *source, const char *de
 	return settings_save(conf, gen_parent_fd, "base.conf");
 }
 
+struct mismatch {
+	uint64_t n;
+	char first[300];
+};
+
+static int note_mismatch(const struct diff_entry *a, const struct diff_entry *b, unsigned changes, void *userdata)
+{
+	struct mismatch *m = userdata;
+	if (m->n++ > 0)
+		return 0;
+	const struct diff_entry *e = a ? a : b;
+	char what[100] = "";
+	for (unsigned bit = 1; bit <= DIFF_CH_NLINK; bit <<= 1)
+		if (changes & bit)
+			snprintf(what + strlen(what), sizeof(what) - strlen(what), "%s%s", what[0] ? "," : "",
+				 diff_change_name(bit));
+	snprintf(m->first, sizeof(m->first), "%s %.*s%s%s", a && b ? "changed" : a ? "missing" : "extra",
+		 (int)(e->path_len > 200 ? 200 : e->path_len), e->path, what[0] ? ": " : "", what);
+	return 0;
+}
+
+/*
+ * The imported tree against the exporter's manifest.  Not times: squashfs
+ * keeps seconds only, and an mtime is not part of a file's identity here.
+ */
+static int check_manifest(const char *manifest, const char *expect, struct lc_err *err)
+{
+	_cleanup_manifest_ struct diff_manifest *got = NULL, *want = NULL;
+	struct mismatch m = {};
+	int r = diff_manifest_open(expect, &want, err);
+	if (r < 0)
+		return lc_err_ret(err, r, "--verify: %s: %s", expect, err && err->msg[0] ? err->msg : strerror(-r));
+	if ((r = diff_manifest_open(manifest, &got, err)) < 0)
+		return r;
+	diff_manifest_compare(want, got, false, note_mismatch, &m);
+	if (m.n)
+		return lc_err_ret(err, -EBADMSG, "--verify: the imported tree differs from %s in %llu entr%s (first: %s)",
+				  expect, (unsigned long long)m.n, m.n == 1 ? "y" : "ies", m.first);
+	return 0;
+}
+
 /*
  * Fill the hidden directory tmp (tmp_rel below the store root) with
  * generation 1, its manifest and base.conf, make it durable, and rename it
  * to bases/NAME.
  */
 static int fill_new_base(struct store *s, const char *name, const char *source, const char *description,
-			 const char *tmp_rel, const char *tmp, struct import_stats *st, struct lc_err *err)
+			 const struct store_import_opts *o, const char *tmp_rel, const char *tmp,
+			 struct import_stats *st, struct lc_err *err)
 {
 	_cleanup_free_ char *tree = NULL, *manifest = NULL, *final_rel = NULL;
 	int r;
@@ -51,19 +93,32 @@ static int fill_new_base(struct store *s, const char *name, const char *source, 
 	if (asprintf(&tree, "%s/gens/1/tree", tmp) < 0 || asprintf(&manifest, "%s/gens/1/manifest", tmp) < 0 ||
 	    asprintf(&final_rel, "bases/%s", name) < 0)
 		return lc_err_ret(err, -ENOMEM, "out of memory");
-	if ((r = mkdir_p(tree, 0755)) < 0)
+	if (o->keep_image) {
+		/* gens/1 holds the image, its mount point tree/ and the manifest. */
+		_cleanup_free_ char *gen_dir = strndup(tree, strlen(tree) - strlen("/tree"));
+		memset(st, 0, sizeof(*st));
+		if (!gen_dir || (r = mkdir_p(gen_dir, 0755)) < 0)
+			return lc_err_ret(err, gen_dir ? r : -ENOMEM, "mkdir %s: %s", tree, strerror(gen_dir ? -r : ENOMEM));
+		r = store_gen_fill_from_image(source, gen_dir, o->progress, st, err);
+		if (r < 0)
+			return err && err->msg[0] ? r : lc_err_ret(err, r, "%s", strerror(-r));
+	} else if ((r = mkdir_p(tree, 0755)) < 0)
 		return lc_err_ret(err, r, "mkdir %s: %s", tree, strerror(-r));
 	struct stat store_st;
-	r = import_tree(source, tree, fstat(s->root_fd, &store_st) == 0 ? &store_st : NULL, st, &s->warn, err);
+	r = o->keep_image ? 0
+			  : import_tree_progress(source, tree, fstat(s->root_fd, &store_st) == 0 ? &store_st : NULL,
+						 NULL, NULL, o->progress, st, &s->warn, err);
 	if (r < 0)
 		return err && err->msg[0] ? r : lc_err_ret(err, r, "%s", strerror(-r));
-	r = diff_manifest_build(tree, manifest, err);
+	r = o->keep_image ? 0 : diff_manifest_build(tree, manifest, err);
 	if (r < 0) {
 		if (err && !err->msg[0])
 			lc_err_set(err, "%s", strerror(-r));
 		lc_err_wrap(err, "manifest");
 		return r;
 	}
+	if (o->expect_manifest && (r = check_manifest(manifest, o->expect_manifest, err)) < 0)
+		return r;
 	_cleanup_close_ int tmp_fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (tmp_fd < 0)
 		return lc_err_ret(err, -errno, "%s: %m", tmp);
@@ -98,6 +153,13 @@ static int check_source_outside(struct store *s, const char *source, struct lc_e
 int store_base_import(struct store *s, const char *name, const char *source, const char *description,
 		      const struct lc_warn *progress, struct import_stats *st, struct lc_err *err)
 {
+	return store_base_import_opts(s, name, source, description, &(struct store_import_opts){}, progress, st, err);
+}
+
+int store_base_import_opts(struct store *s, const char *name, const char *source, const char *description,
+			   const struct store_import_opts *o, const struct lc_warn *progress, struct import_stats *st,
+			   struct lc_err *err)
+{
 	const char *why;
 	int r;
 
@@ -126,7 +188,7 @@ int store_base_import(struct store *s, const char *name, const char *source, con
 	    asprintf(&tmp, "%s/%s", s->root, tmp_rel) < 0)
 		return lc_err_ret(err, -ENOMEM, "out of memory");
 	lc_warn(progress, "Importing %s into base %s ...", source, name);
-	r = fill_new_base(s, name, source, description, tmp_rel, tmp, st, err);
+	r = fill_new_base(s, name, source, description, o, tmp_rel, tmp, st, err);
 	if (r < 0)
 		rm_rf_at(s->root_fd, tmp_rel);
 	return r;
@@ -202,6 +264,13 @@ int store_base_remove(struct store *s, const char *name, struct lc_err *err)
 	store_sweep(s);
 	if ((r = check_base_unused(s, name, err)) < 0)
 		return r;
+	/* An image generation no child uses any more may still be mounted: never remove through a mount. */
+	struct base_info b;
+	if (store_base_load(s, name, &b, NULL) == 0) {
+		for (size_t i = 0; i < b.n_gens; i++)
+			store_gen_image_release(s, name, b.gens[i], NULL);
+		base_info_done(&b);
+	}
 	r = remove_atomically(s->root_fd, rel);
 	if (r < 0)
 		return lc_err_ret(err, r, "%s", strerror(-r));

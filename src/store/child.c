@@ -202,7 +202,14 @@ int store_child_remove(struct store *s, const char *name, struct lc_err *err)
 	store_sweep(s);
 	if (asprintf(&rel, "children/%s", name) < 0)
 		return -ENOMEM;
+	struct child_info c;
+	bool known = store_child_load(s, name, &c, NULL) == 0;
 	int r = remove_atomically(s->root_fd, rel);
+	/* An image generation left mounted for runs (image-gen.c) goes with its last child. */
+	if (known && r >= 0)
+		store_gen_image_release(s, c.base, c.gen, NULL);
+	if (known)
+		child_info_done(&c);
 	if (r < 0)
 		return lc_err_ret(err, r, "%s", strerror(-r));
 	return r;

@@ -290,8 +290,8 @@ int gen_txn_fill_from_source(struct gen_txn *t, const char *source, struct lc_er
 	r = build_init(&b, t, err);
 	if (r == 0) {
 		struct lc_err e = { "" };
-		r = import_tree_hooked(source, tree, fstat(t->s->root_fd, &store_st) == 0 ? &store_st : NULL,
-				       link_if_unchanged, &b, &ist, &t->s->warn, &e);
+		r = import_tree_progress(source, tree, fstat(t->s->root_fd, &store_st) == 0 ? &store_st : NULL,
+					 link_if_unchanged, &b, t->progress, &ist, &t->s->warn, &e);
 		if (r < 0)
 			lc_err_set(err, "%s: %s", source, lc_err_msg(&e, r));
 	}

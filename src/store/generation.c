@@ -289,6 +289,12 @@ int gen_txn_begin(struct store *s, const char *base, struct gen_txn *t, struct l
 		return r;
 	t->from = b.current;
 	base_info_done(&b);
+	/* A new generation is hard links into the current one: impossible into a read-only image. */
+	if (store_gen_is_image(s, base, t->from) > 0)
+		return lc_err_ret(err, -EOPNOTSUPP,
+				  "generation %u is an image (base import --keep-image), which a new generation cannot "
+				  "share files with; import the new tree as a new base (with --keep-image for an image)",
+				  t->from);
 	if ((r = gen_base_latest(s, base, &latest, NULL)) < 0)
 		return lc_err_ret(err, r, "base.conf: %s", strerror(-r));
 	_cleanup_close_ int bfd = base_fd_open(s, base);
@@ -483,8 +489,12 @@ static int imap_add(struct inode_map *m, const struct stat *st)
 	return 0;
 }
 
-/* Add everything below dirfd: directories and single-link inodes count at once. */
-static int held_walk(int dirfd, struct inode_map *m, uint64_t *bytes)
+/*
+ * Add everything below dirfd: directories and single-link inodes count at once.
+ * Never into another file system (an image generation's tree is its image,
+ * mounted: the image file is what the store holds).
+ */
+static int held_walk(int dirfd, dev_t dev, struct inode_map *m, uint64_t *bytes)
 {
 	_cleanup_closedir_ DIR *d = open_dir_stream(dirfd);
 	if (!d)
@@ -497,11 +507,13 @@ static int held_walk(int dirfd, struct inode_map *m, uint64_t *bytes)
 		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return -errno;
 		if (S_ISDIR(st.st_mode)) {
+			if (st.st_dev != dev)
+				continue;
 			*bytes += (uint64_t)st.st_blocks * 512;
 			_cleanup_close_ int fd = open_subdir(dirfd, de->d_name);
 			if (fd < 0)
 				return -errno;
-			int r = held_walk(fd, m, bytes);
+			int r = held_walk(fd, dev, m, bytes);
 			if (r < 0)
 				return r;
 		} else if (st.st_nlink <= 1)
@@ -529,9 +541,12 @@ int gen_disk_held(struct store *s, const char *base, const unsigned *gens, size_
 			break;
 		}
 		struct stat st;
-		if (fstat(fd, &st) == 0)
-			bytes += (uint64_t)st.st_blocks * 512;
-		if ((r = held_walk(fd, &m, &bytes)) < 0)
+		if (fstat(fd, &st) < 0) {
+			r = lc_err_ret(err, -errno, "generation %u: %m", gens[i]);
+			break;
+		}
+		bytes += (uint64_t)st.st_blocks * 512;
+		if ((r = held_walk(fd, st.st_dev, &m, &bytes)) < 0)
 			lc_err_set(err, "generation %u: %s", gens[i], strerror(-r));
 	}
 	for (size_t i = 0; i < m.cap; i++)

@@ -60,6 +60,7 @@ struct gen_stats {
 };
 
 /* A generation being built. */
+struct lc_progress;
 struct gen_txn {
 	struct store *s;
 	char *base;
@@ -73,6 +74,7 @@ struct gen_txn {
 	struct diff_manifest *built; /* manifest of the new tree, once filled */
 	struct gen_stats stats;
 	bool committed;
+	const struct lc_progress *progress; /* set by the caller: entries/bytes of a --from import */
 };
 
 /*

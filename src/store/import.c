@@ -11,8 +11,11 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 
+#include "src/basic/testhook.h"
 #include "src/store/archive-dl.h"
+#include "src/store/image.h"
 #include "src/store/import.h"
 #include "src/basic/macro.h"
 
@@ -30,11 +33,15 @@ struct import {
 	void *hook_data;
 	struct lc_err *err;
 	const struct lc_warn *warn;   /* metadata not restored, sockets skipped */
+	const struct lc_progress *progress;
+	uint64_t total_entries;       /* 0: unknown */
 };
 
 /* libarchive's "Unrecognized archive format" errno (ARCHIVE_ERRNO_FILE_FORMAT is private to it). */
 #define LC_ARCHIVE_FORMAT_ERRNO EILSEQ
-#define NOT_SOURCE "not a directory or a supported archive (tar, optionally gzip, xz, zstd or bzip2 compressed)"
+#define NOT_SOURCE                                                                                             \
+	"not a directory, a supported archive (tar, optionally gzip, xz, zstd or bzip2 compressed) or a disk or " \
+	"file system image libblkid recognises"
 
 /* What to call an entry in messages: its path inside the tree, "./etc/x". */
 static const char *shown(const struct import *im, const char *path)
@@ -215,6 +222,7 @@ static int write_entry(struct import *im, struct archive *in, struct archive *ou
 		warn(im, out, path, NULL);
 	im->stats->entries++;
 	im->stats->bytes += (uint64_t)archive_entry_size(e);
+	lc_progress_report(im->progress, im->stats->entries, im->stats->bytes, im->total_entries, 0);
 	return 0;
 }
 
@@ -309,8 +317,10 @@ static int import_from_dir(struct import *im)
 					  im->hook_data);
 			if (placed < 0)
 				r = fail_msg(im, placed, archive_entry_pathname(e), strerror(-placed));
-			else if (placed > 0)
+			else if (placed > 0) {
 				im->stats->entries++;
+				lc_progress_report(im->progress, im->stats->entries, im->stats->bytes, im->total_entries, 0);
+			}
 		}
 		if (e && placed == 0)
 			r = write_entry(im, in, out, e);
@@ -385,6 +395,9 @@ static int import_from_tar(struct import *im)
 								    : fail(im, in, "open", im->source);
 	for (;;) {
 		int k = archive_read_next_header(in, &e);
+		if (k == ARCHIVE_EOF && im->stats->entries == 0)
+			return fail_msg(im, -EINVAL, im->source,
+					"holds no entries: an empty archive, or zeros where an image's signature should be");
 		if (k == ARCHIVE_EOF)
 			break;
 		if (k < ARCHIVE_WARN)
@@ -402,6 +415,46 @@ static int import_from_tar(struct import *im)
 	return finish_tree(im, out);
 }
 
+/*
+ * An image's tree goes through the directory import, read through a
+ * descriptor of its read-only mount (image_open_root: in no mount table, gone
+ * when the descriptor is closed or the process killed).  The mount point is a
+ * hidden directory next to dest, inside the import's own temporary directory.
+ */
+static int import_from_image(struct import *im, const struct image_info *img)
+{
+	_cleanup_free_ char *workdir = strdup(im->dest);
+	char root[64];
+	if (!workdir)
+		return -ENOMEM;
+	char *slash = strrchr(workdir, '/');
+	if (slash && slash != workdir)
+		*slash = '\0';
+	_cleanup_close_ int fd = image_open_root(im->source, img, workdir, im->err);
+	if (fd < 0)
+		return fd;
+	test_hook("image-import");
+	/* The file system knows how many inodes it holds: the total, for the progress line. */
+	struct statfs sfs;
+	if (fstatfs(fd, &sfs) == 0 && sfs.f_files > sfs.f_ffree)
+		im->total_entries = sfs.f_files - sfs.f_ffree;
+	/* "/.": the magic link itself would be read as a symlink (physical mode). */
+	snprintf(root, sizeof(root), "/proc/self/fd/%d/.", fd);
+	const char *image = im->source;
+	im->source = root;
+	int r = import_from_dir(im);
+	im->source = image;
+	return r;
+}
+
+/* A regular file: 1 when libblkid finds an importable image (*img set), 0 when not, -errno. */
+static int probe_image(const char *source, const struct stat *st, struct image_info *img, struct lc_err *err)
+{
+	if (st->st_size == 0)
+		return lc_err_ret(err, -EINVAL, "%s: empty file (0 bytes): not an archive or an image", source);
+	return image_probe(source, img, err);
+}
+
 int import_tree(const char *source, const char *dest, const struct stat *skip, struct import_stats *stats,
 		const struct lc_warn *warn, struct lc_err *err)
 {
@@ -411,8 +464,15 @@ int import_tree(const char *source, const char *dest, const struct stat *skip, s
 int import_tree_hooked(const char *source, const char *dest, const struct stat *skip, import_file_hook hook,
 		       void *userdata, struct import_stats *stats, const struct lc_warn *warn, struct lc_err *err)
 {
+	return import_tree_progress(source, dest, skip, hook, userdata, NULL, stats, warn, err);
+}
+
+int import_tree_progress(const char *source, const char *dest, const struct stat *skip, import_file_hook hook,
+			 void *userdata, const struct lc_progress *progress, struct import_stats *stats,
+			 const struct lc_warn *warn, struct lc_err *err)
+{
 	struct import im = { .dest = dest, .source = source, .stats = stats, .skip = skip, .hook = hook,
-			     .hook_data = userdata, .err = err, .warn = warn };
+			     .hook_data = userdata, .err = err, .warn = warn, .progress = progress };
 	struct stat st;
 	int r;
 	memset(stats, 0, sizeof(*stats));
@@ -422,8 +482,12 @@ int import_tree_hooked(const char *source, const char *dest, const struct stat *
 		return -errno;
 	if (S_ISDIR(st.st_mode))
 		return import_from_dir(&im);
-	if (S_ISREG(st.st_mode))
-		return import_from_tar(&im);
+	if (S_ISREG(st.st_mode)) {
+		struct image_info img;
+		if ((r = probe_image(source, &st, &img, err)) < 0)
+			return r;
+		return r > 0 ? import_from_image(&im, &img) : import_from_tar(&im);
+	}
 	return fail_msg(&im, -EINVAL, source, NOT_SOURCE);
 }
 
@@ -439,6 +503,9 @@ int import_check_source(const char *source, struct lc_err *err)
 		return 0;
 	if (!S_ISREG(st.st_mode))
 		return fail_msg(&im, -EINVAL, source, NOT_SOURCE);
+	struct image_info img;
+	if ((r = probe_image(source, &st, &img, err)) != 0)
+		return r < 0 ? r : 0;
 	if ((r = archive_dl_open(err)) < 0)
 		return r;
 	_cleanup_archive_ struct archive *in = archive_read_new();
@@ -450,7 +517,11 @@ int import_check_source(const char *source, struct lc_err *err)
 		return archive_errno(in) == LC_ARCHIVE_FORMAT_ERRNO ? fail_msg(&im, -EINVAL, source, NOT_SOURCE)
 								     : fail(&im, in, "open", source);
 	int k = archive_read_next_header(in, &e);
-	if (k == ARCHIVE_EOF || k >= ARCHIVE_WARN)
+	/* A tar of nothing, or zeros read as its end (an image whose signature is gone): no base to make. */
+	if (k == ARCHIVE_EOF)
+		return fail_msg(&im, -EINVAL, source,
+				"holds no entries: an empty archive, or zeros where an image's signature should be");
+	if (k >= ARCHIVE_WARN)
 		return 0;
 	if (archive_errno(in) == LC_ARCHIVE_FORMAT_ERRNO)
 		return fail_msg(&im, -EINVAL, source, NOT_SOURCE);

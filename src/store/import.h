@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "src/basic/macro.h"
+#include "src/basic/progress-cb.h"
 
 struct import_stats {
 	uint64_t entries;
@@ -45,3 +46,8 @@ int import_check_source(const char *source, struct lc_err *err);
 typedef int (*import_file_hook)(const char *rel, const char *src_path, const char *dest_path, void *userdata);
 int import_tree_hooked(const char *source, const char *dest, const struct stat *skip, import_file_hook hook,
 		       void *userdata, struct import_stats *stats, const struct lc_warn *warn, struct lc_err *err);
+
+/* import_tree_hooked that also reports entries and bytes done through progress (NULL: none). */
+int import_tree_progress(const char *source, const char *dest, const struct stat *skip, import_file_hook hook,
+			 void *userdata, const struct lc_progress *progress, struct import_stats *stats,
+			 const struct lc_warn *warn, struct lc_err *err);

@@ -523,6 +523,18 @@ static int probe_cache_key(const char *dir, char *key, size_t size)
  * the runtime dir (a tmpfs: forgotten at reboot) per mounted file system
  * (probe_cache_key).
  */
+/* The storage check, its refusal naming the file system (libblkid: type, device, label). */
+static int check_upper_fs(const char *dir, struct lc_err *e)
+{
+	char fs[256], msg[sizeof(e->msg)];
+	int r = ov_check_upper_fs(dir, e);
+	if (r < 0 && e && e->msg[0] && store_describe_fs(dir, fs, sizeof(fs)) == 0) {
+		snprintf(msg, sizeof(msg), "%s", e->msg);
+		lc_err_set(e, "%s (the store is on %s)", msg, fs);
+	}
+	return r;
+}
+
 static int check_fs_cached(struct store *s, const char *dir, const char *what,
 			   int (*probe)(const char *dir, struct lc_err *e), struct lc_err *e)
 {
@@ -553,7 +565,7 @@ static int check_fs_cached(struct store *s, const char *dir, const char *what,
 
 static int check_upper_fs_cached(struct store *s, const char *dir, struct lc_err *e)
 {
-	return check_fs_cached(s, dir, "upper-fs-ok", ov_check_upper_fs, e);
+	return check_fs_cached(s, dir, "upper-fs-ok", check_upper_fs, e);
 }
 
 /* User-namespace mode: can the kernel and the store's file system idmap a lower?  Remembered like the above. */
@@ -618,11 +630,16 @@ int store_child_mount(struct store *s, const struct child_info *c, struct lc_err
 		lc_err_set(err, "child.conf: Child.UpperShift= is not BASE:COUNT");
 	if (r == 0 && shift.count)
 		r = store_check_idmapped_cached(s, err);
+	/* An image generation (--keep-image) is mounted on its tree first (image-gen.c). */
+	if (r == 0)
+		r = store_gen_image_mount(s, c->base, c->gen, err);
 	if (r == 0) {
 		const char *lowers[] = { tree };
 		struct ov_layers l = { .lowers = lowers, .n_lowers = 1, .upper = upper, .work = work };
 		/* An upper stored shifted sees the lower through the same shift (uidrange.h). */
 		r = shift.count ? ov_mount_idmapped(&l, target, shift.base, shift.count, err) : ov_mount(&l, target, err);
+		if (r < 0)
+			store_gen_image_release(s, c->base, c->gen, NULL);
 	}
 	return r;
 }
@@ -640,7 +657,11 @@ int store_child_umount(struct store *s, const struct child_info *c, struct lc_er
 	}
 	if (r <= 0)
 		return r < 0 ? r : 1;
-	return ov_umount(target, err);
+	r = ov_umount(target, err);
+	/* The last child of an image generation unmounts the image. */
+	if (r == 0)
+		store_gen_image_release(s, c->base, c->gen, NULL);
+	return r;
 }
 
 /* PID in ".new-NAME@PID" / ".trash-NAME@PID.NSEC", or 0 if the name is not ours. */

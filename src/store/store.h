@@ -133,6 +133,25 @@ int store_child_is_mounted(struct store *s, const struct child_info *c);
  * when already in the wanted state: return 1 then, 0 when they acted.
  */
 int store_child_mount(struct store *s, const struct child_info *c, struct lc_err *err);
+/*
+ * Generations kept as images (image-gen.c, base import --keep-image):
+ * gens/N/image loop-mounted read-only on gens/N/tree while children use it.
+ * is_image: 1/0.  mount: mount it unless it is (0 for a plain generation).
+ * release: unmount it when no child of it is mounted any more (1 unmounted).
+ * open_root: a descriptor of its root through a private mount (no mount
+ * table entry).  fill_from_image: copy the image into gen_dir/image, make
+ * gen_dir/tree its mount point, write gen_dir/manifest.
+ */
+struct import_stats;
+struct lc_progress;
+int store_gen_is_image(struct store *s, const char *base, unsigned gen);
+int store_gen_image_mount(struct store *s, const char *base, unsigned gen, struct lc_err *err);
+int store_gen_image_release(struct store *s, const char *base, unsigned gen, struct lc_err *err);
+int store_gen_image_open_root(struct store *s, const char *base, unsigned gen, struct lc_err *err);
+int store_gen_fill_from_image(const char *source, const char *gen_dir, const struct lc_progress *progress,
+			      struct import_stats *st, struct lc_err *err);
+/* "ext4 on /dev/vda2 (label root)": the file system path is on, for messages (storage-name.c). */
+int store_describe_fs(const char *path, char *buf, size_t size);
 int store_child_umount(struct store *s, const struct child_info *c, struct lc_err *err);
 
 /*
@@ -166,6 +185,22 @@ int store_child_exists(struct store *s, const char *name);
 struct import_stats;
 int store_base_import(struct store *s, const char *name, const char *source, const char *description,
 		      const struct lc_warn *progress, struct import_stats *st, struct lc_err *err);
+/*
+ * The same with options: expect_manifest refuses (nothing created) when the
+ * imported tree's manifest differs from that file (`base export`'s
+ * FILE.manifest) in anything but times (`base import --verify`);
+ * keep_image makes generation 1 the squashfs/EROFS image itself
+ * (`--keep-image`, store_gen_fill_from_image).
+ */
+struct lc_progress;
+struct store_import_opts {
+	const char *expect_manifest;
+	bool keep_image;
+	const struct lc_progress *progress; /* entries and bytes copied (NULL: none) */
+};
+int store_base_import_opts(struct store *s, const char *name, const char *source, const char *description,
+			   const struct store_import_opts *o, const struct lc_warn *progress, struct import_stats *st,
+			   struct lc_err *err);
 /*
  * Remove base NAME under its lock: -ENOENT, -EBUSY while a child uses it,
  * -EBADMSG when some child.conf cannot be read (a user of it may hide

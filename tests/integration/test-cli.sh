@@ -169,7 +169,7 @@ line"
 }
 
 test_import_of_what_is_no_tree_or_archive() {
-	local why="not a directory or a supported archive (tar, optionally gzip, xz, zstd or bzip2 compressed)"
+	local why="not a directory, a supported archive (tar, optionally gzip, xz, zstd or bzip2 compressed) or a disk or file system image libblkid recognises"
 	expect_error 1 "layerctl: base import nb: /etc/passwd: $why" $L base import nb /etc/passwd
 	expect_error 1 "layerctl: base import nb: /dev/null: $why" $L base import nb /dev/null
 	assert_no_file "$ROOT"

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* layerctl base export: a generation written out as a tarball or an image, with its manifest. */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+
+#include "src/cli.h"
+#include "src/log.h"
+#include "src/progress.h"
+#include "src/store/export.h"
+
+static const char export_help[] =
+"Usage: layerctl base export NAME [--gen N] FILE\n"
+"\n"
+"Write a base generation (default: the current one) to FILE, in the format\n"
+"its name asks for: .tar, .tar.gz, .tar.xz, .tar.zst, .tar.bz2 (libarchive),\n"
+".squashfs or .erofs (mksquashfs, mkfs.erofs), and its content manifest to\n"
+"FILE.manifest, for 'base import --verify' on another host.\n"
+"\n"
+"      --gen N           that generation instead of the current one\n"
+"  -h, --help            this help\n";
+
+int cmd_base_export(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "gen", required_argument, NULL, 'g' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	unsigned gen = 0;
+	int c, r;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'g') {
+			char *end;
+			errno = 0;
+			unsigned long g = strtoul(optarg, &end, 10);
+			if (errno || *end || !*optarg || g == 0 || g > UINT32_MAX || optarg[0] == '-')
+				return usage_error("base export", "--gen: '%s' is not a generation number", optarg);
+			gen = (unsigned)g;
+		} else if (c == 'h') {
+			fputs(export_help, stdout);
+			return EXIT_OK;
+		} else
+			return option_error("base export", argc, argv, "h");
+	}
+	if ((r = check_arg_count("base export", argc, argv, 2, 2, "needs NAME and FILE")))
+		return r;
+	const char *name = argv[optind], *file = argv[optind + 1];
+	enum export_format fmt;
+	const char *filter;
+	if (export_format_from_name(file, &fmt, &filter) < 0)
+		return usage_error("base export",
+				   "%s: the name must end in .tar, .tar.gz, .tar.xz, .tar.zst, .tar.bz2, .squashfs or .erofs",
+				   file);
+	if ((r = cli_check_name("base export", "base", name)) || (r = ctx_store(ctx, false)))
+		return r;
+	/* Shared: no gc or rm of the generation while it is read. */
+	_cleanup_close_ int lock = store_lock(&ctx->store, LOCK_BASE, name, LOCK_SH);
+	if (lock < 0)
+		return log_fail(EXIT_FAIL, "base export %s: lock: %s", name, strerror(-lock));
+	struct base_info b;
+	struct lc_err e = { "" };
+	r = store_base_load(&ctx->store, name, &b, &e);
+	if (r == -ENOENT)
+		return log_fail(EXIT_FAIL, "base export %s: no such base", name);
+	if (r < 0)
+		return log_fail(EXIT_FAIL, "base export %s: %s", name, lc_err_msg(&e, r));
+	bool found = false;
+	if (gen == 0)
+		gen = b.current;
+	for (size_t i = 0; i < b.n_gens; i++)
+		found |= b.gens[i] == gen;
+	base_info_done(&b);
+	if (!found)
+		return log_fail(EXIT_FAIL, "base export %s: no generation %u", name, gen);
+	_cleanup_free_ char *tree = store_gen_tree(&ctx->store, name, gen);
+	_cleanup_free_ char *manifest = store_gen_manifest(&ctx->store, name, gen);
+	if (!tree || !manifest)
+		return log_fail(EXIT_FAIL, "out of memory");
+	log_info("Exporting base %s generation %u to %s ...", name, gen, file);
+	struct import_stats st;
+	struct progress bar;
+	progress_begin(&bar, "Exporting");
+	r = export_tree(tree, manifest, file, &bar.cb, &st, &e);
+	progress_done(&bar);
+	if (r < 0)
+		return log_fail(EXIT_FAIL, "base export %s: %s", name, lc_err_msg(&e, r));
+	log_info("Exported base %s generation %u to %s (manifest: %s.manifest).", name, gen, file, file);
+	return EXIT_OK;
+}
