@@ -20,7 +20,8 @@ BUILD     ?= build
 PKGS      := mount blkid libxxhash libcap libarchive libseccomp
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libarchive: headers only; src/store/archive-dl.c dlopen()s it when an import needs it.
-PKG_LIBS   := $(shell pkg-config --libs $(filter-out libarchive,$(PKGS)) 2>/dev/null)
+# libxxhash: headers only; src/basic/xxhash.c compiles its code in (no loader cost).
+PKG_LIBS   := $(shell pkg-config --libs $(filter-out libarchive libxxhash,$(PKGS)) 2>/dev/null)
 
 CC        ?= cc
 CFLAGS    ?= -O2 -g

@@ -38,6 +38,7 @@
 #include <sys/utsname.h>
 #include <xxhash.h>
 
+#include "src/basic/fileio.h"
 #include "src/runner/runner.h"
 #include "src/store/store.h"
 
@@ -281,7 +282,8 @@ static int cache_write(int dfd, const char *name, const char *prog, size_t len)
 		return -ENOMEM;
 	memcpy(buf, &h, sizeof(h));
 	memcpy(buf + sizeof(h), prog, len);
-	return atomic_write_at(dfd, name, buf, sizeof(h) + len, 0600);
+	/* A cache in the runtime dir (tmpfs): atomic, no fsync; a lost or torn file is rebuilt. */
+	return lc_write_atomic(dfd, name, buf, sizeof(h) + len, 0600, false);
 }
 
 /* The cached program of p if the cache is trusted and intact: its length, else < 0 (*dfd: the trusted dir or -1). */
