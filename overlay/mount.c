@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Mounting, unmounting and finding overlays, all through libmount. */
-#include <libmount.h>
+#include "src/basic/mount-dl.h"   /* libmount, loaded on first use */
 #include <stdbool.h>
 #include <string.h>
 

@@ -25,7 +25,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
-#include <libmount.h>
+#include "src/basic/mount-dl.h"   /* libmount, loaded on first use */
 #include <sys/mount.h>
 #include <sys/stat.h>
 

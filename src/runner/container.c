@@ -426,7 +426,7 @@ int runner_container_start(struct run_config *c, struct container *ret, char *er
 		/* Meanwhile the container builds its root; an empty pipe tells it we failed. */
 		r = send_filter(c->boot ? SECCOMP_BOOT : SECCOMP_PLAIN, c->runtime, bpfpipe[1]);
 		if (r < 0)
-			lc_warn(&c->warn, "%s: seccomp filter: %s", c->name, strerror(-r));
+			lc_warn(&c->warn, "%s: seccomp filter: %s", c->name, runner_seccomp_strerror(r));
 	}
 	close(bpfpipe[1]);
 	if (sv[1] >= 0)
@@ -556,7 +556,7 @@ int runner_container_enter(struct run_config *c, int target, bool net, struct co
 	if (pid > 0) {
 		int r = send_filter(SECCOMP_PLAIN, c->runtime, bpfpipe[1]);
 		if (r < 0)
-			lc_warn(&c->warn, "%s: seccomp filter: %s", c->name, strerror(-r));
+			lc_warn(&c->warn, "%s: seccomp filter: %s", c->name, runner_seccomp_strerror(r));
 	}
 	close(bpfpipe[1]);
 	if (pid < 0) {
