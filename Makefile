@@ -21,9 +21,10 @@ PKGS      := mount blkid libxxhash libcap libarchive libseccomp
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # Headers only, loaded on first use (src/basic/dlopen-lib.h, docs/benchmarks.md):
 # libarchive (src/store/archive-dl.c), libmount (src/basic/mount-dl.c),
-# libcap (src/runner/cap-dl.c), libseccomp (src/runner/seccomp-dl.c).
+# libcap (src/runner/cap-dl.c), libseccomp (src/runner/seccomp-dl.c),
+# libblkid (src/store/blkid-dl.c).  Only libc is linked (tests/integration/test-dlopen.sh).
 # libxxhash: headers only too; src/basic/xxhash.c compiles its code in.
-PKG_LIBS   := $(shell pkg-config --libs $(filter-out libarchive libxxhash mount libcap libseccomp,$(PKGS)) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(filter-out libarchive libxxhash mount blkid libcap libseccomp,$(PKGS)) 2>/dev/null)
 
 CC        ?= cc
 CFLAGS    ?= -O2 -g
