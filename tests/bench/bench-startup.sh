@@ -31,9 +31,20 @@ done
 bench_setup startup
 
 # hyperfine means, in seconds, of every command of one run: means CMD...
+# A command that fails once in thousands of runs (a race with another
+# process on the machine) would end the whole benchmark: its own output is
+# shown and the run is repeated once.
 means() {
-	hyperfine -N --style none --export-json "$tmp/hf.json" "$@" >/dev/null
-	python3 -c 'import json,sys; print(" ".join("%.6f" % r["mean"] for r in json.load(open(sys.argv[1]))["results"]))' "$tmp/hf.json"
+	local try
+	for try in 1 2; do
+		if hyperfine -N --show-output --export-json "$tmp/hf.json" "$@" >"$tmp/hf.log" 2>&1; then
+			python3 -c 'import json,sys; print(" ".join("%.6f" % r["mean"] for r in json.load(open(sys.argv[1]))["results"]))' "$tmp/hf.json"
+			return 0
+		fi
+		{ echo "bench-startup: a command failed (try $try); its last words:"
+		  grep -av 'Attempted to remove disk file system\|^NAME \|^[a-z] \|^ *$\|Time (\|Range (\|Benchmark \|Warning' "$tmp/hf.log" | tail -n 5; } >&2
+	done
+	return 1
 }
 ms() { python3 -c "print('%.2f' % (float('$1') * 1000))"; }
 ratio() { python3 -c "print('%.2f' % (float('$1') / float('$2')))"; }
