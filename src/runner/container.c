@@ -221,19 +221,7 @@ static _Noreturn void fork_command_and_stub(const struct run_config *c, int errf
 	sigset_t set;
 	runner_pid1_signal_set(&set);
 	sigprocmask(SIG_BLOCK, &set, NULL);
-	/*
-	 * vfork: the command shares our memory until it execs (or _exits), and
-	 * we wait meanwhile, so no page table is copied and no page is
-	 * copied-on-write: fork() here cost a fifth of a `run` (docs/benchmarks.md).
-	 * Safe because of what exec_command does before execve: only per-task
-	 * state changes (session, fds — not shared —, credentials, Landlock,
-	 * no_new_privs, the death signal, the signal mask, all of them the
-	 * child's own), malloc'd memory we never free or read (the
-	 * environment), the global environ we no longer use, and every
-	 * failure ends in _exit (no stdio flush, no atexit); it never returns
-	 * here.  Our signals are all blocked, so no handler runs in between.
-	 */
-	pid_t pid = vfork();
+	pid_t pid = fork();
 	if (pid < 0)
 		fail(errfd, "fork", errno);
 	if (pid == 0)
