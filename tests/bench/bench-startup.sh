@@ -30,15 +30,16 @@ done
 . "$(dirname "$0")/lib.sh"
 bench_setup startup
 
-# hyperfine means, in seconds, of every command of one run: means CMD...
+# hyperfine medians (steadier than means on a shared machine), in seconds, of
+# every command of one run: medians CMD...
 # A command that fails once in thousands of runs (a race with another
 # process on the machine) would end the whole benchmark: its own output is
 # shown and the run is repeated once.
-means() {
+medians() {
 	local try
 	for try in 1 2; do
 		if hyperfine -N --show-output --export-json "$tmp/hf.json" "$@" >"$tmp/hf.log" 2>&1; then
-			python3 -c 'import json,sys; print(" ".join("%.6f" % r["mean"] for r in json.load(open(sys.argv[1]))["results"]))' "$tmp/hf.json"
+			python3 -c 'import json,sys; print(" ".join("%.6f" % r["median"] for r in json.load(open(sys.argv[1]))["results"]))' "$tmp/hf.json"
 			return 0
 		fi
 		{ echo "bench-startup: a command failed (try $try); its last words:"
@@ -68,8 +69,8 @@ $L -q child create d --base bb
 $L -q mount c
 ROOT=$LAYERCTL_ROOT/children/c/root
 
-echo "== start-up, $RUNS runs each, one hyperfine run (means) =="
-read -r t_run t_demand t_bwrap t_nspawn t_hello t_version t_list t_ps < <(means --warmup "$WARMUP" -r "$RUNS" \
+echo "== start-up, $RUNS runs each, one hyperfine run (medians) =="
+read -r t_run t_demand t_bwrap t_nspawn t_hello t_version t_list t_ps < <(medians --warmup "$WARMUP" -r "$RUNS" \
 	"$L run c -- /bin/true" \
 	"$L run d -- /bin/true" \
 	"bwrap --bind $ROOT / --proc /proc --dev /dev --unshare-all /bin/true" \
@@ -78,7 +79,7 @@ read -r t_run t_demand t_bwrap t_nspawn t_hello t_version t_list t_ps < <(means 
 	"$L --version" \
 	"$L child list" \
 	"$L ps")
-read -r t_create t_version2 < <(means --warmup 5 -r "$RUNS" --prepare "sh -c '$L -q child rm x 2>/dev/null; true'" \
+read -r t_create t_version2 < <(medians --warmup 5 -r "$RUNS" --prepare "sh -c '$L -q child rm x 2>/dev/null; true'" \
 	"$L child create x --base bb" "$L --version")
 for v in run:"layerctl run c (pre-mounted)" demand:"layerctl run d (mounted on demand)" bwrap:"bwrap --unshare-all" \
 	nspawn:"systemd-nspawn" hello:"C program, libc only" version:"layerctl --version" list:"layerctl child list (2 children, 1 mounted)" \
@@ -140,7 +141,7 @@ EOF
 $L -q umount cu
 upper=$LAYERCTL_ROOT/children/cu/upper
 sleep 1   # past the hash cache's racy window
-read -r t_first < <(means -r 5 --prepare "rm -f $LAYERCTL_ROOT/children/cu/hash-cache" "$L diff cu")
+read -r t_first < <(medians -r 5 --prepare "rm -f $LAYERCTL_ROOT/children/cu/hash-cache" "$L diff cu")
 $L diff cu >/dev/null || true
 # git status over the same upper dir, its repository outside it, the untracked cache on.
 g=(git --git-dir="$tmp/upper.git" --work-tree="$upper")
@@ -150,7 +151,7 @@ g=(git --git-dir="$tmp/upper.git" --work-tree="$upper")
 "${g[@]}" add -A >/dev/null 2>&1
 "${g[@]}" -c user.name=b -c user.email=b@b commit -qm base >/dev/null
 "${g[@]}" status --porcelain >/dev/null
-read -r t_second t_git < <(means --warmup 2 -r 20 "$L diff cu" "git --git-dir=$tmp/upper.git --work-tree=$upper status --porcelain")
+read -r t_second t_git < <(medians --warmup 2 -r 20 "$L diff cu" "git --git-dir=$tmp/upper.git --work-tree=$upper status --porcelain")
 printf '  %-58s %8s ms\n' "diff, first run (no hash cache)" "$(ms "$t_first")" "diff, second run (cached)" "$(ms "$t_second")" \
 	"git status (untracked cache), same upper dir" "$(ms "$t_git")"
 line "diff first / diff second" "$(ratio "$t_first" "$t_second")" ">=" 5
