@@ -52,8 +52,9 @@ struct lc_statmount {
 	__u32 mnt_root;
 	__u32 mnt_point;
 	__u64 spare2[50];
-	char str[];
+	char str[];   /* the strings' offsets count from here: byte 512, in every kernel */
 };
+_Static_assert(sizeof(struct lc_statmount) == 512, "struct statmount is 512 bytes before its strings");
 
 void lc_mount_info_done(struct lc_mount_info *m)
 {
