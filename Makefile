@@ -19,8 +19,13 @@ BUILD     ?= build
 
 PKGS      := mount blkid libxxhash libcap libarchive libseccomp libmnl libnftables
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# libarchive: headers only; src/store/archive-dl.c dlopen()s it when an import needs it.
-PKG_LIBS   := $(shell pkg-config --libs $(filter-out libarchive,$(PKGS)) 2>/dev/null)
+# Headers only, loaded on first use (src/basic/dlopen-lib.h, docs/benchmarks.md):
+# libarchive (src/store/archive-dl.c), libmount (src/basic/mount-dl.c),
+# libcap (src/runner/cap-dl.c), libseccomp (src/runner/seccomp-dl.c),
+# libblkid (src/store/blkid-dl.c), libmnl and libnftables (src/runner/mnl-dl.c,
+# nft-dl.c).  Only libc is linked (tests/integration/test-dlopen.sh).
+# libxxhash: headers only too; src/basic/xxhash.c compiles its code in.
+PKG_LIBS   := $(shell pkg-config --libs $(filter-out libarchive libxxhash mount blkid libcap libseccomp libmnl libnftables,$(PKGS)) 2>/dev/null)
 
 CC        ?= cc
 CFLAGS    ?= -O2 -g
@@ -99,9 +104,11 @@ $(BUILD)/%.o: %.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
+# Unit tests may call libcap and libseccomp themselves (to build test filters).
+TEST_LDLIBS := $(shell pkg-config --libs libcap libseccomp 2>/dev/null)
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBS_A)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LDLIBS)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

@@ -24,11 +24,26 @@
 #define XXH_VECTOR XXH_AVX2
 #include <xxhash.h>
 
+/*
+ * Asked of glibc, which read the CPU's features when it started anyway.
+ * __builtin_cpu_supports() would link libgcc's __cpu_indicator_init, a
+ * constructor that runs a dozen CPUID instructions in *every* layerctl
+ * start (`run` and `--version` included), and CPUID traps to the
+ * hypervisor in a VM: 3% of a `run`'s cycles (docs/benchmarks.md).
+ */
+#if __has_include(<sys/platform/x86.h>)
+#include <sys/platform/x86.h>
+bool diff_xxh_avx2_available(void)
+{
+	return CPU_FEATURE_ACTIVE(AVX2);
+}
+#else
 bool diff_xxh_avx2_available(void)
 {
 	__builtin_cpu_init();
 	return __builtin_cpu_supports("avx2");
 }
+#endif
 
 void *diff_xxh_avx2_new(void)
 {

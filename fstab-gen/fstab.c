@@ -12,7 +12,7 @@
  */
 #include <fcntl.h>
 #include <libgen.h>
-#include <libmount.h>
+#include "src/basic/mount-dl.h"   /* libmount, loaded on first use */
 #include <limits.h>
 #include <stdio.h>
 #include <sys/file.h>

@@ -8,7 +8,7 @@
  * start (no autofs in the kernel, a container) never fails the boot.
  */
 #include <fcntl.h>
-#include <libmount.h>
+#include "src/basic/mount-dl.h"   /* libmount, loaded on first use */
 #include <stdio.h>
 #include <sys/stat.h>
 

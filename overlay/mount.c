@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Mounting, unmounting and finding overlays, all through libmount. */
-#include <libmount.h>
+/* Mounting, unmounting and finding overlays, through libmount (is-it-mounted asks the kernel first). */
+#include "src/basic/mount-dl.h"   /* libmount, loaded on first use */
 #include <stdbool.h>
 #include <string.h>
 
 #include "overlay/overlay.h"
+#include "src/basic/statmount.h"
 
 static void cxt_freep(struct libmnt_context **c) { mnt_free_context(*c); }
 static void table_freep(struct libmnt_table **t) { mnt_unref_table(*t); }
@@ -158,9 +159,8 @@ static bool optstr_has(const char *opts, const char *want)
  * option is matched in the option string instead; the still-mangled form is
  * accepted too, in case a libmount version leaves it.
  */
-static bool fs_has_upper(struct libmnt_fs *fs, const char *upper)
+static bool opts_have_upper(const char *opts, const char *upper)
 {
-	const char *opts = mnt_fs_get_fs_options(fs);
 	_cleanup_free_ char *esc = NULL, *opt = NULL, *shown = NULL;
 
 	if (!opts || ov_escape_path(upper, &esc) < 0)
@@ -175,7 +175,12 @@ static bool fs_has_upper(struct libmnt_fs *fs, const char *upper)
 	return shown && asprintf(&opt, "upperdir=%s", shown) >= 0 && optstr_has(opts, opt);
 }
 
-int ov_is_mounted(const char *target, const char *upper)
+static bool fs_has_upper(struct libmnt_fs *fs, const char *upper)
+{
+	return opts_have_upper(mnt_fs_get_fs_options(fs), upper);
+}
+
+static int is_mounted_by_mountinfo(const char *target, const char *upper)
 {
 	_cleanup_table_ struct libmnt_table *tb = NULL;
 	_cleanup_iter_ struct libmnt_iter *it = mnt_new_iter(MNT_ITER_BACKWARD);
@@ -200,6 +205,32 @@ int ov_is_mounted(const char *target, const char *upper)
 		return 1;
 	}
 	return 0;
+}
+
+/*
+ * The kernel is asked about the one mount at target first (statmount.h):
+ * what libmount would find as the top-most mount there, without loading
+ * it and parsing every mount.  A kernel that cannot answer, or a target
+ * the kernel names differently (a symlink on the way), goes the old way.
+ */
+int ov_is_mounted(const char *target, const char *upper)
+{
+	struct lc_mount_info m;
+	int r = lc_statmount_path(target, upper != NULL, &m);
+	if (r == 0 || r == -ENOENT)
+		return 0;   /* not a mount point (or no such dir): nothing mounted there */
+	if (r > 0 && STREQ(m.mnt_point, target)) {
+		if (!STREQ(m.fs_type, "overlay"))
+			r = -EBUSY;
+		else if (upper && !opts_have_upper(m.mnt_opts, upper))
+			r = -EBUSY;
+		else
+			r = 1;
+		lc_mount_info_done(&m);
+		return r;
+	}
+	lc_mount_info_done(&m);
+	return is_mounted_by_mountinfo(target, upper);
 }
 
 int ov_list_mounts_below(const char *prefix, char ***ret_targets, size_t *ret_n)

@@ -12,7 +12,7 @@
  */
 #include <grp.h>
 #include <pwd.h>
-#include <sys/capability.h>
+#include "src/runner/cap-dl.h"   /* libcap, loaded on first use */
 #include <sys/prctl.h>
 
 #include "src/runner/runner.h"

@@ -25,10 +25,11 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
-#include <libmount.h>
+#include "src/basic/mount-dl.h"   /* libmount, loaded on first use */
 #include <sys/mount.h>
 #include <sys/stat.h>
 
+#include "src/basic/statmount.h"
 #include "src/runner/runner.h"
 
 struct hierarchy {
@@ -58,26 +59,58 @@ static bool mount_has_controllers(struct libmnt_fs *fs, const char *controllers)
 	return true;
 }
 
-/* Host path of our own cgroup in hierarchy h: its mount point plus our path below the mount's root. */
-static char *own_cgroup_dir(struct libmnt_table *tb, const struct hierarchy *h)
+/* Our cgroup own seen through a mount at target of the tree's part root; NULL if it is not below root. */
+static char *dir_through_mount(const char *target, const char *root, const char *own)
 {
-	struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
+	char *dir;
+	size_t rl = STREQ(root, "/") ? 0 : strlen(root);
+	if (strncmp(own, root, rl) != 0 || (own[rl] != '/' && own[rl] != '\0'))
+		return NULL;   /* a bind mount of another part of the tree */
+	const char *below = own + rl;
+	return asprintf(&dir, "%s%s", target, STREQ(below, "/") ? "" : below) < 0 ? NULL : dir;
+}
+
+/*
+ * cgroup2 where systemd mounts it (unified and hybrid hosts), asked of the
+ * kernel (src/basic/statmount.h): a plain `run` needs no mount table, and
+ * so no libmount, at all.  Anything else: the mount table.
+ */
+static char *own_cgroup_dir_v2_fast(const struct hierarchy *h)
+{
+	static const char *const where[] = { "/sys/fs/cgroup", "/sys/fs/cgroup/unified" };
+	for (size_t i = 0; i < ELEMENTSOF(where); i++) {
+		struct lc_mount_info m;
+		char *dir = NULL;
+		if (lc_statmount_path(where[i], false, &m) <= 0)
+			continue;
+		if (STREQ(m.fs_type, "cgroup2") && STREQ(m.mnt_point, where[i]))
+			dir = dir_through_mount(where[i], m.mnt_root, h->own);
+		lc_mount_info_done(&m);
+		if (dir)
+			return dir;
+	}
+	return NULL;
+}
+
+/* Host path of our own cgroup in hierarchy h: its mount point plus our path below the mount's root. */
+static char *own_cgroup_dir(struct libmnt_table **tb, const struct hierarchy *h)
+{
 	struct libmnt_fs *fs;
-	char *dir = NULL;
+	char *dir = h->v2 ? own_cgroup_dir_v2_fast(h) : NULL;
+	if (dir)
+		return dir;
+	if (!*tb && !(*tb = mnt_new_table_from_file("/proc/self/mountinfo")))
+		return NULL;   /* read on first need only */
+	struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
 	if (!it)
 		return NULL;
-	while (!dir && mnt_table_next_fs(tb, it, &fs) == 0) {
+	while (!dir && mnt_table_next_fs(*tb, it, &fs) == 0) {
 		const char *type = mnt_fs_get_fstype(fs), *root = mnt_fs_get_root(fs);
 		if (!type || !root || !STREQ(type, h->v2 ? "cgroup2" : "cgroup"))
 			continue;
 		if (!h->v2 && !mount_has_controllers(fs, h->controllers))
 			continue;
-		size_t rl = STREQ(root, "/") ? 0 : strlen(root);
-		if (strncmp(h->own, root, rl) != 0 || (h->own[rl] != '/' && h->own[rl] != '\0'))
-			continue;   /* a bind mount of another part of the tree */
-		const char *below = h->own + rl;
-		if (asprintf(&dir, "%s%s", mnt_fs_get_target(fs), STREQ(below, "/") ? "" : below) < 0)
-			dir = NULL;
+		dir = dir_through_mount(mnt_fs_get_target(fs), root, h->own);
 	}
 	mnt_free_iter(it);
 	return dir;
@@ -374,19 +407,19 @@ int runner_cgroups_make(const char *store_id, const char *name, bool must_leave_
 		lc_err_set(err, "/proc/self/cgroup: %s", strerror(-r));
 		return must_leave_root ? r : 0;
 	}
-	struct libmnt_table *tb = mnt_new_table_from_file("/proc/self/mountinfo");
+	struct libmnt_table *tb = NULL;   /* the mount table, read by own_cgroup_dir if it needs it */
 	cg->dirs = calloc(n + 1, sizeof(char *));
 	cg->procs = calloc(n + 1, sizeof(int));
 	cg->mounts = calloc(n + 1, sizeof(int));
 	cg->ctrls = calloc(n + 1, sizeof(char *));
-	if (!tb || !cg->dirs || !cg->procs || !cg->mounts || !cg->ctrls) {
+	if (!cg->dirs || !cg->procs || !cg->mounts || !cg->ctrls) {
 		r = -ENOMEM;
 		goto out;
 	}
 	/* cgroup2 first: what it offers needs no v1 hierarchy. */
 	for (size_t i = 0; want && i < n; i++)
 		if (h[i].v2) {
-			_cleanup_free_ char *own_dir = own_cgroup_dir(tb, &h[i]);
+			_cleanup_free_ char *own_dir = own_cgroup_dir(&tb, &h[i]);
 			if (own_dir)
 				want_v1 &= ~v2_available(own_dir);
 		}
@@ -402,7 +435,7 @@ int runner_cgroups_make(const char *store_id, const char *name, bool must_leave_
 		 */
 		if (!h[i].v2 && !must_leave_root && !wanted)
 			continue;
-		_cleanup_free_ char *own_dir = own_cgroup_dir(tb, &h[i]);
+		_cleanup_free_ char *own_dir = own_cgroup_dir(&tb, &h[i]);
 		int mfd = -1;
 		if (!own_dir)
 			own_dir = own_cgroup_dir_detached(&h[i], &mfd);

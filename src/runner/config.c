@@ -8,7 +8,7 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <signal.h>
-#include <sys/capability.h>
+#include "src/runner/cap-dl.h"   /* libcap, loaded on first use */
 #include <sys/syscall.h>
 
 #include "src/runner/runner.h"

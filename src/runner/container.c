@@ -311,6 +311,18 @@ static int send_filter(enum seccomp_profile p, const char *runtime, int fd)
 	return r == -EPIPE ? 0 : r;   /* collect_start reports why the container went */
 }
 
+/*
+ * A container whose filter could not be built fails to start ("seccomp: Bad
+ * message"); the parent's reason (libseccomp missing, say) is the one line
+ * to show instead.
+ */
+static int filter_failed(int r, const char *why, char *errbuf, size_t errlen)
+{
+	if (r < 0 && why[0])
+		snprintf(errbuf, errlen, "%s", why);
+	return r;
+}
+
 /* The container's store: the last part of its runtime dir (RUNTIME/stores/ID). */
 static const char *store_id(const struct run_config *c)
 {
@@ -444,6 +456,7 @@ static int prepare_network(struct run_config *c, char *errbuf, size_t errlen)
 int runner_container_start(struct run_config *c, struct container *ret, char *errbuf, size_t errlen, int *exit_hint)
 {
 	int errpipe[2], bpfpipe[2], sv[2] = { -1, -1 }, sync[2] = { -1, -1 }, r;
+	char filter_err[600] = "";
 	/* No CLONE_NEWCGROUP: the container's first process makes it once in its own cgroups (cgroup.c). */
 	unsigned long long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
 	/* Which of the command's stdio are a pty of its own (console.c). */
@@ -520,7 +533,7 @@ int runner_container_start(struct run_config *c, struct container *ret, char *er
 		/* Meanwhile the container builds its root; an empty pipe tells it we failed. */
 		r = send_filter(c->boot ? SECCOMP_BOOT : SECCOMP_PLAIN, c->runtime, bpfpipe[1]);
 		if (r < 0)
-			lc_warn(&c->warn, "%s: seccomp filter: %s", c->name, strerror(-r));
+			snprintf(filter_err, sizeof(filter_err), "seccomp filter: %s", runner_seccomp_strerror(r));
 	}
 	close(bpfpipe[1]);
 	if (sv[1] >= 0)
@@ -546,7 +559,8 @@ int runner_container_start(struct run_config *c, struct container *ret, char *er
 		runner_network_release(c);
 		return net_r;
 	}
-	return collect_start(c, ret, errpipe[0], pty ? sv[0] : -1, &old, errbuf, errlen, exit_hint);
+	return filter_failed(collect_start(c, ret, errpipe[0], pty ? sv[0] : -1, &old, errbuf, errlen, exit_hint),
+			     filter_err, errbuf, errlen);
 }
 
 static int status_of(const struct run_config *c, const siginfo_t *si)
@@ -636,6 +650,7 @@ int runner_container_enter(struct run_config *c, int target, bool net, struct co
 		    int *exit_hint)
 {
 	int errpipe[2] = { -1, -1 }, bpfpipe[2] = { -1, -1 }, sv[2] = { -1, -1 };
+	char filter_err[600] = "";
 	runner_console_plan(c);
 	bool pty = c->pty_fds != 0;
 	sigset_t block = parent_signals(), old;
@@ -673,7 +688,7 @@ int runner_container_enter(struct run_config *c, int target, bool net, struct co
 	if (pid > 0) {
 		int r = send_filter(SECCOMP_PLAIN, c->runtime, bpfpipe[1]);
 		if (r < 0)
-			lc_warn(&c->warn, "%s: seccomp filter: %s", c->name, strerror(-r));
+			snprintf(filter_err, sizeof(filter_err), "seccomp filter: %s", runner_seccomp_strerror(r));
 	}
 	close(bpfpipe[1]);
 	if (pid < 0) {
@@ -686,5 +701,6 @@ int runner_container_enter(struct run_config *c, int target, bool net, struct co
 	}
 	ret->pid = pid;
 	ret->entered = true;
-	return collect_start(c, ret, errpipe[0], pty ? sv[0] : -1, &old, errbuf, errlen, exit_hint);
+	return filter_failed(collect_start(c, ret, errpipe[0], pty ? sv[0] : -1, &old, errbuf, errlen, exit_hint),
+			     filter_err, errbuf, errlen);
 }

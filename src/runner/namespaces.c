@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
+#include "src/runner/cap-dl.h"
 #include "src/runner/runner.h"
 
 /*
@@ -19,6 +20,13 @@
 pid_t runner_clone_into_namespaces(unsigned long long flags, int cgroup_fd, int *ret_pidfd)
 {
 	int pidfd = -1;
+	/*
+	 * Libraries are loaded on first use (src/basic/dlopen-lib.h); the
+	 * child drops capabilities with libcap after it entered the
+	 * container's root, where dlopen() would find the container's files.
+	 * So load it here, and have the child refuse to load anything.
+	 */
+	lc_dl_need(&lc_cap_lib);
 	struct clone_args args = {
 		.flags = flags | CLONE_PIDFD | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0),
 		.pidfd = (uint64_t)(uintptr_t)&pidfd,
@@ -28,6 +36,8 @@ pid_t runner_clone_into_namespaces(unsigned long long flags, int cgroup_fd, int 
 	long pid = syscall(SYS_clone3, &args, sizeof(args));
 	if (pid < 0)
 		return -errno;
+	if (pid == 0)
+		lc_dl_forbid();
 	if (pid > 0)
 		*ret_pidfd = pidfd;
 	return (pid_t)pid;

@@ -8,13 +8,13 @@
  * inside the container's namespace for the container's side.
  */
 #include <arpa/inet.h>
-#include <libmnl/libmnl.h>
 #include <net/if.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
 #include <time.h>
 
+#include "src/runner/mnl-dl.h"
 #include "src/runner/runner.h"
 
 struct nl {

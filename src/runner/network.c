@@ -298,7 +298,7 @@ static void retire_link(struct nl *nl, const char *runtime, const struct record 
  */
 static void record_undo(struct nl *nl, const char *runtime, const struct record *rec, bool own)
 {
-	nft_child_remove(rec->ports, rec->n_ports);
+	fw_child_remove(rec->ports, rec->n_ports);
 	if (nl && own && rec->host_if[0])
 		retire_link(nl, runtime, rec);
 	else if (nl && rec->host_if[0])
@@ -361,7 +361,7 @@ int runner_network_gc(const char *runtime, unsigned *n_removed, struct lc_err *e
 	if (r < 0)
 		return lc_err_ret(err, r, "network gc: %s", strerror(-r));
 	if (r == 0)
-		nft_table_remove();   /* nobody of ours has a network: the table goes too (see nft.c) */
+		fw_table_remove();   /* nobody of ours has a network: the table goes too (see nft.c) */
 	return 0;
 }
 
@@ -556,7 +556,7 @@ static int prepare_locked(struct run_config *c, struct nl *nl, struct record *re
 	if (rec->mode == NET_ZONE && (r = make_zone_bridge(nl, c->runtime, rec, err)) < 0)
 		return r;
 	if (rec->mode != NET_BRIDGE) {
-		if ((r = nft_child_add(c->name, rec->child_addr, rec->ports, rec->n_ports, err)) < 0)
+		if ((r = fw_child_add(c->name, rec->child_addr, rec->ports, rec->n_ports, err)) < 0)
 			return r;
 		if ((r = enable_ip_forward()) < 0)
 			return lc_err_ret(err, r, "net.ipv4.ip_forward: %s", strerror(-r));

@@ -120,8 +120,8 @@ int nl_route_each(struct nl *nl, int (*cb)(uint32_t dst, int len, void *data), v
 /* ---- nft.c (libnftables) ---- */
 
 /* The table if missing, and the child's forwarded ports. */
-int nft_child_add(const char *name, uint32_t child_addr, const struct net_port *ports, size_t n_ports, struct lc_err *err);
-/* Remove what nft_child_add added; missing elements are fine. */
-void nft_child_remove(const struct net_port *ports, size_t n_ports);
+int fw_child_add(const char *name, uint32_t child_addr, const struct net_port *ports, size_t n_ports, struct lc_err *err);
+/* Remove what fw_child_add added; missing elements are fine. */
+void fw_child_remove(const struct net_port *ports, size_t n_ports);
 /* Drop the whole table (`net gc`, when no child of ours has a network). */
-void nft_table_remove(void);
+void fw_table_remove(void);

@@ -29,13 +29,13 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
-#include <nftables/libnftables.h>
 #include <time.h>
 
+#include "src/runner/mnl-dl.h"
+#include "src/runner/nft-dl.h"
 #include "src/runner/runner.h"
 
 #define TABLE "inet layerctl"
@@ -161,7 +161,7 @@ static int table_exists(void)
 	return r;
 }
 
-int nft_child_add(const char *name, uint32_t child_addr, const struct net_port *ports, size_t n_ports, struct lc_err *err)
+int fw_child_add(const char *name, uint32_t child_addr, const struct net_port *ports, size_t n_ports, struct lc_err *err)
 {
 	_cleanup_(nft_freep) struct nft_ctx *c = NULL;
 	_cleanup_free_ char *pe = NULL, *cmd = NULL;
@@ -186,7 +186,7 @@ int nft_child_add(const char *name, uint32_t child_addr, const struct net_port *
 	return r;
 }
 
-void nft_child_remove(const struct net_port *ports, size_t n_ports)
+void fw_child_remove(const struct net_port *ports, size_t n_ports)
 {
 	if (n_ports == 0)
 		return;
@@ -199,7 +199,7 @@ void nft_child_remove(const struct net_port *ports, size_t n_ports)
 }
 
 /* Only when its map is empty: another store's children (records of their own) may still forward ports. */
-void nft_table_remove(void)
+void fw_table_remove(void)
 {
 	_cleanup_(nft_freep) struct nft_ctx *c = nft_open();
 	if (!c || nft_run(c, "list map " TABLE " ports", NULL) < 0)

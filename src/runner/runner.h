@@ -325,6 +325,8 @@ enum seccomp_profile {
 	SECCOMP_BOOT,   /* an init: reboot allowed (the kernel ends the PID namespace) */
 };
 int runner_seccomp_apply(enum seccomp_profile p);
+/* Text for a failure r of runner_seccomp_export_to: the loader's reason when libseccomp is missing. */
+const char *runner_seccomp_strerror(int r);
 /* Write the filter's BPF program to fd (cached in runtime when not NULL) / read one from fd and load it. */
 int runner_seccomp_export_to(enum seccomp_profile p, const char *runtime, int fd);
 int runner_seccomp_load_from(enum seccomp_profile p, int fd);

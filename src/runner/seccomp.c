@@ -29,7 +29,7 @@
 #include <linux/filter.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
-#include <seccomp.h>
+#include "src/runner/seccomp-dl.h"   /* libseccomp, loaded when the filter is built */
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -38,6 +38,7 @@
 #include <sys/utsname.h>
 #include <xxhash.h>
 
+#include "src/basic/fileio.h"
 #include "src/runner/runner.h"
 #include "src/store/store.h"
 
@@ -146,21 +147,33 @@ int runner_seccomp_apply(enum seccomp_profile p)
  * dir, keyed by all four, and afterwards just reads it back (when the
  * directory and the file can be trusted and the digest matches: see
  * cache_program); the container gets it over a pipe and only loads it.
+ *
+ * libseccomp is not even loaded to compute the key (seccomp-dl.h): it
+ * stands in the key as the version layerctl was built against plus the
+ * identity of /etc/ld.so.cache and $LD_LIBRARY_PATH, which decide which
+ * libseccomp.so.2 dlopen() would load — installing or upgrading a shared
+ * library runs ldconfig, which replaces that file, so an upgraded
+ * libseccomp (one that knows more syscall names) rebuilds the filter.
  */
 static char *cache_path(const char *runtime, enum seccomp_profile p)
 {
-	const struct scmp_version *v = seccomp_version();
 	struct utsname u;
-	struct stat st;
-	char key[512];
+	struct stat st, ld = {};
+	char key[1024];
 	uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
 	char *path;
+	const char *llp = getenv("LD_LIBRARY_PATH");
 
 	if (!runtime || uname(&u) < 0 || stat("/proc/self/exe", &st) < 0)
 		return NULL;
-	int n = snprintf(key, sizeof(key), "%d|%s|%u.%u.%u|%lx|%lx|%lld.%ld|%lld", (int)p, u.release,
-			 v->major, v->minor, v->micro, (unsigned long)st.st_dev, (unsigned long)st.st_ino,
-			 (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, (long long)st.st_size);
+	(void)stat("/etc/ld.so.cache", &ld);   /* none (static setups): zeros */
+	int n = snprintf(key, sizeof(key), "%d|%s|%u.%u.%u|%lx|%lx|%lld.%ld|%lld|%lx|%lx|%lld.%ld|%s", (int)p,
+			 u.release, SCMP_VER_MAJOR, SCMP_VER_MINOR, SCMP_VER_MICRO, (unsigned long)st.st_dev,
+			 (unsigned long)st.st_ino, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+			 (long long)st.st_size, (unsigned long)ld.st_dev, (unsigned long)ld.st_ino,
+			 (long long)ld.st_mtim.tv_sec, ld.st_mtim.tv_nsec, llp ? llp : "");
+	if (n < 0 || (size_t)n >= sizeof(key))
+		return NULL;   /* no cache rather than a key cut short */
 	for (int i = 0; i < n; i++)
 		h = (h ^ (unsigned char)key[i]) * 1099511628211ULL;
 	if (asprintf(&path, "%s/seccomp-%s-%016llx.bpf", runtime, p == SECCOMP_PLAIN ? "plain" : "boot",
@@ -216,6 +229,14 @@ static void prune_cache(int dfd, const char *keep)
 	closedir(d);
 }
 
+/* Why libseccomp could not be loaded, for runner_seccomp_strerror(). */
+static struct lc_err seccomp_dl_err;
+
+const char *runner_seccomp_strerror(int r)
+{
+	return r == -ENOPKG && seccomp_dl_err.msg[0] ? seccomp_dl_err.msg : strerror(-r);
+}
+
 static ssize_t build_bpf(enum seccomp_profile p, char **ret)
 {
 	_cleanup_(seccomp_freep) scmp_filter_ctx c = NULL;
@@ -223,6 +244,8 @@ static ssize_t build_bpf(enum seccomp_profile p, char **ret)
 	int r;
 	if (fd < 0)
 		return -errno;
+	if ((r = lc_dl_open(&lc_seccomp_lib, &seccomp_dl_err)) < 0)
+		return r;
 	if ((r = build_filter(p, &c)) < 0 || (r = seccomp_export_bpf(c, fd)) < 0)
 		return r;
 	if (lseek(fd, 0, SEEK_SET) < 0)
@@ -281,7 +304,8 @@ static int cache_write(int dfd, const char *name, const char *prog, size_t len)
 		return -ENOMEM;
 	memcpy(buf, &h, sizeof(h));
 	memcpy(buf + sizeof(h), prog, len);
-	return atomic_write_at(dfd, name, buf, sizeof(h) + len, 0600);
+	/* A cache in the runtime dir (tmpfs): atomic, no fsync; a lost or torn file is rebuilt. */
+	return lc_write_atomic(dfd, name, buf, sizeof(h) + len, 0600, false);
 }
 
 /* The cached program of p if the cache is trusted and intact: its length, else < 0 (*dfd: the trusted dir or -1). */

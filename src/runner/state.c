@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
+#include "src/basic/fileio.h"
 #include "src/runner/runner.h"
 #include "src/store/store.h"
 
@@ -90,7 +91,15 @@ int runner_state_write(const char *runtime, const char *name, const struct run_s
 			 "pid=%d\nmonitor=%d\nboot=%d\nkill_signal=%d\nprivate_network=%d\nstarted=%lld\npidns=%llu\n",
 			 (int)st->pid, (int)st->monitor, st->boot, st->kill_signal, st->private_network, st->started,
 			 st->pidns);
-	return atomic_write_at(dfd, "state", buf, n, 0644);
+	/*
+	 * Atomic (ps, stop and exec read it while we write) but not durable: no
+	 * fsync.  The runtime dir is a tmpfs (/run) that a power loss empties,
+	 * and what the file describes - a running container - does not survive
+	 * one either; a crash of layerctl alone loses nothing (the page cache
+	 * stays), and the run lock, not this file, says whether a child runs.
+	 * The two fsyncs cost more than the container's mounts (docs/runner.md).
+	 */
+	return lc_write_atomic(dfd, "state", buf, n, 0644, false);
 }
 
 int runner_state_read(const char *runtime, const char *name, struct run_state *st)

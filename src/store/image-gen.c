@@ -7,7 +7,6 @@
  * it, is read from the kernel's mount table every time (docs/store.md).
  */
 #include <fcntl.h>
-#include <libmount.h>
 #include <stdio.h>
 #include <linux/fs.h>
 #include <sys/file.h>
@@ -15,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 
+#include "src/basic/mount-dl.h"
 #include "diff/diff.h"
 #include "overlay/overlay.h"
 #include "src/store/image.h"

@@ -8,9 +8,7 @@
  * the import, the namespace dies with the process, the mount with the
  * namespace, and the loop device with its last user.
  */
-#include <blkid.h>
 #include <fcntl.h>
-#include <libmount.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +20,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "src/basic/mount-dl.h"
+#include "src/store/blkid-dl.h"
 #include "src/basic/testhook.h"
 #include "src/store/image.h"
 

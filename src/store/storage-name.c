@@ -5,12 +5,12 @@
  * on it; a file system without a block device (tmpfs, overlay, NFS) is
  * named by its mount table entry through libmount.
  */
-#include <blkid.h>
-#include <libmount.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include "src/basic/mount-dl.h"
+#include "src/store/blkid-dl.h"
 #include "src/store/store.h"
 
 static void blkid_freep(char **p) { free(*p); }

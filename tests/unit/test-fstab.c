@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fstab-gen: entries, the merge into an fstab file, atomic writes, unit names. */
 #include <fcntl.h>
-#include <libmount.h>
+#include "src/basic/mount-dl.h"   /* libmount, loaded on first use */
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/wait.h>

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Start-up speed (issue 16): every ratio of its aims, in one run.
+#
+#   run -- /bin/true      vs bwrap --unshare-all --proc /proc --dev /dev (same
+#                         overlay), pre-mounted and mounted on demand, and vs
+#                         systemd-nspawn                      aim >= 1.2x, >= 8x
+#   --version, child list, ps   vs a C program linked only against libc
+#                                                             aim <= 1.2x
+#   child create          vs layerctl --version               aim <= 2x
+#   base import of a directory (Debian minbase)  vs cp -a + sync -f of it,
+#                         IMPORTS rounds alternating, median ratio   aim >= 1x
+#   diff, cached second run vs first, every base file copied up   aim >= 5x,
+#                         or at least as fast as `git status` with the
+#                         untracked cache over the same upper dir
+#
+# The run/start-up commands share one hyperfine run (the machine's mood
+# changes between runs; ratios within a run are what count).
+#
+#   RUNS=300 IMPORTS=5 tests/bench/bench-startup.sh
+set -eu
+L=${LAYERCTL:?}
+RUNS=${RUNS:-200}
+WARMUP=${WARMUP:-20}
+IMPORTS=${IMPORTS:-5}
+CACHE=${BENCH_CACHE:-/var/cache/layerctl-bench}
+BUSYBOX=${BUSYBOX:-$(command -v busybox || echo /bin/busybox)}
+for tool in hyperfine bwrap systemd-nspawn cc git python3; do
+	command -v "$tool" >/dev/null || { echo "bench-startup: needs $tool (contrib/install-deps --bench)" >&2; exit 1; }
+done
+. "$(dirname "$0")/lib.sh"
+bench_setup startup
+
+# hyperfine medians (steadier than means on a shared machine), in seconds, of
+# every command of one run: medians CMD...
+# A command that fails once in thousands of runs (a race with another
+# process on the machine) would end the whole benchmark: its own output is
+# shown and the run is repeated once.
+medians() {
+	local try
+	for try in 1 2; do
+		if hyperfine -N --show-output --export-json "$tmp/hf.json" "$@" >"$tmp/hf.log" 2>&1; then
+			python3 -c 'import json,sys; print(" ".join("%.6f" % r["median"] for r in json.load(open(sys.argv[1]))["results"]))' "$tmp/hf.json"
+			return 0
+		fi
+		{ echo "bench-startup: a command failed (try $try); its last words:"
+		  grep -av 'Attempted to remove disk file system\|^NAME \|^[a-z] \|^ *$\|Time (\|Range (\|Benchmark \|Warning' "$tmp/hf.log" | tail -n 5; } >&2
+	done
+	return 1
+}
+ms() { python3 -c "print('%.2f' % (float('$1') * 1000))"; }
+ratio() { python3 -c "print('%.2f' % (float('$1') / float('$2')))"; }
+verdict() { python3 -c "print('met' if float('$1') $2 float('$3') else 'NOT met')"; }
+line() { printf '  %-58s %8sx  (aim %s%s: %s)\n' "$1" "$2" "$3" "$4" "$(verdict "$2" "$3" "$4")"; }
+
+# The libc-only program: what a process start costs on this machine.
+printf '#include <stdio.h>\nint main(void) { puts("hello"); return 0; }\n' >"$tmp/hello.c"
+cc -O2 -o "$tmp/hello" "$tmp/hello.c"
+
+# The busybox base (as bench-run.sh makes it); c mounted, d not.
+src=$tmp/src
+mkdir -p "$src"/{bin,sbin,etc,tmp,dev,proc,sys,run,root,usr}
+cp "$BUSYBOX" "$src/bin/busybox"
+for a in sh true cat ls; do ln -s busybox "$src/bin/$a"; done
+printf 'ID=busybox\nNAME=BusyBox\n' >"$src/etc/os-release"
+echo "root:x:0:0:root:/root:/bin/sh" >"$src/etc/passwd"
+$L -q base import bb "$src"
+$L -q child create c --base bb
+$L -q child create d --base bb
+$L -q mount c
+ROOT=$LAYERCTL_ROOT/children/c/root
+
+echo "== start-up, $RUNS runs each, one hyperfine run (medians) =="
+read -r t_run t_demand t_bwrap t_nspawn t_hello t_version t_list t_ps < <(medians --warmup "$WARMUP" -r "$RUNS" \
+	"$L run c -- /bin/true" \
+	"$L run d -- /bin/true" \
+	"bwrap --bind $ROOT / --proc /proc --dev /dev --unshare-all /bin/true" \
+	"systemd-nspawn --register=no --keep-unit -q -D $ROOT /bin/true" \
+	"$tmp/hello" \
+	"$L --version" \
+	"$L child list" \
+	"$L ps")
+read -r t_create t_version2 < <(medians --warmup 5 -r "$RUNS" --prepare "sh -c '$L -q child rm x 2>/dev/null; true'" \
+	"$L child create x --base bb" "$L --version")
+for v in run:"layerctl run c (pre-mounted)" demand:"layerctl run d (mounted on demand)" bwrap:"bwrap --unshare-all" \
+	nspawn:"systemd-nspawn" hello:"C program, libc only" version:"layerctl --version" list:"layerctl child list (2 children, 1 mounted)" \
+	ps:"layerctl ps" create:"layerctl child create (own run)" version2:"layerctl --version (same run as create)"; do
+	t=t_${v%%:*}
+	printf '  %-58s %8s ms\n' "${v#*:}" "$(ms "${!t}")"
+done
+echo "Ratios:"
+line "bwrap / run, pre-mounted" "$(ratio "$t_bwrap" "$t_run")" ">=" 1.2
+line "bwrap / run, mounted on demand" "$(ratio "$t_bwrap" "$t_demand")" ">=" 1.2
+line "systemd-nspawn / run, pre-mounted" "$(ratio "$t_nspawn" "$t_run")" ">=" 8
+line "systemd-nspawn / run, mounted on demand" "$(ratio "$t_nspawn" "$t_demand")" ">=" 8
+line "--version / libc-only program" "$(ratio "$t_version" "$t_hello")" "<=" 1.2
+line "child list / libc-only program" "$(ratio "$t_list" "$t_hello")" "<=" 1.2
+line "ps / libc-only program" "$(ratio "$t_ps" "$t_hello")" "<=" 1.2
+line "child create / --version" "$(ratio "$t_create" "$t_version2")" "<=" 2
+$L -q umount c
+
+# ---- base import vs cp -a + sync -f ----
+deb=$CACHE/minbase
+if [ ! -d "$deb" ]; then
+	mkdir -p "$CACHE"
+	if debootstrap --variant=minbase bookworm "$CACHE/minbase.tmp" http://deb.debian.org/debian >"$CACHE/debootstrap.log" 2>&1; then
+		mv "$CACHE/minbase.tmp" "$deb"
+	else
+		echo "NOTE: debootstrap failed (see $CACHE/debootstrap.log): importing /usr/share instead"
+		rm -rf "$CACHE/minbase.tmp"
+		deb=/usr/share
+	fi
+fi
+echo "== base import of $deb vs cp -a + sync -f, $IMPORTS rounds alternating =="
+cp -a "$deb" "$tmp/warm" && rm -rf "$tmp/warm"   # both start from a warm page cache
+clock() { local t0 t1; t0=$(now); "$@" >/dev/null; t1=$(now); python3 -c "print($t1 - $t0)"; }
+ratios=()
+for i in $(seq 1 "$IMPORTS"); do
+	ti=$(clock "$L" -q base import "imp$i" "$deb")
+	tc=$(clock sh -c 'cp -a "$1" "$2" && sync -f "$2"' sh "$deb" "$tmp/copy$i")
+	ratios+=("$(ratio "$tc" "$ti")")
+	printf '  round %d: import %.2f s, cp -a + sync -f %.2f s, ratio %s\n' "$i" "$ti" "$tc" "${ratios[-1]}"
+	[ "$i" -eq "$IMPORTS" ] || { $L -q base rm "imp$i"; rm -rf "$tmp/copy$i"; }
+done
+med=$(python3 -c 'import statistics,sys; print("%.2f" % statistics.median(map(float, sys.argv[1:])))' "${ratios[@]}")
+line "(cp -a + sync -f) / base import, median" "$med" ">=" 1
+rm -rf "$tmp/copy$IMPORTS"
+
+# ---- diff: cached second run, every base file copied up ----
+echo "== diff of a child whose every base file was copied up unchanged =="
+$L -q child create cu --base "imp$IMPORTS"
+$L -q mount cu
+python3 - "$LAYERCTL_ROOT/children/cu/root" <<'EOF'
+import os, sys
+for root, dirs, names in os.walk(sys.argv[1]):
+    for n in names:
+        p = os.path.join(root, n)
+        if os.path.isfile(p) and not os.path.islink(p) and os.access(p, os.W_OK):
+            with open(p, "r+b"):
+                pass
+EOF
+$L -q umount cu
+upper=$LAYERCTL_ROOT/children/cu/upper
+sleep 1   # past the hash cache's racy window
+read -r t_first < <(medians -r 5 --prepare "rm -f $LAYERCTL_ROOT/children/cu/hash-cache" "$L diff cu")
+$L diff cu >/dev/null || true
+# git status over the same upper dir, its repository outside it, the untracked cache on.
+g=(git --git-dir="$tmp/upper.git" --work-tree="$upper")
+"${g[@]}" init -q
+"${g[@]}" config core.untrackedCache true
+"${g[@]}" config core.fsmonitor false
+"${g[@]}" add -A >/dev/null 2>&1
+"${g[@]}" -c user.name=b -c user.email=b@b commit -qm base >/dev/null
+"${g[@]}" status --porcelain >/dev/null
+read -r t_second t_git < <(medians --warmup 2 -r 20 "$L diff cu" "git --git-dir=$tmp/upper.git --work-tree=$upper status --porcelain")
+printf '  %-58s %8s ms\n' "diff, first run (no hash cache)" "$(ms "$t_first")" "diff, second run (cached)" "$(ms "$t_second")" \
+	"git status (untracked cache), same upper dir" "$(ms "$t_git")"
+line "diff first / diff second" "$(ratio "$t_first" "$t_second")" ">=" 5
+line "git status / diff second" "$(ratio "$t_git" "$t_second")" ">=" 1
