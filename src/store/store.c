@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <xxhash.h>
 
 #include "src/store/uidrange.h"
@@ -492,27 +493,23 @@ static int check_real_dirs(struct store *s, const char *const *rels, struct lc_e
 #endif
 
 /*
- * What names one mounted file system for the probe cache: its type, its
- * device number and the ID of the mount.  A device number alone is not
- * enough: anonymous ones (tmpfs, overlayfs, btrfs subvolumes) are handed out
- * again as soon as they are freed, so a tmpfs unmounted and an overlayfs
- * mounted in its place can share one.  The unique mount ID (Linux 6.8) is
- * never reused until reboot; the older 32-bit one is, so without the unique
- * one there is no key and the probe always runs.  Returns 1 with a key, 0
- * without.
+ * What names one file system for the probe cache: its type, its device
+ * number and f_fsid.  Anonymous device numbers (tmpfs, overlayfs, btrfs
+ * subvolumes) are handed out again once freed, but a file system of another
+ * type in the old one's place has another key, and one of the same type
+ * answers the probe the same way.  Not the mount's ID: `run` mounts in a
+ * private mount namespace whose copies of the store's mount have IDs of
+ * their own, which made every run probe again and leave one more mark.
+ * Returns 1 with a key.
  */
 static int probe_cache_key(const char *dir, char *key, size_t size)
 {
 	struct statfs sfs;
-	struct statx stx;
-	if (statfs(dir, &sfs) < 0)
+	struct stat st;
+	if (statfs(dir, &sfs) < 0 || stat(dir, &st) < 0)
 		return -errno;
-	if (statx(AT_FDCWD, dir, 0, STATX_MNT_ID_UNIQUE, &stx) < 0)
-		return -errno;
-	if (!(stx.stx_mask & STATX_MNT_ID_UNIQUE))
-		return 0;
-	snprintf(key, size, "%lx-%x:%x-%llx", (unsigned long)sfs.f_type, stx.stx_dev_major, stx.stx_dev_minor,
-		 (unsigned long long)stx.stx_mnt_id);
+	snprintf(key, size, "%lx-%x:%x-%x%08x", (unsigned long)sfs.f_type, major(st.st_dev), minor(st.st_dev),
+		 (unsigned)sfs.f_fsid.__val[0], (unsigned)sfs.f_fsid.__val[1]);
 	return 1;
 }
 

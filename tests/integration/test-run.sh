@@ -28,6 +28,17 @@ test_exit_status_propagates() {
 	assert_eq "$rc" 1
 }
 
+# The storage probe's answer is kept per file system, also for runs, which
+# mount in a mount namespace of their own (with new mount IDs).
+test_storage_probe_is_remembered_across_runs() {
+	setup
+	local i
+	for i in 1 2 3; do $L run c -- /bin/true; done
+	$L mount c
+	$L umount c
+	assert_eq "$(find "$LAYERCTL_RUNTIME_DIR" -path '*/upper-fs-ok/*' | wc -l)" "1"
+}
+
 test_premounted_overlay_stays_mounted() {
 	setup
 	$L mount c
