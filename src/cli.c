@@ -280,3 +280,15 @@ int cli_dispatch_family(struct ctx *ctx, const struct cli_verb *family, int argc
 		return usage_error(family->name, "unknown subcommand '%s'", sub);
 	return v->fn(ctx, argc - 1, argv + 1);
 }
+
+/* Generation number argument: 1.., no sign, no junk. */
+int cli_parse_gen_arg(const char *cmd, const char *what, const char *arg, unsigned *ret)
+{
+	char *end;
+	errno = 0;
+	unsigned long g = strtoul(arg, &end, 10);
+	if (errno || *end || !*arg || g == 0 || g > UINT_MAX || arg[0] == '-' || arg[0] == '+')
+		return usage_error(cmd, "%s: '%s' is not a generation number", what, arg);
+	*ret = (unsigned)g;
+	return 0;
+}

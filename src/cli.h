@@ -66,3 +66,6 @@ struct cli_verb {
 const struct cli_verb *cli_find_verb(const struct cli_verb *table, const char *word);
 /* Run argv[1] of family (argv[0]): help, usage errors, then the subcommand with argv + 1. */
 int cli_dispatch_family(struct ctx *ctx, const struct cli_verb *family, int argc, char **argv);
+
+/* A generation number argument (1.., no sign, no junk) of option WHAT; a usage error otherwise. */
+int cli_parse_gen_arg(const char *cmd, const char *what, const char *arg, unsigned *ret);

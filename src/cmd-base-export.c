@@ -33,12 +33,8 @@ int cmd_base_export(struct ctx *ctx, int argc, char **argv)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (c == 'g') {
-			char *end;
-			errno = 0;
-			unsigned long g = strtoul(optarg, &end, 10);
-			if (errno || *end || !*optarg || g == 0 || g > UINT32_MAX || optarg[0] == '-')
-				return usage_error("base export", "--gen: '%s' is not a generation number", optarg);
-			gen = (unsigned)g;
+			if ((r = cli_parse_gen_arg("base export", "--gen", optarg, &gen)))
+				return r;
 		} else if (c == 'h') {
 			fputs(export_help, stdout);
 			return EXIT_OK;

@@ -52,12 +52,9 @@ static int parse_base_opts(int argc, char **argv, const char *cmd, const char *h
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (c == 'g') {
-			char *end;
-			errno = 0;
-			unsigned long g = strtoul(optarg, &end, 10);
-			if (errno || *end || !*optarg || g == 0 || g > UINT32_MAX || optarg[0] == '-')
-				return usage_error(cmd, "--gen: '%s' is not a generation number", optarg);
-			*gen = (unsigned)g;
+			int r = cli_parse_gen_arg(cmd, "--gen", optarg, gen);
+			if (r)
+				return r;
 		} else if (c == 'j' && allow_json)
 			*json = true;
 		else if (c == 'h') {

@@ -436,18 +436,6 @@ void base_show_generations(struct store *s, const struct base_info *b, struct js
 	kids_free(kids, nk);
 }
 
-/* Generation number argument: 1.., no sign, no junk. */
-int cli_parse_gen_arg(const char *cmd, const char *what, const char *arg, unsigned *ret)
-{
-	char *end;
-	errno = 0;
-	unsigned long g = strtoul(arg, &end, 10);
-	if (errno || *end || !*arg || g == 0 || g > UINT_MAX || arg[0] == '-' || arg[0] == '+')
-		return usage_error(cmd, "%s: '%s' is not a generation number", what, arg);
-	*ret = (unsigned)g;
-	return 0;
-}
-
 bool cli_base_has_gen(const struct base_info *b, unsigned g)
 {
 	for (size_t i = 0; i < b->n_gens; i++)

@@ -11,7 +11,6 @@
 #include "src/cli.h"
 
 /* Generation number argument: 1.., no sign, no junk; else a usage error "CMD: WHAT: ...". */
-int cli_parse_gen_arg(const char *cmd, const char *what, const char *arg, unsigned *ret);
 /* Has base b a generation g? */
 bool cli_base_has_gen(const struct base_info *b, unsigned g);
 /* The generation before gen: its recorded parent if it still exists, else the highest below it (0: none). */

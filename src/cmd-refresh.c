@@ -576,20 +576,16 @@ int cmd_refresh(struct ctx *ctx, int argc, char **argv)
 	};
 	struct refresh_opts o = { .policy = REFRESH_DEFAULT };
 	int c, r;
-	char *end;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'B': o.base = optarg; break;
 		case 'a': o.all = true; break;
-		case 't': {
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (!*optarg || *end || v == 0 || v > UINT_MAX)
-				return usage_error("refresh", "--to: '%s' is not a generation number", optarg);
-			o.to = (unsigned)v;
+		case 't':
+			if ((r = cli_parse_gen_arg("refresh", "--to", optarg, &o.to)))
+				return r;
 			break;
-		}
 		case 'n': o.dry_run = true; break;
 		case 'K':
 		case 'T': {
