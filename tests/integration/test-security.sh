@@ -399,9 +399,14 @@ count_v1_hierarchies() { NV1=$(grep -c '^[1-9][0-9]*:' /proc/self/cgroup); }
 # hierarchies mounted nowhere too, and a later test's counts include it.
 drop_test_hierarchy() {
 	grep -q " $T/hostcg " /proc/self/mountinfo || mount -t cgroup -o "none,name=lctest$$" lctest "$T/hostcg"
-	local left
-	left=$(find "$T/hostcg" -name layerctl)
-	find "$T/hostcg" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null || true
+	# Only this test's store: a container of another store started meanwhile
+	# (another test run on the machine) joins every hierarchy, this one too.
+	local left id
+	id=$(basename "$(dirname "$(ls -d "$LAYERCTL_RUNTIME_DIR"/stores/*/children)")")
+	left=$(find "$T/hostcg" -path "*/layerctl/$id")
+	find "$T/hostcg" -mindepth 1 -depth -type d ! -path "*/layerctl/*" ! -name layerctl -exec rmdir {} + 2>/dev/null || true
+	find "$T/hostcg" -depth -type d -path "*/layerctl/$id*" -exec rmdir {} + 2>/dev/null || true
+	rmdir "$T/hostcg/layerctl" 2>/dev/null || true
 	umount "$T/hostcg"
 	[ -z "$left" ] || fail "the container's cgroup was left: $left"
 }
