@@ -559,7 +559,11 @@ static int pick_children(struct ctx *ctx, const struct refresh_opts *o, int argc
 	return 0;
 }
 
-int cmd_refresh(struct ctx *ctx, int argc, char **argv)
+/* What parse_refresh_options returns when the command goes on (every exit code is >= 0). */
+#define REFRESH_GO_ON (-1)
+
+/* Fill *o from the options: REFRESH_GO_ON, or the exit code (--help, a bad option). */
+static int parse_refresh_options(int argc, char **argv, struct refresh_opts *o)
 {
 	static const struct option opts[] = {
 		{ "base", required_argument, NULL, 'B' },
@@ -574,51 +578,117 @@ int cmd_refresh(struct ctx *ctx, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	struct refresh_opts o = { .policy = REFRESH_DEFAULT };
 	int c, r;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'B': o.base = optarg; break;
-		case 'a': o.all = true; break;
+		case 'B': o->base = optarg; break;
+		case 'a': o->all = true; break;
 		case 't':
-			if ((r = cli_parse_gen_arg("refresh", "--to", optarg, &o.to)))
+			if ((r = cli_parse_gen_arg("refresh", "--to", optarg, &o->to)))
 				return r;
 			break;
-		case 'n': o.dry_run = true; break;
+		case 'n': o->dry_run = true; break;
 		case 'K':
 		case 'T': {
 			enum refresh_policy p = c == 'K' ? REFRESH_KEEP_CHILD : REFRESH_TAKE_BASE;
-			if (o.policy != REFRESH_DEFAULT && o.policy != p)
+			if (o->policy != REFRESH_DEFAULT && o->policy != p)
 				return usage_error("refresh", "--keep-child and --take-base exclude each other");
-			o.policy = p;
+			o->policy = p;
 			break;
 		}
-		case 'R': o.restart = true; break;
-		case 'U': o.undo = true; break;
-		case 'j': o.json = true; break;
+		case 'R': o->restart = true; break;
+		case 'U': o->undo = true; break;
+		case 'j': o->json = true; break;
 		case 'h': fputs(refresh_help, stdout); return EXIT_OK;
 		default: return usage_error("refresh", "unknown option");
 		}
 	}
-	int n_args = argc - optind;
-	if (o.undo) {
-		if (o.all || o.base || o.to || o.dry_run || o.policy != REFRESH_DEFAULT)
+	return REFRESH_GO_ON;
+}
+
+/* The options that exclude each other, and the CHILD arguments they need: 0 or the exit code. */
+static int check_refresh_args(const struct refresh_opts *o, int n_args)
+{
+	if (o->undo) {
+		if (o->all || o->base || o->to || o->dry_run || o->policy != REFRESH_DEFAULT)
 			return usage_error("refresh", "--undo takes one CHILD (and --restart, --json)");
 		if (n_args != 1)
 			return usage_error("refresh", "--undo needs exactly one CHILD");
-	} else if ((o.all || o.base) && n_args > 0)
+	} else if ((o->all || o->base) && n_args > 0)
 		return usage_error("refresh", "CHILD names, --base and --all exclude each other");
-	else if (o.all && o.base)
+	else if (o->all && o->base)
 		return usage_error("refresh", "--base and --all exclude each other");
-	else if (!o.all && !o.base && n_args == 0)
+	else if (!o->all && !o->base && n_args == 0)
 		return usage_error("refresh", "needs CHILD..., --base NAME or --all");
-	if (o.base) {
+	if (o->base) {
 		const char *why;
-		if (name_validate(o.base, &why) < 0)
-			return log_fail(EXIT_FAIL, "refresh: base name '%s': %s", o.base, why);
+		if (name_validate(o->base, &why) < 0)
+			return log_fail(EXIT_FAIL, "refresh: base name '%s': %s", o->base, why);
 	}
+	return 0;
+}
+
+/* Several children: "Refreshing: 3 of 100 children" between their result lines; returns how many. */
+static size_t children_progress_begin(struct progress *bar, const struct refresh_opts *o, char **names)
+{
+	size_t total = 0;
+	for (char **p = names; *p; p++)
+		total++;
+	progress_begin(bar, o->dry_run ? "Checking" : "Refreshing");
+	bar->unit = "children";
+	bar->count_only = true;
+	if (total < 2)
+		bar->cb.fn = NULL;
+	return total;
+}
+
+/* Refresh each of names (freed here) and sum up: the exit code. */
+static int refresh_children(struct ctx *ctx, const struct refresh_opts *o, char **names)
+{
+	struct delta_cache cache = {};
+	struct json j;
+	size_t failed = 0, done = 0, current = 0;
+	if (o->json) {
+		json_init(&j, stdout);
+		json_begin_array(&j);
+	}
+	struct progress bar;
+	size_t total = children_progress_begin(&bar, o, names);
+	for (char **p = names; *p; p++) {
+		progress_clear(&bar);
+		enum outcome oc = refresh_one(ctx, o, &cache, *p, o->json ? &j : NULL);
+		failed += oc == FAILED;
+		done += oc == DONE;
+		current += oc == UP_TO_DATE;
+		lc_progress_report(&bar.cb, (uint64_t)(p - names + 1), 0, total, 0);
+	}
+	progress_done(&bar);
+	if (o->json) {
+		json_end_array(&j);
+		json_done(&j);
+	} else if (!names[0])
+		log_info("No children to refresh.");
+	else if (names[1])
+		log_info("%s %zu children, %zu already up to date, %zu failed.", o->dry_run ? "Would refresh" : "Refreshed",
+			 done, current, failed);
+	delta_cache_done(&cache);
+	strv_free(names);
+	fflush(stdout);
+	return failed ? EXIT_FAIL : EXIT_OK;
+}
+
+int cmd_refresh(struct ctx *ctx, int argc, char **argv)
+{
+	struct refresh_opts o = { .policy = REFRESH_DEFAULT };
+	int r;
+
+	if ((r = parse_refresh_options(argc, argv, &o)) != REFRESH_GO_ON)
+		return r;
+	int n_args = argc - optind;
+	if ((r = check_refresh_args(&o, n_args)))
+		return r;
 	if ((r = ctx_store(ctx, false)))
 		return r;
 	if (o.undo)
@@ -628,6 +698,7 @@ int cmd_refresh(struct ctx *ctx, int argc, char **argv)
 	if ((r = pick_children(ctx, &o, n_args, argv + optind, &names)) < 0)
 		return log_fail(EXIT_FAIL, "refresh: listing children: %s", strerror(-r));
 	if (o.base && !names[0]) {
+		/* No child of the base: an error only when the base itself is missing. */
 		struct base_info b;
 		struct lc_err err = { "" };
 		if (store_base_load(&ctx->store, o.base, &b, &err) < 0) {
@@ -636,42 +707,5 @@ int cmd_refresh(struct ctx *ctx, int argc, char **argv)
 		}
 		base_info_done(&b);
 	}
-	struct delta_cache cache = {};
-	struct json j;
-	size_t failed = 0, done = 0, current = 0;
-	if (o.json) {
-		json_init(&j, stdout);
-		json_begin_array(&j);
-	}
-	/* Several children: "Refreshing: 3 of 100 children" between their result lines. */
-	struct progress bar;
-	size_t total = 0;
-	for (char **p = names; *p; p++)
-		total++;
-	progress_begin(&bar, o.dry_run ? "Checking" : "Refreshing");
-	bar.unit = "children";
-	bar.count_only = true;
-	if (total < 2)
-		bar.cb.fn = NULL;
-	for (char **p = names; *p; p++) {
-		progress_clear(&bar);
-		enum outcome oc = refresh_one(ctx, &o, &cache, *p, o.json ? &j : NULL);
-		failed += oc == FAILED;
-		done += oc == DONE;
-		current += oc == UP_TO_DATE;
-		lc_progress_report(&bar.cb, (uint64_t)(p - names + 1), 0, total, 0);
-	}
-	progress_done(&bar);
-	if (o.json) {
-		json_end_array(&j);
-		json_done(&j);
-	} else if (!names[0])
-		log_info("No children to refresh.");
-	else if (names[1])
-		log_info("%s %zu children, %zu already up to date, %zu failed.", o.dry_run ? "Would refresh" : "Refreshed",
-			 done, current, failed);
-	delta_cache_done(&cache);
-	strv_free(names);
-	fflush(stdout);
-	return failed ? EXIT_FAIL : EXIT_OK;
+	return refresh_children(ctx, &o, names);
 }
