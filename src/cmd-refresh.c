@@ -363,6 +363,83 @@ static unsigned target_generation(struct ctx *ctx, const char *cmd, const struct
 	return want;
 }
 
+static void report_up_to_date(const char *name, const struct child_info *c, unsigned to, struct json *j)
+{
+	if (j) {
+		json_begin_object(j);
+		json_kv_string(j, "child", name);
+		json_kv_string(j, "base", c->base);
+		json_kv_uint(j, "from", c->gen);
+		json_kv_uint(j, "to", to);
+		json_kv_string(j, "status", "up-to-date");
+		json_end_object(j);
+	} else
+		log_info("Child %s is already on generation %u of %s.", name, to, c->base);
+}
+
+static void report_refreshed(struct ctx *ctx, const char *name, const struct child_info *c,
+			     const struct refresh_plan *plan, bool dry_run, struct json *j)
+{
+	if (j) {
+		json_begin_object(j);
+		json_kv_string(j, "child", name);
+		json_kv_string(j, "base", c->base);
+		json_kv_uint(j, "from", plan->from);
+		json_kv_uint(j, "to", plan->to);
+		json_kv_string(j, "status", dry_run ? "dry-run" : "refreshed");
+		json_plan(ctx, j, plan);
+		json_end_object(j);
+	} else {
+		print_plan_text(ctx, plan, dry_run);
+		fflush(stdout); /* the paths before the summary on stderr, when both go to one pipe */
+		summary_line(plan, dry_run);
+	}
+}
+
+/* The reason went to stderr; the array still has one object per child. */
+static void report_failed(const char *name, struct json *j)
+{
+	json_begin_object(j);
+	json_kv_string(j, "child", name);
+	json_kv_string(j, "status", "failed");
+	json_end_object(j);
+}
+
+/* Change the locked child as planned, its overlay unmounted meanwhile: 0 or -1 (said). */
+static int apply_plan(struct ctx *ctx, const struct refresh_opts *o, const char *name, struct child_info *c,
+		      const struct refresh_delta *d, struct refresh_plan *plan, struct lc_err *err)
+{
+	int mounted, r;
+
+	if (child_is_running(ctx, name)) {
+		log_error("refresh %s: the child started running meanwhile; not refreshed", name);
+		return -1;
+	}
+	if ((mounted = umount_for_change(ctx, "refresh", c)) < 0)
+		return -1;
+	/* A user-namespace child: refreshed unshifted, planned again for that (src/run-userns.c). */
+	struct uid_range shift;
+	if ((r = cli_userns_unshift(ctx, "refresh", c, &shift)) < 0) {
+		if (mounted)
+			remount(ctx, "refresh", name);
+		return -1;
+	}
+	if (r > 0) {
+		refresh_plan_done(plan);
+		r = refresh_plan(&ctx->store, c, d, o->policy, plan, err);
+	}
+	if (r >= 0)
+		r = refresh_apply(&ctx->store, c, plan, err);
+	cli_userns_reshift(ctx, "refresh", name, shift);
+	if (mounted)
+		remount(ctx, "refresh", name);
+	if (r < 0) {
+		log_error("refresh %s: %s (the child stays on generation %u)", name, lc_err_msg(err, r), c->gen);
+		return -1;
+	}
+	return 0;
+}
+
 static enum outcome refresh_one(struct ctx *ctx, const struct refresh_opts *o, struct delta_cache *cache,
 				const char *name, struct json *j)
 {
@@ -371,7 +448,7 @@ static enum outcome refresh_one(struct ctx *ctx, const struct refresh_opts *o, s
 	struct refresh_plan plan = {};
 	const struct refresh_delta *d;
 	bool stopped = false;
-	int mounted = 0, r;
+	int r;
 	enum outcome ret = FAILED;
 
 	if (!o->dry_run && stop_for_restart(ctx, "refresh", name, o->restart, &stopped) < 0)
@@ -382,16 +459,7 @@ static enum outcome refresh_one(struct ctx *ctx, const struct refresh_opts *o, s
 	if (!to)
 		goto out;
 	if (l.c.gen == to) {
-		if (j) {
-			json_begin_object(j);
-			json_kv_string(j, "child", name);
-			json_kv_string(j, "base", l.c.base);
-			json_kv_uint(j, "from", l.c.gen);
-			json_kv_uint(j, "to", to);
-			json_kv_string(j, "status", "up-to-date");
-			json_end_object(j);
-		} else
-			log_info("Child %s is already on generation %u of %s.", name, to, l.c.base);
+		report_up_to_date(name, &l.c, to, j);
 		ret = UP_TO_DATE;
 		goto out;
 	}
@@ -407,57 +475,13 @@ static enum outcome refresh_one(struct ctx *ctx, const struct refresh_opts *o, s
 			log_hint("the child stays on generation %u, nothing was changed", l.c.gen);
 		goto out;
 	}
-	if (!o->dry_run) {
-		if (child_is_running(ctx, name)) {
-			log_error("refresh %s: the child started running meanwhile; not refreshed", name);
-			goto out;
-		}
-		if ((mounted = umount_for_change(ctx, "refresh", &l.c)) < 0)
-			goto out;
-		/* A user-namespace child: refreshed unshifted, planned again for that (src/run-userns.c). */
-		struct uid_range shift;
-		if ((r = cli_userns_unshift(ctx, "refresh", &l.c, &shift)) < 0) {
-			if (mounted)
-				remount(ctx, "refresh", name);
-			goto out;
-		}
-		if (r > 0) {
-			refresh_plan_done(&plan);
-			r = refresh_plan(&ctx->store, &l.c, d, o->policy, &plan, &err);
-		}
-		if (r >= 0)
-			r = refresh_apply(&ctx->store, &l.c, &plan, &err);
-		cli_userns_reshift(ctx, "refresh", name, shift);
-		if (mounted)
-			remount(ctx, "refresh", name);
-		if (r < 0) {
-			log_error("refresh %s: %s (the child stays on generation %u)", name, lc_err_msg(&err, r), l.c.gen);
-			goto out;
-		}
-	}
-	if (j) {
-		json_begin_object(j);
-		json_kv_string(j, "child", name);
-		json_kv_string(j, "base", l.c.base);
-		json_kv_uint(j, "from", plan.from);
-		json_kv_uint(j, "to", plan.to);
-		json_kv_string(j, "status", o->dry_run ? "dry-run" : "refreshed");
-		json_plan(ctx, j, &plan);
-		json_end_object(j);
-	} else {
-		print_plan_text(ctx, &plan, o->dry_run);
-		fflush(stdout); /* the paths before the summary on stderr, when both go to one pipe */
-		summary_line(&plan, o->dry_run);
-	}
+	if (!o->dry_run && apply_plan(ctx, o, name, &l.c, d, &plan, &err) < 0)
+		goto out;
+	report_refreshed(ctx, name, &l.c, &plan, o->dry_run, j);
 	ret = DONE;
 out:
-	if (ret == FAILED && j) {
-		/* The reason went to stderr; the array still has one object per child. */
-		json_begin_object(j);
-		json_kv_string(j, "child", name);
-		json_kv_string(j, "status", "failed");
-		json_end_object(j);
-	}
+	if (ret == FAILED && j)
+		report_failed(name, j);
 	refresh_plan_done(&plan);
 	locked_child_done(&l);
 	if (stopped)
