@@ -363,6 +363,83 @@ static unsigned target_generation(struct ctx *ctx, const char *cmd, const struct
 	return want;
 }
 
+static void report_up_to_date(const char *name, const struct child_info *c, unsigned to, struct json *j)
+{
+	if (j) {
+		json_begin_object(j);
+		json_kv_string(j, "child", name);
+		json_kv_string(j, "base", c->base);
+		json_kv_uint(j, "from", c->gen);
+		json_kv_uint(j, "to", to);
+		json_kv_string(j, "status", "up-to-date");
+		json_end_object(j);
+	} else
+		log_info("Child %s is already on generation %u of %s.", name, to, c->base);
+}
+
+static void report_refreshed(struct ctx *ctx, const char *name, const struct child_info *c,
+			     const struct refresh_plan *plan, bool dry_run, struct json *j)
+{
+	if (j) {
+		json_begin_object(j);
+		json_kv_string(j, "child", name);
+		json_kv_string(j, "base", c->base);
+		json_kv_uint(j, "from", plan->from);
+		json_kv_uint(j, "to", plan->to);
+		json_kv_string(j, "status", dry_run ? "dry-run" : "refreshed");
+		json_plan(ctx, j, plan);
+		json_end_object(j);
+	} else {
+		print_plan_text(ctx, plan, dry_run);
+		fflush(stdout); /* the paths before the summary on stderr, when both go to one pipe */
+		summary_line(plan, dry_run);
+	}
+}
+
+/* The reason went to stderr; the array still has one object per child. */
+static void report_failed(const char *name, struct json *j)
+{
+	json_begin_object(j);
+	json_kv_string(j, "child", name);
+	json_kv_string(j, "status", "failed");
+	json_end_object(j);
+}
+
+/* Change the locked child as planned, its overlay unmounted meanwhile: 0 or -1 (said). */
+static int apply_plan(struct ctx *ctx, const struct refresh_opts *o, const char *name, struct child_info *c,
+		      const struct refresh_delta *d, struct refresh_plan *plan, struct lc_err *err)
+{
+	int mounted, r;
+
+	if (child_is_running(ctx, name)) {
+		log_error("refresh %s: the child started running meanwhile; not refreshed", name);
+		return -1;
+	}
+	if ((mounted = umount_for_change(ctx, "refresh", c)) < 0)
+		return -1;
+	/* A user-namespace child: refreshed unshifted, planned again for that (src/run-userns.c). */
+	struct uid_range shift;
+	if ((r = cli_userns_unshift(ctx, "refresh", c, &shift)) < 0) {
+		if (mounted)
+			remount(ctx, "refresh", name);
+		return -1;
+	}
+	if (r > 0) {
+		refresh_plan_done(plan);
+		r = refresh_plan(&ctx->store, c, d, o->policy, plan, err);
+	}
+	if (r >= 0)
+		r = refresh_apply(&ctx->store, c, plan, err);
+	cli_userns_reshift(ctx, "refresh", name, shift);
+	if (mounted)
+		remount(ctx, "refresh", name);
+	if (r < 0) {
+		log_error("refresh %s: %s (the child stays on generation %u)", name, lc_err_msg(err, r), c->gen);
+		return -1;
+	}
+	return 0;
+}
+
 static enum outcome refresh_one(struct ctx *ctx, const struct refresh_opts *o, struct delta_cache *cache,
 				const char *name, struct json *j)
 {
@@ -371,7 +448,7 @@ static enum outcome refresh_one(struct ctx *ctx, const struct refresh_opts *o, s
 	struct refresh_plan plan = {};
 	const struct refresh_delta *d;
 	bool stopped = false;
-	int mounted = 0, r;
+	int r;
 	enum outcome ret = FAILED;
 
 	if (!o->dry_run && stop_for_restart(ctx, "refresh", name, o->restart, &stopped) < 0)
@@ -382,16 +459,7 @@ static enum outcome refresh_one(struct ctx *ctx, const struct refresh_opts *o, s
 	if (!to)
 		goto out;
 	if (l.c.gen == to) {
-		if (j) {
-			json_begin_object(j);
-			json_kv_string(j, "child", name);
-			json_kv_string(j, "base", l.c.base);
-			json_kv_uint(j, "from", l.c.gen);
-			json_kv_uint(j, "to", to);
-			json_kv_string(j, "status", "up-to-date");
-			json_end_object(j);
-		} else
-			log_info("Child %s is already on generation %u of %s.", name, to, l.c.base);
+		report_up_to_date(name, &l.c, to, j);
 		ret = UP_TO_DATE;
 		goto out;
 	}
@@ -407,57 +475,13 @@ static enum outcome refresh_one(struct ctx *ctx, const struct refresh_opts *o, s
 			log_hint("the child stays on generation %u, nothing was changed", l.c.gen);
 		goto out;
 	}
-	if (!o->dry_run) {
-		if (child_is_running(ctx, name)) {
-			log_error("refresh %s: the child started running meanwhile; not refreshed", name);
-			goto out;
-		}
-		if ((mounted = umount_for_change(ctx, "refresh", &l.c)) < 0)
-			goto out;
-		/* A user-namespace child: refreshed unshifted, planned again for that (src/run-userns.c). */
-		struct uid_range shift;
-		if ((r = cli_userns_unshift(ctx, "refresh", &l.c, &shift)) < 0) {
-			if (mounted)
-				remount(ctx, "refresh", name);
-			goto out;
-		}
-		if (r > 0) {
-			refresh_plan_done(&plan);
-			r = refresh_plan(&ctx->store, &l.c, d, o->policy, &plan, &err);
-		}
-		if (r >= 0)
-			r = refresh_apply(&ctx->store, &l.c, &plan, &err);
-		cli_userns_reshift(ctx, "refresh", name, shift);
-		if (mounted)
-			remount(ctx, "refresh", name);
-		if (r < 0) {
-			log_error("refresh %s: %s (the child stays on generation %u)", name, lc_err_msg(&err, r), l.c.gen);
-			goto out;
-		}
-	}
-	if (j) {
-		json_begin_object(j);
-		json_kv_string(j, "child", name);
-		json_kv_string(j, "base", l.c.base);
-		json_kv_uint(j, "from", plan.from);
-		json_kv_uint(j, "to", plan.to);
-		json_kv_string(j, "status", o->dry_run ? "dry-run" : "refreshed");
-		json_plan(ctx, j, &plan);
-		json_end_object(j);
-	} else {
-		print_plan_text(ctx, &plan, o->dry_run);
-		fflush(stdout); /* the paths before the summary on stderr, when both go to one pipe */
-		summary_line(&plan, o->dry_run);
-	}
+	if (!o->dry_run && apply_plan(ctx, o, name, &l.c, d, &plan, &err) < 0)
+		goto out;
+	report_refreshed(ctx, name, &l.c, &plan, o->dry_run, j);
 	ret = DONE;
 out:
-	if (ret == FAILED && j) {
-		/* The reason went to stderr; the array still has one object per child. */
-		json_begin_object(j);
-		json_kv_string(j, "child", name);
-		json_kv_string(j, "status", "failed");
-		json_end_object(j);
-	}
+	if (ret == FAILED && j)
+		report_failed(name, j);
 	refresh_plan_done(&plan);
 	locked_child_done(&l);
 	if (stopped)
@@ -559,7 +583,11 @@ static int pick_children(struct ctx *ctx, const struct refresh_opts *o, int argc
 	return 0;
 }
 
-int cmd_refresh(struct ctx *ctx, int argc, char **argv)
+/* What parse_refresh_options returns when the command goes on (every exit code is >= 0). */
+#define REFRESH_GO_ON (-1)
+
+/* Fill *o from the options: REFRESH_GO_ON, or the exit code (--help, a bad option). */
+static int parse_refresh_options(int argc, char **argv, struct refresh_opts *o)
 {
 	static const struct option opts[] = {
 		{ "base", required_argument, NULL, 'B' },
@@ -574,51 +602,117 @@ int cmd_refresh(struct ctx *ctx, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	struct refresh_opts o = { .policy = REFRESH_DEFAULT };
 	int c, r;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'B': o.base = optarg; break;
-		case 'a': o.all = true; break;
+		case 'B': o->base = optarg; break;
+		case 'a': o->all = true; break;
 		case 't':
-			if ((r = cli_parse_gen_arg("refresh", "--to", optarg, &o.to)))
+			if ((r = cli_parse_gen_arg("refresh", "--to", optarg, &o->to)))
 				return r;
 			break;
-		case 'n': o.dry_run = true; break;
+		case 'n': o->dry_run = true; break;
 		case 'K':
 		case 'T': {
 			enum refresh_policy p = c == 'K' ? REFRESH_KEEP_CHILD : REFRESH_TAKE_BASE;
-			if (o.policy != REFRESH_DEFAULT && o.policy != p)
+			if (o->policy != REFRESH_DEFAULT && o->policy != p)
 				return usage_error("refresh", "--keep-child and --take-base exclude each other");
-			o.policy = p;
+			o->policy = p;
 			break;
 		}
-		case 'R': o.restart = true; break;
-		case 'U': o.undo = true; break;
-		case 'j': o.json = true; break;
+		case 'R': o->restart = true; break;
+		case 'U': o->undo = true; break;
+		case 'j': o->json = true; break;
 		case 'h': fputs(refresh_help, stdout); return EXIT_OK;
 		default: return usage_error("refresh", "unknown option");
 		}
 	}
-	int n_args = argc - optind;
-	if (o.undo) {
-		if (o.all || o.base || o.to || o.dry_run || o.policy != REFRESH_DEFAULT)
+	return REFRESH_GO_ON;
+}
+
+/* The options that exclude each other, and the CHILD arguments they need: 0 or the exit code. */
+static int check_refresh_args(const struct refresh_opts *o, int n_args)
+{
+	if (o->undo) {
+		if (o->all || o->base || o->to || o->dry_run || o->policy != REFRESH_DEFAULT)
 			return usage_error("refresh", "--undo takes one CHILD (and --restart, --json)");
 		if (n_args != 1)
 			return usage_error("refresh", "--undo needs exactly one CHILD");
-	} else if ((o.all || o.base) && n_args > 0)
+	} else if ((o->all || o->base) && n_args > 0)
 		return usage_error("refresh", "CHILD names, --base and --all exclude each other");
-	else if (o.all && o.base)
+	else if (o->all && o->base)
 		return usage_error("refresh", "--base and --all exclude each other");
-	else if (!o.all && !o.base && n_args == 0)
+	else if (!o->all && !o->base && n_args == 0)
 		return usage_error("refresh", "needs CHILD..., --base NAME or --all");
-	if (o.base) {
+	if (o->base) {
 		const char *why;
-		if (name_validate(o.base, &why) < 0)
-			return log_fail(EXIT_FAIL, "refresh: base name '%s': %s", o.base, why);
+		if (name_validate(o->base, &why) < 0)
+			return log_fail(EXIT_FAIL, "refresh: base name '%s': %s", o->base, why);
 	}
+	return 0;
+}
+
+/* Several children: "Refreshing: 3 of 100 children" between their result lines; returns how many. */
+static size_t children_progress_begin(struct progress *bar, const struct refresh_opts *o, char **names)
+{
+	size_t total = 0;
+	for (char **p = names; *p; p++)
+		total++;
+	progress_begin(bar, o->dry_run ? "Checking" : "Refreshing");
+	bar->unit = "children";
+	bar->count_only = true;
+	if (total < 2)
+		bar->cb.fn = NULL;
+	return total;
+}
+
+/* Refresh each of names (freed here) and sum up: the exit code. */
+static int refresh_children(struct ctx *ctx, const struct refresh_opts *o, char **names)
+{
+	struct delta_cache cache = {};
+	struct json j;
+	size_t failed = 0, done = 0, current = 0;
+	if (o->json) {
+		json_init(&j, stdout);
+		json_begin_array(&j);
+	}
+	struct progress bar;
+	size_t total = children_progress_begin(&bar, o, names);
+	for (char **p = names; *p; p++) {
+		progress_clear(&bar);
+		enum outcome oc = refresh_one(ctx, o, &cache, *p, o->json ? &j : NULL);
+		failed += oc == FAILED;
+		done += oc == DONE;
+		current += oc == UP_TO_DATE;
+		lc_progress_report(&bar.cb, (uint64_t)(p - names + 1), 0, total, 0);
+	}
+	progress_done(&bar);
+	if (o->json) {
+		json_end_array(&j);
+		json_done(&j);
+	} else if (!names[0])
+		log_info("No children to refresh.");
+	else if (names[1])
+		log_info("%s %zu children, %zu already up to date, %zu failed.", o->dry_run ? "Would refresh" : "Refreshed",
+			 done, current, failed);
+	delta_cache_done(&cache);
+	strv_free(names);
+	fflush(stdout);
+	return failed ? EXIT_FAIL : EXIT_OK;
+}
+
+int cmd_refresh(struct ctx *ctx, int argc, char **argv)
+{
+	struct refresh_opts o = { .policy = REFRESH_DEFAULT };
+	int r;
+
+	if ((r = parse_refresh_options(argc, argv, &o)) != REFRESH_GO_ON)
+		return r;
+	int n_args = argc - optind;
+	if ((r = check_refresh_args(&o, n_args)))
+		return r;
 	if ((r = ctx_store(ctx, false)))
 		return r;
 	if (o.undo)
@@ -628,6 +722,7 @@ int cmd_refresh(struct ctx *ctx, int argc, char **argv)
 	if ((r = pick_children(ctx, &o, n_args, argv + optind, &names)) < 0)
 		return log_fail(EXIT_FAIL, "refresh: listing children: %s", strerror(-r));
 	if (o.base && !names[0]) {
+		/* No child of the base: an error only when the base itself is missing. */
 		struct base_info b;
 		struct lc_err err = { "" };
 		if (store_base_load(&ctx->store, o.base, &b, &err) < 0) {
@@ -636,42 +731,5 @@ int cmd_refresh(struct ctx *ctx, int argc, char **argv)
 		}
 		base_info_done(&b);
 	}
-	struct delta_cache cache = {};
-	struct json j;
-	size_t failed = 0, done = 0, current = 0;
-	if (o.json) {
-		json_init(&j, stdout);
-		json_begin_array(&j);
-	}
-	/* Several children: "Refreshing: 3 of 100 children" between their result lines. */
-	struct progress bar;
-	size_t total = 0;
-	for (char **p = names; *p; p++)
-		total++;
-	progress_begin(&bar, o.dry_run ? "Checking" : "Refreshing");
-	bar.unit = "children";
-	bar.count_only = true;
-	if (total < 2)
-		bar.cb.fn = NULL;
-	for (char **p = names; *p; p++) {
-		progress_clear(&bar);
-		enum outcome oc = refresh_one(ctx, &o, &cache, *p, o.json ? &j : NULL);
-		failed += oc == FAILED;
-		done += oc == DONE;
-		current += oc == UP_TO_DATE;
-		lc_progress_report(&bar.cb, (uint64_t)(p - names + 1), 0, total, 0);
-	}
-	progress_done(&bar);
-	if (o.json) {
-		json_end_array(&j);
-		json_done(&j);
-	} else if (!names[0])
-		log_info("No children to refresh.");
-	else if (names[1])
-		log_info("%s %zu children, %zu already up to date, %zu failed.", o.dry_run ? "Would refresh" : "Refreshed",
-			 done, current, failed);
-	delta_cache_done(&cache);
-	strv_free(names);
-	fflush(stdout);
-	return failed ? EXIT_FAIL : EXIT_OK;
+	return refresh_children(ctx, &o, names);
 }

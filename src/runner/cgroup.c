@@ -391,10 +391,89 @@ static int read_hierarchies(struct hierarchy **ret, size_t *ret_n)
 	return 0;
 }
 
+/* One slot per hierarchy, at most, in each of cg's arrays. */
+static int alloc_cgroups(struct cgroups *cg, size_t n)
+{
+	cg->dirs = calloc(n + 1, sizeof(char *));
+	cg->procs = calloc(n + 1, sizeof(int));
+	cg->mounts = calloc(n + 1, sizeof(int));
+	cg->ctrls = calloc(n + 1, sizeof(char *));
+	if (!cg->dirs || !cg->procs || !cg->mounts || !cg->ctrls)
+		return -ENOMEM;
+	return 0;
+}
+
+/* The CG_* bits of want that cgroup2 does not offer here: those come from v1. */
+static unsigned want_from_v1(struct libmnt_table **tb, const struct hierarchy *h, size_t n, unsigned want)
+{
+	unsigned want_v1 = want;
+	/* cgroup2 first: what it offers needs no v1 hierarchy. */
+	for (size_t i = 0; want && i < n; i++)
+		if (h[i].v2) {
+			_cleanup_free_ char *own_dir = own_cgroup_dir(tb, &h[i]);
+			if (own_dir)
+				want_v1 &= ~v2_available(own_dir);
+		}
+	return want_v1;
+}
+
+/*
+ * The container's cgroup in hierarchy h: 0 when made, skipped, or failed
+ * harmlessly (the reason left in err); -errno when the container must not
+ * start.
+ */
+static int make_in_hierarchy(struct cgroups *cg, struct libmnt_table **tb, const struct hierarchy *h, const char *rel,
+			     bool must_leave_root, unsigned want, unsigned want_v1, struct lc_err *err)
+{
+	const char *what = h->v2 ? "cgroup2" : h->controllers;
+	/* A limit on a v1-only controller: the container joins that hierarchy, plain command or not. */
+	bool wanted = !h->v2 && v1_has_wanted(h->controllers, want_v1);
+	int r;
+	/*
+	 * Entering a v1 cgroup costs a migration (~10 ms here: the kernel
+	 * waits for an RCU grace period).  Without CAP_SYS_ADMIN (and no
+	 * user namespace, which the filter denies) nothing inside can mount
+	 * a hierarchy, so a plain command skips v1 and keeps its speed.
+	 */
+	if (!h->v2 && !must_leave_root && !wanted)
+		return 0;
+	_cleanup_free_ char *own_dir = own_cgroup_dir(tb, h);
+	int mfd = -1;
+	if (!own_dir)
+		own_dir = own_cgroup_dir_detached(h, &mfd);
+	r = own_dir ? make_one(cg, own_dir, rel, h->v2, h->controllers) : -ENOENT;
+	if (r >= 0 && h->v2 && (want & ~want_v1)) {
+		/* Limits that go to cgroup2: their controllers enabled down to the leaf, else it is an error. */
+		if ((r = runner_cgroup_delegate(own_dir, rel, want & ~want_v1, err)) < 0)
+			return r;
+		cg->v2_enabled = want & ~want_v1;
+	}
+	if (mfd >= 0) {
+		if (r >= 0)
+			cg->mounts[cg->n_mounts++] = mfd;   /* its path is in cg->dirs */
+		else
+			close(mfd);
+	}
+	if (r >= 0)
+		return 0;
+	if (own_dir)
+		lc_err_set(err, "cgroup %s: %s/%s: %s", what, own_dir, rel, strerror(-r));
+	else
+		lc_err_set(err, "cgroup %s: not mounted", what);
+	/*
+	 * Without a cgroup of its own here the container's namespace
+	 * would be rooted where we are: harmless below a root, an
+	 * escape at a v1 root for a holder of CAP_SYS_ADMIN (and a view
+	 * of every host cgroup at the v2 root).  Unreachable: cannot tell.
+	 */
+	if (must_leave_root && (!own_dir || is_real_root(own_dir, h->v2)))
+		return r;
+	return 0;
+}
+
 int runner_cgroups_make(const char *store_id, const char *name, bool must_leave_root, unsigned want, struct cgroups *cg,
 			struct lc_err *err)
 {
-	unsigned want_v1 = want;   /* what cgroup2 does not offer: from v1 */
 	_cleanup_free_ char *rel = NULL;
 	struct hierarchy *h = NULL;
 	size_t n = 0;
@@ -408,66 +487,12 @@ int runner_cgroups_make(const char *store_id, const char *name, bool must_leave_
 		return must_leave_root ? r : 0;
 	}
 	struct libmnt_table *tb = NULL;   /* the mount table, read by own_cgroup_dir if it needs it */
-	cg->dirs = calloc(n + 1, sizeof(char *));
-	cg->procs = calloc(n + 1, sizeof(int));
-	cg->mounts = calloc(n + 1, sizeof(int));
-	cg->ctrls = calloc(n + 1, sizeof(char *));
-	if (!cg->dirs || !cg->procs || !cg->mounts || !cg->ctrls) {
-		r = -ENOMEM;
+	if ((r = alloc_cgroups(cg, n)) < 0)
 		goto out;
-	}
-	/* cgroup2 first: what it offers needs no v1 hierarchy. */
-	for (size_t i = 0; want && i < n; i++)
-		if (h[i].v2) {
-			_cleanup_free_ char *own_dir = own_cgroup_dir(&tb, &h[i]);
-			if (own_dir)
-				want_v1 &= ~v2_available(own_dir);
-		}
-	for (size_t i = 0; i < n; i++) {
-		const char *what = h[i].v2 ? "cgroup2" : h[i].controllers;
-		/* A limit on a v1-only controller: the container joins that hierarchy, plain command or not. */
-		bool wanted = !h[i].v2 && v1_has_wanted(h[i].controllers, want_v1);
-		/*
-		 * Entering a v1 cgroup costs a migration (~10 ms here: the kernel
-		 * waits for an RCU grace period).  Without CAP_SYS_ADMIN (and no
-		 * user namespace, which the filter denies) nothing inside can mount
-		 * a hierarchy, so a plain command skips v1 and keeps its speed.
-		 */
-		if (!h[i].v2 && !must_leave_root && !wanted)
-			continue;
-		_cleanup_free_ char *own_dir = own_cgroup_dir(&tb, &h[i]);
-		int mfd = -1;
-		if (!own_dir)
-			own_dir = own_cgroup_dir_detached(&h[i], &mfd);
-		r = own_dir ? make_one(cg, own_dir, rel, h[i].v2, h[i].controllers) : -ENOENT;
-		if (r >= 0 && h[i].v2 && (want & ~want_v1)) {
-			/* Limits that go to cgroup2: their controllers enabled down to the leaf, else it is an error. */
-			if ((r = runner_cgroup_delegate(own_dir, rel, want & ~want_v1, err)) < 0)
-				goto out;
-			cg->v2_enabled = want & ~want_v1;
-		}
-		if (mfd >= 0) {
-			if (r >= 0)
-				cg->mounts[cg->n_mounts++] = mfd;   /* its path is in cg->dirs */
-			else
-				close(mfd);
-		}
-		if (r >= 0)
-			continue;
-		if (own_dir)
-			lc_err_set(err, "cgroup %s: %s/%s: %s", what, own_dir, rel, strerror(-r));
-		else
-			lc_err_set(err, "cgroup %s: not mounted", what);
-		/*
-		 * Without a cgroup of its own here the container's namespace
-		 * would be rooted where we are: harmless below a root, an
-		 * escape at a v1 root for a holder of CAP_SYS_ADMIN (and a view
-		 * of every host cgroup at the v2 root).  Unreachable: cannot tell.
-		 */
-		if (must_leave_root && (!own_dir || is_real_root(own_dir, h[i].v2)))
+	unsigned want_v1 = want_from_v1(&tb, h, n, want);   /* what cgroup2 does not offer: from v1 */
+	for (size_t i = 0; i < n; i++)
+		if ((r = make_in_hierarchy(cg, &tb, &h[i], rel, must_leave_root, want, want_v1, err)) < 0)
 			goto out;
-		r = 0;
-	}
 	r = 0;
 out:
 	if (tb)

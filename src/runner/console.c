@@ -328,17 +328,147 @@ static bool queue_eof(struct relay_buf *in, int master, char last)
 	return true;
 }
 
+/* The relay's state between the container's pty and the host's descriptors. */
+struct relay {
+	const struct run_config *c;
+	int master, pidfd, sigfd, tty;
+	int in_fd, out_fd;
+	bool interactive, out_raw, ended, master_open, eof_pending;
+	char last;   /* the last character written to the pty: decides how EOF is typed */
+	struct termios saved, saved_out;
+	struct escape_state esc;
+	struct saved_flags flags[4];
+	size_t n_flags;
+	struct relay_buf *in, *out;
+	struct signal_policy pol;
+};
+
+/* Where the container's output goes: the log, else a terminal of ours. */
+static int relay_out_fd(const struct run_config *c)
+{
+	if (c->log_fd >= 0)
+		return c->log_fd;
+	if (c->pty_fds & 2)
+		return STDOUT_FILENO;
+	if (c->pty_fds & 4)
+		return STDERR_FILENO;
+	if ((fcntl(STDIN_FILENO, F_GETFL) & O_ACCMODE) != O_RDONLY)
+		return STDIN_FILENO;   /* only stdin is a terminal: show the echo there */
+	return -1;
+}
+
+/* Pick the host's descriptors and put their terminals in the modes the relay needs (restored by relay_restore). */
+static void relay_setup(struct relay *r)
+{
+	const struct run_config *c = r->c;
+	struct termios raw;
+
+	if (!r->in || !r->out)
+		r->master_open = false;
+	r->out_fd = relay_out_fd(c);
+	if (c->log_fd < 0 && c->pty_input)
+		r->in_fd = STDIN_FILENO;
+	r->interactive = r->in_fd >= 0 && tty_in_foreground(r->in_fd) && tcgetattr(r->in_fd, &r->saved) == 0;
+	if (r->interactive) {
+		raw = r->saved;
+		cfmakeraw(&raw);
+		tcsetattr(r->in_fd, TCSANOW, &raw);
+	}
+	/*
+	 * A terminal we only write to (stdin is not one) keeps its modes,
+	 * but not its output processing: the container's pty already made
+	 * its \n a \r\n.
+	 */
+	r->out_raw = !r->interactive && r->out_fd >= 0 && c->log_fd < 0 && tty_in_foreground(r->out_fd) &&
+		     tcgetattr(r->out_fd, &r->saved_out) == 0;
+	if (r->out_raw) {
+		raw = r->saved_out;
+		raw.c_oflag &= ~OPOST;
+		tcsetattr(r->out_fd, TCSANOW, &raw);
+	}
+	set_nonblock(r->flags, &r->n_flags, r->master);
+	set_nonblock(r->flags, &r->n_flags, r->in_fd);
+	set_nonblock(r->flags, &r->n_flags, r->out_fd);
+}
+
+/* What to wait for in p[5] (container end, signals, pty, input, output): returns poll's timeout. */
+static int relay_poll_set(const struct relay *r, bool out_room, struct pollfd p[5])
+{
+	p[0] = (struct pollfd){ .fd = r->ended ? -1 : r->pidfd, .events = POLLIN };
+	p[1] = (struct pollfd){ .fd = r->sigfd, .events = POLLIN };
+	p[2] = (struct pollfd){ .fd = r->master_open ? r->master : -1,
+				.events = (out_room && !r->ended ? POLLIN : 0) | (r->in && r->in->len ? POLLOUT : 0) };
+	p[3] = (struct pollfd){ .fd = r->in_fd >= 0 && r->in && r->in->len == 0 && !r->ended ? r->in_fd : -1,
+				.events = POLLIN };
+	p[4] = (struct pollfd){ .fd = r->out && r->out->len && r->out_fd >= 0 ? r->out_fd : -1, .events = POLLOUT };
+	if (p[2].events == 0)
+		p[2].fd = -1;
+	int timeout = r->eof_pending ? 100 : -1;
+	if (r->ended && r->master_open && out_room)
+		timeout = 0;   /* draining what the container left in the pty */
+	return timeout;
+}
+
+/* A signal arrived on sigfd: true when the relay should stop at once. */
+static bool relay_on_signalfd(struct relay *r)
+{
+	struct signalfd_siginfo si;
+	if (read(r->sigfd, &si, sizeof(si)) != sizeof(si))
+		return false;
+	int sig = (int)si.ssi_signo;
+	if (sig == SIGWINCH) {
+		if (r->master >= 0 && r->c->log_fd < 0)
+			copy_winsize(r->tty, r->master);
+	} else if (r->ended && (sig == SIGTERM || sig == SIGINT))
+		return true;   /* only flushing output someone does not read */
+	else if (!r->ended)
+		on_signal(&r->pol, sig);
+	return false;
+}
+
+/* Typed input to the pty, the container's output from it. */
+static void relay_pump_master(struct relay *r, bool out_room)
+{
+	if (r->in && r->in->len && buf_flush(r->in, r->master, &r->last) < 0)
+		r->in->len = 0;
+	if (out_room || r->ended) {
+		int n = buf_fill(r->out, r->master);
+		if (n < 0 || (r->ended && n == 0 && r->out->len < RELAY_BUF))
+			r->master_open = false;   /* nothing more to come */
+	}
+}
+
+/* Read the host's input and pass it on: true when the user typed the escape to leave. */
+static bool relay_read_input(struct relay *r)
+{
+	int n = buf_fill(r->in, r->in_fd);
+	if (n < 0) {
+		r->in_fd = -1;
+		/* A pipe or file ended: tell the command; a terminal hanging up just stops typing. */
+		r->eof_pending = !r->interactive;
+	} else if (n > 0 && r->interactive && runner_escape_feed(&r->esc, r->in->data, r->in->len, now_usec()))
+		return true;
+	if (r->in->len && buf_flush(r->in, r->master, &r->last) < 0)
+		r->in->len = 0;
+	return false;
+}
+
+static void relay_restore(const struct relay *r)
+{
+	alarm(0);
+	if (r->interactive)
+		tcsetattr(STDIN_FILENO, TCSANOW, &r->saved);
+	if (r->out_raw)
+		tcsetattr(r->out_fd, TCSANOW, &r->saved_out);
+	restore_flags(r->flags, r->n_flags);
+}
+
 int runner_console_relay(const struct run_config *c, int master, int pidfd, int sigfd,
 		  int (*map_signal)(int sig, void *data), void *data)
 {
-	struct signal_policy pol = { .pidfd = pidfd, .map_signal = map_signal, .data = data };
-	int in_fd = -1, out_fd = -1, tty = host_tty();
-	bool interactive = false, out_raw = false, ended = false, master_open = master >= 0, eof_pending = false;
-	char last = '\0';
-	struct termios saved, saved_out, raw;
-	struct escape_state esc = {};
-	struct saved_flags flags[4];
-	size_t n_flags = 0;
+	struct relay rl = { .c = c, .master = master, .pidfd = pidfd, .sigfd = sigfd, .tty = host_tty(),
+			    .in_fd = -1, .out_fd = -1, .master_open = master >= 0,
+			    .pol = { .pidfd = pidfd, .map_signal = map_signal, .data = data } };
 	int left = 0;
 	_cleanup_free_ struct relay_buf *in = NULL, *out = NULL;
 	/*
@@ -350,123 +480,46 @@ int runner_console_relay(const struct run_config *c, int master, int pidfd, int 
 	(void)peer;   /* only held */
 
 	if (master >= 0) {
-		in = calloc(1, sizeof(*in));
-		out = calloc(1, sizeof(*out));
-		if (!in || !out)
-			master_open = false;
-		if (c->log_fd >= 0)
-			out_fd = c->log_fd;
-		else if (c->pty_fds & 2)
-			out_fd = STDOUT_FILENO;
-		else if (c->pty_fds & 4)
-			out_fd = STDERR_FILENO;
-		else if ((fcntl(STDIN_FILENO, F_GETFL) & O_ACCMODE) != O_RDONLY)
-			out_fd = STDIN_FILENO;   /* only stdin is a terminal: show the echo there */
-		if (c->log_fd < 0 && c->pty_input)
-			in_fd = STDIN_FILENO;
-		interactive = in_fd >= 0 && tty_in_foreground(in_fd) && tcgetattr(in_fd, &saved) == 0;
-		if (interactive) {
-			raw = saved;
-			cfmakeraw(&raw);
-			tcsetattr(in_fd, TCSANOW, &raw);
-		}
-		/*
-		 * A terminal we only write to (stdin is not one) keeps its modes,
-		 * but not its output processing: the container's pty already made
-		 * its \n a \r\n.
-		 */
-		out_raw = !interactive && out_fd >= 0 && c->log_fd < 0 && tty_in_foreground(out_fd) &&
-			  tcgetattr(out_fd, &saved_out) == 0;
-		if (out_raw) {
-			raw = saved_out;
-			raw.c_oflag &= ~OPOST;
-			tcsetattr(out_fd, TCSANOW, &raw);
-		}
-		set_nonblock(flags, &n_flags, master);
-		set_nonblock(flags, &n_flags, in_fd);
-		set_nonblock(flags, &n_flags, out_fd);
+		rl.in = in = calloc(1, sizeof(*in));
+		rl.out = out = calloc(1, sizeof(*out));
+		relay_setup(&rl);
 	}
 
 	for (;;) {
-		if (master_open && eof_pending && in->len == 0 && queue_eof(in, master, last))
-			eof_pending = false;
+		if (rl.master_open && rl.eof_pending && in->len == 0 && queue_eof(in, master, rl.last))
+			rl.eof_pending = false;
 		bool out_room = out && out->len < RELAY_BUF;
-		struct pollfd p[5] = {
-			{ .fd = ended ? -1 : pidfd, .events = POLLIN },
-			{ .fd = sigfd, .events = POLLIN },
-			{ .fd = master_open ? master : -1,
-			  .events = (out_room && !ended ? POLLIN : 0) | (in && in->len ? POLLOUT : 0) },
-			{ .fd = in_fd >= 0 && in && in->len == 0 && !ended ? in_fd : -1, .events = POLLIN },
-			{ .fd = out && out->len && out_fd >= 0 ? out_fd : -1, .events = POLLOUT },
-		};
-		if (p[2].events == 0)
-			p[2].fd = -1;
-		int timeout = eof_pending ? 100 : -1;
-		if (ended && master_open && out_room)
-			timeout = 0;   /* draining what the container left in the pty */
-		if (poll(p, 5, timeout) < 0) {
+		struct pollfd p[5];
+		if (poll(p, 5, relay_poll_set(&rl, out_room, p)) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
-		if (p[1].revents) {
-			struct signalfd_siginfo si;
-			if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
-				int sig = (int)si.ssi_signo;
-				if (sig == SIGWINCH) {
-					if (master >= 0 && c->log_fd < 0)
-						copy_winsize(tty, master);
-				} else if (ended && (sig == SIGTERM || sig == SIGINT))
-					goto done;   /* only flushing output someone does not read */
-				else if (!ended)
-					on_signal(&pol, sig);
-			}
-		}
+		if (p[1].revents && relay_on_signalfd(&rl))
+			break;
 		if (p[0].revents) {
 			/*
 			 * The container ended.  What it wrote is in the pty (a read
 			 * waits for the kernel's pending tty work first); move it out,
 			 * then stop.
 			 */
-			ended = true;
-			if (!master_open)
+			rl.ended = true;
+			if (!rl.master_open)
 				break;
 		}
-		if (master_open && (p[2].revents || ended)) {
-			if (in && in->len && buf_flush(in, master, &last) < 0)
-				in->len = 0;
-			if (out_room || ended) {
-				int r = buf_fill(out, master);
-				if (r < 0 || (ended && r == 0 && out->len < RELAY_BUF))
-					master_open = false;   /* nothing more to come */
-			}
+		if (rl.master_open && (p[2].revents || rl.ended))
+			relay_pump_master(&rl, out_room);
+		if (p[3].revents && relay_read_input(&rl)) {
+			left = 1;
+			break;
 		}
-		if (p[3].revents) {
-			int r = buf_fill(in, in_fd);
-			if (r < 0) {
-				in_fd = -1;
-				/* A pipe or file ended: tell the command; a terminal hanging up just stops typing. */
-				eof_pending = !interactive;
-			} else if (r > 0 && interactive && runner_escape_feed(&esc, in->data, in->len, now_usec())) {
-				left = 1;
-				break;
-			}
-			if (in->len && buf_flush(in, master, &last) < 0)
-				in->len = 0;
-		}
-		if (out && out->len && (p[4].revents || out_fd < 0 || ended)) {
-			if (buf_flush(out, out_fd, NULL) < 0)
+		if (out && out->len && (p[4].revents || rl.out_fd < 0 || rl.ended)) {
+			if (buf_flush(out, rl.out_fd, NULL) < 0)
 				out->len = 0;   /* nobody reads our output any more: drop it */
 		}
-		if (ended && !master_open && (!out || out->len == 0))
+		if (rl.ended && !rl.master_open && (!out || out->len == 0))
 			break;
 	}
-done:
-	alarm(0);
-	if (interactive)
-		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
-	if (out_raw)
-		tcsetattr(out_fd, TCSANOW, &saved_out);
-	restore_flags(flags, n_flags);
+	relay_restore(&rl);
 	return left;
 }

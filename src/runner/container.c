@@ -453,12 +453,101 @@ static int prepare_network(struct run_config *c, char *errbuf, size_t errlen)
 	return r;
 }
 
-int runner_container_start(struct run_config *c, struct container *ret, char *errbuf, size_t errlen, int *exit_hint)
+/* The descriptors between parent and container during a start: [0] read, [1] write, -1 when not open. */
+struct start_fds {
+	int err[2];    /* the container's setup error, or EOF when it exec'd */
+	int bpf[2];    /* the seccomp filter, sent to the container */
+	int sock[2];   /* the pty master, sent back (only with a pty) */
+	int sync[2];   /* "u": the user namespace's maps are written (only with a user namespace) */
+};
+
+static void close_start_fds(const struct start_fds *f)
 {
-	int errpipe[2], bpfpipe[2], sv[2] = { -1, -1 }, sync[2] = { -1, -1 }, r;
-	char filter_err[600] = "";
+	const int *fds[] = { f->err, f->bpf, f->sock, f->sync };
+	for (size_t i = 0; i < ELEMENTSOF(fds); i++)
+		for (int k = 0; k < 2; k++)
+			if (fds[i][k] >= 0)
+				close(fds[i][k]);
+}
+
+/* 0, or -errno with errbuf set and nothing left open. */
+static int open_start_fds(struct start_fds *f, bool userns, bool pty, char *errbuf, size_t errlen)
+{
+	*f = (struct start_fds){ { -1, -1 }, { -1, -1 }, { -1, -1 }, { -1, -1 } };
+	if ((userns && pipe2(f->sync, O_CLOEXEC) < 0) || pipe2(f->err, O_CLOEXEC) < 0 || pipe2(f->bpf, O_CLOEXEC) < 0 ||
+	    (pty && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, f->sock) < 0)) {
+		int e = errno;
+		close_start_fds(f);
+		snprintf(errbuf, errlen, "pipe: %s", strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+static unsigned long long clone_flags(const struct run_config *c)
+{
 	/* No CLONE_NEWCGROUP: the container's first process makes it once in its own cgroups (cgroup.c). */
 	unsigned long long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
+	if (c->private_network)
+		flags |= CLONE_NEWNET;
+	/* The other namespaces then belong to the new user namespace (userns.c). */
+	if (runner_config_userns(c))
+		flags |= CLONE_NEWUSER;
+	return flags;
+}
+
+/* What a start made before the clone, undone. */
+static void release_made(struct run_config *c)
+{
+	runner_cgroups_remove(&c->cgroups);
+	runner_network_release(c);
+}
+
+/* In the new process: keep the container's ends only. */
+static _Noreturn void start_child(const struct run_config *c, const struct start_fds *f, const sigset_t *old)
+{
+	close(f->err[0]);
+	close(f->bpf[1]);
+	if (f->sock[0] >= 0)
+		close(f->sock[0]);
+	if (f->sync[1] >= 0)
+		close(f->sync[1]);
+	container_init(c, f->err[1], f->sock[1], f->bpf[0], f->sync[0], old);
+}
+
+/* In the parent after the clone: the container's ends closed, and its user namespace's maps written. */
+static void parent_after_clone(struct run_config *c, const struct start_fds *f, pid_t pid)
+{
+	int r = 0;
+
+	close(f->err[1]);
+	close(f->bpf[0]);
+	if (f->sync[0] >= 0)
+		close(f->sync[0]);
+	if (f->sync[1] >= 0) {
+		/* A container left without maps reads EOF and reports it. */
+		if (pid > 0 && (r = runner_userns_parent_setup(c, pid)) == 0 && write(f->sync[1], "u", 1) != 1)
+			r = -errno;
+		if (pid > 0 && r < 0)
+			lc_warn(&c->warn, "%s: user namespace: %s", c->name, strerror(-r));
+		close(f->sync[1]);
+	}
+}
+
+/* A start that failed at or after the clone: signals back, the parent's ends closed. */
+static void abandon_start_fds(const struct start_fds *f, const sigset_t *old)
+{
+	sigprocmask(SIG_SETMASK, old, NULL);
+	close(f->err[0]);
+	if (f->sock[0] >= 0)
+		close(f->sock[0]);
+}
+
+int runner_container_start(struct run_config *c, struct container *ret, char *errbuf, size_t errlen, int *exit_hint)
+{
+	struct start_fds f;
+	char filter_err[600] = "";
+	int r;
 	/* Which of the command's stdio are a pty of its own (console.c). */
 	runner_console_plan(c);
 	bool pty = c->pty_fds != 0;
@@ -468,61 +557,20 @@ int runner_container_start(struct run_config *c, struct container *ret, char *er
 	*exit_hint = 1;
 	if ((r = prepare_network(c, errbuf, errlen)) < 0)
 		return r;
-	if (c->private_network)
-		flags |= CLONE_NEWNET;
 	if ((r = make_cgroups(c, errbuf, errlen)) < 0) {
 		runner_network_release(c);
 		return r;
 	}
-	/* The other namespaces then belong to the new user namespace (userns.c). */
-	if (runner_config_userns(c)) {
-		flags |= CLONE_NEWUSER;
-		if (pipe2(sync, O_CLOEXEC) < 0) {
-			int e = errno;
-			snprintf(errbuf, errlen, "pipe: %s", strerror(e));
-			runner_cgroups_remove(&c->cgroups);
-			runner_network_release(c);
-			return -e;
-		}
-	}
-	errpipe[0] = errpipe[1] = bpfpipe[0] = bpfpipe[1] = -1;
-	if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(bpfpipe, O_CLOEXEC) < 0 ||
-	    (pty && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)) {
-		int e = errno;
-		int *fds[] = { errpipe, bpfpipe, sv, sync };
-		for (size_t i = 0; i < ELEMENTSOF(fds); i++)
-			for (int k = 0; k < 2; k++)
-				if (fds[i][k] >= 0)
-					close(fds[i][k]);
-		snprintf(errbuf, errlen, "pipe: %s", strerror(e));
-		runner_cgroups_remove(&c->cgroups);
-		runner_network_release(c);
-		return -e;
+	if ((r = open_start_fds(&f, runner_config_userns(c), pty, errbuf, errlen)) < 0) {
+		release_made(c);
+		return r;
 	}
 	/* Blocked before the clone: a Ctrl-C in between would otherwise orphan the container. */
 	sigprocmask(SIG_BLOCK, &block, &old);
-	pid_t pid = runner_clone_into_namespaces(flags, c->cgroups.v2_fd, &ret->pidfd);
-	if (pid == 0) {
-		close(errpipe[0]);
-		close(bpfpipe[1]);
-		if (sv[0] >= 0)
-			close(sv[0]);
-		if (sync[1] >= 0)
-			close(sync[1]);
-		container_init(c, errpipe[1], sv[1], bpfpipe[0], sync[0], &old);
-	}
-	close(errpipe[1]);
-	close(bpfpipe[0]);
-	if (sync[0] >= 0)
-		close(sync[0]);
-	if (sync[1] >= 0) {
-		/* A container left without maps reads EOF and reports it. */
-		if (pid > 0 && (r = runner_userns_parent_setup(c, pid)) == 0 && write(sync[1], "u", 1) != 1)
-			r = -errno;
-		if (pid > 0 && r < 0)
-			lc_warn(&c->warn, "%s: user namespace: %s", c->name, strerror(-r));
-		close(sync[1]);
-	}
+	pid_t pid = runner_clone_into_namespaces(clone_flags(c), c->cgroups.v2_fd, &ret->pidfd);
+	if (pid == 0)
+		start_child(c, &f, &old);
+	parent_after_clone(c, &f, pid);
 	runner_cgroups_close(&c->cgroups);   /* the container has its copies */
 	int net_r = 0;
 	if (pid > 0) {
@@ -531,35 +579,27 @@ int runner_container_start(struct run_config *c, struct container *ret, char *er
 	}
 	if (pid > 0 && net_r == 0) {
 		/* Meanwhile the container builds its root; an empty pipe tells it we failed. */
-		r = send_filter(c->boot ? SECCOMP_BOOT : SECCOMP_PLAIN, c->runtime, bpfpipe[1]);
+		r = send_filter(c->boot ? SECCOMP_BOOT : SECCOMP_PLAIN, c->runtime, f.bpf[1]);
 		if (r < 0)
 			snprintf(filter_err, sizeof(filter_err), "seccomp filter: %s", runner_seccomp_strerror(r));
 	}
-	close(bpfpipe[1]);
-	if (sv[1] >= 0)
-		close(sv[1]);
+	close(f.bpf[1]);
+	if (f.sock[1] >= 0)
+		close(f.sock[1]);
 	if (pid < 0) {
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		close(errpipe[0]);
-		if (sv[0] >= 0)
-			close(sv[0]);
+		abandon_start_fds(&f, &old);
 		snprintf(errbuf, errlen, "clone: %s", strerror(-pid));
-		runner_cgroups_remove(&c->cgroups);
-		runner_network_release(c);
+		release_made(c);
 		return pid;
 	}
 	ret->pid = pid;
 	if (net_r < 0) {   /* the container is reaped already */
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		close(errpipe[0]);
-		if (sv[0] >= 0)
-			close(sv[0]);
+		abandon_start_fds(&f, &old);
 		runner_container_done(ret);
-		runner_cgroups_remove(&c->cgroups);
-		runner_network_release(c);
+		release_made(c);
 		return net_r;
 	}
-	return filter_failed(collect_start(c, ret, errpipe[0], pty ? sv[0] : -1, &old, errbuf, errlen, exit_hint),
+	return filter_failed(collect_start(c, ret, f.err[0], pty ? f.sock[0] : -1, &old, errbuf, errlen, exit_hint),
 			     filter_err, errbuf, errlen);
 }
 

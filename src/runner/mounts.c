@@ -234,14 +234,10 @@ static int place_bind(int fd, const char *dst)
 	return move_mount(fd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0 ? -errno : 0;
 }
 
-int runner_setup_root(const struct run_config *c, const char **step)
+/* Before anything is mounted: nothing leaks back to the host, and the root is ours and nodev. */
+static int prepare_root(const struct run_config *c, const char **step)
 {
-	int bind_fds[c->n_binds + 1];
-	struct userns_mounts usermounts, *um = NULL;
 	int r;
-
-	for (size_t i = 0; i <= c->n_binds; i++)
-		bind_fds[i] = -1;
 
 	STEP("make mounts private");
 	if ((r = mnt(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL)) < 0)
@@ -258,69 +254,107 @@ int runner_setup_root(const struct run_config *c, const char **step)
 	struct mount_attr nodev = { .attr_set = MOUNT_ATTR_NODEV };
 	if (mount_setattr(AT_FDCWD, c->root, 0, &nodev, sizeof(nodev)) < 0)
 		return -errno;
+	return 0;
+}
+
+/* The mounts a user namespace cannot make itself, opened while the host is visible (userns.c). */
+static int open_userns_mounts(const struct run_config *c, struct userns_mounts *um, const char **step)
+{
+	const char *names[ELEMENTSOF(dev_nodes)];
+	for (size_t i = 0; i < ELEMENTSOF(dev_nodes); i++)
+		names[i] = dev_nodes[i].name;
+	return runner_userns_open_mounts(c, names, ELEMENTSOF(names), um, step);
+}
+
+static int enter_root(const struct run_config *c, const struct userns_mounts *um, const char **step)
+{
+	STEP("pivot_root");
+	if (chdir(c->root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
+		return -errno;
+	/* The old root now sits on top of the new one: detach it. */
+	if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+		return -errno;
+	/* Nothing of the host is reachable now: become root of the user namespace (userns.c). */
+	STEP("user namespace: setuid 0");
+	if (um)
+		return runner_userns_become_root();
+	return 0;
+}
+
+static int make_sys(const struct run_config *c, const struct userns_mounts *um, const char **step)
+{
+	int r;
+
+	if (um)
+		r = runner_move_mount_to(um->sys, "/sys");
+	else
+		r = mnt("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	if (r < 0)
+		return r;
+	/*
+	 * systemd as init needs a writable cgroup2 tree: its own, thanks to
+	 * the cgroup namespace.  A user namespace's /sys is a clone of the
+	 * host's, host hierarchies included: its own view hides them.
+	 */
+	if ((c->boot || um) && c->cgroups.v2_path) {
+		STEP("/sys/fs/cgroup");
+		if ((r = mnt("cgroup2", "/sys/fs/cgroup", "cgroup2",
+			     MS_NOSUID | MS_NODEV | MS_NOEXEC | (c->boot ? 0 : MS_RDONLY), NULL)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* /dev, /proc, /sys, /run, /tmp and the --tmpfs mounts, inside the new root. */
+static int make_api_mounts(const struct run_config *c, const struct userns_mounts *um, const char **step)
+{
+	int r;
+
+	STEP("/dev");
+	if ((r = make_dev(um)) < 0)
+		return r;
+	STEP("/proc");
+	if ((r = make_proc(um)) < 0)
+		return r;
+	STEP("/sys");
+	if (is_dir("/sys") && (r = make_sys(c, um, step)) < 0)
+		return r;
+	STEP("/run");
+	if (is_dir("/run") && (r = make_tmpfs("/run", "mode=0755,size=20%", 0755)) < 0)
+		return r;
+	STEP("/tmp");
+	if (is_dir("/tmp") && (r = make_tmpfs("/tmp", "mode=1777", 01777)) < 0)
+		return r;
+	STEP("tmpfs");
+	for (size_t i = 0; i < c->n_tmpfs; i++)
+		if ((r = make_tmpfs(c->tmpfs[i].dst, c->tmpfs[i].opts ? c->tmpfs[i].opts : "mode=0755", 0755)) < 0)
+			return r;
+	return 0;
+}
+
+int runner_setup_root(const struct run_config *c, const char **step)
+{
+	int bind_fds[c->n_binds + 1];
+	struct userns_mounts usermounts, *um = NULL;
+	int r;
+
+	for (size_t i = 0; i <= c->n_binds; i++)
+		bind_fds[i] = -1;
+
+	if ((r = prepare_root(c, step)) < 0)
+		return r;
 	STEP("bind: open source");
 	if ((r = open_binds(c, bind_fds)) < 0)
 		goto out;
 	if (runner_config_userns(c)) {
-		const char *names[ELEMENTSOF(dev_nodes)];
-		for (size_t i = 0; i < ELEMENTSOF(dev_nodes); i++)
-			names[i] = dev_nodes[i].name;
-		um = &usermounts;
-		if ((r = runner_userns_open_mounts(c, names, ELEMENTSOF(names), um, step)) < 0)
+		um = &usermounts; /* set first: a half-open set is closed at out */
+		if ((r = open_userns_mounts(c, um, step)) < 0)
 			goto out;
 	}
-
-	STEP("pivot_root");
-	if (chdir(c->root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0) {
-		r = -errno;
+	if ((r = enter_root(c, um, step)) < 0)
 		goto out;
-	}
-	/* The old root now sits on top of the new one: detach it. */
-	if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0) {
-		r = -errno;
+	if ((r = make_api_mounts(c, um, step)) < 0)
 		goto out;
-	}
-	/* Nothing of the host is reachable now: become root of the user namespace (userns.c). */
-	STEP("user namespace: setuid 0");
-	if (um && (r = runner_userns_become_root()) < 0)
-		goto out;
-
-	STEP("/dev");
-	if ((r = make_dev(um)) < 0)
-		goto out;
-	STEP("/proc");
-	if ((r = make_proc(um)) < 0)
-		goto out;
-	STEP("/sys");
-	if (is_dir("/sys")) {
-		if (um)
-			r = runner_move_mount_to(um->sys, "/sys");
-		else
-			r = mnt("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-		if (r < 0)
-			goto out;
-		/*
-		 * systemd as init needs a writable cgroup2 tree: its own, thanks to
-		 * the cgroup namespace.  A user namespace's /sys is a clone of the
-		 * host's, host hierarchies included: its own view hides them.
-		 */
-		if ((c->boot || um) && c->cgroups.v2_path) {
-			STEP("/sys/fs/cgroup");
-			if ((r = mnt("cgroup2", "/sys/fs/cgroup", "cgroup2",
-				     MS_NOSUID | MS_NODEV | MS_NOEXEC | (c->boot ? 0 : MS_RDONLY), NULL)) < 0)
-				goto out;
-		}
-	}
-	STEP("/run");
-	if (is_dir("/run") && (r = make_tmpfs("/run", "mode=0755,size=20%", 0755)) < 0)
-		goto out;
-	STEP("/tmp");
-	if (is_dir("/tmp") && (r = make_tmpfs("/tmp", "mode=1777", 01777)) < 0)
-		goto out;
-	STEP("tmpfs");
-	for (size_t i = 0; i < c->n_tmpfs; i++)
-		if ((r = make_tmpfs(c->tmpfs[i].dst, c->tmpfs[i].opts ? c->tmpfs[i].opts : "mode=0755", 0755)) < 0)
-			goto out;
 	STEP("bind");
 	for (size_t i = 0; i < c->n_binds; i++)
 		if ((r = place_bind(bind_fds[i], c->binds[i].dst)) < 0)

@@ -396,27 +396,87 @@ static int plan_dir(struct planner *pl, const char *path, const struct diff_entr
 	return add_item(pl->plan, 0, RF_KEEP, false, path, NULL);
 }
 
-static int plan_path(struct planner *pl, const char *path, size_t len, const struct diff_entry *o,
-		     const struct diff_entry *b)
+/* What plan_by_ancestors returns when the ancestors leave the path to be planned (planning returns 0 or -errno). */
+#define PLAN_GO_ON 1
+
+/*
+ * A path below a missing or hiding ancestor is decided by that ancestor;
+ * else PLAN_GO_ON, with whether it lies in an opaque dir and whether its
+ * parent has xwhiteouts (both read from the nearest ancestor).
+ */
+static int plan_by_ancestors(struct planner *pl, const char *path, size_t len, const struct diff_entry *b,
+			     bool *in_opaque, bool *parent_x)
 {
 	int r;
 
 	if ((r = look_ancestors(pl, path, len)) < 0)
 		return r;
-	bool in_opaque = false, parent_x = false;
-	if (pl->n_comps > 0) {
-		const struct comp *k = &pl->comps[pl->n_comps - 1];
-		if (k->kind == COMP_MISSING)
-			return k->in_opaque ? plan_hidden(pl, path, b, true)
-					    : add_item(pl->plan, RF_ABSENT, RF_KEEP, false, path, NULL);
-		if (k->kind == COMP_HIDDEN && !k->in_opaque && hider_goes(pl, path, k->end))
-			/* The whiteout or file that hid it is planned away: B's entry shows. */
-			return add_item(pl->plan, RF_ABSENT, RF_KEEP, false, path, NULL);
-		if (k->kind == COMP_HIDDEN)
-			return plan_hidden(pl, path, b, k->in_opaque);
-		in_opaque = k->in_opaque;
-		parent_x = k->xwhiteouts;
+	if (pl->n_comps == 0)
+		return PLAN_GO_ON;
+	const struct comp *k = &pl->comps[pl->n_comps - 1];
+	if (k->kind == COMP_MISSING)
+		return k->in_opaque ? plan_hidden(pl, path, b, true)
+				    : add_item(pl->plan, RF_ABSENT, RF_KEEP, false, path, NULL);
+	if (k->kind == COMP_HIDDEN && !k->in_opaque && hider_goes(pl, path, k->end))
+		/* The whiteout or file that hid it is planned away: B's entry shows. */
+		return add_item(pl->plan, RF_ABSENT, RF_KEEP, false, path, NULL);
+	if (k->kind == COMP_HIDDEN)
+		return plan_hidden(pl, path, b, k->in_opaque);
+	*in_opaque = k->in_opaque;
+	*parent_x = k->xwhiteouts;
+	return PLAN_GO_ON;
+}
+
+/* An upper non-dir over B's dir. */
+static int plan_nondir_over_dir(struct planner *pl, const char *path, const struct diff_entry *o,
+				const struct diff_entry *b, const struct upper_entry *u)
+{
+	/*
+	 * An upper non-dir over B's dir hides the whole dir.  When the
+	 * child replaced O's entry by another type itself, that is its
+	 * choice (a conflict); when the base changed the type under the
+	 * child's changed copy, refresh cannot keep both.
+	 */
+	if (!o || (o->mode & S_IFMT) != (u->e.mode & S_IFMT))
+		return conflict(pl, path, b, true, "replaced by another type here, changed in base");
+	if (pl->plan->policy == REFRESH_TAKE_BASE)
+		return add_item(pl->plan, RF_CONFLICT, RF_REMOVE, false, path, "type clash, resolved to the base");
+	return lc_err_ret(pl->err, -ENOTRECOVERABLE,
+		    "/%s: type clash: the base made it a directory, the child's changed %s would hide it "
+		    "(--take-base moves the child's version aside)", path,
+		    S_ISLNK(u->st.st_mode) ? "symlink" : "file");
+}
+
+/* An upper non-dir, not a whiteout, not below an opaque dir: compared with O's and B's entries. */
+static int plan_nondir(struct planner *pl, const char *path, const struct diff_entry *o, const struct diff_entry *b,
+		       const struct upper_entry *u)
+{
+	if (o && diff_entry_changes(&u->e, o, false) == 0)
+		return add_item(pl->plan, RF_STALE, RF_REMOVE, false, path, NULL);
+	if (b && diff_entry_changes(&u->e, b, false) == 0)
+		return add_item(pl->plan, RF_CONVERGED, RF_REMOVE, false, path, NULL);
+	if (!b)
+		return conflict(pl, path, NULL, true, "changed here, deleted in base");
+	if (S_ISDIR(b->mode))
+		return plan_nondir_over_dir(pl, path, o, b, u);
+	if (o && (u->e.mode & S_IFMT) == (o->mode & S_IFMT) && (b->mode & S_IFMT) == (o->mode & S_IFMT) &&
+	    (S_ISREG(o->mode) || S_ISLNK(o->mode))) {
+		unsigned c_o = diff_entry_changes(&u->e, o, false), o_b = diff_entry_changes(o, b, false);
+		if (!(c_o & ~META_CHANGES) && (o_b & DIFF_CH_CONTENT))
+			return add_item(pl->plan, RF_MERGED, RF_MERGE, false, path, NULL);
 	}
+	return conflict(pl, path, b, true,
+			o ? "changed here and in base" : "added here and in base, differently");
+}
+
+static int plan_path(struct planner *pl, const char *path, size_t len, const struct diff_entry *o,
+		     const struct diff_entry *b)
+{
+	bool in_opaque = false, parent_x = false;
+	int r;
+
+	if ((r = plan_by_ancestors(pl, path, len, b, &in_opaque, &parent_x)) != PLAN_GO_ON)
+		return r;
 
 	struct upper_entry u;
 	r = read_upper_entry(pl->h, pl->upper_fd, path, parent_x, o, b, &u, pl->err);
@@ -445,37 +505,7 @@ static int plan_path(struct planner *pl, const char *path, size_t len, const str
 			pl->plan->items[pl->plan->n - 1].dir = true;
 		return r;
 	}
-
-	if (o && diff_entry_changes(&u.e, o, false) == 0)
-		return add_item(pl->plan, RF_STALE, RF_REMOVE, false, path, NULL);
-	if (b && diff_entry_changes(&u.e, b, false) == 0)
-		return add_item(pl->plan, RF_CONVERGED, RF_REMOVE, false, path, NULL);
-	if (!b)
-		return conflict(pl, path, NULL, true, "changed here, deleted in base");
-	if (S_ISDIR(b->mode)) {
-		/*
-		 * An upper non-dir over B's dir hides the whole dir.  When the
-		 * child replaced O's entry by another type itself, that is its
-		 * choice (a conflict); when the base changed the type under the
-		 * child's changed copy, refresh cannot keep both.
-		 */
-		if (!o || (o->mode & S_IFMT) != (u.e.mode & S_IFMT))
-			return conflict(pl, path, b, true, "replaced by another type here, changed in base");
-		if (pl->plan->policy == REFRESH_TAKE_BASE)
-			return add_item(pl->plan, RF_CONFLICT, RF_REMOVE, false, path, "type clash, resolved to the base");
-		return lc_err_ret(pl->err, -ENOTRECOVERABLE,
-			    "/%s: type clash: the base made it a directory, the child's changed %s would hide it "
-			    "(--take-base moves the child's version aside)", path,
-			    S_ISLNK(u.st.st_mode) ? "symlink" : "file");
-	}
-	if (o && (u.e.mode & S_IFMT) == (o->mode & S_IFMT) && (b->mode & S_IFMT) == (o->mode & S_IFMT) &&
-	    (S_ISREG(o->mode) || S_ISLNK(o->mode))) {
-		unsigned c_o = diff_entry_changes(&u.e, o, false), o_b = diff_entry_changes(o, b, false);
-		if (!(c_o & ~META_CHANGES) && (o_b & DIFF_CH_CONTENT))
-			return add_item(pl->plan, RF_MERGED, RF_MERGE, false, path, NULL);
-	}
-	return conflict(pl, path, b, true,
-			o ? "changed here and in base" : "added here and in base, differently");
+	return plan_nondir(pl, path, o, b, &u);
 }
 
 static int cmp_item_path(const void *key, const void *elem)
