@@ -444,8 +444,11 @@ static int make_in_hierarchy(struct cgroups *cg, struct libmnt_table **tb, const
 	r = own_dir ? make_one(cg, own_dir, rel, h->v2, h->controllers) : -ENOENT;
 	if (r >= 0 && h->v2 && (want & ~want_v1)) {
 		/* Limits that go to cgroup2: their controllers enabled down to the leaf, else it is an error. */
-		if ((r = runner_cgroup_delegate(own_dir, rel, want & ~want_v1, err)) < 0)
+		if ((r = runner_cgroup_delegate(own_dir, rel, want & ~want_v1, err)) < 0) {
+			if (mfd >= 0)   /* the cgroup made through it is removed through it */
+				cg->mounts[cg->n_mounts++] = mfd;
 			return r;
+		}
 		cg->v2_enabled = want & ~want_v1;
 	}
 	if (mfd >= 0) {
