@@ -25,8 +25,21 @@ unmount_below() {
 	done
 }
 
+# A test that failed between `start` and `stop` leaves a started child:
+# kill every layerctl process of this test's runtime dir (its containers die
+# with their monitor), so nothing of the test outlives it.
+kill_started_children() {
+	local p
+	for p in /proc/[0-9]*; do
+		[ "$(cat "$p/comm" 2>/dev/null)" = layerctl ] || continue
+		tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qxF "LAYERCTL_RUNTIME_DIR=$T/run" || continue
+		kill -9 "${p#/proc/}" 2>/dev/null || true
+	done
+}
+
 cleanup_test_dir() {
 	[ -n "${T:-}" ] && [ -d "$T" ] || return 0
+	kill_started_children
 	unmount_below "$T"
 	if [ "$(mounts_below "$T")" -ne 0 ]; then
 		# never delete through a mount that would not go away
