@@ -75,6 +75,13 @@ int diff_manifest_scan(int tree_fd, struct diff_manifest **ret, struct lc_err *e
 struct lc_progress;
 int diff_manifest_scan_progress(int tree_fd, const struct lc_progress *progress, uint64_t total_entries,
 				struct diff_manifest **ret, struct lc_err *err);
+/*
+ * The same, taking a regular file's content hash from known (when it has the
+ * same path and size) instead of reading the file: for a tree made from the
+ * tree known describes, such as an image just exported from a generation.
+ */
+int diff_manifest_scan_known(int tree_fd, const struct diff_manifest *known, const struct lc_progress *progress,
+			     uint64_t total_entries, struct diff_manifest **ret, struct lc_err *err);
 int diff_manifest_build_progress(const char *tree_dir, const char *out_path, const struct lc_progress *progress,
 				 uint64_t total_entries, struct lc_err *err);
 /* Serialize to path atomically (temp file, fsync, rename, fsync dir). */

@@ -207,6 +207,7 @@ struct scan {
 	struct lc_err *err;
 	const struct lc_progress *progress;
 	uint64_t total, bytes;
+	const struct diff_manifest *known; /* content hashes to take instead of reading (scan_known) */
 	char target[PATH_MAX + 1];
 };
 
@@ -267,6 +268,25 @@ static const char *shown(struct scan *sc)
 
 static int scan_dir(struct scan *sc, int dfd);
 
+/*
+ * The content hash the known manifest gives a regular file of the same path
+ * and size: a tree just made from the tree that manifest describes (an
+ * exported image) need not be read again to know its files' contents.
+ */
+static bool known_content(struct scan *sc, const struct stat *st, uint8_t out[DIFF_HASH_SIZE])
+{
+	if (!sc->known)
+		return false;
+	ssize_t i = diff_manifest_find(sc->known, sc->path.p, sc->path.len);
+	if (i < 0)
+		return false;
+	const struct mf_record *k = &sc->known->rec[i];
+	if (!S_ISREG(k->mode) || k->size != (uint64_t)st->st_size)
+		return false;
+	memcpy(out, k->content, DIFF_HASH_SIZE);
+	return true;
+}
+
 /* Record dirfd/name (whose path is sc->path) and, for a directory, what is below it. */
 static int scan_entry(struct scan *sc, int dirfd, const char *name, const struct stat *st)
 {
@@ -299,6 +319,8 @@ static int scan_entry(struct scan *sc, int dirfd, const char *name, const struct
 	}
 	/* An empty target still needs a valid offset: point at the path's NUL. */
 	rec->target_off = rec->path_off + rec->path_len;
+	if (S_ISREG(st->st_mode) && known_content(sc, st, m->own_rec[idx].content))
+		return 0;
 	if (S_ISREG(st->st_mode)) {
 		_cleanup_close_ int fd = open_for_hash(dirfd, name);
 		if (fd < 0)
@@ -372,8 +394,14 @@ int diff_manifest_scan(int tree_fd, struct diff_manifest **ret, struct lc_err *e
 int diff_manifest_scan_progress(int tree_fd, const struct lc_progress *progress, uint64_t total_entries,
 				struct diff_manifest **ret, struct lc_err *err)
 {
+	return diff_manifest_scan_known(tree_fd, NULL, progress, total_entries, ret, err);
+}
+
+int diff_manifest_scan_known(int tree_fd, const struct diff_manifest *known, const struct lc_progress *progress,
+			     uint64_t total_entries, struct diff_manifest **ret, struct lc_err *err)
+{
 	struct diff_manifest *m = calloc(1, sizeof(*m));
-	struct scan sc = { .m = m, .err = err, .progress = progress, .total = total_entries };
+	struct scan sc = { .m = m, .err = err, .progress = progress, .total = total_entries, .known = known };
 	struct stat st;
 	int r;
 

@@ -292,3 +292,30 @@ int cli_parse_gen_arg(const char *cmd, const char *what, const char *arg, unsign
 	*ret = (unsigned)g;
 	return 0;
 }
+
+int verify_files_find(const char *cmd, const char *name, bool verify, const char *src_arg, struct verify_files *vf)
+{
+	*vf = (struct verify_files){};
+	if (!verify)
+		return 0;
+	if (asprintf(&vf->manifest, "%s.manifest", src_arg) < 0 || asprintf(&vf->checksum, "%s.xxh128", src_arg) < 0)
+		return log_fail(EXIT_FAIL, "out of memory");
+	if (access(vf->manifest, R_OK) < 0) {
+		int r = log_fail(EXIT_FAIL, "%s %s: --verify: %s: %m (base export writes it next to FILE)", cmd, name,
+				 vf->manifest);
+		verify_files_done(vf);
+		return r;
+	}
+	if (access(vf->checksum, F_OK) < 0 && errno == ENOENT) {
+		free(vf->checksum);
+		vf->checksum = NULL;
+	}
+	return 0;
+}
+
+void verify_files_done(struct verify_files *vf)
+{
+	free(vf->manifest);
+	free(vf->checksum);
+	*vf = (struct verify_files){};
+}

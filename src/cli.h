@@ -69,3 +69,15 @@ int cli_dispatch_family(struct ctx *ctx, const struct cli_verb *family, int argc
 
 /* A generation number argument (1.., no sign, no junk) of option WHAT; a usage error otherwise. */
 int cli_parse_gen_arg(const char *cmd, const char *what, const char *arg, unsigned *ret);
+
+/*
+ * --verify's files beside the SOURCE the user named (not beside a symlink's
+ * target): SOURCE.manifest, which must exist, and SOURCE.xxh128, checked when
+ * it exists (older exports have none).  0, or an exit code after printing.
+ */
+struct verify_files {
+	char *manifest, *checksum;
+	bool adopted; /* --keep-image took the manifest */
+};
+int verify_files_find(const char *cmd, const char *name, bool verify, const char *src_arg, struct verify_files *vf);
+void verify_files_done(struct verify_files *vf);

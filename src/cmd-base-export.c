@@ -14,8 +14,9 @@ static const char export_help[] =
 "\n"
 "Write a base generation (default: the current one) to FILE, in the format\n"
 "its name asks for: .tar, .tar.gz, .tar.xz, .tar.zst, .tar.bz2 (libarchive),\n"
-".squashfs or .erofs (mksquashfs, mkfs.erofs), and its content manifest to\n"
-"FILE.manifest, for 'base import --verify' on another host.\n"
+".squashfs or .erofs (mksquashfs, mkfs.erofs), its content manifest to\n"
+"FILE.manifest and FILE's XXH3-128 checksum to FILE.xxh128 (xxhsum -c reads\n"
+"it), for 'base import --verify' on another host.\n"
 "\n"
 "      --gen N           that generation instead of the current one\n"
 "  -h, --help            this help\n";
@@ -75,6 +76,20 @@ int cmd_base_export(struct ctx *ctx, int argc, char **argv)
 	_cleanup_free_ char *manifest = store_gen_manifest(&ctx->store, name, gen);
 	if (!tree || !manifest)
 		return log_fail(EXIT_FAIL, "out of memory");
+	/*
+	 * An image generation's tree is only a mount point: read the image
+	 * through a private mount instead.  /proc/PID (not self): mksquashfs
+	 * and mkfs.erofs resolve the path in their own process.
+	 */
+	_cleanup_close_ int image_root = -1;
+	r = store_gen_is_image(&ctx->store, name, gen);
+	if (r > 0 && (image_root = store_gen_image_open_root(&ctx->store, name, gen, &e)) < 0)
+		return log_fail(EXIT_FAIL, "base export %s: generation %u: %s", name, gen, lc_err_msg(&e, image_root));
+	if (image_root >= 0) {
+		free(tree);
+		if (asprintf(&tree, "/proc/%d/fd/%d/.", (int)getpid(), image_root) < 0)
+			return log_fail(EXIT_FAIL, "out of memory");
+	}
 	log_info("Exporting base %s generation %u to %s ...", name, gen, file);
 	struct import_stats st;
 	struct progress bar;
@@ -83,6 +98,7 @@ int cmd_base_export(struct ctx *ctx, int argc, char **argv)
 	progress_done(&bar);
 	if (r < 0)
 		return log_fail(EXIT_FAIL, "base export %s: %s", name, lc_err_msg(&e, r));
-	log_info("Exported base %s generation %u to %s (manifest: %s.manifest).", name, gen, file, file);
+	log_info("Exported base %s generation %u to %s (manifest: %s.manifest, checksum: %s.xxh128).", name, gen, file,
+		 file, file);
 	return EXIT_OK;
 }

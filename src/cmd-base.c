@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "src/cli.h"
+#include "src/store/checksum.h"
 #include "src/store/import.h"
 #include "src/json.h"
 #include "src/log.h"
@@ -40,11 +41,13 @@ const char base_help[] =
 "                  show a base: source, children, and per generation: date,\n"
 "                  files changed/added/removed, children, disk it alone holds\n"
 "  rm NAME         remove a base (refused while a child uses it)\n"
-"  update NAME --from DIR|TARBALL|IMAGE [--description TEXT]\n"
+"  update NAME --from DIR|TARBALL|IMAGE [--description TEXT] [--verify]\n"
+"              [--keep-image]\n"
 "  update NAME [--description TEXT] -- CMD [ARGS...]\n"
 "                  commit a new generation: the tree at DIR/TARBALL, or what\n"
 "                  CMD changes in a scratch overlay on the current one\n"
-"                  (unchanged files are hard links to the current generation)\n"
+"                  (unchanged files are hard links to the current generation);\n"
+"                  --verify and --keep-image as for import\n"
 "  diff NAME [GEN_A [GEN_B]] [--json] [--format=FORMAT] [--summary]\n"
 "                  what changed between two generations (see base diff --help)\n"
 "  rollback NAME [--to N]\n"
@@ -130,26 +133,25 @@ int cmd_base_import(struct ctx *ctx, int argc, char **argv)
 	/* "Importing …" once the base is locked and known not to exist: a refusal prints one line. */
 	const struct lc_warn progress = { cli_print_info, NULL };
 	struct import_stats st;
-	/* The manifest next to what the user named (an export's FILE.manifest), not next to a symlink's target. */
-	_cleanup_free_ char *expect = NULL;
-	if (verify && asprintf(&expect, "%s.manifest", src_arg) < 0)
-		return log_fail(EXIT_FAIL, "out of memory");
-	if (expect && access(expect, R_OK) < 0)
-		return log_fail(EXIT_FAIL, "base import %s: --verify: %s: %m (base export writes it next to FILE)", name,
-				expect);
+	struct verify_files vf __attribute__((cleanup(verify_files_done))) = {};
+	if ((r = verify_files_find("base import", name, verify, src_arg, &vf)))
+		return r;
 	struct stat sst;
 	if (keep_image && stat(source, &sst) == 0 && !S_ISREG(sst.st_mode))
 		return log_fail(EXIT_FAIL, "base import %s: --keep-image needs a squashfs or EROFS image file; %s is %s", name,
 				src_arg, S_ISDIR(sst.st_mode) ? "a directory" : "not a regular file");
 	struct progress bar;
 	progress_begin(&bar, "Importing");
-	struct store_import_opts o = { .expect_manifest = expect, .keep_image = keep_image, .progress = &bar.cb };
+	struct store_import_opts o = { .expect_manifest = vf.manifest, .expect_checksum = vf.checksum, .keep_image = keep_image,
+				       .progress = &bar.cb };
 	r = store_base_import_opts(&ctx->store, name, source, description, &o, &progress, &st, &e);
 	progress_done(&bar);
 	if (r < 0)
 		return log_fail(EXIT_FAIL, "base import %s: %s", name, lc_err_msg(&e, r));
-	log_info("Imported base %s: %llu %s, %.1f MiB, generation 1.", name, (unsigned long long)st.entries,
-		 PLURAL(st.entries, "entry", "entries"), (double)st.bytes / (1024.0 * 1024.0));
+	log_info("Imported base %s: %llu %s, %.1f MiB, generation 1%s.", name, (unsigned long long)st.entries,
+		 PLURAL(st.entries, "entry", "entries"), (double)st.bytes / (1024.0 * 1024.0),
+		 o.adopted ? "; the image matched its checksum, its manifest was taken (base verify re-hashes it)"
+			   : vf.checksum ? "; checksum and manifest verified" : vf.manifest ? "; manifest verified" : "");
 	return EXIT_OK;
 }
 

@@ -181,12 +181,40 @@ static int run_in_scratch(struct ctx *ctx, const char *name, struct gen_txn *t, 
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/*
+ * --from SOURCE into the new generation: imported (hard links to what did
+ * not change), or with --keep-image the image itself; --verify checks
+ * SOURCE.xxh128 and SOURCE.manifest as base import does.
+ */
+static int fill_from(struct gen_txn *t, const char *source, bool keep_image, struct verify_files *vf,
+		     struct progress *bar, struct lc_err *err)
+{
+	int r;
+	if (keep_image) {
+		struct store_image_fill fill = { .progress = &bar->cb, .expect_checksum = vf->checksum,
+						 .expect_manifest = vf->manifest };
+		r = gen_txn_fill_from_image(t, source, &fill, err);
+		vf->adopted = fill.adopted;
+		if (r < 0 || fill.adopted || !vf->manifest)
+			return r;
+	} else {
+		if ((r = store_check_source_checksum(source, vf->checksum, err)) < 0)
+			return r;
+		if ((r = gen_txn_fill_from_source(t, source, err)) < 0 || !vf->manifest)
+			return r;
+	}
+	return store_check_manifest(t->built, vf->manifest, err);
+}
+
 /* base update's options and words: 0, -1 after printing the help, or an exit code. */
-static int parse_update_args(int argc, char **argv, const char **from, const char **description, char ***cmdv)
+static int parse_update_args(int argc, char **argv, const char **from, const char **description, char ***cmdv,
+			     bool *verify, bool *keep_image)
 {
 	static const struct option opts[] = {
 		{ "from", required_argument, NULL, 'f' },
 		{ "description", required_argument, NULL, 'd' },
+		{ "verify", no_argument, NULL, 'v' },
+		{ "keep-image", no_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -204,6 +232,10 @@ static int parse_update_args(int argc, char **argv, const char **from, const cha
 			*from = optarg;
 		else if (c == 'd')
 			*description = optarg;
+		else if (c == 'v')
+			*verify = true;
+		else if (c == 'k')
+			*keep_image = true;
 		else if (c == 'h') {
 			fputs(base_help, stdout);
 			return -1;
@@ -216,6 +248,8 @@ static int parse_update_args(int argc, char **argv, const char **from, const cha
 		return usage_error("base update", "needs either --from DIR|TARBALL or -- CMD");
 	if (*cmdv && !(*cmdv)[0])
 		return usage_error("base update", "needs a command after --");
+	if (*cmdv && (*verify || *keep_image))
+		return usage_error("base update", "--verify and --keep-image go with --from");
 	return 0;
 }
 
@@ -224,9 +258,10 @@ int cmd_base_update(struct ctx *ctx, int argc, char **argv)
 	const char *description = NULL, *from = NULL;
 	char **cmdv = NULL;
 	char source[PATH_MAX];
+	bool verify = false, keep_image = false;
 	int r;
 
-	if ((r = parse_update_args(argc, argv, &from, &description, &cmdv)))
+	if ((r = parse_update_args(argc, argv, &from, &description, &cmdv, &verify, &keep_image)))
 		return r < 0 ? EXIT_OK : r;
 	const char *name = argv[optind];
 	if (cli_check_name(NULL, "base", name))
@@ -239,6 +274,9 @@ int cmd_base_update(struct ctx *ctx, int argc, char **argv)
 		if (!settings_value_ok(source))
 			return log_fail(EXIT_FAIL, "base update %s: source path %s holds a newline", name, from);
 	}
+	struct verify_files vf __attribute__((cleanup(verify_files_done))) = {};
+	if ((r = verify_files_find("base update", name, verify, from, &vf)))
+		return r;
 	if ((r = ctx_store(ctx, false)))
 		return r;
 	struct store *s = &ctx->store;
@@ -270,7 +308,7 @@ int cmd_base_update(struct ctx *ctx, int argc, char **argv)
 		struct progress bar;
 		progress_begin(&bar, "Importing");
 		t.progress = &bar.cb;
-		r = gen_txn_fill_from_source(&t, source, &err);
+		r = fill_from(&t, source, keep_image, &vf, &bar, &err);
 		progress_done(&bar);
 		t.progress = NULL;
 	} else {
@@ -291,6 +329,8 @@ int cmd_base_update(struct ctx *ctx, int argc, char **argv)
 		return log_fail(EXIT_FAIL, "base update %s: %s", name, lc_err_msg(&err, r));
 	}
 	print_commit(name, &t);
+	if (vf.adopted)
+		log_info("The image matched its checksum: its manifest was taken (base verify re-hashes it).");
 	gen_txn_done(&t);
 	return EXIT_OK;
 }

@@ -71,11 +71,20 @@ static void update(void *userdata, uint64_t entries, uint64_t bytes, uint64_t to
 	draw(p, &now);
 }
 
+/* The elapsed time keeps running: it is one command's work. */
+static void phase(void *userdata, const char *what)
+{
+	struct progress *p = userdata;
+	p->what = what;
+	p->entries = p->bytes = p->total_entries = p->total_bytes = 0;
+	p->ever_drawn = false; /* the phase's first report draws at once */
+}
+
 void progress_begin(struct progress *p, const char *what)
 {
 	*p = (struct progress){ .what = what, .unit = "entries" };
 	p->enabled = !log_quiet && isatty(STDERR_FILENO);
-	p->cb = (struct lc_progress){ p->enabled ? update : NULL, p };
+	p->cb = (struct lc_progress){ p->enabled ? update : NULL, p, p->enabled ? phase : NULL };
 	clock_gettime(CLOCK_MONOTONIC, &p->start);
 }
 

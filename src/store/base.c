@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "src/basic/testhook.h"
+#include "src/store/checksum.h"
 #include "src/store/store.h"
 #include "src/store/import.h"
 #include "diff/diff.h"
@@ -62,20 +63,57 @@ static int note_mismatch(const struct diff_entry *a, const struct diff_entry *b,
  * The imported tree against the exporter's manifest.  Not times: squashfs
  * keeps seconds only, and an mtime is not part of a file's identity here.
  */
-static int check_manifest(const char *manifest, const char *expect, struct lc_err *err)
+int store_check_manifest(const struct diff_manifest *got, const char *expect, struct lc_err *err)
 {
-	_cleanup_manifest_ struct diff_manifest *got = NULL, *want = NULL;
+	_cleanup_manifest_ struct diff_manifest *want = NULL;
 	struct mismatch m = {};
 	int r = diff_manifest_open(expect, &want, err);
 	if (r < 0)
 		return lc_err_ret(err, r, "--verify: %s: %s", expect, err && err->msg[0] ? err->msg : strerror(-r));
-	if ((r = diff_manifest_open(manifest, &got, err)) < 0)
-		return r;
 	diff_manifest_compare(want, got, false, note_mismatch, &m);
 	if (m.n)
 		return lc_err_ret(err, -EBADMSG, "--verify: the imported tree differs from %s in %llu entr%s (first: %s)",
 				  expect, (unsigned long long)m.n, m.n == 1 ? "y" : "ies", m.first);
 	return 0;
+}
+
+static int check_manifest(const char *manifest, const char *expect, struct lc_err *err)
+{
+	_cleanup_manifest_ struct diff_manifest *got = NULL;
+	int r = diff_manifest_open(manifest, &got, err);
+	return r < 0 ? r : store_check_manifest(got, expect, err);
+}
+
+/* A tarball beside its FILE.xxh128 (base export wrote both): checked before a byte of it is imported. */
+int store_check_source_checksum(const char *source, const char *checksum, struct lc_err *err)
+{
+	if (!checksum)
+		return 0;
+	_cleanup_close_ int fd = open(source, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return lc_err_ret(err, -errno, "%s: %m", source);
+	return S_ISREG(st.st_mode) ? checksum_check_fd(fd, source, checksum, err) : 0;
+}
+
+/* Copy a directory or tarball into tree, then hash it into the manifest (both phases on the progress line). */
+static int import_and_scan(struct store *s, const char *source, const char *tree, const char *manifest,
+			   const struct lc_progress *progress, struct import_stats *st, struct lc_err *err)
+{
+	struct stat store_st;
+	int r = import_tree_progress(source, tree, fstat(s->root_fd, &store_st) == 0 ? &store_st : NULL, NULL, NULL,
+				     progress, st, &s->warn, err);
+	if (r < 0)
+		return err && err->msg[0] ? r : lc_err_ret(err, r, "%s", strerror(-r));
+	/* The second pass reads every byte again: it gets its own progress (entries known now). */
+	lc_progress_phase(progress, "Hashing");
+	r = diff_manifest_build_progress(tree, manifest, progress, st->entries, err);
+	if (r < 0) {
+		if (err && !err->msg[0])
+			lc_err_set(err, "%s", strerror(-r));
+		lc_err_wrap(err, "manifest");
+	}
+	return r;
 }
 
 /*
@@ -84,7 +122,7 @@ static int check_manifest(const char *manifest, const char *expect, struct lc_er
  * to bases/NAME.
  */
 static int fill_new_base(struct store *s, const char *name, const char *source, const char *description,
-			 const struct store_import_opts *o, const char *tmp_rel, const char *tmp,
+			 struct store_import_opts *o, const char *tmp_rel, const char *tmp,
 			 struct import_stats *st, struct lc_err *err)
 {
 	_cleanup_free_ char *tree = NULL, *manifest = NULL, *final_rel = NULL;
@@ -96,28 +134,23 @@ static int fill_new_base(struct store *s, const char *name, const char *source, 
 	if (o->keep_image) {
 		/* gens/1 holds the image, its mount point tree/ and the manifest. */
 		_cleanup_free_ char *gen_dir = strndup(tree, strlen(tree) - strlen("/tree"));
-		memset(st, 0, sizeof(*st));
+		struct store_image_fill fill = { .progress = o->progress, .expect_checksum = o->expect_checksum,
+						 .expect_manifest = o->expect_manifest };
 		if (!gen_dir || (r = mkdir_p(gen_dir, 0755)) < 0)
 			return lc_err_ret(err, gen_dir ? r : -ENOMEM, "mkdir %s: %s", tree, strerror(gen_dir ? -r : ENOMEM));
-		r = store_gen_fill_from_image(source, gen_dir, o->progress, st, err);
+		r = store_gen_fill_from_image(source, gen_dir, &fill, st, err);
 		if (r < 0)
 			return err && err->msg[0] ? r : lc_err_ret(err, r, "%s", strerror(-r));
-	} else if ((r = mkdir_p(tree, 0755)) < 0)
-		return lc_err_ret(err, r, "mkdir %s: %s", tree, strerror(-r));
-	struct stat store_st;
-	r = o->keep_image ? 0
-			  : import_tree_progress(source, tree, fstat(s->root_fd, &store_st) == 0 ? &store_st : NULL,
-						 NULL, NULL, o->progress, st, &s->warn, err);
-	if (r < 0)
-		return err && err->msg[0] ? r : lc_err_ret(err, r, "%s", strerror(-r));
-	r = o->keep_image ? 0 : diff_manifest_build(tree, manifest, err);
-	if (r < 0) {
-		if (err && !err->msg[0])
-			lc_err_set(err, "%s", strerror(-r));
-		lc_err_wrap(err, "manifest");
-		return r;
+		o->adopted = fill.adopted;
+	} else {
+		if ((r = store_check_source_checksum(source, o->expect_checksum, err)) < 0)
+			return r;
+		if ((r = mkdir_p(tree, 0755)) < 0)
+			return lc_err_ret(err, r, "mkdir %s: %s", tree, strerror(-r));
+		if ((r = import_and_scan(s, source, tree, manifest, o->progress, st, err)) < 0)
+			return r;
 	}
-	if (o->expect_manifest && (r = check_manifest(manifest, o->expect_manifest, err)) < 0)
+	if (o->expect_manifest && !o->adopted && (r = check_manifest(manifest, o->expect_manifest, err)) < 0)
 		return r;
 	_cleanup_close_ int tmp_fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (tmp_fd < 0)
@@ -157,7 +190,7 @@ int store_base_import(struct store *s, const char *name, const char *source, con
 }
 
 int store_base_import_opts(struct store *s, const char *name, const char *source, const char *description,
-			   const struct store_import_opts *o, const struct lc_warn *progress, struct import_stats *st,
+			   struct store_import_opts *o, const struct lc_warn *progress, struct import_stats *st,
 			   struct lc_err *err)
 {
 	const char *why;
@@ -267,9 +300,12 @@ int store_base_remove(struct store *s, const char *name, struct lc_err *err)
 	/* An image generation no child uses any more may still be mounted: never remove through a mount. */
 	struct base_info b;
 	if (store_base_load(s, name, &b, NULL) == 0) {
-		for (size_t i = 0; i < b.n_gens; i++)
-			store_gen_image_release(s, name, b.gens[i], NULL);
+		r = 0;
+		for (size_t i = 0; i < b.n_gens && r == 0; i++)
+			r = store_gen_image_release_all(s, name, b.gens[i], err);
 		base_info_done(&b);
+		if (r < 0)
+			return r;
 	}
 	r = remove_atomically(s->root_fd, rel);
 	if (r < 0)

@@ -14,7 +14,9 @@
 #include "diff/diff.h"
 #include "src/basic/fileio.h"
 #include "src/store/archive-dl.h"
+#include "src/store/checksum.h"
 #include "src/store/export.h"
+#include "src/store/image.h"
 
 extern char **environ;
 
@@ -235,6 +237,50 @@ static uint64_t manifest_entries(const char *path)
 	return diff_manifest_open(path, &m, NULL) == 0 ? diff_manifest_count(m) : 0;
 }
 
+/*
+ * FILE.manifest of an image: what the image holds as the kernel shows it
+ * (squashfs keeps whole seconds, file systems differ in what they keep of
+ * a directory's size...), walked through a private mount of the new image.
+ * The contents are the generation's, just written: their hashes come from
+ * its manifest, so nothing is read back.  An import that finds the image
+ * matching FILE.xxh128 takes this manifest as it is.
+ */
+static int write_image_manifest(const char *image, const char *manifest_path, const char *file,
+				const struct lc_progress *progress, struct lc_err *err)
+{
+	_cleanup_manifest_ struct diff_manifest *known = NULL, *m = NULL;
+	_cleanup_free_ char *dir = strdup(image), *out = NULL;
+	struct image_info img;
+	int r = diff_manifest_open(manifest_path, &known, err);
+	if (r < 0)
+		return r;
+	if (!dir || asprintf(&out, "%s.manifest", file) < 0)
+		return -ENOMEM;
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	if ((r = image_probe(image, &img, err)) <= 0)
+		return r < 0 ? r : lc_err_ret(err, -EIO, "%s: the new image is not recognised", image);
+	_cleanup_close_ int root = image_open_root(image, &img, slash ? (*dir ? dir : "/") : ".", err);
+	if (root < 0)
+		return root;
+	lc_progress_phase(progress, "Describing");
+	if ((r = diff_manifest_scan_known(root, known, progress, diff_manifest_count(known), &m, err)) < 0)
+		return r;
+	return diff_manifest_write(m, out, err);
+}
+
+/* FILE.xxh128 of what was written (the temporary, before it takes the name). */
+static int write_checksum(const char *tmp, const char *file, struct lc_err *err)
+{
+	uint8_t sum[DIFF_HASH_SIZE];
+	_cleanup_close_ int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return lc_err_ret(err, -errno, "%s: %m", tmp);
+	int r = checksum_fd(fd, sum, err);
+	return r < 0 ? r : checksum_write_for(file, sum, err);
+}
+
 int export_tree(const char *tree, const char *manifest_path, const char *file, const struct lc_progress *progress,
 		struct import_stats *stats, struct lc_err *err)
 {
@@ -264,7 +310,12 @@ int export_tree(const char *tree, const char *manifest_path, const char *file, c
 		if (fd < 0 || fsync(fd) < 0)
 			r = lc_err_ret(err, -errno, "%s: %m", tmp);
 	}
-	if (r == 0 && (r = copy_manifest(manifest_path, file, err)) == 0 && rename(tmp, file) < 0)
+	if (r == 0)
+		r = fmt == EXPORT_TAR ? copy_manifest(manifest_path, file, err)
+				      : write_image_manifest(tmp, manifest_path, file, progress, err);
+	if (r == 0)
+		r = write_checksum(tmp, file, err);
+	if (r == 0 && rename(tmp, file) < 0)
 		r = lc_err_ret(err, -errno, "rename to %s: %m", file);
 	if (r < 0)
 		unlink(tmp);

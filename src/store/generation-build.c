@@ -127,7 +127,7 @@ static int dedupe_entry(struct build *b, int dirfd, const char *name)
 		return lc_err_ret(b->err, -errno, "/%s: stat: %m", shown(b));
 	/* Already the old inode (the import's hook linked it): its entry is inherited, nothing read. */
 	struct stat ost;
-	if (!S_ISDIR(sb.st_mode) && sb.st_nlink > 1 && fstatat(b->old_root, b->path, &ost, AT_SYMLINK_NOFOLLOW) == 0 &&
+	if (!b->t->from_image && !S_ISDIR(sb.st_mode) && sb.st_nlink > 1 && fstatat(b->old_root, b->path, &ost, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    ost.st_ino == sb.st_ino && ost.st_dev == sb.st_dev && old_entry(b, &oe)) {
 		progress(b);
 		st->linked++;
@@ -153,7 +153,7 @@ static int dedupe_entry(struct build *b, int dirfd, const char *name)
 			return lc_err_ret(b->err, -errno, "/%s: set times: %m", shown(b));
 		return 0;
 	}
-	if (old_entry(b, &oe) && linkable(&oe, &e)) {
+	if (!b->t->from_image && old_entry(b, &oe) && linkable(&oe, &e)) {
 		r = replace_by_old_link(b, dirfd, name);
 		if (r == 0) {
 			st->linked++;
@@ -257,6 +257,8 @@ static int link_if_unchanged(const char *rel, const char *src, const char *dest,
 	struct diff_entry oe, e;
 	struct lc_err le;
 	struct stat st;
+	if (b->t->from_image)
+		return 0;
 	ssize_t i = diff_manifest_find(b->t->old, rel, strlen(rel));
 	if (i < 0)
 		return 0;
@@ -308,6 +310,28 @@ int gen_txn_fill_from_source(struct gen_txn *t, const char *source, struct lc_er
 	if (r < 0)
 		return r;
 	return seal_and_count(t, err);
+}
+
+/* ---- from an image kept as it is ---- */
+
+int gen_txn_fill_from_image(struct gen_txn *t, const char *source, struct store_image_fill *fill, struct lc_err *err)
+{
+	struct import_stats ist;
+	_cleanup_free_ char *mpath = NULL;
+	int r = store_gen_fill_from_image(source, t->tmp_path, fill, &ist, err);
+	if (r < 0)
+		return r;
+	gen_crash_point(1);
+	if (asprintf(&mpath, "%s/manifest", t->tmp_path) < 0)
+		return -ENOMEM;
+	struct lc_err e = { "" };
+	if ((r = diff_manifest_open(mpath, &t->built, &e)) < 0)
+		return lc_err_ret(err, r, "new manifest: %s", lc_err_msg(&e, r));
+	/* Nothing shared with the previous generation: the image is the one new file. */
+	t->stats.entries = diff_manifest_count(t->built);
+	t->stats.new_files = 1;
+	t->stats.new_bytes = ist.bytes;
+	return diff_manifest_compare(t->old, t->built, false, count_cb, &t->stats);
 }
 
 /* ---- from a scratch overlay's upper dir ---- */
@@ -552,6 +576,11 @@ static int merge_dir(struct build *b, int old_fd, int upper_fd, int new_fd, bool
 
 int gen_txn_scratch(struct gen_txn *t, char **upper, char **work, char **root, struct lc_err *err)
 {
+	if (t->from_image)
+		return lc_err_ret(err, -EOPNOTSUPP,
+				  "generation %u is an image (--keep-image): a command cannot build on it; export it, "
+				  "change the tree and update with --from, or update --from a new image",
+				  t->from);
 	static const char *const dirs[] = { "upper", "work", "root" };
 	char **out[] = { upper, work, root };
 	for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {

@@ -289,12 +289,10 @@ int gen_txn_begin(struct store *s, const char *base, struct gen_txn *t, struct l
 		return r;
 	t->from = b.current;
 	base_info_done(&b);
-	/* A new generation is hard links into the current one: impossible into a read-only image. */
-	if (store_gen_is_image(s, base, t->from) > 0)
-		return lc_err_ret(err, -EOPNOTSUPP,
-				  "generation %u is an image (base import --keep-image), which a new generation cannot "
-				  "share files with; import the new tree as a new base (with --keep-image for an image)",
-				  t->from);
+	/* A new generation shares files with the current one by hard links: not with a read-only image. */
+	if ((r = store_gen_is_image(s, base, t->from)) < 0)
+		return lc_err_ret(err, r, "generation %u: %s", t->from, strerror(-r));
+	t->from_image = r > 0;
 	if ((r = gen_base_latest(s, base, &latest, NULL)) < 0)
 		return lc_err_ret(err, r, "base.conf: %s", strerror(-r));
 	_cleanup_close_ int bfd = base_fd_open(s, base);
@@ -433,7 +431,11 @@ int gen_remove(struct store *s, const char *base, unsigned gen, struct lc_err *e
 	_cleanup_free_ char *rel = NULL;
 	if (asprintf(&rel, "bases/%s/gens/%u", base, gen) < 0)
 		return -ENOMEM;
-	int r = remove_atomically(s->root_fd, rel);
+	/* An image no child uses may still be mounted (run leaves it): never remove through a mount. */
+	int r = store_gen_image_release_all(s, base, gen, err);
+	if (r < 0)
+		return r;
+	r = remove_atomically(s->root_fd, rel);
 	return r < 0 ? lc_err_ret(err, r, "remove generation %u: %s", gen, strerror(-r)) : 0;
 }
 

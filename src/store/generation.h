@@ -74,6 +74,7 @@ struct gen_txn {
 	struct diff_manifest *built; /* manifest of the new tree, once filled */
 	struct gen_stats stats;
 	bool committed;
+	bool from_image;        /* `from` is an image generation: nothing can be linked to it */
 	const struct lc_progress *progress; /* set by the caller: entries/bytes of a --from import */
 };
 
@@ -85,6 +86,12 @@ struct gen_txn {
 int gen_txn_begin(struct store *s, const char *base, struct gen_txn *t, struct lc_err *err);
 /* Remove the build dir unless committed; free everything. */
 void gen_txn_done(struct gen_txn *t);
+/*
+ * Fill the new generation with the squashfs/EROFS image source itself
+ * (`base update --from IMAGE --keep-image`): see store_gen_fill_from_image.
+ */
+struct store_image_fill;
+int gen_txn_fill_from_image(struct gen_txn *t, const char *source, struct store_image_fill *fill, struct lc_err *err);
 
 /*
  * New tree = the directory or tarball at source (imported by libarchive,

@@ -17,6 +17,9 @@
 #include "src/basic/mount-dl.h"
 #include "diff/diff.h"
 #include "overlay/overlay.h"
+#include "src/basic/fileio.h"
+#include "src/basic/testhook.h"
+#include "src/store/checksum.h"
 #include "src/store/image.h"
 #include "src/store/import.h"
 #include "src/store/store.h"
@@ -169,6 +172,20 @@ int store_gen_image_release(struct store *s, const char *base, unsigned gen, str
 	return 1;
 }
 
+int store_gen_image_release_all(struct store *s, const char *base, unsigned gen, struct lc_err *err)
+{
+	int r = store_gen_image_release(s, base, gen, err);
+	if (r <= 0 && (r < 0 || store_gen_is_image(s, base, gen) <= 0))
+		return r;
+	_cleanup_free_ char *tree = gen_file(s, base, gen, "tree");
+	if (!tree)
+		return -ENOMEM;
+	/* Still mounted: a child of it is mounted, or the unmount was refused (busy). */
+	if (image_mounted(tree) == 1)
+		return lc_err_ret(err, -EBUSY, "the image of generation %u is still mounted at %s (in use)", gen, tree);
+	return 0;
+}
+
 int store_gen_image_open_root(struct store *s, const char *base, unsigned gen, struct lc_err *err)
 {
 	_cleanup_free_ char *image = gen_file(s, base, gen, "image"), *dir = store_gen_dir(s, base, gen);
@@ -206,46 +223,72 @@ static int copy_file(const char *src, int dirfd, const char *name, struct lc_err
 }
 
 /* The mount point carries the image root's owner, mode and times: child create copies them without a mount. */
-static int make_tree_dir(int gen_fd, int root_fd, struct lc_err *err)
+static int make_tree_dir(int gen_fd, uid_t uid, gid_t gid, mode_t mode, struct timespec mtime, struct lc_err *err)
 {
-	struct stat st;
-	if (fstat(root_fd, &st) < 0)
-		return lc_err_ret(err, -errno, "image root: %m");
 	if (mkdirat(gen_fd, "tree", 0755) < 0)
 		return lc_err_ret(err, -errno, "tree: %m");
 	_cleanup_close_ int t = openat(gen_fd, "tree", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	struct timespec times[2] = { st.st_atim, st.st_mtim };
-	if (t < 0 || fchown(t, st.st_uid, st.st_gid) < 0 || fchmod(t, st.st_mode & 07777) < 0 ||
-	    futimens(t, times) < 0)
+	struct timespec times[2] = { mtime, mtime };
+	if (t < 0 || fchown(t, uid, gid) < 0 || fchmod(t, mode & 07777) < 0 || futimens(t, times) < 0)
 		return lc_err_ret(err, -errno, "tree: %m");
 	return 0;
 }
 
-int store_gen_fill_from_image(const char *source, const char *gen_dir, const struct lc_progress *progress,
-			      struct import_stats *st, struct lc_err *err)
+static int check_image_kind(const char *source, struct image_info *img, struct lc_err *err)
 {
-	struct image_info img;
-	struct stat sst;
-	int r = image_probe(source, &img, err);
+	int r = image_probe(source, img, err);
 	if (r < 0)
 		return r;
-	if (r == 0 || img.partno || (strcmp(img.fstype, "squashfs") && strcmp(img.fstype, "erofs")))
+	if (r == 0 || img->partno || (strcmp(img->fstype, "squashfs") && strcmp(img->fstype, "erofs")))
 		return lc_err_ret(err, -EINVAL, "--keep-image needs a squashfs or EROFS file system image; %s is %s%s%s",
-				  source, r == 0 ? "not an image" : img.partno ? "a disk image (" : "",
-				  r == 0 ? "" : img.partno ? img.pttype : img.fstype, r && img.partno ? ")" : "");
-	_cleanup_close_ int gen_fd = open(gen_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (gen_fd < 0 || stat(source, &sst) < 0)
-		return lc_err_ret(err, -errno, "%s: %m", gen_fd < 0 ? gen_dir : source);
-	if ((r = copy_file(source, gen_fd, "image", err)) < 0)
-		return r;
+				  source, r == 0 ? "not an image" : img->partno ? "a disk image (" : "",
+				  r == 0 ? "" : img->partno ? img->pttype : img->fstype, r && img->partno ? ")" : "");
+	return 0;
+}
+
+/*
+ * The exporter's manifest as this generation's: the stored copy of the image
+ * matched FILE.xxh128, so it is byte for byte the image `base export` made
+ * and described in FILE.manifest.  Nothing of the image is read or mounted:
+ * `base verify` re-hashes every file through it.
+ */
+static int adopt_manifest(int gen_fd, const char *expect, struct import_stats *st, struct lc_err *err)
+{
+	_cleanup_manifest_ struct diff_manifest *m = NULL;
+	struct lc_err e = { "" };
+	int r = diff_manifest_open(expect, &m, &e);
+	if (r < 0)
+		return lc_err_ret(err, r, "--verify: %s: %s", expect, lc_err_msg(&e, r));
+	struct diff_entry root;
+	if (diff_manifest_count(m) == 0 || (diff_manifest_get(m, 0, &root), root.path_len != 0) || !S_ISDIR(root.mode))
+		return lc_err_ret(err, -EBADMSG, "--verify: %s has no root directory entry", expect);
+	_cleanup_close_ int in = open(expect, O_RDONLY | O_CLOEXEC);
+	_cleanup_free_ char *data = NULL;
+	size_t len;
+	if (in < 0 || (r = lc_read_full(in, &data, &len)) < 0)
+		return lc_err_ret(err, in < 0 ? -errno : r, "--verify: %s: %s", expect, strerror(in < 0 ? errno : -r));
+	if ((r = lc_write_atomic(gen_fd, "manifest", data, len, 0644, false)) < 0)
+		return lc_err_ret(err, r, "manifest: %s", strerror(-r));
+	st->entries = diff_manifest_count(m);
+	return make_tree_dir(gen_fd, root.uid, root.gid, root.mode,
+			     (struct timespec){ .tv_sec = root.mtime_sec, .tv_nsec = root.mtime_nsec }, err);
+}
+
+/* The manifest and the root's metadata through a private mount of the stored copy: every file read. */
+static int scan_image(const char *gen_dir, int gen_fd, const struct image_info *img,
+		      const struct lc_progress *progress, struct import_stats *st, struct lc_err *err)
+{
 	_cleanup_free_ char *image = NULL, *manifest = NULL;
+	struct stat rst;
+	int r;
 	if (asprintf(&image, "%s/image", gen_dir) < 0 || asprintf(&manifest, "%s/manifest", gen_dir) < 0)
 		return -ENOMEM;
-	/* The manifest and the root's metadata through a private mount of the stored copy. */
-	_cleanup_close_ int root = image_open_root(image, &img, gen_dir, err);
+	_cleanup_close_ int root = image_open_root(image, img, gen_dir, err);
 	if (root < 0)
 		return root;
-	if ((r = make_tree_dir(gen_fd, root, err)) < 0)
+	if (fstat(root, &rst) < 0)
+		return lc_err_ret(err, -errno, "image root: %m");
+	if ((r = make_tree_dir(gen_fd, rst.st_uid, rst.st_gid, rst.st_mode, rst.st_mtim, err)) < 0)
 		return r;
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d/.", root);
@@ -256,6 +299,36 @@ int store_gen_fill_from_image(const char *source, const char *gen_dir, const str
 	_cleanup_manifest_ struct diff_manifest *m = NULL;
 	if (diff_manifest_open(manifest, &m, NULL) == 0)
 		st->entries = diff_manifest_count(m);
-	st->bytes = (uint64_t)sst.st_size;
 	return 0;
+}
+
+int store_gen_fill_from_image(const char *source, const char *gen_dir, struct store_image_fill *o,
+			      struct import_stats *st, struct lc_err *err)
+{
+	struct image_info img;
+	struct stat sst;
+	int r = check_image_kind(source, &img, err);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int gen_fd = open(gen_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (gen_fd < 0 || stat(source, &sst) < 0)
+		return lc_err_ret(err, -errno, "%s: %m", gen_fd < 0 ? gen_dir : source);
+	if ((r = copy_file(source, gen_fd, "image", err)) < 0)
+		return r;
+	memset(st, 0, sizeof(*st));
+	st->bytes = (uint64_t)sst.st_size;
+	/* The stored copy is what is checked: what children will mount. */
+	if (o->expect_checksum) {
+		_cleanup_close_ int fd = openat(gen_fd, "image", O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return lc_err_ret(err, -errno, "image: %m");
+		if ((r = checksum_check_fd(fd, source, o->expect_checksum, err)) < 0)
+			return r;
+		if (o->expect_manifest) {
+			test_hook("image-adopt-manifest");
+			o->adopted = true;
+			return adopt_manifest(gen_fd, o->expect_manifest, st, err);
+		}
+	}
+	return scan_image(gen_dir, gen_fd, &img, o->progress, st, err);
 }

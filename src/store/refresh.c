@@ -124,6 +124,12 @@ static int open_work(struct save_dirs *d, const char *name, bool create)
 
 static int open_tree(struct store *s, struct save_dirs *d, const char *base, unsigned gen)
 {
+	/* An image generation's tree is a mount point: its files through a private mount of the image. */
+	int r = store_gen_is_image(s, base, gen);
+	if (r > 0) {
+		d->tree_fd = store_gen_image_open_root(s, base, gen, NULL);
+		return d->tree_fd < 0 ? d->tree_fd : 0;
+	}
 	_cleanup_free_ char *tree = store_gen_tree(s, base, gen);
 	if (!tree)
 		return -ENOMEM;

@@ -148,7 +148,21 @@ int store_gen_is_image(struct store *s, const char *base, unsigned gen);
 int store_gen_image_mount(struct store *s, const char *base, unsigned gen, struct lc_err *err);
 int store_gen_image_release(struct store *s, const char *base, unsigned gen, struct lc_err *err);
 int store_gen_image_open_root(struct store *s, const char *base, unsigned gen, struct lc_err *err);
-int store_gen_fill_from_image(const char *source, const char *gen_dir, const struct lc_progress *progress,
+/* Before removing the generation: release, and -EBUSY (err set) when the image stays mounted. */
+int store_gen_image_release_all(struct store *s, const char *base, unsigned gen, struct lc_err *err);
+/*
+ * expect_checksum (FILE.xxh128, may be NULL) is checked against the stored
+ * copy; when it matches and expect_manifest is set, that manifest is the
+ * generation's (adopted = true) and nothing in the image is read.  Else
+ * every file is hashed through a private mount.
+ */
+struct store_image_fill {
+	const struct lc_progress *progress;
+	const char *expect_checksum;
+	const char *expect_manifest;
+	bool adopted; /* out */
+};
+int store_gen_fill_from_image(const char *source, const char *gen_dir, struct store_image_fill *o,
 			      struct import_stats *st, struct lc_err *err);
 /* "ext4 on /dev/vda2 (label root)": the file system path is on, for messages (storage-name.c). */
 int store_describe_fs(const char *path, char *buf, size_t size);
@@ -193,13 +207,20 @@ int store_base_import(struct store *s, const char *name, const char *source, con
  * (`--keep-image`, store_gen_fill_from_image).
  */
 struct lc_progress;
+struct diff_manifest;
+/* --verify: got differs from the manifest file expect in nothing but times?  0, or -EBADMSG naming the first entry. */
+int store_check_manifest(const struct diff_manifest *got, const char *expect, struct lc_err *err);
+/* --verify of a regular file source against its FILE.xxh128 (checksum; NULL: nothing to check). */
+int store_check_source_checksum(const char *source, const char *checksum, struct lc_err *err);
 struct store_import_opts {
 	const char *expect_manifest;
+	const char *expect_checksum; /* FILE.xxh128 (base export), checked when set */
 	bool keep_image;
+	bool adopted;                /* out: --keep-image took expect_manifest (the checksum matched) */
 	const struct lc_progress *progress; /* entries and bytes copied (NULL: none) */
 };
 int store_base_import_opts(struct store *s, const char *name, const char *source, const char *description,
-			   const struct store_import_opts *o, const struct lc_warn *progress, struct import_stats *st,
+			   struct store_import_opts *o, const struct lc_warn *progress, struct import_stats *st,
 			   struct lc_err *err);
 /*
  * Remove base NAME under its lock: -ENOENT, -EBUSY while a child uses it,
