@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "src/basic/fsutil.h"
 #include "src/basic/testhook.h"
 #include "src/store/checksum.h"
 #include "src/store/store.h"
@@ -116,6 +117,21 @@ static int import_and_scan(struct store *s, const char *source, const char *tree
 	return r;
 }
 
+/* A tree is thousands of files: syncfs.  An image generation is a few: each fsynced (store_image_gen_sync). */
+static int sync_new_base(int tmp_fd, bool keep_image)
+{
+	if (!keep_image)
+		return syncfs(tmp_fd) < 0 ? -errno : 0;
+	_cleanup_close_ int gen_fd = openat(tmp_fd, "gens/1", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	_cleanup_close_ int conf = openat(tmp_fd, "base.conf", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (gen_fd < 0 || conf < 0 || fsync(conf) < 0)
+		return -errno;
+	int r = store_image_gen_sync(gen_fd);
+	if (r == 0)
+		r = fsync_dir_at(tmp_fd, "gens");
+	return r < 0 ? r : fsync(tmp_fd) < 0 ? -errno : 0;
+}
+
 /*
  * Fill the hidden directory tmp (tmp_rel below the store root) with
  * generation 1, its manifest and base.conf, make it durable, and rename it
@@ -158,8 +174,8 @@ static int fill_new_base(struct store *s, const char *name, const char *source, 
 	if ((r = write_base_conf(tmp_fd, source, description)) < 0)
 		return lc_err_ret(err, r, "base.conf: %s", strerror(-r));
 	/* Every file of the tree durable before the rename makes it visible. */
-	if (syncfs(tmp_fd) < 0)
-		return lc_err_ret(err, -errno, "syncfs: %m");
+	if ((r = sync_new_base(tmp_fd, o->keep_image)) < 0)
+		return lc_err_ret(err, r, "sync: %s", strerror(-r));
 	test_hook("import-before-rename");
 	if (renameat2(s->root_fd, tmp_rel, s->root_fd, final_rel, RENAME_NOREPLACE) < 0)
 		return lc_err_ret(err, -errno, "rename into place: %m");

@@ -378,9 +378,11 @@ int gen_txn_commit(struct gen_txn *t, const char *description, const char *sourc
 	gen_crash_point(3);
 	if ((r = write_gen_conf(t, description, source)) < 0)
 		return lc_err_ret(err, r, "gen.conf: %s", strerror(-r));
-	/* Every file of the tree durable before the rename makes it visible. */
-	if (syncfs(t->tmp_fd) < 0)
-		return lc_err_ret(err, -errno, "syncfs: %m");
+	/* Every file of the tree durable before the rename makes it visible (an image: its few files). */
+	r = faccessat(t->tmp_fd, "image", F_OK, AT_SYMLINK_NOFOLLOW) == 0 ? store_image_gen_sync(t->tmp_fd)
+		: syncfs(t->tmp_fd) < 0 ? -errno : 0;
+	if (r < 0)
+		return lc_err_ret(err, r, "sync: %s", strerror(-r));
 	gen_crash_point(4);
 	snprintf(num, sizeof(num), "%u", t->to);
 	if (renameat2(t->gens_fd, t->tmp_name, t->gens_fd, num, RENAME_NOREPLACE) < 0)

@@ -18,6 +18,7 @@
 #include "diff/diff.h"
 #include "overlay/overlay.h"
 #include "src/basic/fileio.h"
+#include "src/basic/fsutil.h"
 #include "src/basic/testhook.h"
 #include "src/store/checksum.h"
 #include "src/store/image.h"
@@ -331,4 +332,18 @@ int store_gen_fill_from_image(const char *source, const char *gen_dir, struct st
 		}
 	}
 	return scan_image(gen_dir, gen_fd, &img, o->progress, st, err);
+}
+
+int store_image_gen_sync(int gen_fd)
+{
+	static const char *const files[] = { "image", "manifest", "gen.conf" };
+	for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+		_cleanup_close_ int fd = openat(gen_fd, files[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0 && errno == ENOENT)
+			continue; /* gen.conf: generation 1 has none */
+		if (fd < 0 || fsync(fd) < 0)
+			return -errno;
+	}
+	int r = fsync_dir_at(gen_fd, "tree");
+	return r < 0 ? r : fsync(gen_fd) < 0 ? -errno : 0;
 }

@@ -164,6 +164,12 @@ struct store_image_fill {
 };
 int store_gen_fill_from_image(const char *source, const char *gen_dir, struct store_image_fill *o,
 			      struct import_stats *st, struct lc_err *err);
+/*
+ * Make an image generation's directory durable file by file: its image,
+ * manifest, gen.conf, tree/ and itself.  Not syncfs(), which would also wait
+ * for every other writer's dirty data on the store's file system.
+ */
+int store_image_gen_sync(int gen_fd);
 /* "ext4 on /dev/vda2 (label root)": the file system path is on, for messages (storage-name.c). */
 int store_describe_fs(const char *path, char *buf, size_t size);
 int store_child_umount(struct store *s, const struct child_info *c, struct lc_err *err);
