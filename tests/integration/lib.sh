@@ -29,11 +29,28 @@ unmount_below() {
 # kill every layerctl process of this test's runtime dir (its containers die
 # with their monitor), so nothing of the test outlives it.
 kill_started_children() {
-	local p
+	local p killed=
 	for p in /proc/[0-9]*; do
 		[ "$(cat "$p/comm" 2>/dev/null)" = layerctl ] || continue
-		tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qxF "LAYERCTL_RUNTIME_DIR=$T/run" || continue
-		kill -9 "${p#/proc/}" 2>/dev/null || true
+		tr '\0' '\n' 2>/dev/null <"$p/environ" | grep -qxF "LAYERCTL_RUNTIME_DIR=$T/run" || continue
+		kill -9 "${p#/proc/}" 2>/dev/null && killed=1
+	done
+	[ -z "$killed" ] || remove_store_cgroups
+}
+
+# The killed monitors' cgroups (layerctl/STORE/NAME in each hierarchy, STORE
+# the name of $T/run/stores/STORE) stay behind them: removed once the
+# killed processes have left them (up to 2 s).
+remove_store_cgroups() {
+	local id i dirs
+	for id in $(ls "$T/run/stores" 2>/dev/null); do
+		for i in $(seq 20); do
+			dirs=$(find /sys/fs/cgroup -maxdepth 5 -type d -path "*/layerctl/$id" 2>/dev/null)
+			[ -z "$dirs" ] && break
+			# shellcheck disable=SC2086 # one path per line, none with spaces
+			find $dirs -depth -type d -exec rmdir {} + 2>/dev/null
+			sleep 0.1
+		done
 	done
 }
 
