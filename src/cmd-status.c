@@ -100,7 +100,9 @@ static void status_print_text(const struct status *s)
 	printf("%s\n", s->name);
 	printf("%14s: %s\n", "State", s->running ? (s->st.boot ? "running (boot)" : "running (run)") : "stopped");
 	printf("%14s: %s, generation %u\n", "Base", s->ci.base ? s->ci.base : "?", s->ci.gen);
-	printf("%14s: %s\n", "Mounted", s->mounted > 0 ? "yes" : "no");
+	/* A running child's overlay lives in its container's mount namespace; the host's is another matter. */
+	printf("%14s: %s\n", "Mounted", s->mounted > 0 ? (s->running ? "yes, on the host (and in the container)" : "yes")
+					 : s->running ? "in the container's mount namespace only" : "no");
 	if (!s->running)
 		return;
 	printf("%14s: %d (monitor %d)\n", "Leader", (int)s->st.pid, (int)s->st.monitor);

@@ -60,6 +60,8 @@ line-12"
 	st=$($L status c)
 	assert_contains "$st" "line-12"
 	assert_contains "$st" "line-3"
+	# Its overlay is mounted, in its own mount namespace: not "no".
+	assert_contains "$st" "Mounted: in the container's mount namespace only"
 	case "$st" in *line-2$'\n'*) fail "status shows more than ten lines: $st" ;; esac
 }
 
