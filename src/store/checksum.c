@@ -7,6 +7,9 @@
 #include "src/basic/fileio.h"
 #include "src/store/checksum.h"
 
+#define HEX_LEN (2 * DIFF_HASH_SIZE)
+#define NOT_ONE "not a checksum file (a line per file: XXH3-128 in hex, two spaces, the name)"
+
 char *checksum_path_for(const char *file)
 {
 	char *p = NULL;
@@ -27,24 +30,29 @@ int checksum_fd(int fd, uint8_t out[DIFF_HASH_SIZE], struct lc_err *err)
 	return r < 0 ? lc_err_ret(err, r, "read: %s", strerror(-r)) : 0;
 }
 
-int checksum_write_for(const char *file, const uint8_t sum[DIFF_HASH_SIZE], struct lc_err *err)
+int checksum_write_for(const char *file, const uint8_t sum[DIFF_HASH_SIZE], const uint8_t manifest[DIFF_HASH_SIZE],
+		       struct lc_err *err)
 {
-	_cleanup_free_ char *dir = strdup(file), *name = NULL, *line = NULL;
-	char hex[2 * DIFF_HASH_SIZE + 1];
+	_cleanup_free_ char *dir = strdup(file), *name = NULL, *text = NULL;
+	char hex[HEX_LEN + 1], mhex[HEX_LEN + 1] = "";
 	if (!dir)
 		return -ENOMEM;
 	char *slash = strrchr(dir, '/');
 	const char *base = slash ? slash + 1 : dir;
 	diff_hash_hex(sum, hex);
+	if (manifest)
+		diff_hash_hex(manifest, mhex);
 	/* Two spaces: xxhsum's (and sha256sum's) text-mode line. */
-	if (asprintf(&name, "%s.xxh128", base) < 0 || asprintf(&line, "%s  %s\n", hex, base) < 0)
+	int n = manifest ? asprintf(&text, "%s  %s\n%s  %s.manifest\n", hex, base, mhex, base)
+			 : asprintf(&text, "%s  %s\n", hex, base);
+	if (n < 0 || asprintf(&name, "%s.xxh128", base) < 0)
 		return -ENOMEM;
 	if (slash)
 		*slash = '\0';
 	_cleanup_close_ int dfd = open(slash ? (*dir ? dir : "/") : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return lc_err_ret(err, -errno, "%s: %m", slash ? dir : ".");
-	int r = lc_write_atomic(dfd, name, line, strlen(line), 0644, true);
+	int r = lc_write_atomic(dfd, name, text, strlen(text), 0644, true);
 	return r < 0 ? lc_err_ret(err, r, "%s.xxh128: %s", file, strerror(-r)) : 0;
 }
 
@@ -53,42 +61,80 @@ static int unhex(int c)
 	return isdigit(c) ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
-int checksum_read(const char *path, uint8_t out[DIFF_HASH_SIZE], struct lc_err *err)
+/* One line "HEX  NAME" (or xxhsum's binary mode "HEX *NAME") of len bytes without its newline. */
+static bool parse_line(const char *line, size_t len, uint8_t out[DIFF_HASH_SIZE])
+{
+	if (len < HEX_LEN + 2 || line[HEX_LEN] != ' ')
+		return false;
+	for (size_t i = 0; i < DIFF_HASH_SIZE; i++) {
+		int hi = unhex((unsigned char)line[2 * i]), lo = unhex((unsigned char)line[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return false;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return true;
+}
+
+int checksum_read(const char *path, struct checksums *out, struct lc_err *err)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	_cleanup_free_ char *data = NULL;
 	size_t len = 0;
+	*out = (struct checksums){};
 	if (fd < 0)
 		return errno == ENOENT ? -ENOENT : lc_err_ret(err, -errno, "%s: %m", path);
 	int r = lc_read_full(fd, &data, &len);
 	if (r < 0)
 		return lc_err_ret(err, r, "%s: %s", path, strerror(-r));
-	/* "HEX  NAME\n", one line; the name is not compared: the file may have been renamed since. */
-	if (len < 2 * DIFF_HASH_SIZE + 3 || memchr(data, '\n', len) != data + len - 1 ||
-	    data[2 * DIFF_HASH_SIZE] != ' ')
-		return lc_err_ret(err, -EBADMSG, "%s: not a checksum file (one line: XXH3-128 in hex, two spaces, name)", path);
-	for (size_t i = 0; i < DIFF_HASH_SIZE; i++) {
-		int hi = unhex((unsigned char)data[2 * i]), lo = unhex((unsigned char)data[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return lc_err_ret(err, -EBADMSG, "%s: not a checksum file (one line: XXH3-128 in hex, two spaces, name)",
-					  path);
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
+	/* Every line ends in a newline; one or two lines. */
+	char *nl1 = len ? memchr(data, '\n', len) : NULL;
+	if (!nl1 || data[len - 1] != '\n' || !parse_line(data, (size_t)(nl1 - data), out->file))
+		return lc_err_ret(err, -EBADMSG, "%s: " NOT_ONE, path);
+	char *second = nl1 + 1, *end = data + len;
+	if (second == end)
+		return 0;
+	char *nl2 = memchr(second, '\n', (size_t)(end - second));
+	if (nl2 + 1 != end || !parse_line(second, (size_t)(nl2 - second), out->manifest))
+		return lc_err_ret(err, -EBADMSG, "%s: " NOT_ONE, path);
+	out->has_manifest = true;
 	return 0;
 }
 
-int checksum_check_fd(int fd, const char *what, const char *path, struct lc_err *err)
+static int compare(const uint8_t want[DIFF_HASH_SIZE], const uint8_t got[DIFF_HASH_SIZE], const char *what,
+		   const char *path, struct lc_err *err)
 {
-	uint8_t want[DIFF_HASH_SIZE], got[DIFF_HASH_SIZE];
-	char hw[2 * DIFF_HASH_SIZE + 1], hg[2 * DIFF_HASH_SIZE + 1];
-	int r = checksum_read(path, want, err);
-	if (r < 0)
-		return r;
-	if ((r = checksum_fd(fd, got, err)) < 0)
-		return lc_err_wrap(err, "%s", what), r;
+	char hw[HEX_LEN + 1], hg[HEX_LEN + 1];
 	if (memcmp(want, got, DIFF_HASH_SIZE) == 0)
 		return 0;
 	diff_hash_hex(want, hw);
 	diff_hash_hex(got, hg);
 	return lc_err_ret(err, -EBADMSG, "--verify: %s has XXH3-128 %s, %s says %s", what, hg, path, hw);
+}
+
+int checksum_check_fd(int fd, const char *what, const char *path, struct lc_err *err)
+{
+	struct checksums want;
+	uint8_t got[DIFF_HASH_SIZE];
+	int r = checksum_read(path, &want, err);
+	if (r < 0)
+		return r;
+	if ((r = checksum_fd(fd, got, err)) < 0)
+		return lc_err_wrap(err, "%s", what), r;
+	return compare(want.file, got, what, path, err);
+}
+
+int checksum_check_manifest(const char *manifest, const char *path, struct lc_err *err)
+{
+	struct checksums want;
+	uint8_t got[DIFF_HASH_SIZE];
+	int r = checksum_read(path, &want, err);
+	if (r < 0 || !want.has_manifest)
+		return r;
+	_cleanup_close_ int fd = open(manifest, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return lc_err_ret(err, -errno, "%s: %m", manifest);
+	if ((r = checksum_fd(fd, got, err)) < 0)
+		return lc_err_wrap(err, "%s", manifest), r;
+	r = compare(want.manifest, got, manifest, path, err);
+	return r < 0 ? r : 1;
 }

@@ -1,25 +1,41 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * FILE.xxh128, the checksum `base export` writes beside what it wrote: one
- * line "HEX  NAME", the XXH3-128 of the file in xxhsum's canonical hex, so
- * `xxhsum -c FILE.xxh128` checks it too.  `base import --verify` checks it
- * when it is there; an import with --keep-image that finds it matching adopts
- * FILE.manifest instead of reading every file of the image (image-gen.c).
+ * FILE.xxh128, the checksums `base export` writes beside what it wrote: a
+ * line "HEX  NAME" for FILE and one for FILE.manifest, the XXH3-128 of each
+ * in xxhsum's canonical hex, so `xxhsum -c FILE.xxh128` checks both too.
+ * `base import --verify` checks FILE against it when it is there; an import
+ * with --keep-image that finds both matching adopts FILE.manifest instead of
+ * reading every file of the image (image-gen.c): the manifest line is what
+ * ties that manifest to that image.
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "diff/diff.h"
 #include "src/basic/macro.h"
 
+struct checksums {
+	uint8_t file[DIFF_HASH_SIZE];
+	uint8_t manifest[DIFF_HASH_SIZE];
+	bool has_manifest;
+};
+
 /* "FILE.xxh128" (malloc'd) */
 char *checksum_path_for(const char *file);
 /* XXH3-128 of everything fd reads from its start. */
 int checksum_fd(int fd, uint8_t out[DIFF_HASH_SIZE], struct lc_err *err);
-/* Write FILE.xxh128 for file (atomically, durably) holding sum. */
-int checksum_write_for(const char *file, const uint8_t sum[DIFF_HASH_SIZE], struct lc_err *err);
-/* Read a checksum file: -ENOENT when there is none, -EBADMSG (err set) when it is not one line "HEX  NAME". */
-int checksum_read(const char *path, uint8_t out[DIFF_HASH_SIZE], struct lc_err *err);
-/* Check fd against the checksum file at path: 0 equal, -EBADMSG (err names both sums) when not. */
+/* Write FILE.xxh128 (atomically, durably): FILE's line, and FILE.manifest's when manifest is not NULL. */
+int checksum_write_for(const char *file, const uint8_t sum[DIFF_HASH_SIZE], const uint8_t manifest[DIFF_HASH_SIZE],
+		       struct lc_err *err);
+/*
+ * Read a checksum file: the first line is FILE's, a second FILE.manifest's
+ * (names are not compared: the files may have been renamed since).
+ * -ENOENT when there is none, -EBADMSG (err set) when it is not one.
+ */
+int checksum_read(const char *path, struct checksums *out, struct lc_err *err);
+/* fd (named what in messages) against the first line of the checksum file path: 0, or -EBADMSG naming both sums. */
 int checksum_check_fd(int fd, const char *what, const char *path, struct lc_err *err);
+/* The manifest file against the second line: 1 equal, 0 when there is no such line, -EBADMSG when it differs. */
+int checksum_check_manifest(const char *manifest, const char *path, struct lc_err *err);

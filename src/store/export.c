@@ -270,15 +270,21 @@ static int write_image_manifest(const char *image, const char *manifest_path, co
 	return diff_manifest_write(m, out, err);
 }
 
-/* FILE.xxh128 of what was written (the temporary, before it takes the name). */
+/* FILE.xxh128: what was written (the temporary, before it takes the name) and FILE.manifest. */
 static int write_checksum(const char *tmp, const char *file, struct lc_err *err)
 {
-	uint8_t sum[DIFF_HASH_SIZE];
+	uint8_t sum[DIFF_HASH_SIZE], msum[DIFF_HASH_SIZE];
+	_cleanup_free_ char *mpath = NULL;
+	if (asprintf(&mpath, "%s.manifest", file) < 0)
+		return -ENOMEM;
 	_cleanup_close_ int fd = open(tmp, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return lc_err_ret(err, -errno, "%s: %m", tmp);
+	_cleanup_close_ int mfd = open(mpath, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || mfd < 0)
+		return lc_err_ret(err, -errno, "%s: %m", fd < 0 ? tmp : mpath);
 	int r = checksum_fd(fd, sum, err);
-	return r < 0 ? r : checksum_write_for(file, sum, err);
+	if (r == 0)
+		r = checksum_fd(mfd, msum, err);
+	return r < 0 ? r : checksum_write_for(file, sum, msum, err);
 }
 
 int export_tree(const char *tree, const char *manifest_path, const char *file, const struct lc_progress *progress,

@@ -325,7 +325,10 @@ int store_gen_fill_from_image(const char *source, const char *gen_dir, struct st
 			return lc_err_ret(err, -errno, "image: %m");
 		if ((r = checksum_check_fd(fd, source, o->expect_checksum, err)) < 0)
 			return r;
-		if (o->expect_manifest) {
+		/* Adopted only when the checksum file also names this very manifest (not a stale one beside a new image). */
+		if (o->expect_manifest && (r = checksum_check_manifest(o->expect_manifest, o->expect_checksum, err)) != 0) {
+			if (r < 0)
+				return r;
 			test_hook("image-adopt-manifest");
 			o->adopted = true;
 			return adopt_manifest(gen_fd, o->expect_manifest, st, err);

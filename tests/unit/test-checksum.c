@@ -11,11 +11,18 @@
 
 static char dir[] = "/tmp/test-checksum.XXXXXX";
 
+static char *at(const char *name)
+{
+	static char p[4][256];
+	static int k;
+	k = (k + 1) % 4;
+	snprintf(p[k], sizeof(p[k]), "%s/%s", dir, name);
+	return p[k];
+}
+
 static void put(const char *name, const char *text)
 {
-	char p[256];
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	FILE *f = fopen(p, "w");
+	FILE *f = fopen(at(name), "w");
 	CHECK(f != NULL);
 	if (f) {
 		fputs(text, f);
@@ -23,11 +30,11 @@ static void put(const char *name, const char *text)
 	}
 }
 
-static int open_in(const char *name)
+static void sum_of(const char *name, uint8_t out[DIFF_HASH_SIZE])
 {
-	char p[256];
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	return open(p, O_RDONLY | O_CLOEXEC);
+	int fd = open(at(name), O_RDONLY | O_CLOEXEC);
+	CHECK_INT(checksum_fd(fd, out, NULL), 0);
+	close(fd);
 }
 
 TEST(setup)
@@ -35,44 +42,59 @@ TEST(setup)
 	CHECK(mkdtemp(dir) != NULL);
 }
 
-/* The canonical XXH3-128 of "hello\n" as xxhsum -H2 prints it. */
-TEST(written_line_is_xxhsums)
+/* The canonical XXH3-128 of "hello\n" and "manifest\n" as xxhsum -H2 prints them (xxhash 0.8). */
+TEST(written_lines_are_xxhsums)
 {
 	put("f", "hello\n");
-	uint8_t sum[DIFF_HASH_SIZE];
-	int fd = open_in("f");
-	CHECK_INT(checksum_fd(fd, sum, NULL), 0);
-	char file[256];
-	snprintf(file, sizeof(file), "%s/f", dir);
-	CHECK_INT(checksum_write_for(file, sum, NULL), 0);
-	int cfd = open_in("f.xxh128");
+	put("f.manifest", "manifest\n");
+	uint8_t sum[DIFF_HASH_SIZE], msum[DIFF_HASH_SIZE];
+	sum_of("f", sum);
+	sum_of("f.manifest", msum);
+	CHECK_INT(checksum_write_for(at("f"), sum, msum, NULL), 0);
+	int cfd = open(at("f.xxh128"), O_RDONLY | O_CLOEXEC);
 	char *data = NULL;
 	size_t len = 0;
 	CHECK_INT(lc_read_full(cfd, &data, &len), 0);
-	/* xxhsum -H2's line for the same content (xxhash 0.8). */
-	CHECK_STREQ(data, "6bba86c7e069f56d5a10b435f1c8e49c  f\n");
-	/* What was written reads back, and the file matches it. */
-	uint8_t back[DIFF_HASH_SIZE];
-	snprintf(file, sizeof(file), "%s/f.xxh128", dir);
-	CHECK_INT(checksum_read(file, back, NULL), 0);
-	CHECK(memcmp(sum, back, DIFF_HASH_SIZE) == 0);
-	CHECK_INT(checksum_check_fd(fd, "f", file, NULL), 0);
-	free(data);
 	close(cfd);
+	CHECK(data && strncmp(data, "6bba86c7e069f56d5a10b435f1c8e49c  f\n", 36) == 0);
+	CHECK_INT((int)len, 36 + 32 + 2 + 10 + 1);
+	free(data);
+	/* What was written reads back, and both files match it. */
+	struct checksums back;
+	CHECK_INT(checksum_read(at("f.xxh128"), &back, NULL), 0);
+	CHECK(back.has_manifest);
+	CHECK(memcmp(sum, back.file, DIFF_HASH_SIZE) == 0);
+	CHECK(memcmp(msum, back.manifest, DIFF_HASH_SIZE) == 0);
+	int fd = open(at("f"), O_RDONLY | O_CLOEXEC);
+	CHECK_INT(checksum_check_fd(fd, "f", at("f.xxh128"), NULL), 0);
 	close(fd);
+	CHECK_INT(checksum_check_manifest(at("f.manifest"), at("f.xxh128"), NULL), 1);
 }
 
 TEST(mismatch_names_both_sums)
 {
 	put("g", "other\n");
-	char file[256];
-	snprintf(file, sizeof(file), "%s/f.xxh128", dir);
 	struct lc_err e = { "" };
-	int fd = open_in("g");
-	CHECK_INT(checksum_check_fd(fd, "g", file, &e), -EBADMSG);
+	int fd = open(at("g"), O_RDONLY | O_CLOEXEC);
+	CHECK_INT(checksum_check_fd(fd, "g", at("f.xxh128"), &e), -EBADMSG);
 	CHECK(strstr(e.msg, "--verify: g has XXH3-128 ") != NULL);
-	CHECK(strstr(e.msg, " says ") != NULL);
+	CHECK(strstr(e.msg, "f.xxh128 says 6bba86c7e069f56d5a10b435f1c8e49c") != NULL);
 	close(fd);
+	/* A manifest other than the one the checksums name (a stale one beside a new image). */
+	put("f.manifest", "stale\n");
+	CHECK_INT(checksum_check_manifest(at("f.manifest"), at("f.xxh128"), &e), -EBADMSG);
+	CHECK(strstr(e.msg, "f.manifest has XXH3-128 ") != NULL);
+}
+
+TEST(one_line_has_no_manifest)
+{
+	uint8_t sum[DIFF_HASH_SIZE];
+	sum_of("f", sum);
+	CHECK_INT(checksum_write_for(at("f"), sum, NULL, NULL), 0);
+	struct checksums back;
+	CHECK_INT(checksum_read(at("f.xxh128"), &back, NULL), 0);
+	CHECK(!back.has_manifest);
+	CHECK_INT(checksum_check_manifest(at("f.manifest"), at("f.xxh128"), NULL), 0);
 }
 
 TEST(not_a_checksum_file_is_refused)
@@ -81,27 +103,22 @@ TEST(not_a_checksum_file_is_refused)
 		"",                                          /* empty */
 		"garbage\n",                                 /* short */
 		"0123456789abcdef0123456789abcdeg  f\n",     /* not hex */
-		"0123456789abcdef0123456789abcdef f\n",      /* one space: still one, the name is "f" after it */
-		"0123456789abcdef0123456789abcdef  f\nx\n",  /* two lines */
+		"0123456789abcdef0123456789abcdef  f\nx\n",  /* a second line that is none */
 		"0123456789abcdef0123456789abcdef  f",       /* no newline */
+		"0123456789abcdef0123456789abcdef  f\n0123456789abcdef0123456789abcdef  g\n0123456789abcdef0123456789abcdef  h\n",
 	};
-	char file[256];
-	snprintf(file, sizeof(file), "%s/bad.xxh128", dir);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		uint8_t out[DIFF_HASH_SIZE];
+		struct checksums out;
 		struct lc_err e = { "" };
 		put("bad.xxh128", bad[i]);
-		int r = checksum_read(file, out, &e);
-		if (i == 3) {
-			CHECK_INT(r, 0); /* xxhsum's binary-mode line "HEX *NAME" and text-mode share the first space */
-			continue;
-		}
-		CHECK_INT(r, -EBADMSG);
+		CHECK_INT(checksum_read(at("bad.xxh128"), &out, &e), -EBADMSG);
 		CHECK(strstr(e.msg, "not a checksum file") != NULL);
 	}
-	snprintf(file, sizeof(file), "%s/none.xxh128", dir);
-	uint8_t out[DIFF_HASH_SIZE];
-	CHECK_INT(checksum_read(file, out, NULL), -ENOENT);
+	/* xxhsum's binary-mode line "HEX *NAME" is one too. */
+	put("bin.xxh128", "0123456789abcdef0123456789abcdef *f\n");
+	struct checksums out;
+	CHECK_INT(checksum_read(at("bin.xxh128"), &out, NULL), 0);
+	CHECK_INT(checksum_read(at("none.xxh128"), &out, NULL), -ENOENT);
 }
 
 TEST(cleanup)
