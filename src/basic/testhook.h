@@ -8,7 +8,7 @@
  *   LAYERCTL_TEST_HOOK=POINT:pause:FILE  creates FILE, then waits (up to 60 s)
  *                                        until the test removes it
  *
- * Points (grep for test_hook): import-before-rename, image-mounted, rm-after-trash,
+ * Points (grep for test_hook): import-before-rename, create-before-rename, image-mounted, rm-after-trash,
  * vacuum-before-remove, fstab-before-write.  Tests use them to prove they hit the moment they
  * exist for instead of hoping a timer lands there.  Never set it otherwise.
  */

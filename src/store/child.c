@@ -10,6 +10,9 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
+#include "src/basic/durable.h"
+#include "src/basic/fileio.h"
+#include "src/basic/testhook.h"
 #include "src/store/store.h"
 #include "src/store/uidrange.h"
 #include "overlay/overlay.h"
@@ -78,6 +81,49 @@ static struct settings *new_child_conf(const char *base, unsigned gen, const cha
 	return conf;
 }
 
+/*
+ * child.conf, written in place: the new child's directory is invisible until
+ * its rename, so the file needs no temp name of its own (atomic_write_at's
+ * rename and second directory fsync bought nothing here).  Its fsync makes
+ * its contents durable before the rename can publish them.
+ */
+static int write_child_conf(int dfd, const struct settings *conf)
+{
+	_cleanup_free_ char *text = settings_to_string(conf);
+	if (!text)
+		return -ENOMEM;
+	_cleanup_close_ int fd = openat(dfd, "child.conf", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	int r = lc_write_all(fd, text, strlen(text));
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	return r;
+}
+
+/*
+ * Everything in the new child's directory durable before the rename, with
+ * as few fsyncs as the file system allows (src/basic/durable.h,
+ * docs/durability.md): on ext4 with a journal and xfs, child.conf's fsync
+ * (the last change in the directory) commits the journal with the mkdirs
+ * and attributes before it.  Elsewhere each new directory is fsynced too:
+ * on an ext4 without a journal a crash otherwise lost the empty
+ * directories' blocks (e2fsck then "salvaged" upper, work and root).
+ */
+static int make_child_durable(int dfd, const struct settings *conf)
+{
+	bool one_commit = fsync_new_file_covers_new_dir(dfd);
+	int r;
+	for (const char *const *d = (const char *const[]){ "upper", "work", "root", NULL }; !one_commit && *d; d++)
+		if ((r = fsync_dir_at(dfd, *d)) < 0)
+			return r;
+	if ((r = write_child_conf(dfd, conf)) < 0)
+		return r;
+	if (one_commit)
+		return 0;
+	return fsync(dfd) < 0 ? -errno : 0;
+}
+
 /* Build the child under tmp_rel (upper, work, root, child.conf), durable; then rename it to final_rel. */
 static int build_child(struct store *s, const char *tmp_rel, const char *final_rel, const char *tree,
 		       const struct settings *conf, struct lc_err *err)
@@ -86,17 +132,12 @@ static int build_child(struct store *s, const char *tmp_rel, const char *final_r
 	if (mkdirat(s->root_fd, tmp_rel, 0755) < 0)
 		return lc_err_ret(err, -errno, "mkdir %s/%s: %m", s->root, tmp_rel);
 	_cleanup_close_ int dfd = openat(s->root_fd, tmp_rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	/*
-	 * settings_save() is the last change to the directory and ends with
-	 * an fsync of it (atomic_write_at: file, rename, directory), which also
-	 * makes upper, work and root durable: a second fsync here only waited
-	 * for another journal commit (a quarter of `child create`).
-	 */
-	if (dfd < 0 || (r = make_child_dirs(dfd, tree)) < 0 || (r = settings_save(conf, dfd, "child.conf")) < 0) {
+	if (dfd < 0 || (r = make_child_dirs(dfd, tree)) < 0 || (r = make_child_durable(dfd, conf)) < 0) {
 		r = dfd < 0 ? -errno : r;
 		rm_rf_at(s->root_fd, tmp_rel);
 		return lc_err_ret(err, r, "setting up %s/%s (base tree %s): %s", s->root, final_rel, tree, strerror(-r));
 	}
+	test_hook("create-before-rename");
 	/* NOREPLACE: if another create won (it cannot while we hold the lock), we fail cleanly. */
 	if (renameat2(s->root_fd, tmp_rel, s->root_fd, final_rel, RENAME_NOREPLACE) < 0) {
 		r = -errno;

@@ -16,7 +16,7 @@
 # The run/start-up commands share one hyperfine run (the machine's mood
 # changes between runs; ratios within a run are what count).
 #
-#   RUNS=300 IMPORTS=5 tests/bench/bench-startup.sh
+#   RUNS=300 IMPORTS=5 [TREE=/a/minbase] tests/bench/bench-startup.sh
 set -eu
 L=${LAYERCTL:?}
 RUNS=${RUNS:-200}
@@ -99,7 +99,7 @@ line "child create / --version" "$(ratio "$t_create" "$t_version2")" "<=" 2
 $L -q umount c
 
 # ---- base import vs cp -a + sync -f ----
-deb=$CACHE/minbase
+deb=${TREE:-$CACHE/minbase}   # TREE: a tree to import instead (a Debian minbase)
 if [ ! -d "$deb" ]; then
 	mkdir -p "$CACHE"
 	if debootstrap --variant=minbase bookworm "$CACHE/minbase.tmp" http://deb.debian.org/debian >"$CACHE/debootstrap.log" 2>&1; then
@@ -113,12 +113,21 @@ fi
 echo "== base import of $deb vs cp -a + sync -f, $IMPORTS rounds alternating =="
 cp -a "$deb" "$tmp/warm" && rm -rf "$tmp/warm"   # both start from a warm page cache
 clock() { local t0 t1; t0=$(now); "$@" >/dev/null; t1=$(now); python3 -c "print($t1 - $t0)"; }
+# Who goes first alternates too: on an ext4 without a journal the first one
+# after the previous round's removals pays for them (the kernel will not
+# reuse an inode freed in the last 60-300 s and scans past each one: 70% of
+# both commands' CPU time on the benchmark VM, docs/benchmarks.md).
+import_round() { clock "$L" -q base import "imp$1" "$deb"; }
+copy_round() { clock sh -c 'cp -a "$1" "$2" && sync -f "$2"' sh "$deb" "$tmp/copy$1"; }
 ratios=()
 for i in $(seq 1 "$IMPORTS"); do
-	ti=$(clock "$L" -q base import "imp$i" "$deb")
-	tc=$(clock sh -c 'cp -a "$1" "$2" && sync -f "$2"' sh "$deb" "$tmp/copy$i")
+	if [ $((i % 2)) -eq 1 ]; then
+		ti=$(import_round "$i"); tc=$(copy_round "$i"); first=import
+	else
+		tc=$(copy_round "$i"); ti=$(import_round "$i"); first=cp
+	fi
 	ratios+=("$(ratio "$tc" "$ti")")
-	printf '  round %d: import %.2f s, cp -a + sync -f %.2f s, ratio %s\n' "$i" "$ti" "$tc" "${ratios[-1]}"
+	printf '  round %d (%s first): import %.2f s, cp -a + sync -f %.2f s, ratio %s\n' "$i" "$first" "$ti" "$tc" "${ratios[-1]}"
 	[ "$i" -eq "$IMPORTS" ] || { $L -q base rm "imp$i"; rm -rf "$tmp/copy$i"; }
 done
 med=$(python3 -c 'import statistics,sys; print("%.2f" % statistics.median(map(float, sys.argv[1:])))' "${ratios[@]}")
