@@ -49,6 +49,16 @@ struct walk {
 	struct dbuf scratch; /* paths built while comparing base subtrees */
 	char target[PATH_MAX + 1];
 	uint32_t shift_base, shift_count; /* owners stored shifted (user-namespace child): subtract */
+	/* The base subtree of the dir being walked: its entries' lookups search only there. */
+	size_t range_begin, range_end, range_skip;
+};
+
+/* Where a dir's names come from, and whether to remember them in the cache. */
+struct dir_source {
+	const char *names; /* cached: n NUL-terminated names, len bytes (the dir is not read) */
+	size_t len, n;
+	const struct stat *st;  /* remember: the dir's stat taken before reading it */
+	const uint8_t *xattrs;  /* remember: its xattr digest */
 };
 
 /* An upper stored shifted (uidrange.h) shows owners as the child sees them. */
@@ -373,6 +383,17 @@ static bool lower_entry(struct walk *w, const struct lower *lo, struct diff_entr
 	return find_entry(w->base, lo->path, lo->len, ret);
 }
 
+/* Base entry at the merged path of the entry at hand (a child of the dir being walked). */
+static bool find_in_dir(struct walk *w, struct diff_entry *ret)
+{
+	ssize_t i = diff_manifest_find_range(w->base, w->range_begin, w->range_end, w->range_skip, w->path.p,
+					     w->path.len);
+	if (i < 0)
+		return false;
+	diff_manifest_get(w->base, (size_t)i, ret);
+	return true;
+}
+
 /* Hash an upper file; remember it (with its xattr digest) in the cache when that is safe. */
 static int hash_upper_file(struct walk *w, int dfd, const char *name, const struct stat *st,
 			   uint8_t out[DIFF_HASH_SIZE], const uint8_t xattrs[DIFF_HASH_SIZE], bool cacheable)
@@ -393,7 +414,7 @@ static int hash_upper_file(struct walk *w, int dfd, const char *name, const stru
 	return 0;
 }
 
-static int walk_dir(struct walk *w, int owned_fd, const struct lower *lo, bool plain);
+static int walk_dir(struct walk *w, int owned_fd, const struct lower *lo, bool plain, const struct dir_source *src);
 
 /* One upper entry (w->path is its merged path). */
 /* One upper entry being classified, and what was learnt about it so far. */
@@ -404,6 +425,9 @@ struct upper_entry {
 	struct diff_entry u;      /* the upper entry as a manifest entry */
 	struct diff_entry b;      /* the base entry at the same path (if have_base) */
 	bool have_base, cached, private;
+	bool cached_dir;          /* a dir whose names and xattr digest came from the cache */
+	const char *dir_names;
+	size_t dir_names_len, dir_n;
 	struct ov_entry_info info;
 };
 
@@ -427,7 +451,7 @@ static int read_upper_entry(struct walk *w, struct upper_entry *x)
 		return errno == ENOENT ? 0 : lc_err_ret(w->err, -errno, "/%s: stat: %m", w->path.p);
 	w->res->upper_entries++;
 	w->res->upper_bytes += (uint64_t)x->st.st_blocks * 512;
-	x->have_base = find_entry(w->base, w->path.p, w->path.len, &x->b);
+	x->have_base = find_in_dir(w, &x->b);
 
 	/*
 	 * A file of the base file's size would be hashed: the cache may know
@@ -439,6 +463,13 @@ static int read_upper_entry(struct walk *w, struct upper_entry *x)
 		    diff_cache_lookup(w->cache, &x->st, x->u.content, x->u.xattrs);
 	if (x->cached)
 		w->res->cache_hits++;
+	/* An unchanged dir: same names, same xattrs (only dirs without overlay xattrs that matter are stored). */
+	x->cached_dir = w->cache && S_ISDIR(x->st.st_mode) &&
+			diff_cache_lookup_dir(w->cache, &x->st, x->u.xattrs, &x->dir_names, &x->dir_names_len, &x->dir_n);
+	if (x->cached_dir) {
+		w->res->dir_cache_hits++;
+		return 1;
+	}
 
 	if (S_ISCHR(x->st.st_mode) && x->st.st_rdev == makedev(0, 0)) {
 		x->info.kind = OV_ENTRY_WHITEOUT;
@@ -464,7 +495,13 @@ static int classify_upper_dir(struct walk *w, struct upper_entry *x, struct lowe
 	int r;
 
 	/* Lower shows through only when the lower entry is a dir and this one is not opaque. */
-	if (x->info.opaque || !lower_entry(w, lo, &ld) || !S_ISDIR(ld.mode))
+	bool have_lower;
+	if (lo->kind == LOWER_SAME) { /* the base entry at this path: already looked up */
+		have_lower = x->have_base;
+		ld = x->b;
+	} else
+		have_lower = lower_entry(w, lo, &ld);
+	if (x->info.opaque || !have_lower || !S_ISDIR(ld.mode))
 		*lo = (struct lower){ LOWER_NONE, NULL, 0 };
 	if (!x->have_base)
 		e->cls = DIFF_ADDED;
@@ -481,11 +518,18 @@ static int classify_upper_dir(struct walk *w, struct upper_entry *x, struct lowe
 	}
 	if ((r = emit(w, w->path.p, w->path.len, e)) < 0)
 		return r;
-	int fd = openat(x->dfd, x->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct dir_source src = {};
+	if (x->cached_dir)
+		src = (struct dir_source){ .names = x->dir_names, .len = x->dir_names_len, .n = x->dir_n };
+	else if (w->cache && !x->private)
+		src = (struct dir_source){ .st = &x->st, .xattrs = x->u.xattrs };
+	/* A cached dir is not read: O_PATH is all its entries' *at() calls need. */
+	int fd = openat(x->dfd, x->name,
+			(x->cached_dir ? O_PATH : O_RDONLY) | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : lc_err_ret(w->err, -errno, "/%s: open: %m", w->path.p);
 	bool plain = parent_plain && lo->kind == LOWER_SAME && !x->info.redirect;
-	return walk_dir(w, fd, lo, plain);
+	return walk_dir(w, fd, lo, plain, &src);
 }
 
 /* The upper replaced a base entry by one of another type: a base dir's content is gone with it. */
@@ -586,40 +630,74 @@ static int walk_entry(struct walk *w, int dfd, const char *name, const struct lo
 	return classify_upper_leaf(w, &x, &lo, parent_lo, parent_plain, &e);
 }
 
+/* The names of a dir: from readdir, or from the cache's list (src->names). */
+struct dir_iter {
+	DIR *d;
+	const char *next, *end;
+};
+
+/* NULL at the end (errno set on a readdir error). */
+static const char *dir_next(struct dir_iter *it)
+{
+	if (!it->d) {
+		if (it->next >= it->end)
+			return NULL;
+		const char *name = it->next;
+		it->next += strlen(name) + 1;
+		return name;
+	}
+	for (;;) {
+		errno = 0;
+		struct dirent *de = readdir(it->d);
+		if (!de)
+			return NULL;
+		if (!STREQ(de->d_name, ".") && !STREQ(de->d_name, ".."))
+			return de->d_name;
+	}
+}
+
 /* Walk the dir open at owned_fd (closed here, whatever happens). */
-static int walk_dir(struct walk *w, int owned_fd, const struct lower *lo, bool plain)
+static int walk_dir(struct walk *w, int owned_fd, const struct lower *lo, bool plain, const struct dir_source *src)
 {
 	size_t saved = w->path.len;
-	bool collect = lo->kind != LOWER_SAME;
+	size_t saved_range[3] = { w->range_begin, w->range_end, w->range_skip };
+	bool remember = src->st != NULL;
+	bool collect = lo->kind != LOWER_SAME || remember;
 	_cleanup_free_ char **names = NULL;
 	struct dbuf name_pool = {};
 	size_t n_names = 0, alloc_names = 0;
 	_cleanup_free_ size_t *offs = NULL;
-	int r = 0;
+	struct dir_iter it = {};
+	int dfd = owned_fd, r = 0;
 
-	_cleanup_closedir_ DIR *d = fdopendir(owned_fd);
-	if (!d) {
-		close(owned_fd);
-		return -errno;
+	if (src->names) {
+		it.next = src->names;
+		it.end = src->names + src->len;
+	} else {
+		it.d = fdopendir(owned_fd);
+		if (!it.d) {
+			close(owned_fd);
+			return -errno;
+		}
+		dfd = dirfd(it.d);
 	}
-	int dfd = dirfd(d);
+	/* Every base path below this dir is in its subtree: lookups of its entries search only there. */
+	diff_manifest_subtree(w->base, w->path.p, saved, &w->range_begin, &w->range_end);
+	w->range_skip = saved ? saved + 1 : 0;
 	for (;;) {
-		errno = 0;
-		struct dirent *de = readdir(d);
-		if (!de) {
-			if (errno)
+		const char *name = dir_next(&it);
+		if (!name) {
+			if (it.d && errno)
 				r = lc_err_ret(w->err, -errno, "/%s: readdir: %m", w->path.p);
 			break;
 		}
-		if (STREQ(de->d_name, ".") || STREQ(de->d_name, ".."))
-			continue;
-		size_t nl = strlen(de->d_name);
+		size_t nl = strlen(name);
 		w->path.len = saved;
 		if ((r = dbuf_reserve(&w->path, nl + 2)) < 0)
 			break;
 		if (saved)
 			w->path.p[w->path.len++] = '/';
-		memcpy(w->path.p + w->path.len, de->d_name, nl + 1);
+		memcpy(w->path.p + w->path.len, name, nl + 1);
 		w->path.len += nl;
 		if (collect) {
 			if (n_names == alloc_names) {
@@ -632,15 +710,22 @@ static int walk_dir(struct walk *w, int owned_fd, const struct lower *lo, bool p
 				offs = no;
 			}
 			offs[n_names++] = name_pool.len;
-			if ((r = dbuf_append(&name_pool, de->d_name, nl + 1)) < 0)
+			if ((r = dbuf_append(&name_pool, name, nl + 1)) < 0)
 				break;
 		}
-		if ((r = walk_entry(w, dfd, de->d_name, lo, plain)) < 0)
+		if ((r = walk_entry(w, dfd, name, lo, plain)) < 0)
 			break;
 	}
 	w->path.len = saved;
 	w->path.p[saved] = '\0';
-	if (r == 0 && collect) {
+	w->range_begin = saved_range[0];
+	w->range_end = saved_range[1];
+	w->range_skip = saved_range[2];
+	/* Read whole and without error: the names can serve the next walk (diff_cache_save applies the racy rule). */
+	if (r == 0 && remember)
+		r = diff_cache_remember_dir(w->cache, src->st, src->xattrs, name_pool.p ? name_pool.p : "", name_pool.len,
+					    n_names);
+	if (r == 0 && collect && lo->kind != LOWER_SAME) {
 		names = malloc((n_names + 1) * sizeof(*names));
 		if (!names)
 			r = -ENOMEM;
@@ -650,6 +735,10 @@ static int walk_dir(struct walk *w, int owned_fd, const struct lower *lo, bool p
 			r = merge_dir_names(w, lo, names, n_names);
 	}
 	dbuf_done(&name_pool);
+	if (it.d)
+		closedir(it.d);
+	else
+		close(owned_fd);
 	return r;
 }
 
@@ -694,10 +783,15 @@ int diff_classify_shifted(int upper_fd, const struct diff_manifest *base, struct
 	/* The root: its mode, owner and xattrs are what the merged "/" shows. */
 	diff_entry_from_stat(&u, &st);
 	unshift(&w, &u);
-	if ((r = diff_xattr_digest(w.h, upper_fd, ".", u.xattrs, NULL)) < 0) {
+	struct dir_source src = {};
+	bool private = false;
+	if (cache && diff_cache_lookup_dir(cache, &st, u.xattrs, &src.names, &src.len, &src.n))
+		ret->dir_cache_hits++;
+	else if ((r = diff_xattr_digest(w.h, upper_fd, ".", u.xattrs, &private)) < 0) {
 		lc_err_set(err, "upper dir: xattrs: %s", strerror(-r));
 		goto out;
-	}
+	} else if (cache && !private)
+		src = (struct dir_source){ .st = &st, .xattrs = u.xattrs };
 	if (find_entry(base, "", 0, &b)) {
 		unsigned ch = drift_changes(&u, &b);
 		if (ch && (r = emit(&w, "", 0, &(struct emit){ .cls = class_of(ch), .changes = ch, .mode = st.st_mode,
@@ -706,12 +800,12 @@ int diff_classify_shifted(int upper_fd, const struct diff_manifest *base, struct
 	}
 	struct lower same = { LOWER_SAME, NULL, 0 };
 	/* Our own open file description: reading the caller's fd would move its offset. */
-	int root_fd = openat(upper_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int root_fd = openat(upper_fd, ".", (src.names ? O_PATH : O_RDONLY) | O_DIRECTORY | O_CLOEXEC);
 	if (root_fd < 0) {
 		r = lc_err_ret(err, -errno, "upper dir: %m");
 		goto out;
 	}
-	if ((r = walk_dir(&w, root_fd, &same, true)) < 0)
+	if ((r = walk_dir(&w, root_fd, &same, true, &src)) < 0)
 		goto out;
 	sort_pool = ret->pool;
 	if (ret->n)

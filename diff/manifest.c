@@ -140,6 +140,25 @@ ssize_t diff_manifest_find(const struct diff_manifest *m, const char *path, size
 	return -1;
 }
 
+ssize_t diff_manifest_find_range(const struct diff_manifest *m, size_t begin, size_t end, size_t skip, const char *path,
+				 size_t len)
+{
+	size_t lo = begin, hi = end;
+	const char *key = path + skip;
+	size_t klen = len - skip;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct mf_record *r = &m->rec[mid];
+		if (diff_path_cmp(m->pool + r->path_off + skip, r->path_len - skip, key, klen) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < end && diff_path_cmp(m->pool + m->rec[lo].path_off + skip, m->rec[lo].path_len - skip, key, klen) == 0)
+		return (ssize_t)lo;
+	return -1;
+}
+
 /* Record i against the key path + c (len + 1 bytes), as diff_path_cmp would compare them. */
 static int rec_cmp_key_suffixed(const struct diff_manifest *m, size_t i, const char *path, size_t len, char c)
 {

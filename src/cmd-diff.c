@@ -279,6 +279,7 @@ static void json_summary(struct json *j, const struct diff_result *r)
 	json_kv_uint(j, "hashed_files", r->hashed_files);
 	json_kv_uint(j, "hashed_bytes", r->hashed_bytes);
 	json_kv_uint(j, "cache_hits", r->cache_hits);
+	json_kv_uint(j, "dir_cache_hits", r->dir_cache_hits);
 	json_end_object(j);
 }
 
