@@ -87,6 +87,8 @@ struct diff_hash_cache {
 	const struct hc_dir *old_dirs; /* loaded, sorted by inode (into file) */
 	size_t n_old_dirs;
 	const char *old_names;
+	uint8_t *used; /* per loaded record, then per loaded dir: used again by this walk */
+	size_t n_used, n_dirs_used;
 	struct hc_record *cur; /* used by this walk */
 	size_t n_cur, alloc_cur;
 	struct hc_dir *cur_dirs; /* used by this walk; names_off into cur_names */
@@ -198,6 +200,12 @@ static const char *load_records(struct diff_hash_cache *c, int dirfd, const char
 	c->old_dirs = dirs;
 	c->n_old_dirs = h.dir_count;
 	c->old_names = pool;
+	/* Hits are marked, not copied: an unchanged cache costs nothing more to keep. */
+	c->used = calloc(h.count + h.dir_count + 1, 1);
+	if (!c->used) {
+		c->n_old = c->n_old_dirs = 0;
+		return "out of memory";
+	}
 	return "loaded";
 }
 
@@ -222,6 +230,7 @@ void diff_cache_free(struct diff_hash_cache *c)
 	if (!c)
 		return;
 	free(c->file);
+	free(c->used);
 	free(c->cur);
 	free(c->cur_dirs);
 	dbuf_done(&c->cur_names);
@@ -260,7 +269,10 @@ bool diff_cache_lookup(struct diff_hash_cache *c, const struct stat *st, uint8_t
 	memcpy(out, c->old[lo].hash, DIFF_HASH_SIZE);
 	memcpy(out_xattrs, c->old[lo].xattrs, DIFF_HASH_SIZE);
 	c->hits++;
-	(void)append(c, &c->old[lo]); /* keep it for the next save; losing it only costs a re-hash */
+	if (!c->used[lo]) {
+		c->used[lo] = 1;
+		c->n_used++;
+	}
 	return true;
 }
 
@@ -286,7 +298,7 @@ static bool same_dir_key(const struct hc_dir *d, const struct stat *st)
 #define IN_OLD_POOL (UINT64_C(1) << 63)
 
 static int append_dir(struct diff_hash_cache *c, const struct stat *st, const uint8_t xattrs[DIFF_HASH_SIZE],
-		      const char *names, size_t names_len, size_t n_names, uint64_t old_off)
+		      const char *names, size_t names_len, size_t n_names)
 {
 	if (names_len > UINT32_MAX || n_names > UINT32_MAX)
 		return 0; /* not remembered: read again next time */
@@ -305,16 +317,14 @@ static int append_dir(struct diff_hash_cache *c, const struct stat *st, const ui
 		.mtime_nsec = (uint32_t)st->st_mtim.tv_nsec,
 		.ctime_sec = st->st_ctim.tv_sec,
 		.ctime_nsec = (uint32_t)st->st_ctim.tv_nsec,
-		.names_off = old_off != UINT64_MAX ? old_off | IN_OLD_POOL : c->cur_names.len,
+		.names_off = c->cur_names.len,
 		.names_len = (uint32_t)names_len,
 		.n_names = (uint32_t)n_names,
 	};
 	memcpy(d->xattrs, xattrs, DIFF_HASH_SIZE);
-	if (old_off == UINT64_MAX) {
-		int r = dbuf_append(&c->cur_names, names, names_len);
-		if (r < 0)
-			return r;
-	}
+	int r = dbuf_append(&c->cur_names, names, names_len);
+	if (r < 0)
+		return r;
 	c->n_cur_dirs++;
 	return 0;
 }
@@ -338,8 +348,10 @@ bool diff_cache_lookup_dir(struct diff_hash_cache *c, const struct stat *st, uin
 	*ret_len = d->names_len;
 	*ret_n = d->n_names;
 	c->dir_hits++;
-	/* Kept for the next save (copied only if something else changed and the file is rewritten). */
-	(void)append_dir(c, st, d->xattrs, NULL, d->names_len, d->n_names, d->names_off);
+	if (!c->used[c->n_old + lo]) {
+		c->used[c->n_old + lo] = 1;
+		c->n_dirs_used++;
+	}
 	return true;
 }
 
@@ -347,7 +359,7 @@ int diff_cache_remember_dir(struct diff_hash_cache *c, const struct stat *st, co
 			    const char *names, size_t names_len, size_t n_names)
 {
 	c->dir_added++;
-	return append_dir(c, st, xattrs, names, names_len, n_names, UINT64_MAX);
+	return append_dir(c, st, xattrs, names, names_len, n_names);
 }
 
 static int cmp_ino(const void *a, const void *b)
@@ -378,8 +390,33 @@ static bool settled(const struct diff_hash_cache *c, const struct hc_record *r)
 /* Nothing new and every old entry used again: the file on disk is already right. */
 static bool unchanged(const struct diff_hash_cache *c)
 {
-	return c->added == 0 && c->hits == c->n_old && c->n_cur == c->n_old && c->dir_added == 0 &&
-	       c->dir_hits == c->n_old_dirs && c->n_cur_dirs == c->n_old_dirs;
+	return c->added == 0 && c->n_used == c->n_old && c->dir_added == 0 && c->n_dirs_used == c->n_old_dirs;
+}
+
+/* What this walk used again joins what it computed (only when the file is rewritten). */
+static int gather_used(struct diff_hash_cache *c)
+{
+	int r;
+	for (size_t i = 0; i < c->n_old; i++)
+		if (c->used[i] && (r = append(c, &c->old[i])) < 0)
+			return r;
+	for (size_t i = 0; i < c->n_old_dirs; i++) {
+		const struct hc_dir *d = &c->old_dirs[i];
+		if (!c->used[c->n_old + i])
+			continue;
+		struct hc_dir *nd;
+		if (c->n_cur_dirs == c->alloc_cur_dirs) {
+			size_t na = c->alloc_cur_dirs ? c->alloc_cur_dirs * 2 : 64;
+			if (!(nd = realloc(c->cur_dirs, na * sizeof(*nd))))
+				return -ENOMEM;
+			c->cur_dirs = nd;
+			c->alloc_cur_dirs = na;
+		}
+		nd = &c->cur_dirs[c->n_cur_dirs++];
+		*nd = *d;
+		nd->names_off |= IN_OLD_POOL;
+	}
+	return 0;
 }
 
 /* Settled file records, one per inode (hard links share theirs), sorted; returns how many. */
@@ -420,6 +457,9 @@ int diff_cache_save(struct diff_hash_cache *c, int dirfd, const char *name)
 		c->dirs_stored = c->n_old_dirs;
 		return 0;
 	}
+	int r = gather_used(c);
+	if (r < 0)
+		return r;
 	size_t n = keep_files(c), nd = keep_dirs(c), names = 0;
 	for (size_t i = 0; i < nd; i++)
 		names += c->cur_dirs[i].names_len;

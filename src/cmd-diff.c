@@ -359,8 +359,10 @@ static void print_diff(const struct diff_result *r, enum diff_format fmt, bool s
 		}
 		if (color)
 			printf("%s%c\033[0m ", class_color(c->cls), cls);
-		else
-			printf("%c ", cls);
+		else { /* one line per upper entry: no format string to parse */
+			fputc(cls, stdout);
+			fputc(' ', stdout);
+		}
 		output_path(stdout, diff_change_path(r, c), c->path_len);
 		fputc('\n', stdout);
 	}
