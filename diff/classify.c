@@ -81,6 +81,7 @@ bool diff_result_differs(const struct diff_result *r)
 }
 
 struct emit {
+	size_t base_pos; /* manifest index + 1 of the entry's path, 0: unknown (see diff_change) */
 	char cls;
 	unsigned changes;
 	uint32_t mode;
@@ -111,6 +112,7 @@ static int emit(struct walk *w, const char *path, size_t len, const struct emit 
 	}
 	struct diff_change *c = &r->v[r->n++];
 	*c = (struct diff_change){
+		.base_pos = e->base_pos,
 		.cls = e->cls,
 		.changes = e->changes,
 		.path_off = r->pool_len,
@@ -384,13 +386,14 @@ static bool lower_entry(struct walk *w, const struct lower *lo, struct diff_entr
 }
 
 /* Base entry at the merged path of the entry at hand (a child of the dir being walked). */
-static bool find_in_dir(struct walk *w, struct diff_entry *ret)
+static bool find_in_dir(struct walk *w, struct diff_entry *ret, size_t *ret_pos)
 {
 	ssize_t i = diff_manifest_find_range(w->base, w->range_begin, w->range_end, w->range_skip, w->path.p,
 					     w->path.len);
 	if (i < 0)
 		return false;
 	diff_manifest_get(w->base, (size_t)i, ret);
+	*ret_pos = (size_t)i + 1;
 	return true;
 }
 
@@ -425,6 +428,7 @@ struct upper_entry {
 	struct diff_entry u;      /* the upper entry as a manifest entry */
 	struct diff_entry b;      /* the base entry at the same path (if have_base) */
 	bool have_base, cached, private;
+	size_t base_pos;          /* manifest index + 1 of b */
 	bool cached_dir;          /* a dir whose names and xattr digest came from the cache */
 	const char *dir_names;
 	size_t dir_names_len, dir_n;
@@ -451,7 +455,7 @@ static int read_upper_entry(struct walk *w, struct upper_entry *x)
 		return errno == ENOENT ? 0 : lc_err_ret(w->err, -errno, "/%s: stat: %m", w->path.p);
 	w->res->upper_entries++;
 	w->res->upper_bytes += (uint64_t)x->st.st_blocks * 512;
-	x->have_base = find_in_dir(w, &x->b);
+	x->have_base = find_in_dir(w, &x->b, &x->base_pos);
 
 	/*
 	 * A file of the base file's size would be hashed: the cache may know
@@ -623,7 +627,7 @@ static int walk_entry(struct walk *w, int dfd, const char *name, const struct lo
 	_cleanup_free_ char *lo_buf = NULL;
 	if ((r = lower_of(w, parent_lo, name, x.info.redirect, &lo, &lo_buf)) < 0)
 		return r;
-	struct emit e = { .mode = x.st.st_mode, .size = x.u.size, .disk_bytes = (uint64_t)x.st.st_blocks * 512,
+	struct emit e = { .base_pos = x.base_pos, .mode = x.st.st_mode, .size = x.u.size, .disk_bytes = (uint64_t)x.st.st_blocks * 512,
 			  .in_upper = true, .metacopy = x.info.metacopy, .redirect = x.info.redirect != NULL };
 	if (S_ISDIR(x.st.st_mode))
 		return classify_upper_dir(w, &x, &lo, &e, parent_plain);
@@ -681,8 +685,12 @@ static int walk_dir(struct walk *w, int owned_fd, const struct lower *lo, bool p
 		}
 		dfd = dirfd(it.d);
 	}
-	/* Every base path below this dir is in its subtree: lookups of its entries search only there. */
-	diff_manifest_subtree(w->base, w->path.p, saved, &w->range_begin, &w->range_end);
+	/* Every base path below this dir is in its subtree (inside its parent's): lookups of its entries search only there. */
+	if (saved)
+		diff_manifest_subtree_in(w->base, w->range_begin, w->range_end, w->path.p, saved, &w->range_begin,
+					 &w->range_end);
+	else
+		diff_manifest_subtree(w->base, w->path.p, saved, &w->range_begin, &w->range_end);
 	w->range_skip = saved ? saved + 1 : 0;
 	for (;;) {
 		const char *name = dir_next(&it);
@@ -747,7 +755,10 @@ static _Thread_local const char *sort_pool;
 static int change_cmp(const void *a, const void *b)
 {
 	const struct diff_change *x = a, *y = b;
-	int c = diff_path_cmp(sort_pool + x->path_off, x->path_len, sort_pool + y->path_off, y->path_len);
+	/* Both in the base manifest, which is sorted in path order: their indices compare the same, cheaper. */
+	int c = x->base_pos && y->base_pos ? (x->base_pos > y->base_pos) - (x->base_pos < y->base_pos)
+					    : diff_path_cmp(sort_pool + x->path_off, x->path_len,
+							    sort_pool + y->path_off, y->path_len);
 	if (c)
 		return c;
 	/* The same path twice (a type change hiding a base subtree is not one of them): keep it stable. */

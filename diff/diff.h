@@ -102,6 +102,12 @@ ssize_t diff_manifest_find(const struct diff_manifest *m, const char *path, size
  */
 ssize_t diff_manifest_find_range(const struct diff_manifest *m, size_t begin, size_t end, size_t skip, const char *path,
 				 size_t len);
+/*
+ * diff_manifest_subtree() searching only [begin, end), a range known to
+ * hold it (the parent dir's subtree).
+ */
+void diff_manifest_subtree_in(const struct diff_manifest *m, size_t begin, size_t end, const char *path, size_t len,
+			      size_t *ret_begin, size_t *ret_end);
 /* First index whose path is >= (path, len) in manifest order. */
 size_t diff_manifest_lower_bound(const struct diff_manifest *m, const char *path, size_t len);
 /*
@@ -206,6 +212,7 @@ enum diff_class {
 };
 
 struct diff_change {
+	size_t base_pos;       /* 0, or 1 + the base manifest index of this very path (orders the result cheaply) */
 	char cls;              /* enum diff_class */
 	unsigned changes;      /* DIFF_CH_* (M, m, and O: what differs from the base dir) */
 	size_t path_off;       /* into diff_result.pool; NUL-terminated */

@@ -176,9 +176,18 @@ static int rec_cmp_key_suffixed(const struct diff_manifest *m, size_t i, const c
 	return alen > len + 1;
 }
 
+static size_t lower_bound_suffixed_in(const struct diff_manifest *m, size_t lo, size_t hi, const char *path, size_t len,
+				      char c);
+
 static size_t lower_bound_suffixed(const struct diff_manifest *m, const char *path, size_t len, char c)
 {
-	size_t lo = 0, hi = m->n;
+	return lower_bound_suffixed_in(m, 0, m->n, path, len, c);
+}
+
+/* In [lo, hi); the key is path + c. */
+static size_t lower_bound_suffixed_in(const struct diff_manifest *m, size_t lo, size_t hi, const char *path, size_t len,
+				      char c)
+{
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		if (rec_cmp_key_suffixed(m, mid, path, len, c) < 0)
@@ -204,6 +213,13 @@ void diff_manifest_subtree(const struct diff_manifest *m, const char *path, size
 	}
 	*begin = lower_bound_suffixed(m, path, len, '/');
 	*end = lower_bound_suffixed(m, path, len, '/' + 1);
+}
+
+void diff_manifest_subtree_in(const struct diff_manifest *m, size_t begin, size_t end, const char *path, size_t len,
+			      size_t *ret_begin, size_t *ret_end)
+{
+	*ret_begin = lower_bound_suffixed_in(m, begin, end, path, len, '/');
+	*ret_end = lower_bound_suffixed_in(m, *ret_begin, end, path, len, '/' + 1);
 }
 
 void diff_manifest_free(struct diff_manifest *m)
