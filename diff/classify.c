@@ -51,6 +51,7 @@ struct walk {
 	uint32_t shift_base, shift_count; /* owners stored shifted (user-namespace child): subtract */
 	/* The base subtree of the dir being walked: its entries' lookups search only there. */
 	size_t range_begin, range_end, range_skip;
+	size_t cursor; /* where the last lookup in it ended: names in order find their entries just after */
 };
 
 /* Where a dir's names come from, and whether to remember them in the cache. */
@@ -388,10 +389,33 @@ static bool lower_entry(struct walk *w, const struct lower *lo, struct diff_entr
 /* Base entry at the merged path of the entry at hand (a child of the dir being walked). */
 static bool find_in_dir(struct walk *w, struct diff_entry *ret, size_t *ret_pos)
 {
-	ssize_t i = diff_manifest_find_range(w->base, w->range_begin, w->range_end, w->range_skip, w->path.p,
-					     w->path.len);
-	if (i < 0)
+	/*
+	 * Names in byte order (a cached dir's) find their entries in order:
+	 * look from the cursor forward, widening the step; a name before the
+	 * cursor (readdir order) searches the part before it.  Either way the
+	 * answer is the binary search's: only where it starts differs.
+	 */
+	size_t lo = w->cursor, hi = w->range_end, step = 1;
+	int c = lo < hi ? diff_manifest_cmp_at(w->base, lo, w->range_skip, w->path.p, w->path.len) : 1;
+	if (c > 0) {
+		hi = lo;
+		lo = w->range_begin;
+	} else if (c < 0) {
+		lo++;
+		while (lo + step < hi &&
+		       diff_manifest_cmp_at(w->base, lo + step, w->range_skip, w->path.p, w->path.len) < 0) {
+			lo += step + 1;
+			step *= 2;
+		}
+		if (lo + step < hi)
+			hi = lo + step + 1;
+	}
+	ssize_t i = diff_manifest_find_range(w->base, lo, hi, w->range_skip, w->path.p, w->path.len);
+	if (i < 0) {
+		w->cursor = lo < w->range_end ? lo : w->range_end;
 		return false;
+	}
+	w->cursor = (size_t)i;
 	diff_manifest_get(w->base, (size_t)i, ret);
 	*ret_pos = (size_t)i + 1;
 	return true;
@@ -660,11 +684,39 @@ static const char *dir_next(struct dir_iter *it)
 	}
 }
 
+static _Thread_local const char *name_sort_pool;
+
+static int cmp_name_off(const void *a, const void *b)
+{
+	return strcmp(name_sort_pool + *(const size_t *)a, name_sort_pool + *(const size_t *)b);
+}
+
+/*
+ * Remember a dir's names in the cache, in byte order: the next walk then
+ * looks their base entries up in order (find_in_dir).  offs is reordered.
+ */
+static int remember_names(struct walk *w, const struct dir_source *src, const struct dbuf *pool, size_t *offs, size_t n)
+{
+	name_sort_pool = pool->p;
+	if (n > 1)
+		qsort(offs, n, sizeof(*offs), cmp_name_off);
+	_cleanup_free_ char *sorted = malloc(pool->len ? pool->len : 1);
+	if (!sorted)
+		return -ENOMEM;
+	size_t len = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(pool->p + offs[i]) + 1;
+		memcpy(sorted + len, pool->p + offs[i], l);
+		len += l;
+	}
+	return diff_cache_remember_dir(w->cache, src->st, src->xattrs, sorted, len, n);
+}
+
 /* Walk the dir open at owned_fd (closed here, whatever happens). */
 static int walk_dir(struct walk *w, int owned_fd, const struct lower *lo, bool plain, const struct dir_source *src)
 {
 	size_t saved = w->path.len;
-	size_t saved_range[3] = { w->range_begin, w->range_end, w->range_skip };
+	size_t saved_range[4] = { w->range_begin, w->range_end, w->range_skip, w->cursor };
 	bool remember = src->st != NULL;
 	bool collect = lo->kind != LOWER_SAME || remember;
 	_cleanup_free_ char **names = NULL;
@@ -686,12 +738,17 @@ static int walk_dir(struct walk *w, int owned_fd, const struct lower *lo, bool p
 		dfd = dirfd(it.d);
 	}
 	/* Every base path below this dir is in its subtree (inside its parent's): lookups of its entries search only there. */
+	/*
+	 * Every parent entry before the parent's cursor sorts before this dir
+	 * (find_in_dir just looked it up), so its subtree starts at or after it.
+	 */
 	if (saved)
-		diff_manifest_subtree_in(w->base, w->range_begin, w->range_end, w->path.p, saved, &w->range_begin,
-					 &w->range_end);
+		diff_manifest_subtree_in(w->base, w->cursor > w->range_begin ? w->cursor : w->range_begin, w->range_end,
+					 w->path.p, saved, &w->range_begin, &w->range_end);
 	else
 		diff_manifest_subtree(w->base, w->path.p, saved, &w->range_begin, &w->range_end);
 	w->range_skip = saved ? saved + 1 : 0;
+	w->cursor = w->range_begin;
 	for (;;) {
 		const char *name = dir_next(&it);
 		if (!name) {
@@ -729,10 +786,8 @@ static int walk_dir(struct walk *w, int owned_fd, const struct lower *lo, bool p
 	w->range_begin = saved_range[0];
 	w->range_end = saved_range[1];
 	w->range_skip = saved_range[2];
+	w->cursor = saved_range[3];
 	/* Read whole and without error: the names can serve the next walk (diff_cache_save applies the racy rule). */
-	if (r == 0 && remember)
-		r = diff_cache_remember_dir(w->cache, src->st, src->xattrs, name_pool.p ? name_pool.p : "", name_pool.len,
-					    n_names);
 	if (r == 0 && collect && lo->kind != LOWER_SAME) {
 		names = malloc((n_names + 1) * sizeof(*names));
 		if (!names)
@@ -742,6 +797,8 @@ static int walk_dir(struct walk *w, int owned_fd, const struct lower *lo, bool p
 		if (r == 0)
 			r = merge_dir_names(w, lo, names, n_names);
 	}
+	if (r == 0 && remember)
+		r = remember_names(w, src, &name_pool, offs, n_names);
 	dbuf_done(&name_pool);
 	if (it.d)
 		closedir(it.d);

@@ -102,9 +102,11 @@ ssize_t diff_manifest_find(const struct diff_manifest *m, const char *path, size
  */
 ssize_t diff_manifest_find_range(const struct diff_manifest *m, size_t begin, size_t end, size_t skip, const char *path,
 				 size_t len);
+/* Entry i's path against (path, len), both known to share their first skip bytes: <0, 0, >0. */
+int diff_manifest_cmp_at(const struct diff_manifest *m, size_t i, size_t skip, const char *path, size_t len);
 /*
  * diff_manifest_subtree() searching only [begin, end), a range known to
- * hold it (the parent dir's subtree).
+ * hold it (the parent dir's subtree), fastest when it starts near begin.
  */
 void diff_manifest_subtree_in(const struct diff_manifest *m, size_t begin, size_t end, const char *path, size_t len,
 			      size_t *ret_begin, size_t *ret_end);
