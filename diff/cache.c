@@ -4,8 +4,19 @@
  * content, so a second diff or audit reads only files that changed since.
  *
  * File layout: struct hc_header (magic, version, byte order, st_dev of the
- * upper dir, count, XXH3-128 checksum of the whole file with the checksum
- * field zeroed) followed by struct hc_record sorted by inode.
+ * upper dir, counts, XXH3-128 checksum of the whole file with the checksum
+ * field zeroed), struct hc_record sorted by inode, struct hc_dir sorted by
+ * inode, then the pool of directory name lists.
+ *
+ * Directories (git's untracked cache has the same idea): a dir whose
+ * (inode, mtime, ctime) is unchanged has the same names (creating,
+ * removing or renaming an entry moves the dir's mtime and ctime) and the
+ * same xattrs (setxattr moves ctime), so its name list and xattr digest
+ * come from the cache and the walk neither reads the dir (getdents) nor
+ * lists its xattrs.  Every entry of it is still stat'ed: writing to a file
+ * changes the file's times, never its dir's.  Only dirs without overlay
+ * xattrs that change their meaning (opaque, redirect) are stored, and the
+ * racy rule below applies to them as to files.
  *
  * The "racy" rule (git's index has the same problem): a file rewritten
  * within the same timestamp tick as the hash was taken keeps its key.  Any
@@ -23,7 +34,7 @@
 #include "src/basic/fileio.h"
 
 #define HC_MAGIC "LCHCACHE"
-#define HC_VERSION 2
+#define HC_VERSION 3
 #define HC_ENDIAN 0x01020304u
 #define RACY_MARGIN_NS (50 * 1000 * 1000LL)
 #define RACY_MARGIN_COARSE_NS (2 * 1000 * 1000 * 1000LL)
@@ -33,7 +44,9 @@ struct hc_header {
 	uint32_t version;
 	uint32_t endian;
 	uint64_t dev;
-	uint64_t count;
+	uint64_t count;      /* file records */
+	uint64_t dir_count;  /* dir records */
+	uint64_t names_size; /* bytes of the name pool */
 	uint8_t checksum[DIFF_HASH_SIZE];
 };
 
@@ -48,17 +61,41 @@ struct hc_record {
 	uint8_t xattrs[DIFF_HASH_SIZE]; /* every xattr write moves ctime too, so the key covers them */
 };
 
-_Static_assert(sizeof(struct hc_header) == 48, "header layout");
+/* A directory: its key, xattr digest and names (n_names NUL-terminated names at names_off in the pool). */
+struct hc_dir {
+	uint64_t ino;
+	int64_t mtime_sec;
+	int64_t ctime_sec;
+	uint32_t mtime_nsec;
+	uint32_t ctime_nsec;
+	uint64_t names_off;
+	uint32_t names_len;
+	uint32_t n_names;
+	uint8_t xattrs[DIFF_HASH_SIZE];
+};
+
+_Static_assert(sizeof(struct hc_header) == 64, "header layout");
 _Static_assert(sizeof(struct hc_record) == 72, "record layout");
+_Static_assert(sizeof(struct hc_dir) == 64, "dir record layout");
 
 struct diff_hash_cache {
 	dev_t dev;
 	int64_t walk_start_ns;
-	struct hc_record *old; /* loaded, sorted by inode */
+	void *file; /* the loaded file: header, records, dirs, pool */
+	struct hc_record *old; /* loaded, sorted by inode (into file) */
 	size_t n_old;
+	const struct hc_dir *old_dirs; /* loaded, sorted by inode (into file) */
+	size_t n_old_dirs;
+	const char *old_names;
+	uint8_t *used; /* per loaded record, then per loaded dir: used again by this walk */
+	size_t n_used, n_dirs_used;
 	struct hc_record *cur; /* used by this walk */
 	size_t n_cur, alloc_cur;
+	struct hc_dir *cur_dirs; /* used by this walk; names_off into cur_names */
+	size_t n_cur_dirs, alloc_cur_dirs;
+	struct dbuf cur_names;
 	size_t hits, stored, added;
+	size_t dir_hits, dir_added, dirs_stored;
 };
 
 static void key_from_stat(struct hc_record *r, const struct stat *st)
@@ -78,7 +115,7 @@ static bool same_key(const struct hc_record *a, const struct hc_record *b)
 }
 
 /* -ENOMEM when the hash state cannot be allocated: never a made-up checksum. */
-static int sum(const struct hc_header *h, const struct hc_record *v, size_t n, uint8_t out[DIFF_HASH_SIZE])
+static int sum(const struct hc_header *h, const void *body, size_t body_len, uint8_t out[DIFF_HASH_SIZE])
 {
 	static const uint8_t zero[DIFF_HASH_SIZE];
 	XXH3_state_t *st = XXH3_createState();
@@ -88,14 +125,37 @@ static int sum(const struct hc_header *h, const struct hc_record *v, size_t n, u
 	XXH3_128bits_reset(st);
 	XXH3_128bits_update(st, h, offsetof(struct hc_header, checksum));
 	XXH3_128bits_update(st, zero, sizeof(zero));
-	XXH3_128bits_update(st, v, n * sizeof(*v));
+	XXH3_128bits_update(st, body, body_len);
 	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(st));
 	XXH3_freeState(st);
 	memcpy(out, c.digest, DIFF_HASH_SIZE);
 	return 0;
 }
 
-/* Read dirfd/name and check it; on any doubt leave c->old empty and say why. */
+/* Every dir record's name list lies inside the pool and holds exactly n_names plain names. */
+static bool dirs_valid(const struct hc_dir *d, size_t n, const char *pool, size_t pool_size)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0 && d[i - 1].ino >= d[i].ino)
+			return false;
+		if (d[i].names_off > pool_size || d[i].names_len > pool_size - d[i].names_off)
+			return false;
+		const char *p = pool + d[i].names_off, *end = p + d[i].names_len;
+		uint32_t count = 0;
+		while (p < end) {
+			const char *nul = memchr(p, '\0', (size_t)(end - p));
+			if (!nul || nul == p || memchr(p, '/', (size_t)(nul - p)) || STREQ(p, ".") || STREQ(p, ".."))
+				return false;
+			count++;
+			p = nul + 1;
+		}
+		if (count != d[i].n_names)
+			return false;
+	}
+	return true;
+}
+
+/* Read dirfd/name and check it; on any doubt leave the cache empty and say why. */
 static const char *load_records(struct diff_hash_cache *c, int dirfd, const char *name)
 {
 	struct hc_header h;
@@ -112,32 +172,40 @@ static const char *load_records(struct diff_hash_cache *c, int dirfd, const char
 		return "corrupt";
 	if (h.dev != (uint64_t)c->dev)
 		return "stale"; /* another file system: inode numbers mean nothing */
-	if (h.count != (uint64_t)(st.st_size - (off_t)sizeof(h)) / sizeof(struct hc_record) ||
-	    (uint64_t)st.st_size != sizeof(h) + h.count * sizeof(struct hc_record))
+	uint64_t body = (uint64_t)st.st_size - sizeof(h);
+	if (h.count > body / sizeof(struct hc_record) || h.dir_count > body / sizeof(struct hc_dir) ||
+	    h.names_size > body ||
+	    body != h.count * sizeof(struct hc_record) + h.dir_count * sizeof(struct hc_dir) + h.names_size)
 		return "corrupt";
-	struct hc_record *v = malloc(h.count ? h.count * sizeof(*v) : 1);
+	_cleanup_free_ uint8_t *v = malloc(body ? body : 1);
 	if (!v)
 		return "unreadable";
-	size_t len = h.count * sizeof(*v);
-	if (pread(fd, v, len, sizeof(h)) != (ssize_t)len) {
-		free(v);
+	if (pread(fd, v, body, sizeof(h)) != (ssize_t)body)
 		return "corrupt";
-	}
-	if (sum(&h, v, h.count, want) < 0) {
-		free(v);
+	if (sum(&h, v, body, want) < 0)
 		return "out of memory"; /* the cache is then ignored, as any cache in doubt */
-	}
-	for (size_t i = 1; i < h.count; i++)
-		if (v[i - 1].ino >= v[i].ino) {
-			free(v);
-			return "corrupt";
-		}
-	if (memcmp(want, h.checksum, sizeof(want)) != 0) {
-		free(v);
+	if (memcmp(want, h.checksum, sizeof(want)) != 0)
 		return "corrupt";
-	}
-	c->old = v;
+	struct hc_record *files = (struct hc_record *)v;
+	const struct hc_dir *dirs = (const struct hc_dir *)(v + h.count * sizeof(struct hc_record));
+	const char *pool = (const char *)(dirs + h.dir_count);
+	for (size_t i = 1; i < h.count; i++)
+		if (files[i - 1].ino >= files[i].ino)
+			return "corrupt";
+	if (!dirs_valid(dirs, h.dir_count, pool, h.names_size))
+		return "corrupt";
+	c->file = TAKE_PTR(v);
+	c->old = files;
 	c->n_old = h.count;
+	c->old_dirs = dirs;
+	c->n_old_dirs = h.dir_count;
+	c->old_names = pool;
+	/* Hits are marked, not copied: an unchanged cache costs nothing more to keep. */
+	c->used = calloc(h.count + h.dir_count + 1, 1);
+	if (!c->used) {
+		c->n_old = c->n_old_dirs = 0;
+		return "out of memory";
+	}
 	return "loaded";
 }
 
@@ -161,8 +229,11 @@ void diff_cache_free(struct diff_hash_cache *c)
 {
 	if (!c)
 		return;
-	free(c->old);
+	free(c->file);
+	free(c->used);
 	free(c->cur);
+	free(c->cur_dirs);
+	dbuf_done(&c->cur_names);
 	free(c);
 }
 
@@ -198,7 +269,10 @@ bool diff_cache_lookup(struct diff_hash_cache *c, const struct stat *st, uint8_t
 	memcpy(out, c->old[lo].hash, DIFF_HASH_SIZE);
 	memcpy(out_xattrs, c->old[lo].xattrs, DIFF_HASH_SIZE);
 	c->hits++;
-	(void)append(c, &c->old[lo]); /* keep it for the next save; losing it only costs a re-hash */
+	if (!c->used[lo]) {
+		c->used[lo] = 1;
+		c->n_used++;
+	}
 	return true;
 }
 
@@ -213,55 +287,217 @@ int diff_cache_remember(struct diff_hash_cache *c, const struct stat *st, const 
 	return append(c, &r);
 }
 
+static bool same_dir_key(const struct hc_dir *d, const struct stat *st)
+{
+	return d->ino == (uint64_t)st->st_ino && d->mtime_sec == st->st_mtim.tv_sec &&
+	       d->mtime_nsec == (uint32_t)st->st_mtim.tv_nsec && d->ctime_sec == st->st_ctim.tv_sec &&
+	       d->ctime_nsec == (uint32_t)st->st_ctim.tv_nsec;
+}
+
+/* In this walk's records, names_off with this bit is an offset into the loaded pool (a hit: not copied). */
+#define IN_OLD_POOL (UINT64_C(1) << 63)
+
+static int append_dir(struct diff_hash_cache *c, const struct stat *st, const uint8_t xattrs[DIFF_HASH_SIZE],
+		      const char *names, size_t names_len, size_t n_names)
+{
+	if (names_len > UINT32_MAX || n_names > UINT32_MAX)
+		return 0; /* not remembered: read again next time */
+	if (c->n_cur_dirs == c->alloc_cur_dirs) {
+		size_t na = c->alloc_cur_dirs ? c->alloc_cur_dirs * 2 : 64;
+		struct hc_dir *v = realloc(c->cur_dirs, na * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		c->cur_dirs = v;
+		c->alloc_cur_dirs = na;
+	}
+	struct hc_dir *d = &c->cur_dirs[c->n_cur_dirs];
+	*d = (struct hc_dir){
+		.ino = st->st_ino,
+		.mtime_sec = st->st_mtim.tv_sec,
+		.mtime_nsec = (uint32_t)st->st_mtim.tv_nsec,
+		.ctime_sec = st->st_ctim.tv_sec,
+		.ctime_nsec = (uint32_t)st->st_ctim.tv_nsec,
+		.names_off = c->cur_names.len,
+		.names_len = (uint32_t)names_len,
+		.n_names = (uint32_t)n_names,
+	};
+	memcpy(d->xattrs, xattrs, DIFF_HASH_SIZE);
+	int r = dbuf_append(&c->cur_names, names, names_len);
+	if (r < 0)
+		return r;
+	c->n_cur_dirs++;
+	return 0;
+}
+
+bool diff_cache_lookup_dir(struct diff_hash_cache *c, const struct stat *st, uint8_t out_xattrs[DIFF_HASH_SIZE],
+			   const char **ret_names, size_t *ret_len, size_t *ret_n)
+{
+	size_t lo = 0, hi = c->n_old_dirs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (c->old_dirs[mid].ino < (uint64_t)st->st_ino)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo >= c->n_old_dirs || !same_dir_key(&c->old_dirs[lo], st))
+		return false;
+	const struct hc_dir *d = &c->old_dirs[lo];
+	memcpy(out_xattrs, d->xattrs, DIFF_HASH_SIZE);
+	*ret_names = c->old_names + d->names_off;
+	*ret_len = d->names_len;
+	*ret_n = d->n_names;
+	c->dir_hits++;
+	if (!c->used[c->n_old + lo]) {
+		c->used[c->n_old + lo] = 1;
+		c->n_dirs_used++;
+	}
+	return true;
+}
+
+int diff_cache_remember_dir(struct diff_hash_cache *c, const struct stat *st, const uint8_t xattrs[DIFF_HASH_SIZE],
+			    const char *names, size_t names_len, size_t n_names)
+{
+	c->dir_added++;
+	return append_dir(c, st, xattrs, names, names_len, n_names);
+}
+
 static int cmp_ino(const void *a, const void *b)
 {
 	const struct hc_record *x = a, *y = b;
 	return x->ino < y->ino ? -1 : x->ino > y->ino;
 }
 
-/* Old enough that any later write must have moved ctime (see the top of the file). */
-static bool settled(const struct diff_hash_cache *c, const struct hc_record *r)
+static int cmp_dir_ino(const void *a, const void *b)
 {
-	int64_t ctime_ns = r->ctime_sec * 1000000000LL + r->ctime_nsec;
-	int64_t margin = r->ctime_nsec == 0 ? RACY_MARGIN_COARSE_NS : RACY_MARGIN_NS;
+	const struct hc_dir *x = a, *y = b;
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+/* Old enough that any later write must have moved ctime (see the top of the file). */
+static bool settled_ctime(const struct diff_hash_cache *c, int64_t sec, uint32_t nsec)
+{
+	int64_t ctime_ns = sec * 1000000000LL + nsec;
+	int64_t margin = nsec == 0 ? RACY_MARGIN_COARSE_NS : RACY_MARGIN_NS;
 	return ctime_ns < c->walk_start_ns - margin;
 }
 
-int diff_cache_save(struct diff_hash_cache *c, int dirfd, const char *name)
+static bool settled(const struct diff_hash_cache *c, const struct hc_record *r)
 {
-	struct hc_header h = {};
-	size_t n = 0;
+	return settled_ctime(c, r->ctime_sec, r->ctime_nsec);
+}
 
-	/* Nothing new and every old entry used again: the file on disk is already right. */
-	if (c->added == 0 && c->hits == c->n_old && c->n_cur == c->n_old) {
-		c->stored = c->n_old;
-		return 0;
+/* Nothing new and every old entry used again: the file on disk is already right. */
+static bool unchanged(const struct diff_hash_cache *c)
+{
+	return c->added == 0 && c->n_used == c->n_old && c->dir_added == 0 && c->n_dirs_used == c->n_old_dirs;
+}
+
+/* What this walk used again joins what it computed (only when the file is rewritten). */
+static int gather_used(struct diff_hash_cache *c)
+{
+	int r;
+	for (size_t i = 0; i < c->n_old; i++)
+		if (c->used[i] && (r = append(c, &c->old[i])) < 0)
+			return r;
+	for (size_t i = 0; i < c->n_old_dirs; i++) {
+		const struct hc_dir *d = &c->old_dirs[i];
+		if (!c->used[c->n_old + i])
+			continue;
+		struct hc_dir *nd;
+		if (c->n_cur_dirs == c->alloc_cur_dirs) {
+			size_t na = c->alloc_cur_dirs ? c->alloc_cur_dirs * 2 : 64;
+			if (!(nd = realloc(c->cur_dirs, na * sizeof(*nd))))
+				return -ENOMEM;
+			c->cur_dirs = nd;
+			c->alloc_cur_dirs = na;
+		}
+		nd = &c->cur_dirs[c->n_cur_dirs++];
+		*nd = *d;
+		nd->names_off |= IN_OLD_POOL;
 	}
+	return 0;
+}
+
+/* Settled file records, one per inode (hard links share theirs), sorted; returns how many. */
+static size_t keep_files(struct diff_hash_cache *c)
+{
+	size_t n = 0;
 	if (c->n_cur)
 		qsort(c->cur, c->n_cur, sizeof(*c->cur), cmp_ino);
-	/* Keep settled entries, one per inode (hard links share theirs). */
 	for (size_t i = 0; i < c->n_cur; i++) {
 		if (!settled(c, &c->cur[i]) || (n > 0 && c->cur[n - 1].ino == c->cur[i].ino))
 			continue;
 		c->cur[n++] = c->cur[i];
 	}
+	return n;
+}
+
+/* The same for dirs (a dir has one name, but a bind mount or a race could show one twice). */
+static size_t keep_dirs(struct diff_hash_cache *c)
+{
+	size_t n = 0;
+	if (c->n_cur_dirs)
+		qsort(c->cur_dirs, c->n_cur_dirs, sizeof(*c->cur_dirs), cmp_dir_ino);
+	for (size_t i = 0; i < c->n_cur_dirs; i++) {
+		const struct hc_dir *d = &c->cur_dirs[i];
+		if (!settled_ctime(c, d->ctime_sec, d->ctime_nsec) || (n > 0 && c->cur_dirs[n - 1].ino == d->ino))
+			continue;
+		c->cur_dirs[n++] = *d;
+	}
+	return n;
+}
+
+int diff_cache_save(struct diff_hash_cache *c, int dirfd, const char *name)
+{
+	struct hc_header h = {};
+
+	if (unchanged(c)) {
+		c->stored = c->n_old;
+		c->dirs_stored = c->n_old_dirs;
+		return 0;
+	}
+	int r = gather_used(c);
+	if (r < 0)
+		return r;
+	size_t n = keep_files(c), nd = keep_dirs(c), names = 0;
+	for (size_t i = 0; i < nd; i++)
+		names += c->cur_dirs[i].names_len;
+	size_t files_len = n * sizeof(struct hc_record), dirs_len = nd * sizeof(struct hc_dir);
+	size_t body = files_len + dirs_len + names;
+	_cleanup_free_ char *buf = malloc(sizeof(h) + body);
+	if (!buf)
+		return -ENOMEM;
+	/* The kept dirs' names, packed in record order (what was dropped leaves no gap). */
+	char *pool = buf + sizeof(h) + files_len + dirs_len;
+	size_t off = 0;
+	for (size_t i = 0; i < nd; i++) {
+		struct hc_dir *d = &c->cur_dirs[i];
+		const char *from = d->names_off & IN_OLD_POOL ? c->old_names + (d->names_off & ~IN_OLD_POOL)
+							      : c->cur_names.p + d->names_off;
+		if (d->names_len)
+			memcpy(pool + off, from, d->names_len);
+		d->names_off = off;
+		off += d->names_len;
+	}
+	if (files_len)
+		memcpy(buf + sizeof(h), c->cur, files_len);
+	if (dirs_len)
+		memcpy(buf + sizeof(h) + files_len, c->cur_dirs, dirs_len);
 	memcpy(h.magic, HC_MAGIC, sizeof(h.magic));
 	h.version = HC_VERSION;
 	h.endian = HC_ENDIAN;
 	h.dev = (uint64_t)c->dev;
 	h.count = n;
-	if (sum(&h, c->cur, n, h.checksum) < 0)
-		return -ENOMEM;
-	size_t len = sizeof(h) + n * sizeof(struct hc_record);
-	_cleanup_free_ char *buf = malloc(len);
-	if (!buf)
+	h.dir_count = nd;
+	h.names_size = names;
+	if (sum(&h, buf + sizeof(h), body, h.checksum) < 0)
 		return -ENOMEM;
 	memcpy(buf, &h, sizeof(h));
-	if (n)
-		memcpy(buf + sizeof(h), c->cur, n * sizeof(struct hc_record));
 	c->stored = n;
+	c->dirs_stored = nd;
 	/* Not fsync'd: after a crash a torn cache fails its checksum and is rebuilt. */
-	return lc_write_atomic(dirfd, name, buf, len, 0600, false);
+	return lc_write_atomic(dirfd, name, buf, sizeof(h) + body, 0600, false);
 }
 
 void diff_cache_stats(const struct diff_hash_cache *c, size_t *loaded, size_t *hits, size_t *stored)
@@ -272,4 +508,14 @@ void diff_cache_stats(const struct diff_hash_cache *c, size_t *loaded, size_t *h
 		*hits = c->hits;
 	if (stored)
 		*stored = c->stored;
+}
+
+void diff_cache_dir_stats(const struct diff_hash_cache *c, size_t *loaded, size_t *hits, size_t *stored)
+{
+	if (loaded)
+		*loaded = c->n_old_dirs;
+	if (hits)
+		*hits = c->dir_hits;
+	if (stored)
+		*stored = c->dirs_stored;
 }

@@ -49,6 +49,17 @@ struct walk {
 	struct dbuf scratch; /* paths built while comparing base subtrees */
 	char target[PATH_MAX + 1];
 	uint32_t shift_base, shift_count; /* owners stored shifted (user-namespace child): subtract */
+	/* The base subtree of the dir being walked: its entries' lookups search only there. */
+	size_t range_begin, range_end, range_skip;
+	size_t cursor; /* where the last lookup in it ended: names in order find their entries just after */
+};
+
+/* Where a dir's names come from, and whether to remember them in the cache. */
+struct dir_source {
+	const char *names; /* cached: n NUL-terminated names, len bytes (the dir is not read) */
+	size_t len, n;
+	const struct stat *st;  /* remember: the dir's stat taken before reading it */
+	const uint8_t *xattrs;  /* remember: its xattr digest */
 };
 
 /* An upper stored shifted (uidrange.h) shows owners as the child sees them. */
@@ -71,6 +82,7 @@ bool diff_result_differs(const struct diff_result *r)
 }
 
 struct emit {
+	size_t base_pos; /* manifest index + 1 of the entry's path, 0: unknown (see diff_change) */
 	char cls;
 	unsigned changes;
 	uint32_t mode;
@@ -101,6 +113,7 @@ static int emit(struct walk *w, const char *path, size_t len, const struct emit 
 	}
 	struct diff_change *c = &r->v[r->n++];
 	*c = (struct diff_change){
+		.base_pos = e->base_pos,
 		.cls = e->cls,
 		.changes = e->changes,
 		.path_off = r->pool_len,
@@ -373,6 +386,41 @@ static bool lower_entry(struct walk *w, const struct lower *lo, struct diff_entr
 	return find_entry(w->base, lo->path, lo->len, ret);
 }
 
+/* Base entry at the merged path of the entry at hand (a child of the dir being walked). */
+static bool find_in_dir(struct walk *w, struct diff_entry *ret, size_t *ret_pos)
+{
+	/*
+	 * Names in byte order (a cached dir's) find their entries in order:
+	 * look from the cursor forward, widening the step; a name before the
+	 * cursor (readdir order) searches the part before it.  Either way the
+	 * answer is the binary search's: only where it starts differs.
+	 */
+	size_t lo = w->cursor, hi = w->range_end, step = 1;
+	int c = lo < hi ? diff_manifest_cmp_at(w->base, lo, w->range_skip, w->path.p, w->path.len) : 1;
+	if (c > 0) {
+		hi = lo;
+		lo = w->range_begin;
+	} else if (c < 0) {
+		lo++;
+		while (lo + step < hi &&
+		       diff_manifest_cmp_at(w->base, lo + step, w->range_skip, w->path.p, w->path.len) < 0) {
+			lo += step + 1;
+			step *= 2;
+		}
+		if (lo + step < hi)
+			hi = lo + step + 1;
+	}
+	ssize_t i = diff_manifest_find_range(w->base, lo, hi, w->range_skip, w->path.p, w->path.len);
+	if (i < 0) {
+		w->cursor = lo < w->range_end ? lo : w->range_end;
+		return false;
+	}
+	w->cursor = (size_t)i;
+	diff_manifest_get(w->base, (size_t)i, ret);
+	*ret_pos = (size_t)i + 1;
+	return true;
+}
+
 /* Hash an upper file; remember it (with its xattr digest) in the cache when that is safe. */
 static int hash_upper_file(struct walk *w, int dfd, const char *name, const struct stat *st,
 			   uint8_t out[DIFF_HASH_SIZE], const uint8_t xattrs[DIFF_HASH_SIZE], bool cacheable)
@@ -393,7 +441,7 @@ static int hash_upper_file(struct walk *w, int dfd, const char *name, const stru
 	return 0;
 }
 
-static int walk_dir(struct walk *w, int owned_fd, const struct lower *lo, bool plain);
+static int walk_dir(struct walk *w, int owned_fd, const struct lower *lo, bool plain, const struct dir_source *src);
 
 /* One upper entry (w->path is its merged path). */
 /* One upper entry being classified, and what was learnt about it so far. */
@@ -404,6 +452,10 @@ struct upper_entry {
 	struct diff_entry u;      /* the upper entry as a manifest entry */
 	struct diff_entry b;      /* the base entry at the same path (if have_base) */
 	bool have_base, cached, private;
+	size_t base_pos;          /* manifest index + 1 of b */
+	bool cached_dir;          /* a dir whose names and xattr digest came from the cache */
+	const char *dir_names;
+	size_t dir_names_len, dir_n;
 	struct ov_entry_info info;
 };
 
@@ -427,7 +479,7 @@ static int read_upper_entry(struct walk *w, struct upper_entry *x)
 		return errno == ENOENT ? 0 : lc_err_ret(w->err, -errno, "/%s: stat: %m", w->path.p);
 	w->res->upper_entries++;
 	w->res->upper_bytes += (uint64_t)x->st.st_blocks * 512;
-	x->have_base = find_entry(w->base, w->path.p, w->path.len, &x->b);
+	x->have_base = find_in_dir(w, &x->b, &x->base_pos);
 
 	/*
 	 * A file of the base file's size would be hashed: the cache may know
@@ -439,6 +491,13 @@ static int read_upper_entry(struct walk *w, struct upper_entry *x)
 		    diff_cache_lookup(w->cache, &x->st, x->u.content, x->u.xattrs);
 	if (x->cached)
 		w->res->cache_hits++;
+	/* An unchanged dir: same names, same xattrs (only dirs without overlay xattrs that matter are stored). */
+	x->cached_dir = w->cache && S_ISDIR(x->st.st_mode) &&
+			diff_cache_lookup_dir(w->cache, &x->st, x->u.xattrs, &x->dir_names, &x->dir_names_len, &x->dir_n);
+	if (x->cached_dir) {
+		w->res->dir_cache_hits++;
+		return 1;
+	}
 
 	if (S_ISCHR(x->st.st_mode) && x->st.st_rdev == makedev(0, 0)) {
 		x->info.kind = OV_ENTRY_WHITEOUT;
@@ -464,7 +523,13 @@ static int classify_upper_dir(struct walk *w, struct upper_entry *x, struct lowe
 	int r;
 
 	/* Lower shows through only when the lower entry is a dir and this one is not opaque. */
-	if (x->info.opaque || !lower_entry(w, lo, &ld) || !S_ISDIR(ld.mode))
+	bool have_lower;
+	if (lo->kind == LOWER_SAME) { /* the base entry at this path: already looked up */
+		have_lower = x->have_base;
+		ld = x->b;
+	} else
+		have_lower = lower_entry(w, lo, &ld);
+	if (x->info.opaque || !have_lower || !S_ISDIR(ld.mode))
 		*lo = (struct lower){ LOWER_NONE, NULL, 0 };
 	if (!x->have_base)
 		e->cls = DIFF_ADDED;
@@ -481,11 +546,18 @@ static int classify_upper_dir(struct walk *w, struct upper_entry *x, struct lowe
 	}
 	if ((r = emit(w, w->path.p, w->path.len, e)) < 0)
 		return r;
-	int fd = openat(x->dfd, x->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct dir_source src = {};
+	if (x->cached_dir)
+		src = (struct dir_source){ .names = x->dir_names, .len = x->dir_names_len, .n = x->dir_n };
+	else if (w->cache && !x->private)
+		src = (struct dir_source){ .st = &x->st, .xattrs = x->u.xattrs };
+	/* A cached dir is not read: O_PATH is all its entries' *at() calls need. */
+	int fd = openat(x->dfd, x->name,
+			(x->cached_dir ? O_PATH : O_RDONLY) | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : lc_err_ret(w->err, -errno, "/%s: open: %m", w->path.p);
 	bool plain = parent_plain && lo->kind == LOWER_SAME && !x->info.redirect;
-	return walk_dir(w, fd, lo, plain);
+	return walk_dir(w, fd, lo, plain, &src);
 }
 
 /* The upper replaced a base entry by one of another type: a base dir's content is gone with it. */
@@ -579,47 +651,118 @@ static int walk_entry(struct walk *w, int dfd, const char *name, const struct lo
 	_cleanup_free_ char *lo_buf = NULL;
 	if ((r = lower_of(w, parent_lo, name, x.info.redirect, &lo, &lo_buf)) < 0)
 		return r;
-	struct emit e = { .mode = x.st.st_mode, .size = x.u.size, .disk_bytes = (uint64_t)x.st.st_blocks * 512,
+	struct emit e = { .base_pos = x.base_pos, .mode = x.st.st_mode, .size = x.u.size, .disk_bytes = (uint64_t)x.st.st_blocks * 512,
 			  .in_upper = true, .metacopy = x.info.metacopy, .redirect = x.info.redirect != NULL };
 	if (S_ISDIR(x.st.st_mode))
 		return classify_upper_dir(w, &x, &lo, &e, parent_plain);
 	return classify_upper_leaf(w, &x, &lo, parent_lo, parent_plain, &e);
 }
 
+/* The names of a dir: from readdir, or from the cache's list (src->names). */
+struct dir_iter {
+	DIR *d;
+	const char *next, *end;
+};
+
+/* NULL at the end (errno set on a readdir error). */
+static const char *dir_next(struct dir_iter *it)
+{
+	if (!it->d) {
+		if (it->next >= it->end)
+			return NULL;
+		const char *name = it->next;
+		it->next += strlen(name) + 1;
+		return name;
+	}
+	for (;;) {
+		errno = 0;
+		struct dirent *de = readdir(it->d);
+		if (!de)
+			return NULL;
+		if (!STREQ(de->d_name, ".") && !STREQ(de->d_name, ".."))
+			return de->d_name;
+	}
+}
+
+static _Thread_local const char *name_sort_pool;
+
+static int cmp_name_off(const void *a, const void *b)
+{
+	return strcmp(name_sort_pool + *(const size_t *)a, name_sort_pool + *(const size_t *)b);
+}
+
+/*
+ * Remember a dir's names in the cache, in byte order: the next walk then
+ * looks their base entries up in order (find_in_dir).  offs is reordered.
+ */
+static int remember_names(struct walk *w, const struct dir_source *src, const struct dbuf *pool, size_t *offs, size_t n)
+{
+	name_sort_pool = pool->p;
+	if (n > 1)
+		qsort(offs, n, sizeof(*offs), cmp_name_off);
+	_cleanup_free_ char *sorted = malloc(pool->len ? pool->len : 1);
+	if (!sorted)
+		return -ENOMEM;
+	size_t len = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(pool->p + offs[i]) + 1;
+		memcpy(sorted + len, pool->p + offs[i], l);
+		len += l;
+	}
+	return diff_cache_remember_dir(w->cache, src->st, src->xattrs, sorted, len, n);
+}
+
 /* Walk the dir open at owned_fd (closed here, whatever happens). */
-static int walk_dir(struct walk *w, int owned_fd, const struct lower *lo, bool plain)
+static int walk_dir(struct walk *w, int owned_fd, const struct lower *lo, bool plain, const struct dir_source *src)
 {
 	size_t saved = w->path.len;
-	bool collect = lo->kind != LOWER_SAME;
+	size_t saved_range[4] = { w->range_begin, w->range_end, w->range_skip, w->cursor };
+	bool remember = src->st != NULL;
+	bool collect = lo->kind != LOWER_SAME || remember;
 	_cleanup_free_ char **names = NULL;
 	struct dbuf name_pool = {};
 	size_t n_names = 0, alloc_names = 0;
 	_cleanup_free_ size_t *offs = NULL;
-	int r = 0;
+	struct dir_iter it = {};
+	int dfd = owned_fd, r = 0;
 
-	_cleanup_closedir_ DIR *d = fdopendir(owned_fd);
-	if (!d) {
-		close(owned_fd);
-		return -errno;
+	if (src->names) {
+		it.next = src->names;
+		it.end = src->names + src->len;
+	} else {
+		it.d = fdopendir(owned_fd);
+		if (!it.d) {
+			close(owned_fd);
+			return -errno;
+		}
+		dfd = dirfd(it.d);
 	}
-	int dfd = dirfd(d);
+	/* Every base path below this dir is in its subtree (inside its parent's): lookups of its entries search only there. */
+	/*
+	 * Every parent entry before the parent's cursor sorts before this dir
+	 * (find_in_dir just looked it up), so its subtree starts at or after it.
+	 */
+	if (saved)
+		diff_manifest_subtree_in(w->base, w->cursor > w->range_begin ? w->cursor : w->range_begin, w->range_end,
+					 w->path.p, saved, &w->range_begin, &w->range_end);
+	else
+		diff_manifest_subtree(w->base, w->path.p, saved, &w->range_begin, &w->range_end);
+	w->range_skip = saved ? saved + 1 : 0;
+	w->cursor = w->range_begin;
 	for (;;) {
-		errno = 0;
-		struct dirent *de = readdir(d);
-		if (!de) {
-			if (errno)
+		const char *name = dir_next(&it);
+		if (!name) {
+			if (it.d && errno)
 				r = lc_err_ret(w->err, -errno, "/%s: readdir: %m", w->path.p);
 			break;
 		}
-		if (STREQ(de->d_name, ".") || STREQ(de->d_name, ".."))
-			continue;
-		size_t nl = strlen(de->d_name);
+		size_t nl = strlen(name);
 		w->path.len = saved;
 		if ((r = dbuf_reserve(&w->path, nl + 2)) < 0)
 			break;
 		if (saved)
 			w->path.p[w->path.len++] = '/';
-		memcpy(w->path.p + w->path.len, de->d_name, nl + 1);
+		memcpy(w->path.p + w->path.len, name, nl + 1);
 		w->path.len += nl;
 		if (collect) {
 			if (n_names == alloc_names) {
@@ -632,15 +775,20 @@ static int walk_dir(struct walk *w, int owned_fd, const struct lower *lo, bool p
 				offs = no;
 			}
 			offs[n_names++] = name_pool.len;
-			if ((r = dbuf_append(&name_pool, de->d_name, nl + 1)) < 0)
+			if ((r = dbuf_append(&name_pool, name, nl + 1)) < 0)
 				break;
 		}
-		if ((r = walk_entry(w, dfd, de->d_name, lo, plain)) < 0)
+		if ((r = walk_entry(w, dfd, name, lo, plain)) < 0)
 			break;
 	}
 	w->path.len = saved;
 	w->path.p[saved] = '\0';
-	if (r == 0 && collect) {
+	w->range_begin = saved_range[0];
+	w->range_end = saved_range[1];
+	w->range_skip = saved_range[2];
+	w->cursor = saved_range[3];
+	/* Read whole and without error: the names can serve the next walk (diff_cache_save applies the racy rule). */
+	if (r == 0 && collect && lo->kind != LOWER_SAME) {
 		names = malloc((n_names + 1) * sizeof(*names));
 		if (!names)
 			r = -ENOMEM;
@@ -649,7 +797,13 @@ static int walk_dir(struct walk *w, int owned_fd, const struct lower *lo, bool p
 		if (r == 0)
 			r = merge_dir_names(w, lo, names, n_names);
 	}
+	if (r == 0 && remember)
+		r = remember_names(w, src, &name_pool, offs, n_names);
 	dbuf_done(&name_pool);
+	if (it.d)
+		closedir(it.d);
+	else
+		close(owned_fd);
 	return r;
 }
 
@@ -658,7 +812,10 @@ static _Thread_local const char *sort_pool;
 static int change_cmp(const void *a, const void *b)
 {
 	const struct diff_change *x = a, *y = b;
-	int c = diff_path_cmp(sort_pool + x->path_off, x->path_len, sort_pool + y->path_off, y->path_len);
+	/* Both in the base manifest, which is sorted in path order: their indices compare the same, cheaper. */
+	int c = x->base_pos && y->base_pos ? (x->base_pos > y->base_pos) - (x->base_pos < y->base_pos)
+					    : diff_path_cmp(sort_pool + x->path_off, x->path_len,
+							    sort_pool + y->path_off, y->path_len);
 	if (c)
 		return c;
 	/* The same path twice (a type change hiding a base subtree is not one of them): keep it stable. */
@@ -694,10 +851,15 @@ int diff_classify_shifted(int upper_fd, const struct diff_manifest *base, struct
 	/* The root: its mode, owner and xattrs are what the merged "/" shows. */
 	diff_entry_from_stat(&u, &st);
 	unshift(&w, &u);
-	if ((r = diff_xattr_digest(w.h, upper_fd, ".", u.xattrs, NULL)) < 0) {
+	struct dir_source src = {};
+	bool private = false;
+	if (cache && diff_cache_lookup_dir(cache, &st, u.xattrs, &src.names, &src.len, &src.n))
+		ret->dir_cache_hits++;
+	else if ((r = diff_xattr_digest(w.h, upper_fd, ".", u.xattrs, &private)) < 0) {
 		lc_err_set(err, "upper dir: xattrs: %s", strerror(-r));
 		goto out;
-	}
+	} else if (cache && !private)
+		src = (struct dir_source){ .st = &st, .xattrs = u.xattrs };
 	if (find_entry(base, "", 0, &b)) {
 		unsigned ch = drift_changes(&u, &b);
 		if (ch && (r = emit(&w, "", 0, &(struct emit){ .cls = class_of(ch), .changes = ch, .mode = st.st_mode,
@@ -706,12 +868,12 @@ int diff_classify_shifted(int upper_fd, const struct diff_manifest *base, struct
 	}
 	struct lower same = { LOWER_SAME, NULL, 0 };
 	/* Our own open file description: reading the caller's fd would move its offset. */
-	int root_fd = openat(upper_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int root_fd = openat(upper_fd, ".", (src.names ? O_PATH : O_RDONLY) | O_DIRECTORY | O_CLOEXEC);
 	if (root_fd < 0) {
 		r = lc_err_ret(err, -errno, "upper dir: %m");
 		goto out;
 	}
-	if ((r = walk_dir(&w, root_fd, &same, true)) < 0)
+	if ((r = walk_dir(&w, root_fd, &same, true, &src)) < 0)
 		goto out;
 	sort_pool = ret->pool;
 	if (ret->n)

@@ -102,6 +102,21 @@ size_t diff_manifest_count(const struct diff_manifest *m);
 void diff_manifest_get(const struct diff_manifest *m, size_t i, struct diff_entry *ret);
 /* Index of path, or -1. */
 ssize_t diff_manifest_find(const struct diff_manifest *m, const char *path, size_t len);
+/*
+ * The same within [begin, end), a range whose paths all start with the
+ * first skip bytes of path (a dir's subtree, skip = its path + "/"):
+ * only the rest is compared.
+ */
+ssize_t diff_manifest_find_range(const struct diff_manifest *m, size_t begin, size_t end, size_t skip, const char *path,
+				 size_t len);
+/* Entry i's path against (path, len), both known to share their first skip bytes: <0, 0, >0. */
+int diff_manifest_cmp_at(const struct diff_manifest *m, size_t i, size_t skip, const char *path, size_t len);
+/*
+ * diff_manifest_subtree() searching only [begin, end), a range known to
+ * hold it (the parent dir's subtree), fastest when it starts near begin.
+ */
+void diff_manifest_subtree_in(const struct diff_manifest *m, size_t begin, size_t end, const char *path, size_t len,
+			      size_t *ret_begin, size_t *ret_end);
 /* First index whose path is >= (path, len) in manifest order. */
 size_t diff_manifest_lower_bound(const struct diff_manifest *m, const char *path, size_t len);
 /*
@@ -161,7 +176,8 @@ int diff_manifest_compare(const struct diff_manifest *a, const struct diff_manif
 /* ---- Hash cache of a child's upper dir ---- */
 
 /*
- * Keyed by (inode, size, mtime, ctime).  An entry is stored only when its
+ * Keyed by (inode, size, mtime, ctime); directories by (inode, mtime,
+ * ctime) with their name lists (diff/cache.c).  An entry is stored only when its
  * ctime is older than the start of the walk that hashed it minus a margin
  * (git's "racy" rule): a later write in the same timestamp tick could not be
  * told apart.  A cache from another file system, of another version, or
@@ -181,6 +197,17 @@ int diff_cache_remember(struct diff_hash_cache *c, const struct stat *st, const 
 int diff_cache_save(struct diff_hash_cache *c, int dirfd, const char *name);
 /* Number of entries loaded, hits and stores of this walk (for tests and --verbose). */
 void diff_cache_stats(const struct diff_hash_cache *c, size_t *loaded, size_t *hits, size_t *stored);
+/*
+ * A directory whose key (inode, mtime, ctime) is unchanged: its xattr digest
+ * and its names (*ret_n NUL-terminated names, *ret_len bytes, valid while
+ * the cache lives), so the walk need not read it.  Only directories without
+ * meaning-changing overlay xattrs may be remembered.
+ */
+bool diff_cache_lookup_dir(struct diff_hash_cache *c, const struct stat *st, uint8_t out_xattrs[DIFF_HASH_SIZE],
+			   const char **ret_names, size_t *ret_len, size_t *ret_n);
+int diff_cache_remember_dir(struct diff_hash_cache *c, const struct stat *st, const uint8_t xattrs[DIFF_HASH_SIZE],
+			    const char *names, size_t names_len, size_t n_names);
+void diff_cache_dir_stats(const struct diff_hash_cache *c, size_t *loaded, size_t *hits, size_t *stored);
 
 /* ---- Classifying a child's upper dir against its base manifest ---- */
 
@@ -194,6 +221,7 @@ enum diff_class {
 };
 
 struct diff_change {
+	size_t base_pos;       /* 0, or 1 + the base manifest index of this very path (orders the result cheaply) */
 	char cls;              /* enum diff_class */
 	unsigned changes;      /* DIFF_CH_* (M, m, and O: what differs from the base dir) */
 	size_t path_off;       /* into diff_result.pool; NUL-terminated */
@@ -224,6 +252,7 @@ struct diff_result {
 	uint64_t vacuum_bytes;      /* disk use vacuum would free */
 	uint64_t vacuum_entries;
 	uint64_t hashed_files, hashed_bytes, cache_hits;
+	uint64_t dir_cache_hits;    /* dirs whose names came from the hash cache (not read) */
 };
 
 void diff_result_done(struct diff_result *r);

@@ -140,6 +140,31 @@ ssize_t diff_manifest_find(const struct diff_manifest *m, const char *path, size
 	return -1;
 }
 
+ssize_t diff_manifest_find_range(const struct diff_manifest *m, size_t begin, size_t end, size_t skip, const char *path,
+				 size_t len)
+{
+	size_t lo = begin, hi = end;
+	const char *key = path + skip;
+	size_t klen = len - skip;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct mf_record *r = &m->rec[mid];
+		if (diff_path_cmp(m->pool + r->path_off + skip, r->path_len - skip, key, klen) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < end && diff_path_cmp(m->pool + m->rec[lo].path_off + skip, m->rec[lo].path_len - skip, key, klen) == 0)
+		return (ssize_t)lo;
+	return -1;
+}
+
+int diff_manifest_cmp_at(const struct diff_manifest *m, size_t i, size_t skip, const char *path, size_t len)
+{
+	const struct mf_record *r = &m->rec[i];
+	return diff_path_cmp(m->pool + r->path_off + skip, r->path_len - skip, path + skip, len - skip);
+}
+
 /* Record i against the key path + c (len + 1 bytes), as diff_path_cmp would compare them. */
 static int rec_cmp_key_suffixed(const struct diff_manifest *m, size_t i, const char *path, size_t len, char c)
 {
@@ -157,9 +182,18 @@ static int rec_cmp_key_suffixed(const struct diff_manifest *m, size_t i, const c
 	return alen > len + 1;
 }
 
+static size_t lower_bound_suffixed_in(const struct diff_manifest *m, size_t lo, size_t hi, const char *path, size_t len,
+				      char c);
+
 static size_t lower_bound_suffixed(const struct diff_manifest *m, const char *path, size_t len, char c)
 {
-	size_t lo = 0, hi = m->n;
+	return lower_bound_suffixed_in(m, 0, m->n, path, len, c);
+}
+
+/* In [lo, hi); the key is path + c. */
+static size_t lower_bound_suffixed_in(const struct diff_manifest *m, size_t lo, size_t hi, const char *path, size_t len,
+				      char c)
+{
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		if (rec_cmp_key_suffixed(m, mid, path, len, c) < 0)
@@ -185,6 +219,24 @@ void diff_manifest_subtree(const struct diff_manifest *m, const char *path, size
 	}
 	*begin = lower_bound_suffixed(m, path, len, '/');
 	*end = lower_bound_suffixed(m, path, len, '/' + 1);
+}
+
+/* lower_bound_suffixed_in(), the answer expected near lo: steps widening from there, then a binary search. */
+static size_t gallop_suffixed(const struct diff_manifest *m, size_t lo, size_t hi, const char *path, size_t len, char c)
+{
+	size_t step = 1;
+	while (lo + step < hi && rec_cmp_key_suffixed(m, lo + step - 1, path, len, c) < 0) {
+		lo += step;
+		step *= 2;
+	}
+	return lower_bound_suffixed_in(m, lo, lo + step < hi ? lo + step : hi, path, len, c);
+}
+
+void diff_manifest_subtree_in(const struct diff_manifest *m, size_t begin, size_t end, const char *path, size_t len,
+			      size_t *ret_begin, size_t *ret_end)
+{
+	*ret_begin = gallop_suffixed(m, begin, end, path, len, '/');
+	*ret_end = gallop_suffixed(m, *ret_begin, end, path, len, '/' + 1);
 }
 
 void diff_manifest_free(struct diff_manifest *m)

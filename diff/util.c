@@ -26,7 +26,8 @@ int dbuf_append(struct dbuf *b, const void *data, size_t n)
 	int r = dbuf_reserve(b, n);
 	if (r < 0)
 		return r;
-	memcpy(b->p + b->len, data, n);
+	if (n) /* an empty append to an empty buffer: no pointer to copy to (an empty dir's names) */
+		memcpy(b->p + b->len, data, n);
 	b->len += n;
 	return 0;
 }

@@ -279,6 +279,7 @@ static void json_summary(struct json *j, const struct diff_result *r)
 	json_kv_uint(j, "hashed_files", r->hashed_files);
 	json_kv_uint(j, "hashed_bytes", r->hashed_bytes);
 	json_kv_uint(j, "cache_hits", r->cache_hits);
+	json_kv_uint(j, "dir_cache_hits", r->dir_cache_hits);
 	json_end_object(j);
 }
 
@@ -358,8 +359,10 @@ static void print_diff(const struct diff_result *r, enum diff_format fmt, bool s
 		}
 		if (color)
 			printf("%s%c\033[0m ", class_color(c->cls), cls);
-		else
-			printf("%c ", cls);
+		else { /* one line per upper entry: no format string to parse */
+			fputc(cls, stdout);
+			fputc(' ', stdout);
+		}
 		output_path(stdout, diff_change_path(r, c), c->path_len);
 		fputc('\n', stdout);
 	}

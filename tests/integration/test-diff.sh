@@ -166,6 +166,76 @@ test_hash_cache_is_used_and_never_trusted_when_corrupt() {
 	"$L" diff c | grep -q '^M /f2$'
 }
 
+# diff with the cache (dirs read from it) agrees with diff --no-cache, and the cache was used.
+diff_agrees() {
+	local cached fresh
+	cached=$("$L" diff c) || fail "diff c failed"
+	fresh=$("$L" diff c --no-cache)
+	assert_eq "$cached" "$fresh" "cached diff vs --no-cache after: $1"
+	printf '%s\n' "$cached"
+}
+# Settle (past the racy window), then a diff that stores every dir, then one that reads none.
+cache_every_dir() {
+	sleep 0.2
+	"$L" diff c >/dev/null
+	"$L" diff c --summary --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["dir_cache_hits"] >= 4 and d["hashed_files"] == 0, d'
+}
+
+test_dir_cache_sees_every_change() {
+	setup_child
+	mkdir -p "$T/src"
+	python3 -c "open('$M/etc/same', 'r+'); open('$M/etc/hello', 'r+'); open('$M/usr/share/doc/README', 'r+')"
+	cache_every_dir
+	# an unchanged cache is not rewritten
+	ino=$(stat -c %i "$ROOT/children/c/hash-cache")
+	"$L" diff c >/dev/null
+	assert_eq "$(stat -c %i "$ROOT/children/c/hash-cache")" "$ino" "hash cache rewritten though nothing changed"
+	# a file added to a cached dir
+	echo new >"$M/etc/new"
+	out=$(diff_agrees "add")
+	assert_contains "$out" "A /etc/new"
+	cache_every_dir
+	# same size, new content, in a cached dir
+	echo HELLO >"$M/etc/hello"
+	out=$(diff_agrees "rewrite")
+	assert_contains "$out" "M /etc/hello"
+	cache_every_dir
+	# removed through the overlay (a whiteout replaces the copy)
+	rm "$M/etc/same"
+	out=$(diff_agrees "rm")
+	assert_contains "$out" "D /etc/same"
+	cache_every_dir
+	# renamed within a cached dir
+	mv "$M/usr/share/doc/README" "$M/usr/share/doc/README.old"
+	out=$(diff_agrees "rename")
+	assert_contains "$out" "D /usr/share/doc/README"
+	assert_contains "$out" "A /usr/share/doc/README.old"
+	cache_every_dir
+	# an xattr on a cached dir (its ctime moves, not its mtime)
+	setfattr -n user.mark -v 1 "$M/usr/share/doc"
+	out=$(diff_agrees "setfattr")
+	assert_contains "$out" "m /usr/share/doc"
+	cache_every_dir
+	# a dir replaced through the overlay becomes opaque: still O when its names come from the cache
+	rm -rf "$M/usr/share/doc"
+	mkdir "$M/usr/share/doc"
+	echo mine >"$M/usr/share/doc/mine"
+	out=$(diff_agrees "opaque")
+	assert_contains "$out" "O /usr/share/doc"
+	cache_every_dir
+	out=$(diff_agrees "opaque, cached")
+	assert_contains "$out" "O /usr/share/doc"
+	assert_contains "$out" "D /usr/share/doc/README"
+	# in the upper dir itself, the child unmounted: a name removed, the dir's mtime put back
+	"$L" -q umount c
+	mt=$(stat -c %Y.%y "$U/etc" | sed 's/^\([0-9]*\)\..*\.\([0-9]*\) .*/\1.\2/')
+	rm "$U/etc/hello"
+	touch -m -d "@$mt" "$U/etc"
+	assert_eq "$(stat -c %Y "$U/etc")" "${mt%.*}"
+	out=$(diff_agrees "rm in upper, mtime restored")
+	case "$out" in *"/etc/hello"*) fail "removed upper file still reported: $out" ;; esac
+}
+
 test_vacuum_removes_only_redundant_copies() {
 	setup_child
 	python3 -c "open('$M/etc/same', 'r+')"

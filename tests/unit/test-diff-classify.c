@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <time.h>
+#include <xxhash.h>
 
 #include "diff/diff.h"
 #include "tests/unit/test.h"
@@ -234,6 +235,112 @@ TEST(hash_cache_roundtrip_racy_and_corrupt)
 	CHECK_INT(diff_cache_load(cfd, "hc", st.st_dev, &c, &status), 0);
 	CHECK_STREQ(status, "corrupt");
 	CHECK(!diff_cache_lookup(c, &old, out, outx));
+	diff_cache_free(c);
+	close(cfd);
+}
+
+/* Flip nothing but field bytes of a saved hash cache, then give it a valid checksum again (the layout of diff/cache.c). */
+static void patch_and_reseal(int dirfd, const char *name, size_t off, const void *bytes, size_t n)
+{
+	int fd = openat(dirfd, name, O_RDWR);
+	struct stat st;
+	CHECK(fd >= 0 && fstat(fd, &st) == 0);
+	char *buf = malloc((size_t)st.st_size);
+	CHECK(pread(fd, buf, (size_t)st.st_size, 0) == st.st_size);
+	memcpy(buf + off, bytes, n);
+	/* the checksum (header bytes 48..63) is XXH3-128 of the file with those bytes zeroed */
+	memset(buf + 48, 0, 16);
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits(buf, (size_t)st.st_size));
+	memcpy(buf + 48, c.digest, 16);
+	CHECK(pwrite(fd, buf, (size_t)st.st_size, 0) == st.st_size);
+	free(buf);
+	close(fd);
+}
+
+TEST(dir_cache_roundtrip_racy_and_checked)
+{
+	setup();
+	mk("dcache");
+	int cfd = open_dir("dcache");
+	struct stat st, after;
+	CHECK(fstat(cfd, &st) == 0);
+	uint8_t x[DIFF_HASH_SIZE] = { 7, 8, 9 }, outx[DIFF_HASH_SIZE];
+	static const char names[] = "a\0bb\0";
+	const char *got;
+	size_t len, n, stored;
+	struct diff_hash_cache *c;
+	const char *status;
+
+	/* a dir changed just now: racy, not stored */
+	CHECK_INT(diff_cache_load(cfd, "hc", st.st_dev, &c, &status), 0);
+	CHECK_INT(diff_cache_remember_dir(c, &st, x, names, sizeof(names) - 1, 2), 0);
+	CHECK_INT(diff_cache_save(c, cfd, "hc"), 0);
+	diff_cache_dir_stats(c, NULL, NULL, &stored);
+	CHECK_INT(stored, 0);
+	diff_cache_free(c);
+
+	/* settled: stored, then found with its names and xattr digest */
+	struct stat old = st;
+	old.st_ctim.tv_sec -= 100;
+	old.st_mtim.tv_sec -= 100;
+	CHECK_INT(diff_cache_load(cfd, "hc", st.st_dev, &c, &status), 0);
+	CHECK_INT(diff_cache_remember_dir(c, &old, x, names, sizeof(names) - 1, 2), 0);
+	CHECK_INT(diff_cache_save(c, cfd, "hc"), 0);
+	diff_cache_free(c);
+	CHECK_INT(diff_cache_load(cfd, "hc", st.st_dev, &c, &status), 0);
+	CHECK_STREQ(status, "loaded");
+	CHECK(diff_cache_lookup_dir(c, &old, outx, &got, &len, &n));
+	CHECK_INT(len, sizeof(names) - 1);
+	CHECK_INT(n, 2);
+	CHECK(memcmp(got, names, sizeof(names) - 1) == 0);
+	CHECK(memcmp(outx, x, sizeof(x)) == 0);
+	/* any part of the key moved: a miss */
+	struct stat changed = old;
+	changed.st_ctim.tv_nsec ^= 1;
+	CHECK(!diff_cache_lookup_dir(c, &changed, outx, &got, &len, &n));
+	changed = old;
+	changed.st_mtim.tv_nsec ^= 1;
+	CHECK(!diff_cache_lookup_dir(c, &changed, outx, &got, &len, &n));
+	changed = old;
+	changed.st_ino++;
+	CHECK(!diff_cache_lookup_dir(c, &changed, outx, &got, &len, &n));
+	/* every entry used again and nothing new: the file is not rewritten */
+	CHECK(fstatat(cfd, "hc", &st, 0) == 0);
+	CHECK_INT(diff_cache_save(c, cfd, "hc"), 0);
+	CHECK(fstatat(cfd, "hc", &after, 0) == 0);
+	CHECK_INT(after.st_ino, st.st_ino);
+	diff_cache_free(c);
+
+	/* a name list that does not match its record, even under a valid checksum: corrupt, ignored */
+	const size_t rec = 64; /* the header; no file records, one dir record */
+	uint32_t three = 3;
+	patch_and_reseal(cfd, "hc", rec + 44, &three, sizeof(three)); /* n_names */
+	CHECK_INT(diff_cache_load(cfd, "hc", st.st_dev, &c, &status), 0);
+	CHECK_STREQ(status, "corrupt");
+	CHECK(!diff_cache_lookup_dir(c, &old, outx, &got, &len, &n));
+	diff_cache_free(c);
+	uint32_t two = 2;
+	patch_and_reseal(cfd, "hc", rec + 44, &two, sizeof(two));
+	CHECK_INT(diff_cache_load(cfd, "hc", st.st_dev, &c, &status), 0);
+	CHECK_STREQ(status, "loaded");
+	diff_cache_free(c);
+	patch_and_reseal(cfd, "hc", rec + 64 + 2, "/", 1); /* "bb" -> "/b": a name with a slash */
+	CHECK_INT(diff_cache_load(cfd, "hc", st.st_dev, &c, &status), 0);
+	CHECK_STREQ(status, "corrupt");
+	diff_cache_free(c);
+	patch_and_reseal(cfd, "hc", rec + 64 + 2, "b", 1);
+	uint64_t far = 1u << 20;
+	patch_and_reseal(cfd, "hc", rec + 32, &far, sizeof(far)); /* names_off past the pool */
+	CHECK_INT(diff_cache_load(cfd, "hc", st.st_dev, &c, &status), 0);
+	CHECK_STREQ(status, "corrupt");
+	diff_cache_free(c);
+	/* another file system: not trusted */
+	uint64_t zero = 0;
+	patch_and_reseal(cfd, "hc", rec + 32, &zero, sizeof(zero));
+	CHECK_INT(diff_cache_load(cfd, "hc", st.st_dev + 1, &c, &status), 0);
+	CHECK_STREQ(status, "stale");
+	CHECK(!diff_cache_lookup_dir(c, &old, outx, &got, &len, &n));
 	diff_cache_free(c);
 	close(cfd);
 }
