@@ -224,6 +224,78 @@ static void umount_after_run(struct ctx *ctx, const char *cmd, const struct chil
 		log_error("%s %s: unmount overlay: %s", cmd, ci->name, lc_err_msg(&e, r));
 }
 
+static void close_fds_except(const int *keep, size_t n);
+
+/*
+ * The overlay run mounted in its private namespace, unmounted with one
+ * umount2: statmount says it is still this child's overlay (a host mount
+ * made on top would have propagated into our slave namespace: then the
+ * careful way), and nothing of libmount's is needed — the mount was made
+ * without it, in a namespace nobody else sees.  Loading libmount and
+ * reading the mount table cost ~1 ms of the time the child lock is held.
+ */
+static void umount_private_overlay(struct ctx *ctx, const struct child_info *ci)
+{
+	_cleanup_free_ char *target = store_child_path(&ctx->store, ci->name, "root");
+	if (target && store_child_is_mounted(&ctx->store, ci) > 0 && umount2(target, 0) == 0)
+		store_gen_image_release(&ctx->store, ci->base, ci->gen, NULL);
+	else
+		store_child_umount(&ctx->store, ci, NULL);
+}
+
+/*
+ * run's overlay goes away with the private mount namespace, and the kernel
+ * syncs the upper file system then (ovl_sync_fs -> sync_filesystem(upper):
+ * a journal commit and a disk flush, 3-9 ms here, more on a busy disk) —
+ * time the caller need not wait for: the command's status is known.  A
+ * background process takes over the namespace and the child lock, unmounts
+ * (the sync happens in its umount2), and only then lets the lock go; run
+ * returns at once.  Every command that touches the child's overlay or
+ * upper dir for writing (run, start, mount, umount, child rm/reset, refresh)
+ * takes the child lock first, so it waits until the old overlay is gone:
+ * never two overlays on one upper dir (with index=off the kernel would only
+ * warn).  The run lock is not kept: the child is no longer running.
+ * Durability is what a pre-mounted child's run gives: the page cache holds
+ * the data until the kernel writes it, and a following command sees it.
+ */
+static void umount_in_background(struct ctx *ctx, const char *cmd, const struct child_info *ci, int *runlock)
+{
+	/*
+	 * The run lock first: a copy of it in the new process (an OFD lock lives
+	 * as long as any descriptor of it) would make a run right after this one
+	 * fail with "already running".
+	 */
+	close(*runlock);
+	*runlock = -1;
+	int lock = store_lock(&ctx->store, LOCK_CHILD, ci->name, LOCK_EX);
+	if (lock < 0) {
+		umount_after_run(ctx, cmd, ci);   /* says why, as before */
+		return;
+	}
+	/* Blocked before fork: no ^C between fork and setsid may end it while it holds the lock. */
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid_t pid = fork();
+	if (pid == 0) {
+		setsid();
+		/* Nothing of the caller's: out=$(layerctl run ...) ends with run, not with the sync. */
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		for (int fd = 0; fd <= 2 && null >= 0; fd++)
+			dup2(null, fd);
+		close_fds_except((int[]){ lock, ctx->store.root_fd }, 2);
+		if (chdir("/") < 0) {
+			/* keep the old cwd */
+		}
+		umount_private_overlay(ctx, ci);
+		_exit(0);   /* the lock goes with it, after the overlay */
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(lock);
+	if (pid < 0)
+		umount_after_run(ctx, cmd, ci);
+}
+
 static void fill_kill_signal(struct run_config *c)
 {
 	if (c->kill_signal)
@@ -319,7 +391,7 @@ int cmd_run(struct ctx *ctx, int argc, char **argv)
 		if (!(ret = check_root("run", &c)) && !(ret = check_boot("run", &c)))
 			ret = run_container(ctx, "run", &c, -1);
 		if (mounted_here)
-			umount_after_run(ctx, "run", &ci);
+			umount_in_background(ctx, "run", &ci, &lock);
 	}
 	run_opts_done(&o);
 	runner_config_done(&c);

@@ -142,7 +142,7 @@ int runner_pid1_fence(void)
 	return 0;
 }
 
-_Noreturn void runner_pid1_stub(pid_t payload)
+_Noreturn void runner_pid1_stub(pid_t payload, int gate)
 {
 	sigset_t set;
 	runner_pid1_signal_set(&set);
@@ -153,6 +153,7 @@ _Noreturn void runner_pid1_stub(pid_t payload)
 	 */
 	prctl(PR_SET_DUMPABLE, 0);
 	scrub_host_strings();
+	close(gate);   /* the command may start: /proc/1 shows nothing of ours but 0, 1, 2 */
 	for (;;) {
 		siginfo_t si;
 		int sig = sigwaitinfo(&set, &si);

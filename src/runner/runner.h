@@ -345,8 +345,12 @@ void runner_pid1_signal_set(sigset_t *set);
  * protected only by holding nothing of the host).
  */
 int runner_pid1_fence(void);
-/* Stay as PID 1: forget the host's argv and environment, forward signals to `payload`, reap, exit with its status. */
-_Noreturn void runner_pid1_stub(pid_t payload);
+/*
+ * Stay as PID 1: forget the host's argv and environment, close `gate` (the
+ * command waits for that: it then sees nothing of the host in /proc/1),
+ * forward signals to `payload`, reap, exit with its status.
+ */
+_Noreturn void runner_pid1_stub(pid_t payload, int gate);
 /* Exit status of a wait status: code, or 128+signal. */
 int runner_exit_status_of(int wstatus);
 

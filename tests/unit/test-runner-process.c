@@ -165,7 +165,7 @@ static int stub_exit(void *arg)
 	}
 	if (arg)
 		kill(getpid(), SIGTERM);   /* to the stub, which forwards it */
-	runner_pid1_stub(pid);
+	runner_pid1_stub(pid, -1);   /* no gate: the payload waits for nothing */
 }
 
 TEST(stub_forwards_signals_and_returns_the_status)
