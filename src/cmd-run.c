@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "src/basic/testhook.h"
 #include "src/cli.h"
 #include "src/log.h"
 #include "src/run-opts.h"
@@ -287,6 +288,7 @@ static void umount_in_background(struct ctx *ctx, const char *cmd, const struct 
 		if (chdir("/") < 0) {
 			/* keep the old cwd */
 		}
+		test_hook("run-teardown-before-umount");
 		umount_private_overlay(ctx, ci);
 		_exit(0);   /* the lock goes with it, after the overlay */
 	}

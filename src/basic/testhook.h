@@ -9,6 +9,7 @@
  *                                        until the test removes it
  *
  * Points (grep for test_hook): import-before-rename, create-before-rename, image-mounted, rm-after-trash,
+ * run-teardown-before-umount, image-adopt-manifest,
  * vacuum-before-remove, fstab-before-write.  Tests use them to prove they hit the moment they
  * exist for instead of hoping a timer lands there.  Never set it otherwise.
  */

@@ -17,6 +17,27 @@ test_back_to_back_runs_see_each_others_data() {
 	assert_eq "$(mounts_below "$ROOT")" 0
 }
 
+# The next run does not wait for the previous one's teardown to drop the run
+# lock (it never had it): it waits for the child lock, then runs.  The first
+# run's background unmount is held at its test hook, so this does not hang
+# on how fast the disk syncs.
+test_run_after_run_waits_for_the_teardown_not_refused() {
+	setup
+	LAYERCTL_TEST_HOOK="run-teardown-before-umount:pause:$T/paused" $L run c -- sh -c 'echo 1 >/n'
+	local i
+	for i in $(seq 500); do [ -e "$T/paused" ] && break; sleep 0.01; done
+	assert_file "$T/paused"
+	$L run c -- cat /n >"$T/out" 2>&1 &
+	local pid=$!
+	sleep 0.5
+	kill -0 "$pid" 2>/dev/null || fail "the next run did not wait for the teardown: $(cat "$T/out")"
+	rm "$T/paused"
+	local rc=0
+	wait "$pid" || rc=$?
+	assert_eq "$rc" 0 "the next run: $(cat "$T/out")"
+	assert_eq "$(cat "$T/out")" 1
+}
+
 # Whoever gets the child lock after a run finds the run's overlay gone in
 # every mount namespace: never two overlays on one upper dir.  A watcher
 # takes the child lock whenever it is free and then looks for a layerctl
