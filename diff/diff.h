@@ -29,6 +29,8 @@ void diff_hasher_set_unshift(struct diff_hasher *h, uint32_t base, uint32_t coun
 void diff_hasher_free(struct diff_hasher *h);
 /* XXH3-128 of the content of the regular file fd (read from its start). */
 int diff_hash_fd(struct diff_hasher *h, int fd, uint8_t out[DIFF_HASH_SIZE], uint64_t *ret_bytes);
+/* The same hash of a buffer (a mapped file: no copy through read()). */
+void diff_hash_buffer(struct diff_hasher *h, const void *data, size_t len, uint8_t out[DIFF_HASH_SIZE]);
 /*
  * Digest of the xattrs of dirfd/name (not following a final symlink),
  * overlay-private names (trusted.overlay.*, user.overlay.*) excluded, sorted

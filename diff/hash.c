@@ -115,6 +115,19 @@ int diff_hash_fd(struct diff_hasher *h, int fd, uint8_t out[DIFF_HASH_SIZE], uin
 	return 0;
 }
 
+void diff_hash_buffer(struct diff_hasher *h, const void *data, size_t len, uint8_t out[DIFF_HASH_SIZE])
+{
+	if (h->fast) {
+		diff_xxh_avx2_reset(h->fast);
+		diff_xxh_avx2_update(h->fast, data, len);
+		diff_xxh_avx2_digest(h->fast, out);
+	} else {
+		XXH3_128bits_reset(h->state);
+		XXH3_128bits_update(h->state, data, len);
+		canonical(XXH3_128bits_digest(h->state), out);
+	}
+}
+
 static int cmp_cstr(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);

@@ -94,7 +94,7 @@ int store_check_source_checksum(const char *source, const char *checksum, struct
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0)
 		return lc_err_ret(err, -errno, "%s: %m", source);
-	return S_ISREG(st.st_mode) ? checksum_check_fd(fd, source, checksum, err) : 0;
+	return S_ISREG(st.st_mode) ? checksum_check_fd(fd, false, source, checksum, err) : 0;
 }
 
 /* Copy a directory or tarball into tree, then hash it into the manifest (both phases on the progress line). */

@@ -3,6 +3,8 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 
 #include "src/basic/fileio.h"
 #include "src/store/checksum.h"
@@ -16,16 +18,34 @@ char *checksum_path_for(const char *file)
 	return asprintf(&p, "%s.xxh128", file) < 0 ? NULL : p;
 }
 
-int checksum_fd(int fd, uint8_t out[DIFF_HASH_SIZE], struct lc_err *err)
+/* A whole file through a read-only mapping: the page cache hashed in place (an image of GBs read once). */
+static int hash_mapped(struct diff_hasher *h, int fd, uint8_t out[DIFF_HASH_SIZE])
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 || (uint64_t)st.st_size > SIZE_MAX)
+		return -EINVAL;
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	(void)madvise(p, (size_t)st.st_size, MADV_SEQUENTIAL | MADV_WILLNEED);
+	diff_hash_buffer(h, p, (size_t)st.st_size, out);
+	munmap(p, (size_t)st.st_size);
+	return 0;
+}
+
+int checksum_fd(int fd, bool own, uint8_t out[DIFF_HASH_SIZE], struct lc_err *err)
 {
 	struct diff_hasher *h = NULL;
 	int r = diff_hasher_new(&h);
 	if (r < 0)
 		return lc_err_ret(err, r, "out of memory");
-	if (lseek(fd, 0, SEEK_SET) < 0)
-		r = -errno;
-	else
-		r = diff_hash_fd(h, fd, out, NULL);
+	/*
+	 * Mapped only when it is the store's own file: another's could be
+	 * truncated under the mapping (SIGBUS).  Not mappable (a pipe, an
+	 * empty file): read through.
+	 */
+	if (!own || hash_mapped(h, fd, out) < 0)
+		r = lseek(fd, 0, SEEK_SET) < 0 ? -errno : diff_hash_fd(h, fd, out, NULL);
 	diff_hasher_free(h);
 	return r < 0 ? lc_err_ret(err, r, "read: %s", strerror(-r)) : 0;
 }
@@ -111,14 +131,14 @@ static int compare(const uint8_t want[DIFF_HASH_SIZE], const uint8_t got[DIFF_HA
 	return lc_err_ret(err, -EBADMSG, "--verify: %s has XXH3-128 %s, %s says %s", what, hg, path, hw);
 }
 
-int checksum_check_fd(int fd, const char *what, const char *path, struct lc_err *err)
+int checksum_check_fd(int fd, bool own, const char *what, const char *path, struct lc_err *err)
 {
 	struct checksums want;
 	uint8_t got[DIFF_HASH_SIZE];
 	int r = checksum_read(path, &want, err);
 	if (r < 0)
 		return r;
-	if ((r = checksum_fd(fd, got, err)) < 0)
+	if ((r = checksum_fd(fd, own, got, err)) < 0)
 		return lc_err_wrap(err, "%s", what), r;
 	return compare(want.file, got, what, path, err);
 }
@@ -133,7 +153,7 @@ int checksum_check_manifest(const char *manifest, const char *path, struct lc_er
 	_cleanup_close_ int fd = open(manifest, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return lc_err_ret(err, -errno, "%s: %m", manifest);
-	if ((r = checksum_fd(fd, got, err)) < 0)
+	if ((r = checksum_fd(fd, false, got, err)) < 0)
 		return lc_err_wrap(err, "%s", manifest), r;
 	r = compare(want.manifest, got, manifest, path, err);
 	return r < 0 ? r : 1;

@@ -24,8 +24,8 @@ struct checksums {
 
 /* "FILE.xxh128" (malloc'd) */
 char *checksum_path_for(const char *file);
-/* XXH3-128 of everything fd reads from its start. */
-int checksum_fd(int fd, uint8_t out[DIFF_HASH_SIZE], struct lc_err *err);
+/* XXH3-128 of everything fd reads from its start; own: a file of the store's (hashed through a mapping). */
+int checksum_fd(int fd, bool own, uint8_t out[DIFF_HASH_SIZE], struct lc_err *err);
 /* Write FILE.xxh128 (atomically, durably): FILE's line, and FILE.manifest's when manifest is not NULL. */
 int checksum_write_for(const char *file, const uint8_t sum[DIFF_HASH_SIZE], const uint8_t manifest[DIFF_HASH_SIZE],
 		       struct lc_err *err);
@@ -36,6 +36,6 @@ int checksum_write_for(const char *file, const uint8_t sum[DIFF_HASH_SIZE], cons
  */
 int checksum_read(const char *path, struct checksums *out, struct lc_err *err);
 /* fd (named what in messages) against the first line of the checksum file path: 0, or -EBADMSG naming both sums. */
-int checksum_check_fd(int fd, const char *what, const char *path, struct lc_err *err);
+int checksum_check_fd(int fd, bool own, const char *what, const char *path, struct lc_err *err);
 /* The manifest file against the second line: 1 equal, 0 when there is no such line, -EBADMSG when it differs. */
 int checksum_check_manifest(const char *manifest, const char *path, struct lc_err *err);

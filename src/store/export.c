@@ -281,9 +281,9 @@ static int write_checksum(const char *tmp, const char *file, struct lc_err *err)
 	_cleanup_close_ int mfd = open(mpath, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || mfd < 0)
 		return lc_err_ret(err, -errno, "%s: %m", fd < 0 ? tmp : mpath);
-	int r = checksum_fd(fd, sum, err);
+	int r = checksum_fd(fd, true, sum, err);
 	if (r == 0)
-		r = checksum_fd(mfd, msum, err);
+		r = checksum_fd(mfd, false, msum, err);
 	return r < 0 ? r : checksum_write_for(file, sum, msum, err);
 }
 

@@ -323,7 +323,7 @@ int store_gen_fill_from_image(const char *source, const char *gen_dir, struct st
 		_cleanup_close_ int fd = openat(gen_fd, "image", O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			return lc_err_ret(err, -errno, "image: %m");
-		if ((r = checksum_check_fd(fd, source, o->expect_checksum, err)) < 0)
+		if ((r = checksum_check_fd(fd, true, source, o->expect_checksum, err)) < 0)
 			return r;
 		/* Adopted only when the checksum file also names this very manifest (not a stale one beside a new image). */
 		if (o->expect_manifest && (r = checksum_check_manifest(o->expect_manifest, o->expect_checksum, err)) != 0) {
