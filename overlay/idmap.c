@@ -129,27 +129,16 @@ int ov_idmapped_clone(const char *path, uint32_t base, uint32_t count)
 	return fd;
 }
 
-/* An overlay context with the idmapped lower and the given upper/work; a fsmount fd. */
+/* The overlay whose one lower is the detached idmapped clone, reached through its descriptor; a mount fd. */
 static int make_overlay(int lower_fd, const char *upper, const char *work, struct lc_err *err)
 {
 	char lower[64];
-	_cleanup_close_ int fs = fsopen("overlay", FSOPEN_CLOEXEC);
-	if (fs < 0)
-		return lc_err_ret(err, -errno, "fsopen overlay: %s", strerror(errno));
-	/* The detached clone is reached through its descriptor: lowerdir is resolved now, by us. */
 	snprintf(lower, sizeof(lower), "/proc/self/fd/%d", lower_fd);
-	const struct { const char *key, *val; } opts[] = {
-		{ "lowerdir", lower }, { "upperdir", upper }, { "workdir", work },
-		{ "index", "off" }, { "metacopy", "off" }, { "redirect_dir", "off" },
-	};
-	for (size_t i = 0; i < ELEMENTSOF(opts); i++)
-		if (fsconfig(fs, FSCONFIG_SET_STRING, opts[i].key, opts[i].val, 0) < 0)
-			return lc_err_ret(err, -errno, "overlay option %s: %s", opts[i].key, strerror(errno));
-	if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
-		return lc_err_ret(err, -errno, "overlay with an idmapped lower layer: %s", strerror(errno));
-	int m = fsmount(fs, FSMOUNT_CLOEXEC, 0);
-	if (m < 0)
-		return lc_err_ret(err, -errno, "fsmount overlay: %s", strerror(errno));
+	const char *lowers[] = { lower };
+	struct ov_layers l = { .lowers = lowers, .n_lowers = 1, .upper = upper, .work = work };
+	int m = ov_mount_detached(&l, err);
+	if (m == -EOPNOTSUPP)   /* no libmount fallback: an idmapped lower needs the mount API */
+		return lc_err_ret(err, m, "overlay with an idmapped lower layer: fsconfig cannot take the store's paths (over 255 bytes, or a ',' before Linux 6.5)");
 	return m;
 }
 

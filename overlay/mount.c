@@ -56,7 +56,8 @@ static int check_libmount_keeps_options(const char *opts, struct lc_err *err)
 			  (int)strcspn(taken, ","), taken);
 }
 
-int ov_mount(const struct ov_layers *layers, const char *target, struct lc_err *err)
+/* The libmount way: one option string through a mount context (kernels or paths fsconfig cannot take). */
+static int mount_by_libmount(const struct ov_layers *layers, const char *target, struct lc_err *err)
 {
 	_cleanup_free_ char *opts = NULL;
 	_cleanup_cxt_ struct libmnt_context *cxt = NULL;
@@ -88,6 +89,20 @@ int ov_mount(const struct ov_layers *layers, const char *target, struct lc_err *
 	if (rc != 0)
 		return context_error(cxt, rc, "mount overlay", err);
 	return 0;
+}
+
+int ov_mount(const struct ov_layers *layers, const char *target, struct lc_err *err)
+{
+	int m = ov_mount_detached(layers, err);
+	if (m == -EOPNOTSUPP)
+		return mount_by_libmount(layers, target, err);
+	if (m < 0)
+		return m;
+	int r = 0;
+	if (move_mount(m, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		r = lc_err_ret(err, -errno, "mount overlay on %s: %s", target, strerror(errno));
+	close(m);
+	return r;
 }
 
 int ov_umount(const char *target, struct lc_err *err)
@@ -124,7 +139,8 @@ static int read_mountinfo(struct libmnt_table **ret)
 
 /*
  * How the kernel prints a path option in mountinfo (seq_show_option escapes
- * ", =\t\n\\" as octal), so "upperdir=" can be matched without parsing it.
+ * ", \t\n\\" in a value as octal; '=' only in a name), so "upperdir=" can be
+ * matched without parsing it.
  */
 static char *kernel_shown_path(const char *path)
 {
@@ -132,7 +148,7 @@ static char *kernel_shown_path(const char *path)
 	if (!out)
 		return NULL;
 	for (const char *p = path; *p; p++) {
-		if (strchr(", =\t\n\\", *p))
+		if (strchr(", \t\n\\", *p))
 			o += sprintf(o, "\\%03o", (unsigned char)*p);
 		else
 			*o++ = *p;

@@ -70,13 +70,8 @@ static int put_path_option(FILE *f, bool *first, const char *key, const char *pa
 	return 0;
 }
 
-int ov_build_options(const struct ov_layers *l, char **ret, struct lc_err *err)
+int ov_check_layers(const struct ov_layers *l, struct lc_err *err)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	bool first = true;
-	int r = 0;
-
 	if (l->n_lowers == 0)
 		return lc_err_ret(err, -EINVAL, "no lower layer");
 	if (!l->upper && l->n_lowers < 2)
@@ -85,6 +80,18 @@ int ov_build_options(const struct ov_layers *l, char **ret, struct lc_err *err)
 		return lc_err_ret(err, -EINVAL, "upperdir and workdir go together");
 	if (l->n_lowers > 500)
 		return lc_err_ret(err, -E2BIG, "%zu lower layers (the kernel allows 500)", l->n_lowers);
+	return 0;
+}
+
+int ov_build_options(const struct ov_layers *l, char **ret, struct lc_err *err)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	bool first = true;
+	int r = 0;
+
+	if ((r = ov_check_layers(l, err)) < 0)
+		return r;
 
 	FILE *f = open_memstream(&buf, &len);
 	if (!f)

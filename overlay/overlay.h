@@ -51,7 +51,19 @@ int ov_unescape_path(const char *escaped, char **ret);
  */
 int ov_build_options(const struct ov_layers *layers, char **ret, struct lc_err *err);
 
-/* Mount an overlay at target through a libmount context. */
+/* The layer stack's own rules (>= 1 lower, upper and work together, <= 500 lowers). */
+int ov_check_layers(const struct ov_layers *layers, struct lc_err *err);
+
+/*
+ * The overlay as a detached mount (fsopen/fsconfig/fsmount, overlay/detached.c):
+ * an O_CLOEXEC mount fd to move_mount() somewhere, seen by nobody until then.
+ * -EOPNOTSUPP (err untouched): this kernel or these paths need mount(2) with
+ * one option string instead (no fsopen; a value over 255 bytes; a comma in a
+ * path on a kernel before 6.5) — ov_mount() then goes through libmount.
+ */
+int ov_mount_detached(const struct ov_layers *layers, struct lc_err *err);
+
+/* Mount an overlay at target: detached then moved there, or through a libmount context. */
 int ov_mount(const struct ov_layers *layers, const char *target, struct lc_err *err);
 
 /*

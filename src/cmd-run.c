@@ -23,6 +23,7 @@
 #include "src/log.h"
 #include "src/run-opts.h"
 #include "src/runner/runner.h"
+#include "src/store/uidrange.h"
 
 static const char run_help[] =
 "Usage: layerctl run CHILD [OPTIONS] [-- CMD [ARGS...]]\n"
@@ -73,7 +74,10 @@ static const char run_help[] =
 "\n"
 "With a terminal on stdin, press ^] three times within a second to leave (kills\n"
 "the container).  SIGTERM and SIGINT go to the container; it is killed 10 s\n"
-"after a SIGTERM, or at a second SIGTERM or SIGINT.\n";
+"after a SIGTERM, or at a second SIGTERM or SIGINT.\n"
+"\n"
+"An overlay mounted for the run stays LAYERCTL_RUN_LINGER seconds (default 2,\n"
+"0: not at all) for the next run of the child, which then needs no new one.\n";
 
 static const char start_help[] =
 "Usage: layerctl start CHILD [OPTIONS]\n"
@@ -87,14 +91,18 @@ static const char start_help[] =
 "  -h, --help                 this help\n";
 
 /*
- * A child that is not mounted yet gets its overlay for the run in a mount
+ * A child that is not mounted yet gets its overlay for the run as a
+ * detached mount, attached in the container's namespace only (below); in
+ * user-namespace mode, or where the kernel cannot make one, in a mount
  * namespace of our own (a slave of the host's: the user's mounts still show
  * through, ours never reach the host), which the container's namespace is
  * then copied from.  When run (or start's monitor) and the container end,
  * however they end — kill -9 included — the kernel drops the namespaces and
  * the overlay with them: nothing is left mounted in the host, and no next
- * run can adopt a stale mount.  A child the user mounted (layerctl mount)
- * is visible here as it is, is used as it is and stays mounted.
+ * run can find a stale mount (a lingering overlay is held by a process,
+ * never mounted anywhere: store/linger.c).  A child the user mounted
+ * (layerctl mount) is visible here as it is, is used as it is and stays
+ * mounted.
  */
 static int private_mount_namespace(void)
 {
@@ -103,6 +111,149 @@ static int private_mount_namespace(void)
 	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
 		return -errno;
 	return 0;
+}
+
+/* The overlay a run made or borrowed, and what must become of it afterwards. */
+struct run_overlay {
+	bool mounted_here;   /* made (or borrowed) for this run: it goes again afterwards */
+	int keep;            /* detached: the unattached original the container's clone came from
+	                        (kept for the next run, store/linger.c), or -1 */
+	int borrowed;        /* a lingerer's original, until used, or -1 */
+	int conn;            /* to that lingerer, kept until the run is over, or -1 */
+};
+
+/*
+ * How long the overlay of a run stays for the next run of the same child
+ * (store/linger.c): LAYERCTL_RUN_LINGER seconds, 2 unless set; 0 never
+ * (and a run with 0 asks a lingering overlay to go).  -1: not a number of
+ * seconds (said).
+ */
+static int linger_ms(void)
+{
+	const char *v = getenv("LAYERCTL_RUN_LINGER");
+	if (!v || !*v)
+		return 2000;
+	char *end;
+	double sec = strtod(v, &end);
+	if (*end || end == v || !(sec >= 0 && sec <= 3600))
+		return log_fail(-1, "run: LAYERCTL_RUN_LINGER=%s: not a number of seconds (0-3600)", v);
+	return (int)(sec * 1000);
+}
+
+/*
+ * An overlay may outlast its run only where nothing but layerctl mounts
+ * it: not for a child enabled for automount (systemd would mount a second
+ * one on the same upper), nor for one whose upper is stored shifted.
+ */
+static bool may_linger(const struct child_info *ci, const struct run_config *c)
+{
+	struct uid_range shift;
+	return c->private_users == PRIVATE_USERS_NO && settings_get_bool(ci->conf, "Child", "Automount", false) <= 0 &&
+	       store_child_upper_shift(ci, &shift) == 0 && shift.count == 0 &&
+	       !settings_get(ci->conf, "Child", "UpperShiftTo");
+}
+
+/*
+ * A borrowed overlay this run cannot use (other options) goes before
+ * anything touches the upper: the lingerer is asked to quit and waited for
+ * (it syncs and releases the image), and the lock we share is then ours.
+ */
+static void drop_borrowed(struct run_overlay *ov)
+{
+	if (ov->conn < 0)
+		return;
+	if (ov->borrowed >= 0)
+		close(ov->borrowed);
+	ov->borrowed = -1;
+	store_linger_end(ov->conn, true);
+	ov->conn = -1;
+}
+
+/*
+ * The overlay of a child not mounted, as a detached mount the container
+ * attaches in its own namespace (runner.h, root_detached): no private
+ * namespace of ours to make and copy, no libmount, and nothing to unmount
+ * afterwards — the last descriptor of it closed is the unmount.  The
+ * container gets a clone; the original stays unattached (ov->keep), since
+ * a mount once attached in a namespace that died cannot be attached again,
+ * while its clone source can be cloned again: for a container that
+ * reboots, and for the next run (lingering).  From here the image is
+ * reached through the descriptor.  Returns 1 done, 0 when the caller must
+ * mount the old way (a kernel or path fsconfig cannot take, or a kernel
+ * that cannot clone a detached mount), -errno with e set.
+ */
+static int mount_detached(struct ctx *ctx, const struct child_info *ci, struct run_config *c, struct run_overlay *ov,
+			  struct lc_err *e)
+{
+	int keep = ov->borrowed >= 0 ? TAKE_FD(ov->borrowed) : store_child_mount_detached(&ctx->store, ci, e);
+	if (keep == -EOPNOTSUPP)
+		return 0;
+	if (keep < 0)
+		return keep;
+	int fd = open_tree(keep, "", OPEN_TREE_CLONE | AT_EMPTY_PATH | OPEN_TREE_CLOEXEC);
+	if (fd < 0) {
+		close(keep);
+		if (ov->conn < 0)
+			return 0;
+		/* A lingerer's original must never be attached itself: give it back, make our own. */
+		drop_borrowed(ov);
+		return mount_detached(ctx, ci, c, ov, e);
+	}
+	char *view = NULL;
+	if (asprintf(&view, "/proc/self/fd/%d", fd) < 0) {
+		close(fd);
+		close(keep);
+		return -ENOMEM;
+	}
+	c->root_attach = c->root;
+	c->root = view;
+	c->root_mnt_fd = fd;
+	c->root_detached = true;
+	ov->keep = keep;
+	return 1;
+}
+
+/* A rebooting container needs a fresh clone: the last one died attached in its namespace. */
+static int clone_root_again(struct run_config *c, const struct run_overlay *ov)
+{
+	if (!c->root_detached)
+		return 0;
+	close(c->root_mnt_fd);
+	c->root_mnt_fd = open_tree(ov->keep, "", OPEN_TREE_CLONE | AT_EMPTY_PATH | OPEN_TREE_CLOEXEC);
+	if (c->root_mnt_fd < 0)
+		return -errno;
+	free(c->root);
+	if (asprintf(&c->root, "/proc/self/fd/%d", c->root_mnt_fd) < 0) {
+		c->root = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * Gone with the last reference: the container's namespace has died with its
+ * PID 1, so closing the last descriptor unmounts the overlay (the kernel
+ * syncs the upper file system then, before close returns: cleanup_mnt runs
+ * as task work).  An image lower stays mounted on the host for the next
+ * run (lock_load_mount).
+ */
+static void close_detached_overlay(struct run_config *c, struct run_overlay *ov)
+{
+	if (c->root_mnt_fd >= 0)
+		close(c->root_mnt_fd);
+	c->root_mnt_fd = -1;
+	if (ov->keep >= 0)
+		close(ov->keep);
+	ov->keep = -1;
+}
+
+/* The overlay run mounted (or made detached) goes again; caller holds the child lock or never let it go. */
+static void release_overlay(struct ctx *ctx, const struct child_info *ci, struct run_config *c, struct run_overlay *ov)
+{
+	if (c->root_detached)
+		close_detached_overlay(c, ov);
+	else
+		store_child_umount(&ctx->store, ci, NULL);
 }
 
 static int take_run_lock(struct ctx *ctx, const char *cmd, const char *name)
@@ -172,7 +323,7 @@ static int check_dev_dir(const char *cmd, const struct run_config *c)
  * overlay must be unmounted again afterwards.
  */
 static int lock_load_mount(struct ctx *ctx, const char *cmd, const char *name, struct run_opts *o, char **cmdv,
-			   struct child_info *ci, struct run_config *c, bool *mounted_here, int *runlock)
+			   struct child_info *ci, struct run_config *c, bool linger, struct run_overlay *ov, int *runlock)
 {
 	struct lc_err e = { "" };
 	int r;
@@ -182,44 +333,59 @@ static int lock_load_mount(struct ctx *ctx, const char *cmd, const char *name, s
 	_cleanup_close_ int rlock = take_run_lock(ctx, cmd, name);
 	if (rlock < 0)
 		return EXIT_FAIL;
-	_cleanup_close_ int lock = store_lock(&ctx->store, LOCK_CHILD, name, LOCK_EX);
+	/* A lingering overlay of the last run is borrowed with the lock (store/linger.c). */
+	_cleanup_close_ int lock = linger ? store_lock_child_or_borrow(&ctx->store, name, &ov->borrowed, &ov->conn)
+					  : store_lock(&ctx->store, LOCK_CHILD, name, LOCK_EX);
 	if (lock < 0)
 		return log_fail(EXIT_FAIL, "%s %s: lock: %s", cmd, name, strerror(-lock));
-	if ((r = run_opts_load_child(ctx, cmd, name, ci, c)) || (o && (r = run_opts_apply(cmd, c, o, cmdv))))
+	r = run_opts_load_child(ctx, cmd, name, ci, c);
+	if (!r && o)
+		r = run_opts_apply(cmd, c, o, cmdv);
+	if (r || !may_linger(ci, c))
+		drop_borrowed(ov);
+	if (r)
 		return r;
 	if ((r = run_opts_prepare_userns(ctx, cmd, ci, c)))
 		return r;
 	/* Whatever is at the root now (a bind mount of /, say) must not be the host's root. */
-	if ((r = check_root(cmd, c)))
-		return r;
-	if ((r = check_bind_sources(cmd, c)))
+	if ((r = check_root(cmd, c)) || (r = check_bind_sources(cmd, c)))
 		return r;
 	r = store_child_is_mounted(&ctx->store, ci);
+	if (r != 0)
+		drop_borrowed(ov);
 	/*
 	 * An image lower (base import --keep-image) is mounted on the host and
 	 * stays there for the next run: its loop set-up costs more than a run.
 	 */
 	if (r == 0 && (r = store_gen_image_mount(&ctx->store, ci->base, ci->gen, &e)) < 0)
 		return log_fail(EXIT_FAIL, "%s %s: mount the base's image: %s", cmd, name, lc_err_msg(&e, r));
+	if (r == 0 && !runner_config_userns(c))
+		r = mount_detached(ctx, ci, c, ov, &e);
 	if (r == 0 && (r = private_mount_namespace()) < 0)
 		return log_fail(EXIT_FAIL, "%s %s: private mount namespace: %s", cmd, name, strerror(-r));
-	r = store_child_mount(&ctx->store, ci, &e);
+	if (r == 0)
+		r = store_child_mount(&ctx->store, ci, &e);
 	if (r < 0)
 		return log_fail(EXIT_FAIL, "%s %s: mount overlay: %s", cmd, name, lc_err_msg(&e, r));
-	*mounted_here = r == 0;
+	ov->mounted_here = r == 0 || c->root_detached;
 	if ((r = check_dev_dir(cmd, c))) {
-		if (*mounted_here)
-			store_child_umount(&ctx->store, ci, NULL);
+		if (ov->mounted_here)
+			release_overlay(ctx, ci, c, ov);
 		return r;
 	}
 	*runlock = TAKE_FD(rlock);
 	return 0;
 }
 
-static void umount_after_run(struct ctx *ctx, const char *cmd, const struct child_info *ci)
+static void umount_after_run(struct ctx *ctx, const char *cmd, const struct child_info *ci, struct run_config *c,
+			     struct run_overlay *ov)
 {
 	struct lc_err e = { "" };
 	_cleanup_close_ _unused_ int lock = store_lock(&ctx->store, LOCK_CHILD, ci->name, LOCK_EX);   /* held until return */
+	if (c->root_detached) {
+		close_detached_overlay(c, ov);
+		return;
+	}
 	int r = store_child_umount(&ctx->store, ci, &e);
 	if (r < 0)
 		log_error("%s %s: unmount overlay: %s", cmd, ci->name, lc_err_msg(&e, r));
@@ -259,8 +425,23 @@ static void umount_private_overlay(struct ctx *ctx, const struct child_info *ci)
  * Durability is what a pre-mounted child's run gives: the page cache holds
  * the data until the kernel writes it, and a following command sees it.
  */
-static void umount_in_background(struct ctx *ctx, const char *cmd, const struct child_info *ci, int *runlock)
+static void umount_in_background(struct ctx *ctx, const char *cmd, const struct child_info *ci, struct run_config *c,
+				 struct run_overlay *ov, unsigned linger_for, int *runlock)
 {
+	/* A lingerer still there keeps lock and original for the next run: we only hang up. */
+	if (ov->conn >= 0) {
+		bool alive = store_linger_alive(ov->conn);
+		if (alive && c->root_detached) {
+			close(c->root_mnt_fd);
+			close(ov->keep);
+			c->root_mnt_fd = ov->keep = -1;
+		}
+		store_linger_end(ov->conn, false);
+		ov->conn = -1;
+		if (alive)
+			return;
+		/* It was asked to go during the run: ours to tear down (or linger) as if we had mounted it. */
+	}
 	/*
 	 * The run lock first: a copy of it in the new process (an OFD lock lives
 	 * as long as any descriptor of it) would make a run right after this one
@@ -269,9 +450,29 @@ static void umount_in_background(struct ctx *ctx, const char *cmd, const struct 
 	close(*runlock);
 	*runlock = -1;
 	int lock = store_lock(&ctx->store, LOCK_CHILD, ci->name, LOCK_EX);
-	if (lock < 0) {
-		umount_after_run(ctx, cmd, ci);   /* says why, as before */
+	/*
+	 * A detached overlay goes with its last descriptor, which must be the
+	 * background process's: it waits until ours are closed (the gate's
+	 * write end closes after them), or the sync would be ours again.  With
+	 * a kept original, the container's clone is closed here at once.
+	 */
+	int gate[2] = { -1, -1 };
+	if (lock < 0 || (c->root_detached && pipe2(gate, O_CLOEXEC) < 0)) {
+		if (lock >= 0)
+			close(lock);
+		umount_after_run(ctx, cmd, ci, c, ov);   /* says why, as before */
 		return;
+	}
+	int mnt = -1, sock = -1;
+	if (c->root_detached) {
+		mnt = ov->keep >= 0 ? ov->keep : c->root_mnt_fd;
+		if (ov->keep >= 0) {
+			close(c->root_mnt_fd);
+			c->root_mnt_fd = -1;
+		}
+		/* The next run of this child may take the overlay over (store/linger.c). */
+		if (linger_for && ov->keep >= 0)
+			sock = store_linger_listen(&ctx->store, ci->name);
 	}
 	/* Blocked before fork: no ^C between fork and setsid may end it while it holds the lock. */
 	sigset_t all, old;
@@ -284,18 +485,41 @@ static void umount_in_background(struct ctx *ctx, const char *cmd, const struct 
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		for (int fd = 0; fd <= 2 && null >= 0; fd++)
 			dup2(null, fd);
-		close_fds_except((int[]){ lock, ctx->store.root_fd }, 2);
+		close_fds_except((int[]){ lock, ctx->store.root_fd, gate[0], mnt, sock }, 5);
 		if (chdir("/") < 0) {
 			/* keep the old cwd */
 		}
+		char byte;
+		while (gate[0] >= 0 && read(gate[0], &byte, 1) < 0 && errno == EINTR)
+			;
+		/* Lent to the runs that follow, until none came for a while or someone asked for the child. */
+		if (sock >= 0) {
+			store_linger_serve(sock, lock, mnt, linger_for);
+			store_linger_unlisten(&ctx->store, ci->name);
+		}
 		test_hook("run-teardown-before-umount");
-		umount_private_overlay(ctx, ci);
+		if (c->root_detached)
+			close(mnt);
+		else
+			umount_private_overlay(ctx, ci);
 		_exit(0);   /* the lock goes with it, after the overlay */
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(lock);
-	if (pid < 0)
-		umount_after_run(ctx, cmd, ci);
+	if (sock >= 0)
+		close(sock);
+	if (pid < 0) {
+		close(gate[0]);
+		close(gate[1]);
+		umount_after_run(ctx, cmd, ci, c, ov);
+		return;
+	}
+	if (c->root_detached) {
+		close(mnt);
+		c->root_mnt_fd = ov->keep = -1;
+		close(gate[1]);
+		close(gate[0]);
+	}
 }
 
 static void fill_kill_signal(struct run_config *c)
@@ -342,7 +566,8 @@ static void record_state(struct ctx *ctx, const struct run_config *c, const stru
  * Start the container and run it to its end; the caller holds the run lock.
  * A booted init that asks for a reboot gets a fresh container, as with nspawn.
  */
-static int run_container(struct ctx *ctx, const char *cmd, struct run_config *c, int report_fd)
+static int run_container(struct ctx *ctx, const char *cmd, struct run_config *c, const struct run_overlay *ov,
+			 int report_fd)
 {
 	struct container ct;
 	char errbuf[600];
@@ -367,6 +592,11 @@ static int run_container(struct ctx *ctx, const char *cmd, struct run_config *c,
 		if (!ct.rebooted)
 			break;
 		log_info("Container %s rebooted; starting it again.", c->name);
+		if ((r = clone_root_again(c, ov)) < 0) {
+			log_error("%s %s: the overlay for the next boot: %s", cmd, c->name, strerror(-r));
+			status = EXIT_FAIL;
+			break;
+		}
 	}
 	runner_state_clear(ctx->store.runtime, c->name);
 	runner_cgroups_state_clear(ctx->store.runtime, c->name);
@@ -378,22 +608,26 @@ int cmd_run(struct ctx *ctx, int argc, char **argv)
 	struct run_opts o = {};
 	struct run_config c = { .log_fd = -1 };
 	struct child_info ci = {};
+	struct run_overlay ov = { .keep = -1, .borrowed = -1, .conn = -1 };
 	char **cmdv;
-	bool mounted_here = false;
 	_cleanup_close_ int lock = -1;
 	int r, ret;
 
 	argc = run_opts_split_command(argc, argv, &cmdv);
 	if ((r = run_opts_parse("run", argc, argv, &o, false, run_help)))
 		return r < 0 ? EXIT_OK : r;
-	if (argc - optind != 1)
+	int linger_for = linger_ms();
+	bool linger = linger_for > 0;
+	if (linger_for < 0)
+		ret = EXIT_FAIL;
+	else if (argc - optind != 1)
 		ret = usage_error("run", "needs exactly one CHILD (the command goes after --)");
-	else if (!(ret = lock_load_mount(ctx, "run", argv[optind], &o, cmdv, &ci, &c, &mounted_here, &lock))) {
+	else if (!(ret = lock_load_mount(ctx, "run", argv[optind], &o, cmdv, &ci, &c, linger, &ov, &lock))) {
 		fill_kill_signal(&c);
 		if (!(ret = check_root("run", &c)) && !(ret = check_boot("run", &c)))
-			ret = run_container(ctx, "run", &c, -1);
-		if (mounted_here)
-			umount_in_background(ctx, "run", &ci, &lock);
+			ret = run_container(ctx, "run", &c, &ov, -1);
+		if (ov.mounted_here)
+			umount_in_background(ctx, "run", &ci, &c, &ov, linger ? (unsigned)linger_for : 0, &lock);
 	}
 	run_opts_done(&o);
 	runner_config_done(&c);
@@ -460,8 +694,8 @@ static int open_console_log(struct ctx *ctx, struct run_config *c, char **logpat
  * end), only the run lock, the log, the report pipe and the store.  It runs
  * the container to its end and exits with its status.
  */
-static _Noreturn void run_monitor(struct ctx *ctx, struct run_config *c, const struct child_info *ci, bool mounted_here,
-				  int report_fd, int lock)
+static _Noreturn void run_monitor(struct ctx *ctx, struct run_config *c, const struct child_info *ci,
+				  struct run_overlay *ov, int report_fd, int lock)
 {
 	setsid();
 	if (chdir("/") < 0) {
@@ -472,7 +706,8 @@ static _Noreturn void run_monitor(struct ctx *ctx, struct run_config *c, const s
 		dup2(null, STDIN_FILENO);
 	dup2(c->log_fd, STDOUT_FILENO);
 	dup2(c->log_fd, STDERR_FILENO);
-	close_fds_except((int[]){ report_fd, c->log_fd, lock, ctx->store.root_fd }, 4);
+	close_fds_except((int[]){ report_fd, c->log_fd, lock, ctx->store.root_fd, c->root_detached ? c->root_mnt_fd : -1,
+			   ov->keep }, 6);
 	/* Nor the caller's signal state (a shell's `&` ignores SIGINT, say), which the init would inherit. */
 	sigset_t none;
 	sigemptyset(&none);
@@ -480,9 +715,9 @@ static _Noreturn void run_monitor(struct ctx *ctx, struct run_config *c, const s
 	for (int sig = 1; sig < _NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
 			signal(sig, SIG_DFL);
-	int r = run_container(ctx, "start", c, report_fd);
-	if (mounted_here)
-		umount_after_run(ctx, "start", ci);
+	int r = run_container(ctx, "start", c, ov, report_fd);
+	if (ov->mounted_here)
+		umount_after_run(ctx, "start", ci, c, ov);
 	fprintf(stderr, "layerctl: %s: container ended with status %d\n", c->name, r);
 	_exit(r);
 }
@@ -513,7 +748,7 @@ int cmd_start(struct ctx *ctx, int argc, char **argv)
 {
 	struct run_config c = { .log_fd = -1 };
 	struct child_info ci = {};
-	bool mounted_here = false;
+	struct run_overlay ov = { .keep = -1, .borrowed = -1, .conn = -1 };
 	_cleanup_free_ char *logpath = NULL;
 	int lock = -1, report[2] = { -1, -1 };
 	int ret;
@@ -524,7 +759,7 @@ int cmd_start(struct ctx *ctx, int argc, char **argv)
 		run_opts_done(&o);
 		return ret < 0 ? EXIT_OK : ret;
 	}
-	if ((ret = lock_load_mount(ctx, "start", argv[optind], &o, NULL, &ci, &c, &mounted_here, &lock)))
+	if ((ret = lock_load_mount(ctx, "start", argv[optind], &o, NULL, &ci, &c, false, &ov, &lock)))
 		goto out;
 	c.boot = true;
 	c.console = CONSOLE_LOG;
@@ -547,16 +782,20 @@ int cmd_start(struct ctx *ctx, int argc, char **argv)
 	}
 	if (pid == 0) {
 		close(report[0]);
-		run_monitor(ctx, &c, &ci, mounted_here, report[1], lock);
+		run_monitor(ctx, &c, &ci, &ov, report[1], lock);
 	}
 	close(report[1]);
 	close(lock);   /* the monitor holds it now */
+	if (c.root_detached) {
+		close(c.root_mnt_fd);   /* and the overlay: its last descriptor must be the monitor's */
+		close(ov.keep);
+	}
 	ret = wait_for_monitor(report[0], pid, c.name, logpath);
 	goto out;
 fail:
 	close(lock);
-	if (mounted_here)
-		umount_after_run(ctx, "start", &ci);
+	if (ov.mounted_here)
+		umount_after_run(ctx, "start", &ci, &c, &ov);
 out:
 	run_opts_done(&o);
 	runner_config_done(&c);

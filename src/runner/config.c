@@ -18,6 +18,7 @@ void runner_config_done(struct run_config *c)
 {
 	free(c->name);
 	free(c->root);
+	free(c->root_attach);
 	if (c->argv)
 		for (char **a = c->argv; *a; a++)
 			free(*a);

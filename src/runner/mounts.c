@@ -24,6 +24,11 @@
 
 #define STEP(s) (*step = (s))
 
+const char *runner_root_in_ns(const struct run_config *c)
+{
+	return c->root_detached ? c->root_attach : c->root;
+}
+
 int runner_is_host_root(const char *path)
 {
 	struct stat a, b;
@@ -242,17 +247,25 @@ static int prepare_root(const struct run_config *c, const char **step)
 	STEP("make mounts private");
 	if ((r = mnt(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL)) < 0)
 		return r;
+	/* After the above: attached in a shared mount it would propagate to the host. */
+	if (c->root_detached) {
+		STEP("root: attach the overlay");
+		if (move_mount(c->root_mnt_fd, "", AT_FDCWD, c->root_attach, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+			return -errno;
+		close(c->root_mnt_fd);   /* run holds the mount: its teardown is run's (cmd-run.c) */
+	}
+	const char *root = runner_root_in_ns(c);
 	/*
 	 * In a user namespace the overlay's mount came from a more privileged
 	 * namespace and is locked, which pivot_root refuses: a bind of it onto
 	 * itself is ours.
 	 */
 	STEP("root: bind");
-	if (runner_config_userns(c) && (r = mnt(c->root, c->root, NULL, MS_BIND | MS_REC, NULL)) < 0)
+	if (runner_config_userns(c) && (r = mnt(root, root, NULL, MS_BIND | MS_REC, NULL)) < 0)
 		return r;
 	STEP("root: nodev");
 	struct mount_attr nodev = { .attr_set = MOUNT_ATTR_NODEV };
-	if (mount_setattr(AT_FDCWD, c->root, 0, &nodev, sizeof(nodev)) < 0)
+	if (mount_setattr(AT_FDCWD, root, 0, &nodev, sizeof(nodev)) < 0)
 		return -errno;
 	return 0;
 }
@@ -269,7 +282,7 @@ static int open_userns_mounts(const struct run_config *c, struct userns_mounts *
 static int enter_root(const struct run_config *c, const struct userns_mounts *um, const char **step)
 {
 	STEP("pivot_root");
-	if (chdir(c->root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
+	if (chdir(runner_root_in_ns(c)) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
 		return -errno;
 	/* The old root now sits on top of the new one: detach it. */
 	if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)

@@ -114,7 +114,17 @@ struct run_config {
 	char *name;             /* the child's name (messages, default hostname) */
 	struct lc_warn warn;    /* something went wrong but the run goes on (the CLI prints it) */
 	struct lc_warn notice;  /* what the user is told on the console (after the ^]^]^] escape) */
-	char *root;             /* host path of the mounted overlay */
+	char *root;             /* the overlay's root as reached from here: its host path, or
+	                           /proc/self/fd/N of root_mnt_fd */
+	/*
+	 * A detached overlay (run of a child not mounted, fsmount): attached on
+	 * root_attach in the container's mount namespace only, so no mount of
+	 * run's own and no private namespace to copy first.  The caller keeps
+	 * and closes root_mnt_fd.
+	 */
+	bool root_detached;
+	int root_mnt_fd;
+	char *root_attach;
 	char **argv;            /* command (NULL: default shell, or init with boot) */
 	bool boot;
 	char *hostname;
@@ -193,6 +203,8 @@ int runner_join_namespaces(int pidfd, bool net);
 int runner_setup_root(const struct run_config *c, const char **step);
 /* /dev/console: bind the pty slave at path onto it (after runner_setup_root). */
 int runner_bind_console(const char *slave);
+/* Where the root is mounted in the container's namespace (root_attach or root). */
+const char *runner_root_in_ns(const struct run_config *c);
 /* The host root by device and inode?  1 yes, 0 no, -errno. */
 int runner_is_host_root(const char *path);
 

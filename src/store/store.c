@@ -121,7 +121,7 @@ void store_close(struct store *s)
 	s->root_fd = -1;
 }
 
-static int lock_file(struct store *s, const char *file, int op)
+static int open_lock_file(struct store *s, const char *file)
 {
 	if (mkdirat(s->root_fd, "locks", 0755) < 0 && errno != EEXIST)
 		return -errno;
@@ -129,8 +129,30 @@ static int lock_file(struct store *s, const char *file, int op)
 	if (asprintf(&path, "locks/%s", file) < 0)
 		return -ENOMEM;
 	int fd = openat(s->root_fd, path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	return fd < 0 ? -errno : fd;
+}
+
+/*
+ * A child lock held by a lingering overlay (linger.c) is asked for at once
+ * rather than waited for (up to LAYERCTL_RUN_LINGER seconds).  Costs
+ * nothing when the lock is free: the first try is the only one.
+ */
+static bool try_then_ask_lingerer(struct store *s, int fd, int op, const char *child)
+{
+	if (flock(fd, op | LOCK_NB) == 0)
+		return true;
+	if (errno == EWOULDBLOCK)
+		store_linger_release(s, child);
+	return false;
+}
+
+static int lock_file(struct store *s, const char *file, int op, const char *child)
+{
+	int fd = open_lock_file(s, file);
 	if (fd < 0)
-		return -errno;
+		return fd;
+	if (child && !(op & LOCK_NB) && try_then_ask_lingerer(s, fd, op, child))
+		return fd;
 	while (flock(fd, op) < 0) {
 		if (errno == EINTR)
 			continue;
@@ -147,7 +169,7 @@ int store_lock(struct store *s, enum lock_kind kind, const char *name, int op)
 	if (name_validate(name, NULL) < 0)
 		return -EINVAL;
 	snprintf(file, sizeof(file), "%s.%s", kind == LOCK_BASE ? "base" : "child", name);
-	int fd = lock_file(s, file, op);
+	int fd = lock_file(s, file, op, kind == LOCK_CHILD ? name : NULL);
 	/*
 	 * Whoever next holds a child exclusively finishes or rolls back what a
 	 * killed refresh left (src/store/refresh.c): every command then sees
@@ -163,9 +185,37 @@ int store_lock(struct store *s, enum lock_kind kind, const char *name, int op)
 	return fd;
 }
 
+int store_lock_child_or_borrow(struct store *s, const char *name, int *ret_mnt, int *ret_conn)
+{
+	char file[NAME_MAX_LEN + 16];
+	*ret_mnt = *ret_conn = -1;
+	if (name_validate(name, NULL) < 0)
+		return -EINVAL;
+	snprintf(file, sizeof(file), "child.%s", name);
+	int fd = open_lock_file(s, file);
+	if (fd < 0)
+		return fd;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int lock = -1;
+		int conn = errno == EWOULDBLOCK ? store_linger_borrow(s, name, fd, &lock, ret_mnt) : -1;
+		close(fd);
+		if (conn < 0)
+			return store_lock(s, LOCK_CHILD, name, LOCK_EX);
+		/* The lingerer held the child since the last run: nothing for refresh_recover to find. */
+		*ret_conn = conn;
+		return lock;
+	}
+	int r = refresh_recover(s, name, NULL);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
 int store_lock_global(struct store *s, int op)
 {
-	return lock_file(s, "store", op);
+	return lock_file(s, "store", op, NULL);
 }
 
 char *store_base_dir(const struct store *s, const char *base)
@@ -581,7 +631,12 @@ int store_check_idmapped_cached(struct store *s, struct lc_err *e)
 	return r;
 }
 
-int store_child_mount(struct store *s, const struct child_info *c, struct lc_err *err)
+/*
+ * The child's overlay, mounted at its root dir (detached_fd NULL: returns 1
+ * when it is mounted there already) or made as a detached mount whose fd is
+ * put in *detached_fd.
+ */
+static int child_mount(struct store *s, const struct child_info *c, int *detached_fd, struct lc_err *err)
 {
 	_cleanup_free_ char *tree = store_gen_tree(s, c->base, c->gen);
 	_cleanup_free_ char *upper = store_child_path(s, c->name, "upper");
@@ -610,7 +665,8 @@ int store_child_mount(struct store *s, const struct child_info *c, struct lc_err
 		}
 		return r;
 	}
-	r = ov_is_mounted(target, upper);
+	/* Detached, it is attached where the caller knows nothing is (run: in the container's namespace). */
+	r = detached_fd ? 0 : ov_is_mounted(target, upper);
 	if (r == -EBUSY) {
 		return lc_err_ret(err, r, "something other than this child's overlay is mounted at %s", target);
 	}
@@ -634,11 +690,30 @@ int store_child_mount(struct store *s, const struct child_info *c, struct lc_err
 		const char *lowers[] = { tree };
 		struct ov_layers l = { .lowers = lowers, .n_lowers = 1, .upper = upper, .work = work };
 		/* An upper stored shifted sees the lower through the same shift (uidrange.h). */
-		r = shift.count ? ov_mount_idmapped(&l, target, shift.base, shift.count, err) : ov_mount(&l, target, err);
+		if (!detached_fd)
+			r = shift.count ? ov_mount_idmapped(&l, target, shift.base, shift.count, err) : ov_mount(&l, target, err);
+		else if (shift.count)
+			r = lc_err_ret(err, -EOPNOTSUPP, "a detached overlay with an idmapped lower is not made here");
+		else if ((r = ov_mount_detached(&l, err)) >= 0) {
+			*detached_fd = r;
+			r = 0;
+		}
 		if (r < 0)
 			store_gen_image_release(s, c->base, c->gen, NULL);
 	}
 	return r;
+}
+
+int store_child_mount(struct store *s, const struct child_info *c, struct lc_err *err)
+{
+	return child_mount(s, c, NULL, err);
+}
+
+int store_child_mount_detached(struct store *s, const struct child_info *c, struct lc_err *err)
+{
+	int fd = -1;
+	int r = child_mount(s, c, &fd, err);
+	return r < 0 ? r : fd;
 }
 
 int store_child_umount(struct store *s, const struct child_info *c, struct lc_err *err)

@@ -61,8 +61,34 @@ enum lock_kind { LOCK_BASE, LOCK_CHILD };
  * (-EWOULDBLOCK when busy with LOCK_NB).
  */
 int store_lock(struct store *s, enum lock_kind kind, const char *name, int op);
+/*
+ * The child lock for run: when a lingerer holds it (linger.c), borrow its
+ * lock and its overlay instead of waiting.  Returns the lock fd; *ret_mnt
+ * is the borrowed overlay's unattached original (clone it) and *ret_conn
+ * the connection to keep until the run is over, both -1 when the lock was
+ * taken the ordinary way.
+ */
+int store_lock_child_or_borrow(struct store *s, const char *name, int *ret_mnt, int *ret_conn);
 /* Store-wide lock (held shared by every command that changes state, exclusive by gc-like sweeps). */
 int store_lock_global(struct store *s, int op);
+
+/*
+ * A run's overlay kept for the next runs (linger.c).  The lingerer listens
+ * on RUNTIME/linger/NAME.sock (listen: a socket fd, -ENAMETOOLONG when the
+ * runtime path is too long for one) and serves until asked to quit or
+ * timeout_ms after its last borrower hung up (serve returns 0 then).
+ * release asks a lingerer to go now.  borrow gets its lock and mount
+ * (own_lock_fd: our descriptor of the same lock file, to check) and returns
+ * the connection; alive says whether the lingerer is still there; end hangs
+ * up (quit: asks it to go, and waits until it went).
+ */
+int store_linger_listen(struct store *s, const char *name);
+void store_linger_unlisten(struct store *s, const char *name);
+int store_linger_serve(int sock, int lock_fd, int mnt_fd, unsigned timeout_ms);
+void store_linger_release(struct store *s, const char *name);
+int store_linger_borrow(struct store *s, const char *name, int own_lock_fd, int *ret_lock, int *ret_mnt);
+bool store_linger_alive(int conn);
+void store_linger_end(int conn, bool quit);
 
 /* Paths (malloc'd, absolute). */
 char *store_base_dir(const struct store *s, const char *base);
@@ -133,6 +159,14 @@ int store_child_is_mounted(struct store *s, const struct child_info *c);
  * when already in the wanted state: return 1 then, 0 when they acted.
  */
 int store_child_mount(struct store *s, const struct child_info *c, struct lc_err *err);
+/*
+ * The same checks, but the overlay is made as a detached mount (fd returned,
+ * O_CLOEXEC) for the caller to attach where it wants — run: in the
+ * container's mount namespace only.  The caller has checked that nothing is
+ * mounted at the child's root.  -EOPNOTSUPP: an upper stored shifted
+ * (idmapped lower), or a kernel or store path that needs mount(2) (overlay.h).
+ */
+int store_child_mount_detached(struct store *s, const struct child_info *c, struct lc_err *err);
 /*
  * Generations kept as images (image-gen.c, base import --keep-image):
  * gens/N/image loop-mounted read-only on gens/N/tree while children use it.

@@ -146,8 +146,22 @@ test_umount_with_corrupt_child_conf() {
 
 # libmount splits options at every ',' (it does not know overlay's "\,") and
 # keeps "loop=..." for itself: named before mounting, by mount and run alike.
-test_store_path_with_a_libmount_option_refused_clearly() {
+test_store_path_with_a_libmount_option() {
+	# Through fsconfig every path is one value: ',' is just a character.
 	ROOT="$T/a,loop=b/store"; export LAYERCTL_ROOT=$ROOT
+	setup bb one two
+	$L mount one
+	assert_contains "$(grep " $T/a,loop=b/store/children/one/root " /proc/self/mountinfo)" \
+		"upperdir=$T/a\\134\\054loop=b/store/children/one/upper,"
+	$L -q umount one
+	$L run one -- true </dev/null || fail "run with ',loop=b' in the store path"
+	assert_eq "$(mounts_below "$T")" 0
+	# A path too long for one fsconfig value (255 bytes) goes through
+	# libmount's option string, which would take "loop=b/..." for itself:
+	# refused, clearly, before anything is mounted.
+	local long
+	long=$(printf 'x%.0s' $(seq 200))
+	ROOT="$T/$long/a,loop=b/store"; export LAYERCTL_ROOT=$ROOT
 	setup bb one two
 	local why="a store path holds ',' followed by a word libmount reads as a mount option ('loop=b/store/bases/bb/gens/1/tree'); rename the store directory"
 	expect_fail $L mount one
