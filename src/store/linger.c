@@ -50,22 +50,29 @@ static int socket_address(const struct store *s, const char *name, struct sockad
 	return 0;
 }
 
-static int connect_to(const struct store *s, const char *name)
+/* A SOCK_SEQPACKET socket connected to sa, or (server) bound there and listening. */
+static int seqpacket_at(const struct sockaddr_un *sa, socklen_t len, bool server)
 {
-	struct sockaddr_un sa;
-	socklen_t len;
-	int r = socket_address(s, name, &sa, &len);
-	if (r < 0)
-		return r;
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, len) < 0) {
+	int r = server ? bind(fd, (const struct sockaddr *)sa, len) : connect(fd, (const struct sockaddr *)sa, len);
+	if (r == 0 && server)
+		r = listen(fd, 8);
+	if (r < 0) {
 		r = -errno;
 		close(fd);
 		return r;
 	}
 	return fd;
+}
+
+static int connect_to(const struct store *s, const char *name)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+	int r = socket_address(s, name, &sa, &len);
+	return r < 0 ? r : seqpacket_at(&sa, len, false);
 }
 
 int store_linger_listen(struct store *s, const char *name)
@@ -80,18 +87,10 @@ int store_linger_listen(struct store *s, const char *name)
 		return -ENOMEM;
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
-	/* A socket left by an earlier lingerer (gone, or handing over: it serves no one now). */
+	/* A socket left by an earlier lingerer (killed, or quitting: it serves no one now). */
 	if (unlink(sa.sun_path) < 0 && errno != ENOENT)
 		return -errno;
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, len) < 0 || listen(fd, 8) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	return fd;
+	return seqpacket_at(&sa, len, true);
 }
 
 void store_linger_unlisten(struct store *s, const char *name)
