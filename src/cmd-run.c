@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "src/basic/proctitle.h"
 #include "src/basic/testhook.h"
 #include "src/cli.h"
 #include "src/log.h"
@@ -494,6 +495,10 @@ static void umount_in_background(struct ctx *ctx, const char *cmd, const struct 
 			;
 		/* Lent to the runs that follow, until none came for a while or someone asked for the child. */
 		if (sock >= 0) {
+			/* ps shows this, not the run that ended (its argv strings stay, unused). */
+			char title[128];
+			snprintf(title, sizeof(title), "layerctl: overlay of %s kept for the next run", ci->name);
+			lc_set_cmdline(title);
 			store_linger_serve(sock, lock, mnt, linger_for);
 			store_linger_unlisten(&ctx->store, ci->name);
 		}
@@ -768,8 +773,17 @@ int cmd_start(struct ctx *ctx, int argc, char **argv)
 	fill_kill_signal(&c);
 	if ((ret = check_root("start", &c)) || (ret = check_boot("start", &c)))
 		goto fail;
+	int gate[2] = { -1, -1 };
+	if (c.root_detached && pipe2(gate, O_CLOEXEC) < 0) {
+		ret = log_fail(EXIT_FAIL, "start %s: pipe: %m", c.name);
+		goto fail;
+	}
 	if (pipe2(report, O_CLOEXEC) < 0) {
 		ret = log_fail(EXIT_FAIL, "start %s: pipe: %m", c.name);
+		if (gate[0] >= 0) {
+			close(gate[0]);
+			close(gate[1]);
+		}
 		goto fail;
 	}
 	fflush(NULL);
@@ -778,17 +792,35 @@ int cmd_start(struct ctx *ctx, int argc, char **argv)
 		ret = log_fail(EXIT_FAIL, "start %s: fork: %m", c.name);
 		close(report[0]);
 		close(report[1]);
+		if (gate[0] >= 0) {
+			close(gate[0]);
+			close(gate[1]);
+		}
 		goto fail;
 	}
 	if (pid == 0) {
 		close(report[0]);
+		/*
+		 * The overlay's last descriptors must be ours, or its sync would
+		 * happen outside the lock: on once the caller has closed its own.
+		 */
+		if (gate[0] >= 0) {
+			char byte;
+			close(gate[1]);
+			while (read(gate[0], &byte, 1) < 0 && errno == EINTR)
+				;
+			close(gate[0]);
+		}
 		run_monitor(ctx, &c, &ci, &ov, report[1], lock);
 	}
 	close(report[1]);
 	close(lock);   /* the monitor holds it now */
 	if (c.root_detached) {
-		close(c.root_mnt_fd);   /* and the overlay: its last descriptor must be the monitor's */
+		/* And the overlay: the monitor waits for the gate, closed after these. */
+		close(c.root_mnt_fd);
 		close(ov.keep);
+		close(gate[1]);
+		close(gate[0]);
 	}
 	ret = wait_for_monitor(report[0], pid, c.name, logpath);
 	goto out;

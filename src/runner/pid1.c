@@ -17,6 +17,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include "src/basic/proctitle.h"
 #include "src/runner/runner.h"
 
 int runner_exit_status_of(int wstatus)
@@ -51,45 +52,18 @@ void runner_pid1_signal_set(sigset_t *set)
  * is what the files show: the name, then NULs).  Re-executing a clean stub
  * would need a static binary inside the container; this keeps one binary.
  */
-static int read_arg_env_area(unsigned long v[4])
-{
-	char buf[2048];
-	_cleanup_close_ int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return -EIO;
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	/* After "pid (comm)" comes field 3; arg_start..env_end are fields 48-51. */
-	for (int field = 2; p && field < 48; field++)
-		p = strchr(p + 1, ' ');
-	if (!p || sscanf(p, " %lu %lu %lu %lu", &v[0], &v[1], &v[2], &v[3]) != 4 || v[0] > v[1] || v[2] > v[3])
-		return -EIO;
-	return 0;
-}
-
-static int set_mm_pair(int opt_start, int opt_end, unsigned long start, unsigned long end)
-{
-	/* The kernel checks start <= end after each call: which goes first depends on the direction. */
-	if (prctl(PR_SET_MM, opt_start, start, 0, 0) == 0 && prctl(PR_SET_MM, opt_end, end, 0, 0) == 0)
-		return 0;
-	if (prctl(PR_SET_MM, opt_end, end, 0, 0) == 0 && prctl(PR_SET_MM, opt_start, start, 0, 0) == 0)
-		return 0;
-	return -errno;
-}
-
 static void scrub_host_strings(void)
 {
 	static const char name[] = "layerctl-init";
 	unsigned long v[4];
-	if (read_arg_env_area(v) < 0)
+	if (lc_arg_env_area(v) < 0)
 		return;
 	char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (page != MAP_FAILED) {
 		memcpy(page, name, sizeof(name));
 		unsigned long a = (unsigned long)page;
-		if (set_mm_pair(PR_SET_MM_ARG_START, PR_SET_MM_ARG_END, a, a + sizeof(name)) < 0 ||
-		    set_mm_pair(PR_SET_MM_ENV_START, PR_SET_MM_ENV_END, a + sizeof(name), a + sizeof(name)) < 0) {
+		if (lc_set_mm_pair(PR_SET_MM_ARG_START, PR_SET_MM_ARG_END, a, a + sizeof(name)) < 0 ||
+		    lc_set_mm_pair(PR_SET_MM_ENV_START, PR_SET_MM_ENV_END, a + sizeof(name), a + sizeof(name)) < 0) {
 			/* keep the old area; it is wiped below */
 		}
 	}

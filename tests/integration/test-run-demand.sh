@@ -45,6 +45,12 @@ test_back_to_back_runs_share_one_overlay() {
 	local stamp
 	stamp=$(work_stamp)
 	[ -n "$(linger_sock)" ] || fail "no lingerer after the run"
+	# ps says what it is, not the run that ended
+	local p found=
+	for p in /proc/[0-9]*; do
+		tr '\0' '\n' <"$p/cmdline" 2>/dev/null | grep -qx "layerctl: overlay of c kept for the next run" && found=1
+	done
+	[ -n "$found" ] || fail "no process shows itself as the lingerer: $(pgrep -a -x layerctl)"
 	$L run c -- sh -c 'echo 2 >/n'
 	$L run c -- sh -c 'echo 3 >/n'
 	assert_eq "$(work_stamp)" "$stamp" "a run made a new overlay though one lingered"
