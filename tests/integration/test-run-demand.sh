@@ -155,7 +155,8 @@ test_run_after_run_waits_for_the_teardown_not_refused() {
 # Whoever gets the child lock after a run finds the run's overlay gone in
 # every mount namespace: never two overlays on one upper dir.  A watcher
 # takes the child lock whenever it is free and then looks for a layerctl
-# process of this store inside umount2, or waiting for the disk inside
+# process of this store inside umount2 (not MNT_DETACH: that is the next
+# run's container leaving the host's root), or waiting for the disk inside
 # close (where the kernel syncs the upper file system, after the mount has
 # left the mount table; a detached overlay goes with its last descriptor):
 # there must be none.  The commands leave 32 MiB unwritten so that the sync
@@ -172,15 +173,21 @@ def in_teardown():
         try:
             if not p.isdigit() or open("/proc/%s/comm" % p).read().strip() != "layerctl":
                 continue
-            nr = open("/proc/%s/syscall" % p).read().split()[0]
+            call = open("/proc/%s/syscall" % p).read().split()
+            nr = call[0]
             state = open("/proc/%s/stat" % p).read().rsplit(")", 1)[1].split()[0]
+            # umount2(".", MNT_DETACH) is a starting container leaving the host's root, not a teardown
+            if nr == umount2 and int(call[2], 16) & 2:
+                continue
             if nr != umount2 and not (nr == close and state == "D"):
                 continue
             if ("LAYERCTL_ROOT=" + root).encode() in open("/proc/%s/environ" % p, "rb").read().split(b"\0"):
-                return True
+                cmd = open("/proc/%s/cmdline" % p, "rb").read().replace(b"\0", b" ").strip().decode(errors="replace")
+                return "pid %s in syscall %s, state %s: %s" % (p, " ".join(call[:3]), state, cmd)
         except (OSError, IndexError):
             pass
-    return False
+    return None
+seen = []
 while not os.path.exists(stop):
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -188,11 +195,13 @@ while not os.path.exists(stop):
         time.sleep(0.0005)
         continue
     checks += 1
-    if in_teardown():
+    what = in_teardown()
+    if what:
         bad += 1
+        seen.append(what)
     fcntl.flock(fd, fcntl.LOCK_UN)
     time.sleep(0.0005)
-print("checks=%d bad=%d" % (checks, bad))
+print("checks=%d bad=%d %s" % (checks, bad, "; ".join(seen[:3])))
 sys.exit(1 if bad else 0)
 PY
 }
