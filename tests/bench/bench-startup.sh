@@ -15,9 +15,10 @@
 #                         untracked cache over the same upper dir
 #
 # The run/start-up commands share one hyperfine run (the machine's mood
-# changes between runs; ratios within a run are what count).
+# changes between runs; ratios within a run are what count), ROUNDS times
+# (default 3): the median ratio is the verdict, every round printed.
 #
-#   RUNS=300 IMPORTS=5 [TREE=/a/minbase] tests/bench/bench-startup.sh
+#   RUNS=300 ROUNDS=3 IMPORTS=5 [TREE=/a/minbase] tests/bench/bench-startup.sh
 set -eu
 L=${LAYERCTL:?}
 RUNS=${RUNS:-200}
@@ -70,41 +71,72 @@ $L -q child create d --base bb
 $L -q mount c
 ROOT=$LAYERCTL_ROOT/children/c/root
 
-echo "== start-up, $RUNS runs each, one hyperfine run (medians) =="
-read -r t_run t_demand t_bwrap t_nspawn t_hello t_version t_list t_ps < <(medians --warmup "$WARMUP" -r "$RUNS" \
-	"$L run c -- /bin/true" \
-	"$L run d -- /bin/true" \
-	"bwrap --bind $ROOT / --proc /proc --dev /dev --unshare-all /bin/true" \
-	"systemd-nspawn --register=no --keep-unit -q -D $ROOT /bin/true" \
-	"$tmp/hello" \
-	"$L --version" \
-	"$L child list" \
-	"$L ps")
-# Each run of d above after the first borrows the overlay the run before it
-# left lingering (docs/runner.md, "Back-to-back runs"); here every run makes
-# its own (and its background process syncs the upper on its way out).
-read -r t_fresh t_bwrap2 < <(LAYERCTL_RUN_LINGER=0 medians --warmup "$WARMUP" -r "$RUNS" \
-	"$L run d -- /bin/true" \
-	"bwrap --bind $ROOT / --proc /proc --dev /dev --unshare-all /bin/true")
-read -r t_create t_version2 < <(medians --warmup 5 -r "$RUNS" --prepare "sh -c '$L -q child rm x 2>/dev/null; true'" \
-	"$L child create x --base bb" "$L --version")
+# The start-up commands share one hyperfine run, ROUNDS times: each round's
+# ratios come from one run (the machine's mood changes between runs), and
+# the median over the rounds is the verdict, every round shown.
+ROUNDS=${ROUNDS:-3}
+declare -A T=() Q=()
+keep() { T[$1]+=" $2"; }
+keep_ratio() { Q[$1]+=" $2"; }
+median() { python3 -c 'import statistics,sys; print("%.6f" % statistics.median(map(float, sys.argv[1:])))' "$@"; }
+echo "== start-up, $RUNS runs each, $ROUNDS hyperfine runs (medians of medians) =="
+for _ in $(seq 1 "$ROUNDS"); do
+	read -r t_run t_demand t_bwrap t_nspawn t_hello t_version t_list t_ps < <(medians --warmup "$WARMUP" -r "$RUNS" \
+		"$L run c -- /bin/true" \
+		"$L run d -- /bin/true" \
+		"bwrap --bind $ROOT / --proc /proc --dev /dev --unshare-all /bin/true" \
+		"systemd-nspawn --register=no --keep-unit -q -D $ROOT /bin/true" \
+		"$tmp/hello" \
+		"$L --version" \
+		"$L child list" \
+		"$L ps")
+	# Each run of d above after the first borrows the overlay the run before
+	# it left lingering (docs/runner.md, "Back-to-back runs"); here every run
+	# makes its own (and its background process syncs the upper on its way out).
+	read -r t_fresh t_bwrap2 < <(LAYERCTL_RUN_LINGER=0 medians --warmup "$WARMUP" -r "$RUNS" \
+		"$L run d -- /bin/true" \
+		"bwrap --bind $ROOT / --proc /proc --dev /dev --unshare-all /bin/true")
+	read -r t_create t_version2 < <(medians --warmup 5 -r "$RUNS" --prepare "sh -c '$L -q child rm x 2>/dev/null; true'" \
+		"$L child create x --base bb" "$L --version")
+	for v in run demand bwrap fresh bwrap2 nspawn hello version list ps create version2; do
+		t=t_$v
+		keep "$v" "${!t}"
+	done
+	keep_ratio pre "$(ratio "$t_bwrap" "$t_run")"
+	keep_ratio demand "$(ratio "$t_bwrap" "$t_demand")"
+	keep_ratio fresh "$(ratio "$t_bwrap2" "$t_fresh")"
+	keep_ratio nspawn_pre "$(ratio "$t_nspawn" "$t_run")"
+	keep_ratio nspawn_demand "$(ratio "$t_nspawn" "$t_demand")"
+	keep_ratio version "$(ratio "$t_version" "$t_hello")"
+	keep_ratio list "$(ratio "$t_list" "$t_hello")"
+	keep_ratio ps "$(ratio "$t_ps" "$t_hello")"
+	keep_ratio create "$(ratio "$t_create" "$t_version2")"
+done
 for v in run:"layerctl run c (pre-mounted)" demand:"layerctl run d (mounted on demand)" bwrap:"bwrap --unshare-all" \
 	fresh:"layerctl run d, LAYERCTL_RUN_LINGER=0 (own run)" bwrap2:"bwrap --unshare-all (same run)" \
 	nspawn:"systemd-nspawn" hello:"C program, libc only" version:"layerctl --version" list:"layerctl child list (2 children, 1 mounted)" \
 	ps:"layerctl ps" create:"layerctl child create (own run)" version2:"layerctl --version (same run as create)"; do
-	t=t_${v%%:*}
-	printf '  %-58s %8s ms\n' "${v#*:}" "$(ms "${!t}")"
+	# shellcheck disable=SC2086 # one value per word
+	printf '  %-58s %8s ms\n' "${v#*:}" "$(ms "$(median ${T[${v%%:*}]})")"
 done
-echo "Ratios:"
-line "bwrap / run, pre-mounted" "$(ratio "$t_bwrap" "$t_run")" ">=" 1.2
-line "bwrap / run, mounted on demand (back to back: lingering)" "$(ratio "$t_bwrap" "$t_demand")" ">=" 1.2
-line "bwrap / run, on demand, a new overlay every run" "$(ratio "$t_bwrap2" "$t_fresh")" ">=" 1.2
-line "systemd-nspawn / run, pre-mounted" "$(ratio "$t_nspawn" "$t_run")" ">=" 8
-line "systemd-nspawn / run, mounted on demand" "$(ratio "$t_nspawn" "$t_demand")" ">=" 8
-line "--version / libc-only program" "$(ratio "$t_version" "$t_hello")" "<=" 1.2
-line "child list / libc-only program" "$(ratio "$t_list" "$t_hello")" "<=" 1.2
-line "ps / libc-only program" "$(ratio "$t_ps" "$t_hello")" "<=" 1.2
-line "child create / --version" "$(ratio "$t_create" "$t_version2")" "<=" 2
+# line_rounds LABEL KEY OP AIM: the median ratio of the rounds, each round after it.
+line_rounds() {
+	# shellcheck disable=SC2086 # one value per word
+	local m
+	m=$(python3 -c 'import statistics,sys; print("%.2f" % statistics.median(map(float, sys.argv[1:])))' ${Q[$2]})
+	line "$1" "$m" "$3" "$4"
+	echo "      rounds:${Q[$2]}"
+}
+echo "Ratios (median of $ROUNDS rounds):"
+line_rounds "bwrap / run, pre-mounted" pre ">=" 1.2
+line_rounds "bwrap / run, mounted on demand (back to back: lingering)" demand ">=" 1.2
+line_rounds "bwrap / run, on demand, a new overlay every run" fresh ">=" 1.2
+line_rounds "systemd-nspawn / run, pre-mounted" nspawn_pre ">=" 8
+line_rounds "systemd-nspawn / run, mounted on demand" nspawn_demand ">=" 8
+line_rounds "--version / libc-only program" version "<=" 1.2
+line_rounds "child list / libc-only program" list "<=" 1.2
+line_rounds "ps / libc-only program" ps "<=" 1.2
+line_rounds "child create / --version" create "<=" 2
 $L -q umount c
 
 # ---- base import vs cp -a + sync -f ----
