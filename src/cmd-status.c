@@ -22,10 +22,11 @@
 static const char status_help[] =
 "Usage: layerctl status CHILD [--json]\n"
 "\n"
-"Show CHILD like machinectl status: state, base and generation, mounted,\n"
-"PID of its init (or stub init), uptime, cgroup, memory and tasks (current\n"
-"and limit), CPU time, the limits applied, addresses and forwarded ports,\n"
-"and the last ten lines of a started child's console log.\n"
+"Show CHILD like machinectl status: state, base and generation, mounted (or\n"
+"its last run's overlay kept for the next run), PID of its init (or stub\n"
+"init), uptime, cgroup, memory and tasks (current and limit), CPU time, the\n"
+"limits applied, addresses and forwarded ports, and the last ten lines of a\n"
+"started child's console log.\n"
 "\n"
 "      --json      JSON output\n"
 "  -h, --help      this help\n";
@@ -87,6 +88,7 @@ struct status {
 	struct child_info ci;
 	int mounted;
 	bool running;
+	bool kept;   /* not mounted, but the last run's overlay is kept for the next run (store/linger.c) */
 	struct run_state st;
 	struct cgroups cg;
 	char *applied;
@@ -102,7 +104,8 @@ static void status_print_text(const struct status *s)
 	printf("%14s: %s, generation %u\n", "Base", s->ci.base ? s->ci.base : "?", s->ci.gen);
 	/* A running child's overlay lives in its container's mount namespace; the host's is another matter. */
 	printf("%14s: %s\n", "Mounted", s->mounted > 0 ? (s->running ? "yes, on the host (and in the container)" : "yes")
-					 : s->running ? "in the container's mount namespace only" : "no");
+					 : s->running ? "in the container's mount namespace only"
+					 : s->kept ? "no (the last run's overlay is kept for the next run)" : "no");
 	if (!s->running)
 		return;
 	printf("%14s: %d (monitor %d)\n", "Leader", (int)s->st.pid, (int)s->st.monitor);
@@ -157,6 +160,7 @@ static void status_print_json(const struct status *s)
 	json_kv_string(&j, "base", s->ci.base);
 	json_kv_uint(&j, "generation", s->ci.gen);
 	json_kv_bool(&j, "mounted", s->mounted > 0);
+	json_kv_bool(&j, "overlay_kept", s->kept);
 	if (s->running) {
 		json_kv_string(&j, "mode", s->st.boot ? "boot" : "run");
 		json_kv_int(&j, "pid", s->st.pid);
@@ -225,6 +229,7 @@ int cmd_status(struct ctx *ctx, int argc, char **argv)
 	s.mounted = store_child_is_mounted(&ctx->store, &s.ci);
 	s.running = runner_state_is_locked(ctx->store.runtime, s.name) > 0 &&
 		    runner_state_read(ctx->store.runtime, s.name, &s.st) == 0;
+	s.kept = s.mounted <= 0 && !s.running && store_linger_present(&ctx->store, s.name);
 	if (s.running) {
 		_cleanup_free_ char *dir = runner_state_dir(ctx->store.runtime, s.name), *log = NULL;
 		if (runner_cgroups_state_read(ctx->store.runtime, s.name, &s.cg, &s.applied) == 0)

@@ -168,6 +168,16 @@ int store_linger_serve(int sock, int lock_fd, int mnt_fd, unsigned timeout_ms)
 	}
 }
 
+bool store_linger_present(struct store *s, const char *name)
+{
+	/* Hung up at once: the lingerer reads EOF and listens on. */
+	int fd = connect_to(s, name);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
 void store_linger_release(struct store *s, const char *name)
 {
 	_cleanup_close_ int fd = connect_to(s, name);

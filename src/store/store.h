@@ -77,7 +77,7 @@ int store_lock_global(struct store *s, int op);
  * on RUNTIME/linger/NAME.sock (listen: a socket fd, -ENAMETOOLONG when the
  * runtime path is too long for one) and serves until asked to quit or
  * timeout_ms after its last borrower hung up (serve returns 0 then).
- * release asks a lingerer to go now.  borrow gets its lock and mount
+ * release asks a lingerer to go now, present whether one is there.  borrow gets its lock and mount
  * (own_lock_fd: our descriptor of the same lock file, to check) and returns
  * the connection; alive says whether the lingerer is still there; end hangs
  * up (quit: asks it to go, and waits until it went).
@@ -86,6 +86,8 @@ int store_linger_listen(struct store *s, const char *name);
 void store_linger_unlisten(struct store *s, const char *name);
 int store_linger_serve(int sock, int lock_fd, int mnt_fd, unsigned timeout_ms);
 void store_linger_release(struct store *s, const char *name);
+/* Is a lingerer of this child there (status)?  Connects and hangs up. */
+bool store_linger_present(struct store *s, const char *name);
 int store_linger_borrow(struct store *s, const char *name, int own_lock_fd, int *ret_lock, int *ret_mnt);
 bool store_linger_alive(int conn);
 void store_linger_end(int conn, bool quit);

@@ -51,6 +51,10 @@ test_back_to_back_runs_share_one_overlay() {
 		tr '\0' '\n' <"$p/cmdline" 2>/dev/null | grep -qx "layerctl: overlay of c kept for the next run" && found=1
 	done
 	[ -n "$found" ] || fail "no process shows itself as the lingerer: $(pgrep -a -x layerctl)"
+	# and status says why the child is not mounted though something holds its overlay
+	assert_contains "$($L status c)" "Mounted: no (the last run's overlay is kept for the next run)"
+	assert_contains "$($L status c --json)" '"overlay_kept": true'
+
 	$L run c -- sh -c 'echo 2 >/n'
 	$L run c -- sh -c 'echo 3 >/n'
 	assert_eq "$(work_stamp)" "$stamp" "a run made a new overlay though one lingered"
@@ -93,6 +97,7 @@ test_lingerer_goes_after_its_time() {
 	for i in $(seq 100); do [ "$(store_processes)" = 0 ] && break; sleep 0.05; done
 	assert_eq "$(store_processes)" 0 "the lingerer is still there after 5 s"
 	assert_eq "$(linger_sock)" ""
+	assert_eq "$($L status c | grep Mounted)" "       Mounted: no"
 	flock -n "$ROOT/locks/child.c" true || fail "the child lock is still held"
 	LAYERCTL_RUN_LINGER=0 $L run c -- true
 	for i in $(seq 100); do [ "$(store_processes)" = 0 ] && break; sleep 0.05; done
