@@ -412,13 +412,16 @@ static void umount_private_overlay(struct ctx *ctx, const struct child_info *ci)
 }
 
 /*
- * run's overlay goes away with the private mount namespace, and the kernel
+ * run's overlay goes away with its last reference (the detached mount's
+ * last descriptor, or the private namespace's umount2), and the kernel
  * syncs the upper file system then (ovl_sync_fs -> sync_filesystem(upper):
  * a journal commit and a disk flush, 3-9 ms here, more on a busy disk) —
  * time the caller need not wait for: the command's status is known.  A
- * background process takes over the namespace and the child lock, unmounts
- * (the sync happens in its umount2), and only then lets the lock go; run
- * returns at once.  Every command that touches the child's overlay or
+ * background process takes over the overlay and the child lock, lends both
+ * to the runs that follow for a while (store/linger.c), lets the overlay go
+ * (the sync happens there), and only then lets the lock go; run returns at
+ * once.  A run that borrowed from a lingerer still there only hangs up.
+ * Every command that touches the child's overlay or
  * upper dir for writing (run, start, mount, umount, child rm/reset, refresh)
  * takes the child lock first, so it waits until the old overlay is gone:
  * never two overlays on one upper dir (with index=off the kernel would only
