@@ -31,6 +31,10 @@ void diff_hasher_free(struct diff_hasher *h);
 int diff_hash_fd(struct diff_hasher *h, int fd, uint8_t out[DIFF_HASH_SIZE], uint64_t *ret_bytes);
 /* The same hash of a buffer (a mapped file: no copy through read()). */
 void diff_hash_buffer(struct diff_hasher *h, const void *data, size_t len, uint8_t out[DIFF_HASH_SIZE]);
+/* The same hash over pieces: begin, update with each in order, end (a copy that hashes what it writes). */
+void diff_hash_begin(struct diff_hasher *h);
+void diff_hash_update(struct diff_hasher *h, const void *data, size_t len);
+void diff_hash_end(struct diff_hasher *h, uint8_t out[DIFF_HASH_SIZE]);
 /*
  * Digest of the xattrs of dirfd/name (not following a final symlink),
  * overlay-private names (trusted.overlay.*, user.overlay.*) excluded, sorted

@@ -82,13 +82,34 @@ static void canonical(XXH128_hash_t v, uint8_t out[DIFF_HASH_SIZE])
 	memcpy(out, c.digest, DIFF_HASH_SIZE);
 }
 
-int diff_hash_fd(struct diff_hasher *h, int fd, uint8_t out[DIFF_HASH_SIZE], uint64_t *ret_bytes)
+void diff_hash_begin(struct diff_hasher *h)
 {
-	uint64_t total = 0;
 	if (h->fast)
 		diff_xxh_avx2_reset(h->fast);
 	else
 		XXH3_128bits_reset(h->state);
+}
+
+void diff_hash_update(struct diff_hasher *h, const void *data, size_t len)
+{
+	if (h->fast)
+		diff_xxh_avx2_update(h->fast, data, len);
+	else
+		XXH3_128bits_update(h->state, data, len);
+}
+
+void diff_hash_end(struct diff_hasher *h, uint8_t out[DIFF_HASH_SIZE])
+{
+	if (h->fast)
+		diff_xxh_avx2_digest(h->fast, out);
+	else
+		canonical(XXH3_128bits_digest(h->state), out);
+}
+
+int diff_hash_fd(struct diff_hasher *h, int fd, uint8_t out[DIFF_HASH_SIZE], uint64_t *ret_bytes)
+{
+	uint64_t total = 0;
+	diff_hash_begin(h);
 	/* Tell the kernel to read ahead generously: we read every byte once. */
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	for (;;) {
@@ -100,16 +121,10 @@ int diff_hash_fd(struct diff_hasher *h, int fd, uint8_t out[DIFF_HASH_SIZE], uin
 		}
 		if (n == 0)
 			break;
-		if (h->fast)
-			diff_xxh_avx2_update(h->fast, h->buf, (size_t)n);
-		else
-			XXH3_128bits_update(h->state, h->buf, (size_t)n);
+		diff_hash_update(h, h->buf, (size_t)n);
 		total += (uint64_t)n;
 	}
-	if (h->fast)
-		diff_xxh_avx2_digest(h->fast, out);
-	else
-		canonical(XXH3_128bits_digest(h->state), out);
+	diff_hash_end(h, out);
 	if (ret_bytes)
 		*ret_bytes = total;
 	return 0;
@@ -117,15 +132,9 @@ int diff_hash_fd(struct diff_hasher *h, int fd, uint8_t out[DIFF_HASH_SIZE], uin
 
 void diff_hash_buffer(struct diff_hasher *h, const void *data, size_t len, uint8_t out[DIFF_HASH_SIZE])
 {
-	if (h->fast) {
-		diff_xxh_avx2_reset(h->fast);
-		diff_xxh_avx2_update(h->fast, data, len);
-		diff_xxh_avx2_digest(h->fast, out);
-	} else {
-		XXH3_128bits_reset(h->state);
-		XXH3_128bits_update(h->state, data, len);
-		canonical(XXH3_128bits_digest(h->state), out);
-	}
+	diff_hash_begin(h);
+	diff_hash_update(h, data, len);
+	diff_hash_end(h, out);
 }
 
 static int cmp_cstr(const void *a, const void *b)

@@ -97,18 +97,29 @@ int store_check_source_checksum(const char *source, const char *checksum, struct
 	return S_ISREG(st.st_mode) ? checksum_check_fd(fd, false, source, checksum, err) : 0;
 }
 
-/* Copy a directory or tarball into tree, then hash it into the manifest (both phases on the progress line). */
+/*
+ * Copy a directory or tarball into tree, then scan it into the manifest (both
+ * phases on the progress line).  A directory's files are hashed as they are
+ * copied, so the scan reads only what the copy did not hash (a tarball's).
+ */
 static int import_and_scan(struct store *s, const char *source, const char *tree, const char *manifest,
 			   const struct lc_progress *progress, struct import_stats *st, struct lc_err *err)
 {
 	struct stat store_st;
-	int r = import_tree_progress(source, tree, fstat(s->root_fd, &store_st) == 0 ? &store_st : NULL, NULL, NULL,
-				     progress, st, &s->warn, err);
+	_cleanup_(diff_manifest_freep) struct diff_manifest *contents = NULL, *m = NULL;
+	int r = diff_manifest_new(&contents);
+	if (r < 0)
+		return lc_err_ret(err, r, "%s", strerror(-r));
+	r = import_tree_contents(source, tree, fstat(s->root_fd, &store_st) == 0 ? &store_st : NULL, progress,
+				 contents, st, &s->warn, err);
 	if (r < 0)
 		return err && err->msg[0] ? r : lc_err_ret(err, r, "%s", strerror(-r));
-	/* The second pass reads every byte again: it gets its own progress (entries known now). */
 	lc_progress_phase(progress, "Hashing");
-	r = diff_manifest_build_progress(tree, manifest, progress, st->entries, err);
+	_cleanup_close_ int fd = open(tree, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		r = lc_err_ret(err, -errno, "%s: %m", tree);
+	else if ((r = diff_manifest_scan_known(fd, contents, progress, st->entries, &m, err)) == 0)
+		r = diff_manifest_write(m, manifest, err);
 	if (r < 0) {
 		if (err && !err->msg[0])
 			lc_err_set(err, "%s", strerror(-r));

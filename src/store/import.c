@@ -14,6 +14,7 @@
 #include <sys/statfs.h>
 
 #include "src/basic/testhook.h"
+#include "diff/diff.h"
 #include "src/store/archive-dl.h"
 #include "src/store/image.h"
 #include "src/store/import.h"
@@ -35,6 +36,8 @@ struct import {
 	const struct lc_warn *warn;   /* metadata not restored, sockets skipped */
 	const struct lc_progress *progress;
 	uint64_t total_entries;       /* 0: unknown */
+	struct diff_manifest *contents; /* directory imports: each copied file's hash, or NULL */
+	struct diff_hasher *hasher;     /* with contents */
 };
 
 /* libarchive's "Unrecognized archive format" errno (ARCHIVE_ERRNO_FILE_FORMAT is private to it). */
@@ -105,22 +108,26 @@ static const char *relative_name(const char *path, const char *strip_prefix)
 	return path;
 }
 
+/*
+ * Where libarchive writes an entry: relative to the tree, which is the
+ * working directory while an import runs (see in_tree()); the root itself by
+ * its full path, as libarchive refuses an empty or "." path.
+ */
 static int rewrite_path(struct archive_entry *e, const char *dest, const char *strip_prefix)
 {
-	_cleanup_free_ char *p = NULL;
-	const char *rel = relative_name(archive_entry_pathname(e), strip_prefix);
-	if (asprintf(&p, "%s%s%s", dest, *rel ? "/" : "", rel) < 0)
+	_cleanup_free_ char *p = strdup(relative_name(archive_entry_pathname(e), strip_prefix));
+	if (!p)
 		return -ENOMEM;
 	/* "dir/" from a tarball: libarchive's deferred time/ACL fixups want "dir" */
-	for (size_t n = strlen(p); n > 1 && p[n - 1] == '/'; n--)
+	for (size_t n = strlen(p); n > 0 && p[n - 1] == '/'; n--)
 		p[n - 1] = '\0';
-	archive_entry_copy_pathname(e, p);
+	archive_entry_copy_pathname(e, *p ? p : dest);
 	const char *hl = archive_entry_hardlink(e);
 	if (hl) {
-		_cleanup_free_ char *h = NULL;
-		if (asprintf(&h, "%s/%s", dest, relative_name(hl, strip_prefix)) < 0)
+		_cleanup_free_ char *h = strdup(relative_name(hl, strip_prefix));
+		if (!h)
 			return -ENOMEM;
-		archive_entry_copy_hardlink(e, h);
+		archive_entry_copy_hardlink(e, *h ? h : dest);
 	}
 	return 0;
 }
@@ -161,24 +168,67 @@ static int screen_entry(struct import *im, struct archive_entry *e)
 	return 1;
 }
 
-static int copy_data(struct import *im, struct archive *in, struct archive *out, const char *path)
+/* What a hole reads as: hashed between data blocks, so the hash is the file's as read back. */
+static const uint8_t zeros[65536];
+
+static void hash_zeros(struct diff_hasher *h, uint64_t n)
 {
-	const void *buf;
-	size_t size;
-	la_int64_t offset;
-	for (;;) {
-		int r = archive_read_data_block(in, &buf, &size, &offset);
-		if (r == ARCHIVE_EOF)
-			return 0;
-		if (r < ARCHIVE_WARN)
-			return fail(im, in, "read", path);
-		/* ARCHIVE_WARN here is a failed write(2) (ENOSPC, EIO): never a partial base. */
-		if (archive_write_data_block(out, buf, size, offset) != ARCHIVE_OK)
-			return fail(im, out, "write", path);
+	for (size_t k; n > 0; n -= k) {
+		k = n < sizeof(zeros) ? (size_t)n : sizeof(zeros);
+		diff_hash_update(h, zeros, k);
 	}
 }
 
-static struct archive *new_disk_writer(void)
+/*
+ * Copy an entry's data.  With h, also hash it as the written file will read:
+ * the gaps between blocks (holes) as zeros, up to the entry's size, which
+ * libarchive's writer keeps to (it truncates or extends the file to it).
+ */
+static int copy_data(struct import *im, struct archive *in, struct archive *out, const char *path,
+		     struct diff_hasher *h, uint64_t size)
+{
+	const void *buf;
+	size_t len;
+	la_int64_t offset;
+	uint64_t hashed = 0;
+	for (;;) {
+		int r = archive_read_data_block(in, &buf, &len, &offset);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r < ARCHIVE_WARN)
+			return fail(im, in, "read", path);
+		if (h && offset >= 0 && (uint64_t)offset >= hashed && (uint64_t)offset < size) {
+			hash_zeros(h, (uint64_t)offset - hashed);
+			size_t n = (uint64_t)offset + len > size ? (size_t)(size - (uint64_t)offset) : len;
+			diff_hash_update(h, buf, n);
+			hashed = (uint64_t)offset + n;
+		}
+		/* ARCHIVE_WARN here is a failed write(2) (ENOSPC, EIO): never a partial base. */
+		if (archive_write_data_block(out, buf, len, offset) != ARCHIVE_OK)
+			return fail(im, out, "write", path);
+	}
+	if (h)
+		hash_zeros(h, size - hashed);
+	return 0;
+}
+
+/* Record a copied file's content hash for the manifest scan (import_tree_contents). */
+static int note_contents(struct import *im, const char *path, uint64_t size)
+{
+	struct diff_entry de = { .path = path, .path_len = strlen(path), .target = "", .mode = S_IFREG, .size = size };
+	diff_hash_end(im->hasher, de.content);
+	return diff_manifest_add(im->contents, &de);
+}
+
+/*
+ * zero_holes: make holes of zero-filled blocks (ARCHIVE_EXTRACT_SPARSE), for
+ * tarballs.  A directory's reader already reports its files' holes (SEEK_HOLE)
+ * as gaps between data blocks, which the writer keeps without the flag; with
+ * it, libarchive would also write every block as its own 4 KiB write(2) and
+ * skip each zero run inside one, leaving the kernel to zero the rest of the
+ * page: ~10 writes per file of a Debian tree and a fifth of the import's CPU.
+ */
+static struct archive *new_disk_writer(bool zero_holes)
 {
 	struct archive *w = archive_write_disk_new();
 	if (!w)
@@ -191,7 +241,7 @@ static struct archive *new_disk_writer(void)
 	archive_write_disk_set_options(w, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
 						  ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_ACL |
 						  ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-						  ARCHIVE_EXTRACT_SPARSE);
+						  (zero_holes ? ARCHIVE_EXTRACT_SPARSE : 0));
 	return w;
 }
 
@@ -210,8 +260,13 @@ static int write_entry(struct import *im, struct archive *in, struct archive *ou
 		return fail(im, out, "create", path);
 	if (k == ARCHIVE_WARN)
 		warn(im, out, path, NULL);
-	if (archive_entry_size(e) > 0 && !archive_entry_hardlink(e)) {
-		int r = copy_data(im, in, out, path);
+	/* Only a directory's paths are unique (a tar may hold one twice) and final. */
+	bool hash = im->contents && archive_entry_filetype(e) == AE_IFREG && !archive_entry_hardlink(e);
+	uint64_t size = archive_entry_size(e) > 0 ? (uint64_t)archive_entry_size(e) : 0;
+	if (hash)
+		diff_hash_begin(im->hasher);
+	if (size > 0 && !archive_entry_hardlink(e)) {
+		int r = copy_data(im, in, out, path, hash ? im->hasher : NULL, size);
 		if (r < 0)
 			return r;
 	}
@@ -220,6 +275,8 @@ static int write_entry(struct import *im, struct archive *in, struct archive *ou
 		return fail(im, out, "finish", path);
 	if (k == ARCHIVE_WARN)
 		warn(im, out, path, NULL);
+	if (hash && (k = note_contents(im, path, size)) < 0)
+		return k;
 	im->stats->entries++;
 	im->stats->bytes += (uint64_t)archive_entry_size(e);
 	lc_progress_report(im->progress, im->stats->entries, im->stats->bytes, im->total_entries, 0);
@@ -265,7 +322,7 @@ static const char *skipped_dir(const struct import *im, struct archive_entry *e)
 static int import_from_dir(struct import *im)
 {
 	_cleanup_archive_ struct archive *in = archive_read_disk_new();
-	_cleanup_archive_ struct archive *out = new_disk_writer();
+	_cleanup_archive_ struct archive *out = new_disk_writer(false);
 	_cleanup_(resolver_freep) struct archive_entry_linkresolver *links = archive_entry_linkresolver_new();
 	struct archive_entry *e = NULL;
 	int r = 0;
@@ -381,7 +438,7 @@ static int count_once(void **seen, struct import_stats *st, struct archive_entry
 static int import_from_tar(struct import *im)
 {
 	_cleanup_archive_ struct archive *in = archive_read_new();
-	_cleanup_archive_ struct archive *out = new_disk_writer();
+	_cleanup_archive_ struct archive *out = new_disk_writer(true);
 	struct archive_entry *e;
 	_cleanup_(seen_freep) void *seen = NULL;
 	int r = 0;
@@ -455,6 +512,30 @@ static int probe_image(const char *source, const struct stat *st, struct image_i
 	return image_probe(source, img, err);
 }
 
+/*
+ * Make the tree being filled the working directory; returns a descriptor of
+ * the old one to go back to, or -errno.  Why: with
+ * ARCHIVE_EXTRACT_SECURE_SYMLINKS, libarchive checks every component of every
+ * path it writes, from the first, with a stat, an open and a close each; a
+ * path relative to the tree skips the store's own prefix
+ * (/var/lib/layerctl/bases/.new-NAME@PID/gens/1/tree), whose directories this
+ * import's caller created and locked: 21 of ~55 syscalls per entry.  libarchive's directory
+ * reader returns to the working directory it found at open after each entry,
+ * so it is entered before the reader opens.
+ */
+static int enter_tree(const char *dest)
+{
+	int old = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (old < 0)
+		return -errno;
+	if (chdir(dest) < 0) {
+		int r = -errno;
+		close(old);
+		return r;
+	}
+	return old;
+}
+
 int import_tree(const char *source, const char *dest, const struct stat *skip, struct import_stats *stats,
 		const struct lc_warn *warn, struct lc_err *err)
 {
@@ -467,28 +548,66 @@ int import_tree_hooked(const char *source, const char *dest, const struct stat *
 	return import_tree_progress(source, dest, skip, hook, userdata, NULL, stats, warn, err);
 }
 
+static int import_run(struct import *im)
+{
+	const char *source = im->source, *dest = im->dest;
+	struct lc_err *err = im->err;
+	struct stat st;
+	int r;
+	memset(im->stats, 0, sizeof(*im->stats));
+	/* Both are used after the import has entered the tree (enter_tree). */
+	if (source[0] != '/' || dest[0] != '/')
+		return lc_err_ret(err, -EINVAL, "%s: source and tree must be absolute paths", source);
+	if ((r = archive_dl_open(err)) < 0)
+		return r;
+	if (stat(source, &st) < 0 || stat(dest, &im->dest_st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+		return fail_msg(im, -EINVAL, source, NOT_SOURCE);
+	struct image_info img;
+	int is_image = 0;
+	if (S_ISREG(st.st_mode) && (is_image = probe_image(source, &st, &img, err)) < 0)
+		return is_image;
+	if (S_ISREG(st.st_mode) && !is_image)
+		im->contents = NULL; /* a tar may hold a path twice: its files are hashed by the scan */
+	_cleanup_close_ int cwd = enter_tree(dest);
+	if (cwd < 0)
+		return lc_err_ret(err, cwd, "%s: %s", dest, strerror(-cwd));
+	r = S_ISDIR(st.st_mode) ? import_from_dir(im) : is_image ? import_from_image(im, &img) : import_from_tar(im);
+	/* Back where the caller was: a descriptor of a directory cannot fail to be entered. */
+	if (fchdir(cwd) < 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
 int import_tree_progress(const char *source, const char *dest, const struct stat *skip, import_file_hook hook,
 			 void *userdata, const struct lc_progress *progress, struct import_stats *stats,
 			 const struct lc_warn *warn, struct lc_err *err)
 {
 	struct import im = { .dest = dest, .source = source, .stats = stats, .skip = skip, .hook = hook,
 			     .hook_data = userdata, .err = err, .warn = warn, .progress = progress };
-	struct stat st;
-	int r;
-	memset(stats, 0, sizeof(*stats));
-	if ((r = archive_dl_open(err)) < 0)
+	return import_run(&im);
+}
+
+int import_tree_contents(const char *source, const char *dest, const struct stat *skip,
+			 const struct lc_progress *progress, struct diff_manifest *contents, struct import_stats *stats,
+			 const struct lc_warn *warn, struct lc_err *err)
+{
+	struct import im = { .dest = dest, .source = source, .stats = stats, .skip = skip, .err = err, .warn = warn,
+			     .progress = progress, .contents = contents };
+	int r = diff_hasher_new(&im.hasher);
+	if (r < 0)
 		return r;
-	if (stat(source, &st) < 0 || stat(dest, &im.dest_st) < 0)
-		return -errno;
-	if (S_ISDIR(st.st_mode))
-		return import_from_dir(&im);
-	if (S_ISREG(st.st_mode)) {
-		struct image_info img;
-		if ((r = probe_image(source, &st, &img, err)) < 0)
-			return r;
-		return r > 0 ? import_from_image(&im, &img) : import_from_tar(&im);
-	}
-	return fail_msg(&im, -EINVAL, source, NOT_SOURCE);
+	r = import_run(&im);
+	diff_hasher_free(im.hasher);
+	if (r < 0)
+		return r;
+	/* The tree's root, which a manifest must hold to be sealed. */
+	struct diff_entry root = { .path = "", .target = "", .mode = S_IFDIR };
+	struct lc_err e = { "" };
+	if ((r = diff_manifest_add(contents, &root)) < 0 || (r = diff_manifest_seal(contents, &e)) < 0)
+		return lc_err_ret(err, r, "%s: %s", dest, lc_err_msg(&e, r));
+	return 0;
 }
 
 int import_check_source(const char *source, struct lc_err *err)

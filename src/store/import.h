@@ -20,7 +20,9 @@ struct import_stats {
 /*
  * Copy a directory tree, or extract a tarball (.tar, .tar.gz, .tar.xz,
  * .tar.zst, … whatever libarchive's filters read), into dest, an existing
- * empty directory.  Owners (numeric), modes, times, hard links, symlinks,
+ * empty directory.  Both paths are absolute: the import runs with dest as the
+ * working directory (restored before it returns), which makes libarchive's
+ * per-entry symlink check start at the tree, not at "/".  Owners (numeric), modes, times, hard links, symlinks,
  * device nodes, fifos, ACLs and xattrs are kept; sockets are skipped with a
  * warning.  A directory whose (dev, ino) is *skip (the store) is not copied.
  * On failure err says which entry (by its path in the tree) and why.
@@ -34,6 +36,18 @@ int import_tree(const char *source, const char *dest, const struct stat *skip, s
  * Can source be imported at all: a directory, or a file libarchive reads as
  * a tar?  Checked before anything is created.  -EINVAL with err set otherwise.
  */
+/*
+ * import_tree_progress (no hook) that also hashes each regular file of a
+ * directory or image import while copying it, into contents (an empty
+ * manifest from diff_manifest_new(); sealed on success): path, size and
+ * content hash, for diff_manifest_scan_known(), so the manifest scan need not
+ * read the tree again.  A tarball's files are left to the scan.
+ */
+struct diff_manifest;
+int import_tree_contents(const char *source, const char *dest, const struct stat *skip,
+			 const struct lc_progress *progress, struct diff_manifest *contents, struct import_stats *stats,
+			 const struct lc_warn *warn, struct lc_err *err);
+
 int import_check_source(const char *source, struct lc_err *err);
 
 /*
