@@ -272,6 +272,32 @@ TEST(hash_matches_library_on_large_input)
 	free(data);
 }
 
+/* Hashing in pieces of any size (an import hashes what it copies, block by block) is the hash of the whole. */
+TEST(hash_in_pieces_matches_whole)
+{
+	size_t n = (1 << 18) + 5;
+	unsigned char *data = malloc(n);
+	for (size_t i = 0; i < n; i++)
+		data[i] = (unsigned char)(i * 40503u >> 7);
+	struct diff_hasher *h;
+	uint8_t whole[16], pieces[16];
+	CHECK_INT(diff_hasher_new(&h), 0);
+	diff_hash_buffer(h, data, n, whole);
+	const size_t steps[] = { 1, 63, 4096, 65536, 100000 };
+	for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+		diff_hash_begin(h);
+		for (size_t off = 0; off < n; off += steps[k])
+			diff_hash_update(h, data + off, off + steps[k] > n ? n - off : steps[k]);
+		diff_hash_end(h, pieces);
+		CHECK(memcmp(whole, pieces, 16) == 0);
+	}
+	XXH128_canonical_t want;
+	XXH128_canonicalFromHash(&want, XXH3_128bits(data, n));
+	CHECK(memcmp(whole, want.digest, 16) == 0);
+	diff_hasher_free(h);
+	free(data);
+}
+
 TEST(cleanup)
 {
 	if (dir) {
