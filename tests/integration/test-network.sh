@@ -192,8 +192,14 @@ test_start_stop_leaves_nothing() {
 
 body_kill_9_then_gc() {
 	$L run c --network-zone=z2 --port 8081:80 -- sleep 60 &
-	local run=$!
+	local run=$! i
 	wait_record c
+	# The record is written first (so that gc finds what to undo), then the
+	# bridge, then the port forward: wait for the last before the kill.
+	for i in $(seq 100); do
+		nft list map inet layerctl ports 2>/dev/null | grep -q 8081 && break
+		sleep 0.05
+	done
 	ip link show vlz-z2 >/dev/null
 	kill -9 $run
 	wait $run || true
