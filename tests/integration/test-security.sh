@@ -358,11 +358,26 @@ write_cgroup_attack() {
 	chmod +x "$1"
 }
 
+# The test's private named v1 hierarchy.  The kernel keeps a named hierarchy,
+# empty and mounted nowhere, until reboot once it has had a cgroup (a name
+# per run left one more behind on every run), so every run uses this one
+# name, and runs on one machine take turns (its release_agent is one
+# setting): the lock is held until the test's subshell and the commands it
+# started are gone.
+CG_NAME=lctest
+cg_take_turns() {
+	local dir=/run/lock
+	[ -d "$dir" ] || dir=/tmp
+	exec {CG_LOCK}>"$dir/layerctl-test-cgroup.lock"
+	flock "$CG_LOCK"
+}
+
 # The payload the attacker would have the host run: it leaves a mark.
 cgroup_setup() {
 	setup_attack
 	# A hybrid (v1) host is where the escape exists; a pure v2 host has no release_agent.
 	grep -q '^[1-9][0-9]*:' /proc/self/cgroup || skip "no cgroup v1 hierarchy on this host"
+	cg_take_turns
 	write_cgroup_attack "$ROOT/children/c/upper/cgattack"
 	printf '#!/bin/sh\necho escaped >%s\n' "$T/escaped" >"$ROOT/children/c/upper/payload"
 	chmod +x "$ROOT/children/c/upper/payload"
@@ -375,12 +390,12 @@ cgroup_setup() {
 show_release_agent_works_on_host() {
 	local h="$T/hostcg" i
 	mkdir "$h"
-	mount -t cgroup -o "none,name=lctest$$" lctest "$h"
+	mount -t cgroup -o "none,name=$CG_NAME" lctest "$h"
 	assert_file "$h/release_agent"
 	printf '#!/bin/sh\necho "$1" >%s\n' "$T/agent-ran" >"$T/agent"
 	chmod +x "$T/agent"
 	echo "$T/agent" >"$h/release_agent"
-	mkdir "$h/x"
+	mkdir -p "$h/x"
 	echo 1 >"$h/x/notify_on_release"
 	sh -c "echo \$\$ >$h/x/cgroup.procs"
 	for i in $(seq 100); do [ -e "$T/agent-ran" ] && break; sleep 0.05; done
@@ -395,10 +410,10 @@ show_release_agent_works_on_host() {
 count_v1_hierarchies() { NV1=$(grep -c '^[1-9][0-9]*:' /proc/self/cgroup); }
 
 # Remove what is left in the private hierarchy and unmount it.  The kernel
-# may keep it (unmounted) for a while: harmless, the runner reaches
+# keeps it (unmounted, empty) until reboot: harmless, the runner reaches
 # hierarchies mounted nowhere too, and a later test's counts include it.
 drop_test_hierarchy() {
-	grep -q " $T/hostcg " /proc/self/mountinfo || mount -t cgroup -o "none,name=lctest$$" lctest "$T/hostcg"
+	grep -q " $T/hostcg " /proc/self/mountinfo || mount -t cgroup -o "none,name=$CG_NAME" lctest "$T/hostcg"
 	# Only this test's store: a container of another store started meanwhile
 	# (another test run on the machine) joins every hierarchy, this one too.
 	local left id
@@ -427,9 +442,9 @@ test_cgroup_release_agent_escape_fails_with_cap_sys_admin() {
 	show_release_agent_works_on_host
 	# Unmounted with a cgroup left in it, the hierarchy lives on, mounted
 	# nowhere on the host, yet mountable inside: the runner must reach it too.
-	mkdir "$T/hostcg/keep"
+	mkdir -p "$T/hostcg/keep"
 	umount "$T/hostcg"
-	grep -q "name=lctest$$:" /proc/self/cgroup || fail "the private hierarchy went away"
+	grep -q "name=$CG_NAME:" /proc/self/cgroup || fail "the private hierarchy went away"
 	count_v1_hierarchies
 	local out
 	out=$($L run c --capability=CAP_SYS_ADMIN -E "PAYLOAD=$PAYLOAD" -- /cgattack 2>&1) || true
