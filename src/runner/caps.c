@@ -92,18 +92,34 @@ static int user_groups(const char *name, gid_t gid, gid_t *groups, int max)
 	return n;
 }
 
-int runner_switch_user(const char *user, char **ret_home, const char **step)
+int runner_user_lookup(const char *user, struct runner_user *ret, const char **step)
 {
 	_cleanup_free_ char *name = NULL;
-	uid_t uid;
-	gid_t gid, groups[64];
 	int r;
 
+	*ret = (struct runner_user){};
 	*step = "user";
-	if ((r = lookup_user(user, &uid, &gid, ret_home, &name)) < 0)
+	if ((r = lookup_user(user, &ret->uid, &ret->gid, &ret->home, &name)) < 0)
 		return r;
-	int n = user_groups(name, gid, groups, ELEMENTSOF(groups));
-	if (setgroups(n, groups) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+	ret->n_groups = user_groups(name, ret->gid, ret->groups, ELEMENTSOF(ret->groups));
+	return 0;
+}
+
+/* System calls only: the command calls this while it shares the stub's memory (container.c). */
+int runner_user_switch(const struct runner_user *u)
+{
+	if (setgroups(u->n_groups, u->groups) < 0 || setresgid(u->gid, u->gid, u->gid) < 0 ||
+	    setresuid(u->uid, u->uid, u->uid) < 0)
 		return -errno;
 	return 0;
+}
+
+int runner_switch_user(const char *user, char **ret_home, const char **step)
+{
+	struct runner_user u;
+	int r = runner_user_lookup(user, &u, step);
+	if (r < 0)
+		return r;
+	*ret_home = u.home;
+	return runner_user_switch(&u);
 }

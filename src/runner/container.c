@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -147,40 +148,57 @@ static _Noreturn void exec_init(const struct run_config *c, int errfd)
 	_exit(errno == ENOENT ? 127 : 126);
 }
 
-/* PID 2: the command.  Signals are still blocked (inherited from the stub). */
-static _Noreturn void exec_command(const struct run_config *c, int errfd, const char *slave, const sigset_t *oldmask,
-				   bool fence)
+/*
+ * What the command needs, prepared by the stub before it clones the
+ * command.  The command shares the stub's memory until it execs (below):
+ * nothing it reads may be in the host's argv and environment strings, which
+ * the stub wipes meanwhile.  The run_config's strings are the parser's
+ * heap copies (run-opts.c, config.c) and build_env copies the rest.
+ */
+struct command_spawn {
+	int errfd, gate_r, gate_w;   /* the gate: the command reads EOF once the stub is ready */
+	const char *slave;
+	unsigned pty_fds;
+	bool switch_user, fence;
+	struct runner_user user;
+	const char *dir;         /* to chdir to */
+	char **argv, **env;
+	sigset_t oldmask;
+};
+
+/*
+ * PID 2: the command.  It runs on a stack of its own in the stub's memory
+ * (CLONE_VM, as posix_spawn's child does), so it makes system calls and
+ * formats strings on its own stack, nothing else: no malloc, no stdio
+ * stream, nothing the stub could be using at the same time.
+ * The stub is idle by then (it waits for signals); the command starts once
+ * the stub has closed every descriptor of the host's and scrubbed the host's
+ * strings: it reads EOF on the gate, whose write end the stub closes last.
+ * Signals are still blocked (inherited from the stub).
+ */
+static int exec_command(void *arg)
 {
-	_cleanup_free_ char *home = NULL;
-	const char *step = "session";
+	const struct command_spawn *s = arg;
+	char b;
 	int r;
+
+	close(s->gate_w);   /* our copy of it */
+	while (read(s->gate_r, &b, 1) < 0 && errno == EINTR)
+		;
+	close(s->gate_r);
 
 	/* A new session: no controlling terminal shared with the host (TIOCSTI). */
 	if (setsid() < 0)
-		fail(errfd, step, errno);
-	if (slave && (r = runner_pty_attach(slave, c->pty_fds)) < 0)
-		fail(errfd, "console", r);
-	if (c->user && !STREQ(c->user, "root") && !STREQ(c->user, "0")) {
-		if ((r = runner_switch_user(c->user, &home, &step)) < 0) {
-			if (r == -ESRCH) {
-				char msg[PATH_MAX];
-				snprintf(msg, sizeof(msg), "user %s: not in the container's /etc/passwd", c->user);
-				fail(errfd, msg, ENOENT);
-			}
-			fail(errfd, step, r);
-		}
-	}
-	char **env = build_env(c, home ? home : "/root", c->user ? c->user : "root");
-	if (!env)
-		fail(errfd, "environment", ENOMEM);
-	const char *dir = c->chdir ? c->chdir : "/";
-	if (chdir(dir) < 0) {
+		fail(s->errfd, "session", errno);
+	if (s->slave && (r = runner_pty_attach(s->slave, s->pty_fds)) < 0)
+		fail(s->errfd, "console", r);
+	if (s->switch_user && (r = runner_user_switch(&s->user)) < 0)
+		fail(s->errfd, "user", r);
+	if (chdir(s->dir) < 0) {
 		char msg[PATH_MAX];
-		snprintf(msg, sizeof(msg), "chdir %s", dir);
-		fail(errfd, msg, errno);
+		snprintf(msg, sizeof(msg), "chdir %s", s->dir);
+		fail(s->errfd, msg, errno);
 	}
-	char *sh[] = { "/bin/sh", NULL };
-	char **argv = c->argv && c->argv[0] ? c->argv : sh;
 	/*
 	 * The command dies with its stub.  Under run that happens anyway (the
 	 * stub is PID 1); an exec'd command would otherwise outlive an exec that
@@ -195,25 +213,58 @@ static _Noreturn void exec_command(const struct run_config *c, int errfd, const 
 	 * a domain would keep the command from tracing or signalling the
 	 * container's processes (gdb -p, kill -HUP), which is what exec is for.
 	 */
-	if (fence && (r = runner_pid1_fence()) < 0)
-		fail(errfd, "landlock", r);
-	sigprocmask(SIG_SETMASK, oldmask, NULL);
-	/* execvp searches the PATH of environ: make it the container's. */
-	environ = env;
-	execvp(argv[0], argv);
+	if (s->fence && (r = runner_pid1_fence()) < 0)
+		fail(s->errfd, "landlock", r);
+	sigprocmask(SIG_SETMASK, &s->oldmask, NULL);
+	/* execvp searches the PATH of environ: make it the container's (the stub reads environ no more). */
+	environ = s->env;
+	execvp(s->argv[0], s->argv);
 	int e = errno;
 	char msg[PATH_MAX];
-	snprintf(msg, sizeof(msg), "exec %s", argv[0]);
-	report(errfd, 'E', msg, e);
+	snprintf(msg, sizeof(msg), "exec %s", s->argv[0]);
+	report(s->errfd, 'E', msg, e);
 	_exit(e == ENOENT ? 127 : 126);
 }
 
-/* PID 1 of the new namespaces. */
+/* Fill *s for c: the user looked up, the environment built, every string copied. */
+static void prepare_command(const struct run_config *c, int errfd, const char *slave, const sigset_t *oldmask,
+			    bool fence, struct command_spawn *s)
+{
+	const char *step;
+	int r;
+
+	*s = (struct command_spawn){ .errfd = errfd, .slave = slave, .pty_fds = c->pty_fds, .fence = fence,
+				     .oldmask = *oldmask };
+	s->switch_user = c->user && !STREQ(c->user, "root") && !STREQ(c->user, "0");
+	if (s->switch_user && (r = runner_user_lookup(c->user, &s->user, &step)) < 0) {
+		if (r == -ESRCH) {
+			char msg[PATH_MAX];
+			snprintf(msg, sizeof(msg), "user %s: not in the container's /etc/passwd", c->user);
+			fail(errfd, msg, ENOENT);
+		}
+		fail(errfd, step, r);
+	}
+	static char *sh[] = { "/bin/sh", NULL };
+	s->argv = c->argv && c->argv[0] ? c->argv : sh;
+	s->dir = c->chdir ? c->chdir : "/";
+	if (!(s->env = build_env(c, s->user.home ? s->user.home : "/root", c->user ? c->user : "root")))
+		fail(errfd, "environment", ENOMEM);
+}
+
+/* The command's stack: ample for execvp's PATH buffer and an error message, a guard page below it. */
+#define COMMAND_STACK_SIZE (256 * 1024)
+
 /*
- * Fork the command (it execs as PID 2 of the namespace) and become its stub
- * init.  The stub's own stdio must not keep the parent's pipes open after the
+ * Start the command (PID 2 of the namespace) and become its stub init.
+ * The stub's own stdio must not keep the parent's pipes open after the
  * command ends, and it keeps no other descriptor: the container's root could
  * otherwise open host files (the run lock, say) through /proc/1/fd.
+ *
+ * The command is a CLONE_VM child: a fork would copy the stub's page tables
+ * and then fault in a copy of every page either process writes before the
+ * command's exec discards them all (~40 page faults, ~0.7 ms of a run: docs/runner.md,
+ * "Start-up cost").  ASan keeps per-thread stack bounds that a second stack
+ * in the same thread's memory confuses, so sanitizer builds fork.
  */
 static _Noreturn void fork_command_and_stub(const struct run_config *c, int errfd, const char *slave,
 					    const sigset_t *oldmask, bool fence)
@@ -221,6 +272,10 @@ static _Noreturn void fork_command_and_stub(const struct run_config *c, int errf
 	sigset_t set;
 	runner_pid1_signal_set(&set);
 	sigprocmask(SIG_BLOCK, &set, NULL);
+	struct command_spawn *s = malloc(sizeof(*s));
+	if (!s)
+		fail(errfd, "command", ENOMEM);
+	prepare_command(c, errfd, slave, oldmask, fence, s);
 	/*
 	 * The command starts only once the stub holds nothing but /dev/null: it
 	 * waits for EOF on a pipe whose write end the stub closes last.
@@ -231,17 +286,21 @@ static _Noreturn void fork_command_and_stub(const struct run_config *c, int errf
 	int gate[2];
 	if (pipe2(gate, O_CLOEXEC) < 0)
 		fail(errfd, "pipe", errno);
-	pid_t pid = fork();
+	s->gate_r = gate[0];
+	s->gate_w = gate[1];
+	pid_t pid;
+#if defined(__SANITIZE_ADDRESS__)
+	pid = fork();
+	if (pid == 0)
+		_exit(exec_command(s));
+#else
+	char *stack = mmap(NULL, COMMAND_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED || mprotect(stack, 4096, PROT_NONE) < 0)
+		fail(errfd, "command stack", errno);
+	pid = clone(exec_command, stack + COMMAND_STACK_SIZE, CLONE_VM | SIGCHLD, s);
+#endif
 	if (pid < 0)
 		fail(errfd, "fork", errno);
-	if (pid == 0) {
-		char b;
-		close(gate[1]);
-		while (read(gate[0], &b, 1) < 0 && errno == EINTR)
-			;
-		close(gate[0]);
-		exec_command(c, errfd, slave, oldmask, fence);
-	}
 	close(gate[0]);
 	close(errfd);
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);

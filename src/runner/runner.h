@@ -328,7 +328,17 @@ void runner_cgroup_stats(const struct cgroups *cg, struct cgroup_stats *st);
 /* ---- caps.c ---- */
 
 int runner_caps_apply(uint64_t keep, const char **step);
-int runner_switch_user(const char *user, char **home, const char **step);
+/* A user of the container's /etc/passwd and /etc/group: looked up first, switched to later. */
+struct runner_user {
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[64];   /* the primary group first */
+	int n_groups;
+	char *home;
+};
+int runner_user_lookup(const char *user, struct runner_user *ret, const char **step);
+int runner_user_switch(const struct runner_user *u);
+int runner_switch_user(const char *user, char **home, const char **step);   /* both */
 
 /* ---- seccomp.c ---- */
 
