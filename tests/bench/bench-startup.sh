@@ -14,9 +14,11 @@
 #                         or at least as fast as `git status` with the
 #                         untracked cache over the same upper dir
 #
-# The run/start-up commands share one hyperfine run (the machine's mood
-# changes between runs; ratios within a run are what count), ROUNDS times
-# (default 3): the median ratio is the verdict, every round printed.
+# The run/start-up commands are timed interleaved (tests/bench/interleave.c:
+# run 1 of every command, then run 2 of every command, ...; the machine's
+# mood changes within seconds, and hyperfine times each command's runs back
+# to back), ROUNDS times (default 3): the median ratio is the verdict, every
+# round printed.
 #
 #   RUNS=300 ROUNDS=3 IMPORTS=5 [TREE=/a/minbase] [PARTS="startup import diff"] tests/bench/bench-startup.sh
 set -eu
@@ -49,6 +51,33 @@ medians() {
 	done
 	return 1
 }
+# Interleaved medians (seconds, one line, in the order given) of RUNS runs of
+# each command after WARMUP runs each: imedians RUNS WARMUP CMD...  A command
+# is a string split at spaces; 'PREP || CMD' runs PREP untimed before each run.
+# A failure is shown (the failing command run once more, its output kept) and
+# the whole set is run again once.
+imedians() {
+	local try
+	for try in 1 2; do
+		if "$tmp/interleave" "$@" >"$tmp/il.out" 2>"$tmp/il.err"; then
+			tr '\n' ' ' <"$tmp/il.out"
+			echo
+			return 0
+		fi
+		{ echo "bench-startup: a command failed (try $try):"; cat "$tmp/il.err"
+		  failed=$(sed -n 's/^interleave: \([^:]*\): .*/\1/p' "$tmp/il.err" | head -1)
+		  for c in "${@:3}"; do
+			c=${c##*|| }
+			if [ "${c%% *}" = "$failed" ]; then
+				echo "its last words:"
+				# shellcheck disable=SC2086 # the command's words
+				$c 2>&1 | tail -n 5
+				break
+			fi
+		  done; } >&2
+	done
+	return 1
+}
 ms() { python3 -c "print('%.2f' % (float('$1') * 1000))"; }
 ratio() { python3 -c "print('%.2f' % (float('$1') / float('$2')))"; }
 verdict() { python3 -c "print('met' if float('$1') $2 float('$3') else 'NOT met')"; }
@@ -65,6 +94,9 @@ cc -O2 -o "$tmp/hello" "$tmp/hello.c"
 # For the child create line without the disk's part: fsync, fdatasync, syncfs do nothing.
 printf '#include <unistd.h>\nint fsync(int fd) { (void)fd; return 0; }\nint fdatasync(int fd) { (void)fd; return 0; }\nint syncfs(int fd) { (void)fd; return 0; }\n' >"$tmp/nofsync.c"
 cc -O2 -shared -fPIC -o "$tmp/nofsync.so" "$tmp/nofsync.c"
+cc -O2 -o "$tmp/interleave" "$(dirname "$0")/interleave.c"
+printf '#!/bin/sh\n%s -q child rm x 2>/dev/null; true\n' "$L" >"$tmp/rm-x"
+chmod +x "$tmp/rm-x"
 
 # The busybox base (as bench-run.sh makes it); c mounted, d not.
 src=$tmp/src
@@ -87,9 +119,9 @@ declare -A T=() Q=()
 keep() { T[$1]+=" $2"; }
 keep_ratio() { Q[$1]+=" $2"; }
 median() { python3 -c 'import statistics,sys; print("%.6f" % statistics.median(map(float, sys.argv[1:])))' "$@"; }
-echo "== start-up, $RUNS runs each, $ROUNDS hyperfine runs (medians of medians) =="
+echo "== start-up, $RUNS runs each (interleaved), $ROUNDS rounds (medians of medians) =="
 for _ in $(seq 1 "$ROUNDS"); do
-	read -r t_run t_demand t_bwrap t_nspawn t_hello t_version t_list t_ps < <(medians --warmup "$WARMUP" -r "$RUNS" \
+	read -r t_run t_demand t_bwrap t_nspawn t_hello t_version t_list t_ps < <(imedians "$RUNS" "$WARMUP" \
 		"$L run c -- /bin/true" \
 		"$L run d -- /bin/true" \
 		"bwrap --bind $ROOT / --proc /proc --dev /dev --unshare-all /bin/true" \
@@ -101,16 +133,15 @@ for _ in $(seq 1 "$ROUNDS"); do
 	# Each run of d above after the first borrows the overlay the run before
 	# it left lingering (docs/runner.md, "Back-to-back runs"); here every run
 	# makes its own (and its background process syncs the upper on its way out).
-	read -r t_fresh t_bwrap2 < <(LAYERCTL_RUN_LINGER=0 medians --warmup "$WARMUP" -r "$RUNS" \
+	read -r t_fresh t_bwrap2 < <(LAYERCTL_RUN_LINGER=0 imedians "$RUNS" "$WARMUP" \
 		"$L run d -- /bin/true" \
 		"bwrap --bind $ROOT / --proc /proc --dev /dev --unshare-all /bin/true")
-	read -r t_create t_version2 < <(medians --warmup 5 -r "$RUNS" --prepare "sh -c '$L -q child rm x 2>/dev/null; true'" \
-		"$L child create x --base bb" "$L --version")
+	read -r t_create t_version2 < <(imedians "$RUNS" 5 "$tmp/rm-x || $L child create x --base bb" "$L --version")
 	# The same with fsync() a no-op: what the create costs besides waiting for
 	# the disk (6 fsyncs on a journal-less ext4, 2 on a journalled one or xfs:
 	# docs/durability.md).  Information, not an aim.
-	read -r t_create_nf t_version_nf < <(LD_PRELOAD=$tmp/nofsync.so medians --warmup 5 -r "$RUNS" \
-		--prepare "sh -c '$L -q child rm x 2>/dev/null; true'" "$L child create x --base bb" "$L --version")
+	read -r t_create_nf t_version_nf < <(LD_PRELOAD=$tmp/nofsync.so imedians "$RUNS" 5 \
+		"$tmp/rm-x || $L child create x --base bb" "$L --version")
 	for v in run demand bwrap fresh bwrap2 nspawn hello version list ps create version2; do
 		t=t_$v
 		keep "$v" "${!t}"

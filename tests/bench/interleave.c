@@ -3,7 +3,10 @@
  * Time commands interleaved: run 1 of every command, then run 2 of every
  * command, ...  A ratio of two commands timed this way sees the same machine
  * (a shared VM's steal and load change within seconds, and hyperfine times
- * each command's runs back to back, so its ratios carry that drift).
+ * each command's runs back to back, so its ratios carry that drift).  The
+ * order within each round is shuffled (a fixed seed: the same orders every
+ * time): a command that leaves work behind (a namespace torn down, a cgroup
+ * released) would otherwise always slow down the one after it.
  *
  *   interleave RUNS WARMUP 'CMD ARGS...' ['PREP ARGS... || CMD ARGS...'] ...
  *
@@ -108,8 +111,21 @@ int main(int argc, char **argv)
 		if (!(cmds[i].times = calloc(runs, sizeof(double))))
 			return 1;
 	}
+	int *order = calloc(n, sizeof(int));
+	if (!order)
+		return 1;
+	for (int i = 0; i < n; i++)
+		order[i] = i;
+	srandom(1);
 	for (int k = -warmup; k < runs; k++)
-		for (int i = 0; i < n; i++) {
+		for (int j = 0; j < n; j++) {
+			if (j == 0)
+				for (int m = n - 1; m > 0; m--) {   /* Fisher-Yates */
+					int x = random() % (m + 1), t = order[m];
+					order[m] = order[x];
+					order[x] = t;
+				}
+			int i = order[j];
 			if (cmds[i].prep)
 				run(cmds[i].prep);
 			double t0 = now();
