@@ -95,8 +95,11 @@ cc -O2 -o "$tmp/hello" "$tmp/hello.c"
 printf '#include <unistd.h>\nint fsync(int fd) { (void)fd; return 0; }\nint fdatasync(int fd) { (void)fd; return 0; }\nint syncfs(int fd) { (void)fd; return 0; }\n' >"$tmp/nofsync.c"
 cc -O2 -shared -fPIC -o "$tmp/nofsync.so" "$tmp/nofsync.c"
 cc -O2 -o "$tmp/interleave" "$(dirname "$0")/interleave.c"
-printf '#!/bin/sh\n%s -q child rm x 2>/dev/null; true\n' "$L" >"$tmp/rm-x"
-chmod +x "$tmp/rm-x"
+# The runtime dir on a tmpfs, as /run is where layerctl normally keeps it
+# (state files, locks, the seccomp cache; docs/runner.md): on this host's
+# disk each run's state files would be disk inodes made and freed.
+mkdir -p "$LAYERCTL_RUNTIME_DIR"
+mount -t tmpfs -o mode=0755,size=64m tmpfs "$LAYERCTL_RUNTIME_DIR"
 
 # The busybox base (as bench-run.sh makes it); c mounted, d not.
 src=$tmp/src
@@ -111,9 +114,9 @@ $L -q child create d --base bb
 $L -q mount c
 ROOT=$LAYERCTL_ROOT/children/c/root
 
-# The start-up commands share one hyperfine run, ROUNDS times: each round's
-# ratios come from one run (the machine's mood changes between runs), and
-# the median over the rounds is the verdict, every round shown.
+# The start-up commands are timed together (interleaved), ROUNDS times:
+# each round's ratios come from one interleaved run, and the median over
+# the rounds is the verdict, every round shown.
 ROUNDS=${ROUNDS:-3}
 declare -A T=() Q=()
 keep() { T[$1]+=" $2"; }
@@ -136,13 +139,7 @@ for _ in $(seq 1 "$ROUNDS"); do
 	read -r t_fresh t_bwrap2 < <(LAYERCTL_RUN_LINGER=0 imedians "$RUNS" "$WARMUP" \
 		"$L run d -- /bin/true" \
 		"bwrap --bind $ROOT / --proc /proc --dev /dev --unshare-all /bin/true")
-	read -r t_create t_version2 < <(imedians "$RUNS" 5 "$tmp/rm-x || $L child create x --base bb" "$L --version")
-	# The same with fsync() a no-op: what the create costs besides waiting for
-	# the disk (6 fsyncs on a journal-less ext4, 2 on a journalled one or xfs:
-	# docs/durability.md).  Information, not an aim.
-	read -r t_create_nf t_version_nf < <(LD_PRELOAD=$tmp/nofsync.so imedians "$RUNS" 5 \
-		"$tmp/rm-x || $L child create x --base bb" "$L --version")
-	for v in run demand bwrap fresh bwrap2 nspawn hello version list ps create version2; do
+	for v in run demand bwrap fresh bwrap2 nspawn hello version list ps; do
 		t=t_$v
 		keep "$v" "${!t}"
 	done
@@ -154,13 +151,29 @@ for _ in $(seq 1 "$ROUNDS"); do
 	keep_ratio version "$(ratio "$t_version" "$t_hello")"
 	keep_ratio list "$(ratio "$t_list" "$t_hello")"
 	keep_ratio ps "$(ratio "$t_ps" "$t_hello")"
+done
+# child create: a new child each run (x<round>n0, x<round>n1, ...) and none
+# removed until all rounds are done, after the start-up rounds above (whose
+# child list would see them): a store that just freed inodes makes the next
+# creates pay for them on an ext4 without a journal (this VM's; see
+# "`child create` and `base import`" in docs/benchmarks.md), which a
+# create/remove loop would measure instead of the create.
+for r in $(seq 1 "$ROUNDS"); do
+	read -r t_create t_version2 < <(imedians "$RUNS" 5 "$L child create x${r}n{} --base bb" "$L --version")
+	# The same with fsync() a no-op: what the create costs besides waiting for
+	# the disk (6 fsyncs on a journal-less ext4, 2 on a journalled one or xfs:
+	# docs/durability.md).  Information, not an aim.
+	read -r t_create_nf t_version_nf < <(LD_PRELOAD=$tmp/nofsync.so imedians "$RUNS" 5 \
+		"$L child create y${r}n{} --base bb" "$L --version")
+	keep create "$t_create"
+	keep version2 "$t_version2"
 	keep_ratio create "$(ratio "$t_create" "$t_version2")"
 	keep_ratio create_nf "$(ratio "$t_create_nf" "$t_version_nf")"
 done
 for v in run:"layerctl run c (pre-mounted)" demand:"layerctl run d (mounted on demand)" bwrap:"bwrap --unshare-all" \
 	fresh:"layerctl run d, LAYERCTL_RUN_LINGER=0 (own run)" bwrap2:"bwrap --unshare-all (same run)" \
 	nspawn:"systemd-nspawn" hello:"C program, libc only" version:"layerctl --version" list:"layerctl child list (2 children, 1 mounted)" \
-	ps:"layerctl ps" create:"layerctl child create (own run)" version2:"layerctl --version (same run as create)"; do
+	ps:"layerctl ps" create:"layerctl child create (own runs)" version2:"layerctl --version (same run as create)"; do
 	# shellcheck disable=SC2086 # one value per word
 	printf '  %-58s %8s ms\n' "${v#*:}" "$(ms "$(median ${T[${v%%:*}]})")"
 done

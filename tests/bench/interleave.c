@@ -11,6 +11,10 @@
  *   interleave RUNS WARMUP 'CMD ARGS...' ['PREP ARGS... || CMD ARGS...'] ...
  *
  * Words are split at spaces (no quoting: the benchmarks' paths have none).
+ * "{}" in a word becomes the run's number (0, 1, ..., warm-up runs
+ * included): `child create x{}` makes a new child each run, with no removal
+ * in between (a file system that just freed inodes makes the next creates
+ * pay for them: ext4 without a journal skips recently freed inodes).
  * PREP, if given, runs untimed before each run of its command.  Output of
  * every command goes to /dev/null.  Prints one line per command: the median
  * wall time in seconds.  A command that fails ends the program (exit 1)
@@ -48,6 +52,25 @@ static char **split_words(char *s)
 	}
 	v[n] = NULL;
 	return v;
+}
+
+/* argv with "{}" replaced by number (static storage: one command at a time). */
+static char **numbered(char **argv, int number)
+{
+	static char *out[256];
+	static char words[256][256];
+	size_t i;
+	for (i = 0; argv[i] && i < 255; i++) {
+		char *at = strstr(argv[i], "{}");
+		if (!at) {
+			out[i] = argv[i];
+			continue;
+		}
+		snprintf(words[i], sizeof(words[i]), "%.*s%d%s", (int)(at - argv[i]), argv[i], number, at + 2);
+		out[i] = words[i];
+	}
+	out[i] = NULL;
+	return out;
 }
 
 /* Run argv to its end, output to /dev/null; 0 or its wait status. */
@@ -127,9 +150,10 @@ int main(int argc, char **argv)
 				}
 			int i = order[j];
 			if (cmds[i].prep)
-				run(cmds[i].prep);
+				run(numbered(cmds[i].prep, k + warmup));
+			char **argv = numbered(cmds[i].argv, k + warmup);
 			double t0 = now();
-			int status = run(cmds[i].argv);
+			int status = run(argv);
 			double t = now() - t0;
 			if (status != 0) {
 				fprintf(stderr, "interleave: %s: exit status %d (wait status %#x)\n", cmds[i].argv[0],
