@@ -262,9 +262,10 @@ static void prepare_command(const struct run_config *c, int errfd, const char *s
  *
  * The command is a CLONE_VM child: a fork would copy the stub's page tables
  * and then fault in a copy of every page either process writes before the
- * command's exec discards them all (~40 page faults, ~0.7 ms of a run: docs/runner.md,
- * "Start-up cost").  ASan keeps per-thread stack bounds that a second stack
- * in the same thread's memory confuses, so sanitizer builds fork.
+ * command's exec discards them all (~40 page faults, ~0.2 ms of a run:
+ * docs/runner.md, "Start-up cost").  ASan keeps per-thread stack bounds
+ * that a second stack in the same thread's memory confuses, so sanitizer
+ * builds fork.
  */
 static _Noreturn void fork_command_and_stub(const struct run_config *c, int errfd, const char *slave,
 					    const sigset_t *oldmask, bool fence)
