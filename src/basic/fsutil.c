@@ -66,6 +66,20 @@ int lc_opendirat(int dirfd, const char *name, int flags, DIR **ret)
 	return 0;
 }
 
+int lc_opendirat_with_fd(int dirfd, const char *name, int *ret_fd, DIR **ret)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = lc_opendirat(fd, ".", 0, ret);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
 static int rm_rf_children(int fd, dev_t dev)
 {
 	_cleanup_closedir_ DIR *d = NULL;
@@ -91,18 +105,21 @@ int rm_rf_at(int dirfd, const char *name)
 	return rm_entry(dirfd, name, st.st_dev);
 }
 
-int remove_atomically(int dirfd, const char *name)
+void trash_name(const char *leaf, char buf[static TRASH_NAME_MAX])
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(buf, TRASH_NAME_MAX, ".trash-%.64s@%d.%lx", leaf, (int)getpid(), (unsigned long)ts.tv_nsec);
+}
+
+int remove_atomically_as(int dirfd, const char *name, const char *trash_leaf)
 {
 	char trash[PATH_MAX];
-	struct timespec ts;
 	const char *slash = strrchr(name, '/');
 	int dir_len = slash ? (int)(slash - name + 1) : 0;
-	const char *leaf = slash ? slash + 1 : name;
 
 	/* The trash name sits next to the entry: a rename never crosses directories. */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	snprintf(trash, sizeof(trash), "%.*s.trash-%.64s@%d.%lx", dir_len, name, leaf, (int)getpid(),
-		 (unsigned long)ts.tv_nsec);
+	snprintf(trash, sizeof(trash), "%.*s%s", dir_len, name, trash_leaf);
 	if (renameat(dirfd, name, dirfd, trash) < 0)
 		return -errno;
 	/* From here on the entry is gone for every reader; the rest is cleanup. */
@@ -116,6 +133,14 @@ int remove_atomically(int dirfd, const char *name)
 	 * sweep of ".trash-*" entries retries.
 	 */
 	return rm_rf_at(dirfd, trash) < 0 ? 1 : 0;
+}
+
+int remove_atomically(int dirfd, const char *name)
+{
+	char leaf[TRASH_NAME_MAX];
+	const char *slash = strrchr(name, '/');
+	trash_name(slash ? slash + 1 : name, leaf);
+	return remove_atomically_as(dirfd, name, leaf);
 }
 
 int mkdir_p(const char *path, mode_t mode)

@@ -18,6 +18,10 @@ int rm_rf_at(int dirfd, const char *name);
  * rename failed and nothing changed.
  */
 int remove_atomically(int dirfd, const char *name);
+/* The same, to a trash name the caller made with trash_name() (to record it first: store_inflight_begin()). */
+#define TRASH_NAME_MAX 128
+void trash_name(const char *leaf, char buf[static TRASH_NAME_MAX]);
+int remove_atomically_as(int dirfd, const char *name, const char *trash_leaf);
 int fsync_dir_at(int dirfd, const char *name);
 /* mkdir -p of an absolute path. */
 int mkdir_p(const char *path, mode_t mode);
@@ -27,6 +31,8 @@ int mkdir_p(const char *path, mode_t mode);
  */
 #include <dirent.h>
 int lc_opendirat(int dirfd, const char *name, int flags, DIR **ret);
+/* dirfd/name (O_NOFOLLOW) both as a DIR to read and as *ret_fd for its entries' *at() calls.  0 or -errno. */
+int lc_opendirat_with_fd(int dirfd, const char *name, int *ret_fd, DIR **ret);
 /*
  * The directory holding path (its first len bytes, relative to dirfd),
  * opened O_PATH without following any symlink and never leaving dirfd's

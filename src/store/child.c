@@ -193,7 +193,14 @@ int store_child_create(struct store *s, const char *name, const char *base, cons
 		return lc_err_ret(err, -ENOMEM, "out of memory");
 
 	store_sweep(s);
-	if ((r = build_child(s, tmp_rel, final_rel, tree, conf, err)) < 0)
+	const char *leftover = tmp_rel + strlen("children/");
+	if ((r = store_inflight_begin(s, leftover)) < 0)
+		return lc_err_ret(err, r, "recording the create under %s: %s", s->runtime, strerror(-r));
+	r = build_child(s, tmp_rel, final_rel, tree, conf, err);
+	/* Renamed into place or removed: nothing left to sweep (else the record stays for a later sweep). */
+	if (faccessat(s->root_fd, tmp_rel, F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+		store_inflight_end(s, leftover);
+	if (r < 0)
 		return r;
 	if (ret_gen)
 		*ret_gen = gen;
@@ -250,7 +257,18 @@ int store_child_remove(struct store *s, const char *name, struct lc_err *err)
 		return -ENOMEM;
 	struct child_info c;
 	bool known = store_child_load(s, name, &c, NULL) == 0;
-	int r = remove_atomically(s->root_fd, rel);
+	char trash[TRASH_NAME_MAX];
+	trash_name(name, trash);
+	int r = store_inflight_begin(s, trash);
+	if (r < 0) {
+		if (known)
+			child_info_done(&c);
+		return lc_err_ret(err, r, "recording the removal under %s: %s", s->runtime, strerror(-r));
+	}
+	r = remove_atomically_as(s->root_fd, rel, trash);
+	/* 1: the trash could not be deleted whole, and the record stays for a later sweep. */
+	if (r != 1)
+		store_inflight_end(s, trash);
 	/* An image generation left mounted for runs (image-gen.c) goes with its last child. */
 	if (known && r >= 0)
 		store_gen_image_release(s, c.base, c.gen, NULL);

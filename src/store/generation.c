@@ -187,16 +187,10 @@ int gen_sweep_base(struct store *s, const char *base, bool caller_holds_lock)
 
 	if (bfd < 0)
 		return 0;
-	_cleanup_close_ int gfd = openat(bfd, "gens", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (gfd < 0)
+	_cleanup_close_ int gfd = -1;
+	_cleanup_closedir_ DIR *d = NULL;
+	if (lc_opendirat_with_fd(bfd, "gens", &gfd, &d) < 0)
 		return 0;
-	int dfd = dup(gfd);
-	_cleanup_closedir_ DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-	if (!d) {
-		if (dfd >= 0)
-			close(dfd);
-		return 0;
-	}
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		unsigned g;

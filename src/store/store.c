@@ -751,28 +751,129 @@ pid_t store_leftover_pid(const char *entry)
 	return (pid_t)pid;
 }
 
-int store_sweep(struct store *s)
+/* A leftover whose owner is gone: not ours (pid 0), being made or removed (alive), or garbage. */
+static bool owner_gone(pid_t pid)
+{
+	return pid > 0 && pid != getpid() && kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+/* Every leftover in root/sub whose owner is gone (reads the whole directory). */
+static int sweep_dir(struct store *s, const char *sub)
 {
 	int removed = 0;
-	for (const char *const *sub = (const char *const[]){ "bases", "children", NULL }; *sub; sub++) {
-		_cleanup_close_ int fd = openat(s->root_fd, *sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		int dfd = dup(fd);
-		_cleanup_closedir_ DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-		if (!d) {
-			if (dfd >= 0)
-				close(dfd);
+	_cleanup_close_ int fd = -1;
+	_cleanup_closedir_ DIR *d = NULL;
+	if (lc_opendirat_with_fd(s->root_fd, sub, &fd, &d) < 0)
+		return 0;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (owner_gone(store_leftover_pid(de->d_name)) && rm_rf_at(fd, de->d_name) == 0)
+			removed++;
+	return removed;
+}
+
+/*
+ * In-flight records: children/ may hold thousands of entries, and reading
+ * it whole at every create and rm made both cost O(children).  A create or
+ * an rm records the leftover it may leave (RUNTIME/inflight/LEFTOVER)
+ * before that can exist, and drops the record once it cannot any more.  A
+ * killed command leaves its record behind (the runtime dir outlives it); a
+ * reboot empties the runtime dir, RUNTIME/swept with it, and the first
+ * sweep after it reads children/ whole again.  The leftovers stay next to
+ * their entries (a rename within one directory), so nothing about their
+ * atomicity changes.
+ */
+static char *runtime_file(struct store *s, const char *leaf)
+{
+	char *p;
+	return asprintf(&p, "%s/%s", s->runtime, leaf) < 0 ? NULL : p;
+}
+
+/* children/ must be read whole by the next sweep (a record that could not be written). */
+static int forget_swept(struct store *s)
+{
+	_cleanup_free_ char *stamp = runtime_file(s, "swept");
+	if (!stamp)
+		return -ENOMEM;
+	/* Asked first: unlink() on a read-only file system fails even for a name that is not there. */
+	if (access(stamp, F_OK) < 0 && errno == ENOENT)
+		return 0;
+	return unlink(stamp) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+int store_inflight_begin(struct store *s, const char *leftover)
+{
+	_cleanup_free_ char *dir = runtime_file(s, "inflight"), *path = NULL;
+	if (!dir || asprintf(&path, "%s/%s", dir, leftover) < 0)
+		return -ENOMEM;
+	int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == ENOENT && mkdir_p(dir, 0755) == 0)
+		fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	int r = -errno;
+	/* No record: then no stamp either, and the next sweep reads children/ whole. */
+	return forget_swept(s) == 0 ? 0 : r;
+}
+
+void store_inflight_end(struct store *s, const char *leftover)
+{
+	_cleanup_free_ char *path = NULL;
+	if (asprintf(&path, "%s/inflight/%s", s->runtime, leftover) >= 0)
+		unlink(path);
+}
+
+/* The recorded leftovers in children/ whose owner is gone. */
+static int sweep_recorded(struct store *s)
+{
+	_cleanup_free_ char *dir = runtime_file(s, "inflight");
+	_cleanup_closedir_ DIR *d = dir ? opendir(dir) : NULL;
+	int removed = 0;
+	if (!d)
+		return 0;
+	_cleanup_close_ int cfd = -1;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		pid_t pid = store_leftover_pid(de->d_name);
+		/* Only a leftover's name is acted on (a file name: never a path); anything else is dropped. */
+		if (pid == 0) {
+			if (de->d_name[0] != '.')
+				unlinkat(dirfd(d), de->d_name, 0);
 			continue;
 		}
-		struct dirent *de;
-		while ((de = readdir(d))) {
-			pid_t pid = store_leftover_pid(de->d_name);
-			/* A live owner is still building or removing it: not ours to touch. */
-			if (pid == 0 || pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH)
-				continue;
-			if (rm_rf_at(fd, de->d_name) == 0)
-				removed++;
+		if (!owner_gone(pid))
+			continue;
+		if (cfd < 0 && (cfd = openat(s->root_fd, "children", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+			break;
+		/* Still there after (a mount inside, an immutable file): the record stays, a later sweep retries. */
+		bool there = faccessat(cfd, de->d_name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+		if (there && rm_rf_at(cfd, de->d_name) < 0)
+			continue;
+		removed += there;
+		unlinkat(dirfd(d), de->d_name, 0);
+	}
+	return removed;
+}
+
+int store_sweep(struct store *s)
+{
+	/* bases/ holds few entries: read whole every time. */
+	int removed = sweep_dir(s, "bases");
+	_cleanup_free_ char *stamp = runtime_file(s, "swept");
+	if (stamp && access(stamp, F_OK) == 0)
+		removed += sweep_recorded(s);
+	else {
+		/* The first sweep since boot (or since a record could not be written): children/ whole. */
+		removed += sweep_dir(s, "children");
+		removed += sweep_recorded(s);
+		if (stamp) {
+			int fd = open(stamp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+			if (fd < 0 && errno == ENOENT && mkdir_p(s->runtime, 0755) == 0)
+				fd = open(stamp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+			if (fd >= 0)
+				close(fd);
 		}
 	}
 	/* What killed generation commits left inside each base. */

@@ -134,9 +134,20 @@ int store_child_save_conf(struct store *s, const char *name, const struct settin
  * In-progress and trash entries are named ".new-NAME@PID" and
  * ".trash-NAME@PID.NSEC" ('@' cannot occur in a name).  Remove those under
  * bases/ and children/ whose PID is gone: what a killed import, create or
- * rm left behind.  Returns how many were removed.
+ * rm left behind.  bases/ is read whole; children/ only at the first sweep
+ * since boot (RUNTIME/swept), and after that only its in-flight records.
+ * Returns how many were removed.
  */
 int store_sweep(struct store *s);
+/*
+ * Record the leftover a create or rm is about to risk in children/
+ * (RUNTIME/inflight/LEFTOVER) before it can exist; drop the record once it
+ * cannot any more.  0 (a record that could not be written makes the next
+ * sweep read children/ whole), or -errno when not even that could be
+ * arranged.
+ */
+int store_inflight_begin(struct store *s, const char *leftover);
+void store_inflight_end(struct store *s, const char *leftover);
 /* The PID in a ".new-NAME@PID" or ".trash-NAME@PID.NSEC" entry name; 0 if the name is neither. */
 pid_t store_leftover_pid(const char *entry);
 

@@ -166,4 +166,29 @@ test_settings_are_replaced_never_rewritten_in_place() {
 	assert_eq "$(ls -A "$ROOT/children/c" | grep -c '^\.#')" 0 "temporary files left"
 }
 
+# The sweep of children/ is by record: a create or rm records the leftover
+# it may leave in the runtime dir first, so it need not read children/
+# whole (thousands of entries); the first sweep after a reboot still does.
+test_sweep_reads_children_whole_only_once_per_boot() {
+	setup bb
+	$L -q child create a --base bb
+	# A leftover nobody recorded, as a power cut may leave one: not looked for again before the next boot ...
+	mkdir "$ROOT/children/.new-ghost@999999999"
+	$L -q child create b --base bb
+	assert_file "$ROOT/children/.new-ghost@999999999"
+	# ... which empties the runtime dir: then children/ is read whole again.
+	rm -rf "$T/run"
+	$L -q child create c --base bb
+	assert_no_file "$ROOT/children/.new-ghost@999999999"
+	# A removal killed after its rename to .trash-: its record gets it swept by the next create.
+	local rc=0
+	LAYERCTL_TEST_HOOK=rm-after-trash:kill $L child rm a >/dev/null 2>&1 || rc=$?
+	assert_eq "$rc" 137 "rm killed by the test hook"
+	ls -A "$ROOT/children" | grep -q '^\.trash-a@' || fail "the kill left no trash: $(ls -A "$ROOT/children")"
+	$L -q child create d --base bb
+	! ls -A "$ROOT/children" | grep -q '^\.' || fail "leftovers: $(ls -A "$ROOT/children")"
+	assert_eq "$(ls -A "$T/run"/inflight 2>/dev/null)" "" "no record left"
+	assert_eq "$($L child list --json | python3 -c 'import json,sys; print(" ".join(c["name"] for c in json.load(sys.stdin)))')" "b c d"
+}
+
 run_tests

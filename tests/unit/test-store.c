@@ -222,6 +222,90 @@ TEST(store_base_import_and_child_lifecycle)
 	fixture_done(&f);
 }
 
+static bool in_children(struct fixture *f, const char *name)
+{
+	char rel[300];
+	snprintf(rel, sizeof(rel), "children/%s", name);
+	return faccessat(f->s.root_fd, rel, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+static void make_leftover(struct fixture *f, const char *name)
+{
+	char rel[300];
+	snprintf(rel, sizeof(rel), "children/%s", name);
+	CHECK(mkdirat(f->s.root_fd, rel, 0755) == 0);
+	snprintf(rel, sizeof(rel), "children/%s/upper", name);
+	CHECK(mkdirat(f->s.root_fd, rel, 0755) == 0);
+}
+
+/* children/ is read whole once per boot (RUNTIME/swept); after that the sweep goes by records. */
+TEST(sweep_of_children_goes_by_records)
+{
+	struct fixture f;
+	char path[400], own[64];
+	fixture_init(&f);
+	import_base(&f, "bb");
+	snprintf(path, sizeof(path), "%s/swept", f.s.runtime);
+	CHECK(access(path, F_OK) == 0);   /* the import swept */
+	CHECK(unlink(path) == 0);          /* as after a reboot */
+
+	/* The first sweep reads children/ whole: a dead owner's leftover goes, and the stamp is made. */
+	make_leftover(&f, ".new-a@999999999");
+	CHECK_INT(store_sweep(&f.s), 1);
+	CHECK(!in_children(&f, ".new-a@999999999"));
+	CHECK(access(path, F_OK) == 0);
+
+	/* Then only what was recorded: an unrecorded leftover stays, a recorded one goes with its record. */
+	make_leftover(&f, ".new-b@999999999");
+	make_leftover(&f, ".trash-c@999999999.1f");
+	CHECK_INT(store_inflight_begin(&f.s, ".trash-c@999999999.1f"), 0);
+	CHECK_INT(store_sweep(&f.s), 1);
+	CHECK(in_children(&f, ".new-b@999999999"));
+	CHECK(!in_children(&f, ".trash-c@999999999.1f"));
+	snprintf(path, sizeof(path), "%s/inflight/.trash-c@999999999.1f", f.s.runtime);
+	CHECK(access(path, F_OK) < 0);
+
+	/* A live owner's leftover and record stay; a record of no leftover goes; a name not a leftover's goes. */
+	snprintf(own, sizeof(own), ".new-d@%d", (int)getppid());
+	make_leftover(&f, own);
+	CHECK_INT(store_inflight_begin(&f.s, own), 0);
+	CHECK_INT(store_inflight_begin(&f.s, ".new-e@999999999"), 0);
+	CHECK_INT(store_inflight_begin(&f.s, "junk"), 0);
+	CHECK_INT(store_sweep(&f.s), 0);
+	CHECK(in_children(&f, own));
+	snprintf(path, sizeof(path), "%s/inflight/%s", f.s.runtime, own);
+	CHECK(access(path, F_OK) == 0);
+	snprintf(path, sizeof(path), "%s/inflight/.new-e@999999999", f.s.runtime);
+	CHECK(access(path, F_OK) < 0);
+	snprintf(path, sizeof(path), "%s/inflight/junk", f.s.runtime);
+	CHECK(access(path, F_OK) < 0);
+	store_inflight_end(&f.s, own);
+	snprintf(path, sizeof(path), "%s/inflight/%s", f.s.runtime, own);
+	CHECK(access(path, F_OK) < 0);
+
+	/* The runtime dir emptied (a reboot): children/ whole again. */
+	snprintf(path, sizeof(path), "%s/swept", f.s.runtime);
+	CHECK(unlink(path) == 0);
+	CHECK_INT(store_sweep(&f.s), 1);
+	CHECK(!in_children(&f, ".new-b@999999999"));
+	CHECK(access(path, F_OK) == 0);
+
+	/* A create and an rm leave no record behind. */
+	struct lc_err e = { "" };
+	CHECK_INT(store_child_create(&f.s, "c", "bb", NULL, NULL, &e), 0);
+	CHECK_INT(store_child_remove(&f.s, "c", &e), 0);
+	snprintf(path, sizeof(path), "%s/inflight", f.s.runtime);
+	DIR *d = opendir(path);
+	CHECK(d != NULL);
+	size_t records = 0;
+	for (struct dirent *de; d && (de = readdir(d));)
+		records += de->d_name[0] != '.' || (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."));
+	if (d)
+		closedir(d);
+	CHECK_INT(records, 0);
+	fixture_done(&f);
+}
+
 TEST(store_errors_carry_their_detail)
 {
 	struct fixture f;
