@@ -17,6 +17,7 @@
 #include "src/output.h"
 #include "src/store/refresh.h"
 #include "src/store/uidrange.h"
+#include "src/workers.h"
 
 #define HASH_CACHE_FILE "hash-cache"
 
@@ -42,15 +43,17 @@ static const char diff_help[] =
 "  -h, --help            this help\n";
 
 static const char audit_help[] =
-"Usage: layerctl audit [--json] [--no-cache]\n"
+"Usage: layerctl audit [--json] [--no-cache] [--jobs N]\n"
 "\n"
 "Drift of every child: generations behind its base (LAG) with the stale\n"
 "(S) and conflicting (C) paths a refresh would find ('!': it would refuse),\n"
 "counts per class, bytes in its upper dir, and bytes 'layerctl vacuum'\n"
-"would free.\n"
+"would free.  The children are audited by N worker processes (default: one\n"
+"per CPU, at most 8); the table comes in the children's order.\n"
 "\n"
 "      --json            machine-readable output\n"
 "      --no-cache        do not read or write the children's hash caches\n"
+"      --jobs N          N worker processes (1: none, all in this one)\n"
 "  -h, --help            this help\n";
 
 static const char vacuum_help[] =
@@ -438,83 +441,179 @@ int cmd_diff(struct ctx *ctx, int argc, char **argv)
 
 /* ---- audit ---- */
 
+/* One child's line of the audit: all it prints, in one block that can come back through a pipe. */
+struct audit_row {
+	bool failed;                      /* said on stderr already: no line */
+	bool refused;                     /* a refresh would refuse it (why: error) */
+	char name[NAME_MAX_LEN + 1], base[NAME_MAX_LEN + 1];
+	unsigned gen, current;
+	size_t stale, conflicts;
+	char error[512];
+	struct diff_result res;           /* its totals only: no changes, no pool */
+};
+
+struct audit_job {
+	struct ctx *ctx;
+	char **names;
+	size_t n;
+	bool use_cache, json;
+	struct delta_memo memo;           /* a worker's own */
+	struct audit_row *rows;
+	bool *done;                       /* rows[i] is there */
+	size_t next;                      /* the next row to print */
+	struct output_list list;
+	int ret;
+};
+
+static void audit_compute(size_t i, void *rec, void *userdata)
+{
+	struct audit_job *job = userdata;
+	struct audit_row *row = rec;
+	_cleanup_(child_handle_done) struct child_handle x;
+	struct diff_result res;
+
+	if (cli_open_child(job->ctx, "audit", job->names[i], CLI_CHILD_MANIFEST, &x) ||
+	    classify_child("audit", &x, job->use_cache, &res) < 0) {
+		row->failed = true;
+		return;
+	}
+	struct preview pv;
+	preview_refresh(job->ctx, &x, &job->memo, &pv);
+	if (pv.error)
+		log_warning("audit %s: a refresh to generation %u would be refused: %s", x.c.name, pv.current, pv.error);
+	snprintf(row->name, sizeof(row->name), "%s", x.c.name);
+	snprintf(row->base, sizeof(row->base), "%s", x.c.base);
+	row->gen = x.c.gen;
+	row->current = pv.current;
+	row->stale = pv.plan.counts[RF_STALE];
+	row->conflicts = pv.plan.counts[RF_CONFLICT];
+	row->refused = pv.error != NULL;
+	if (pv.error)
+		snprintf(row->error, sizeof(row->error), "%s", pv.error);
+	row->res = res;
+	row->res.v = NULL;
+	row->res.pool = NULL;
+	row->res.n = row->res.alloc = row->res.pool_len = row->res.pool_alloc = 0;
+	preview_done(&pv);
+	diff_result_done(&res);
+}
+
+static void audit_print(struct output_list *l, bool json, const struct audit_row *row)
+{
+	long lag = (long)row->current - (long)row->gen;
+	if (json) {
+		json_begin_object(&l->j);
+		json_kv_string(&l->j, "child", row->name);
+		json_kv_string(&l->j, "base", row->base);
+		json_kv_uint(&l->j, "generation", row->gen);
+		json_kv_int(&l->j, "generation_lag", lag);
+		json_kv_uint(&l->j, "stale", row->stale);
+		json_kv_uint(&l->j, "conflicts", row->conflicts);
+		if (row->refused)
+			json_kv_string(&l->j, "refresh_error", row->error);
+		json_kv_bool(&l->j, "differs", diff_result_differs(&row->res));
+		json_key(&l->j, "summary");
+		json_summary(&l->j, &row->res);
+		json_end_object(&l->j);
+		return;
+	}
+	char up[32], vac[32];
+	output_format_bytes(row->res.upper_bytes, up, sizeof(up));
+	output_format_bytes(row->res.vacuum_bytes, vac, sizeof(vac));
+	/* A child refresh would refuse (type clash, ...) shows '!' for its conflicts. */
+	char conflicts[24] = "!";
+	if (!row->refused)
+		snprintf(conflicts, sizeof(conflicts), "%zu", row->conflicts);
+	printf("%-20s %-16s %4u %4ld %5zu %5s", row->name, row->base, row->gen, lag, row->stale, conflicts);
+	for (size_t k = 0; k < ELEMENTSOF(classes); k++)
+		printf(" %6" PRIu64, row->res.totals[(unsigned char)classes[k]].count);
+	printf(" %10s %10s\n", up, vac);
+}
+
+/* Print the rows there are, in order (rows come from the workers in any order). */
+static void audit_print_ready(size_t i, void *userdata)
+{
+	struct audit_job *job = userdata;
+	(void)i;
+	for (; job->next < job->n && job->done[job->next]; job->next++) {
+		if (job->rows[job->next].failed)
+			job->ret = EXIT_FAIL;
+		else
+			audit_print(&job->list, job->json, &job->rows[job->next]);
+	}
+}
+
+/*
+ * Every child's row, by `jobs` forked workers (src/workers.h: the children
+ * are independent, and processes scale where threads did not), printed in
+ * order as they come; what no worker brought back (one could not start, or
+ * died) is computed here, as with one job.
+ */
+static void audit_all(struct audit_job *job, size_t jobs)
+{
+	if (jobs > job->n)
+		jobs = job->n;
+	if (jobs > 1)
+		workers_run(job->n, jobs, sizeof(*job->rows), audit_compute, audit_print_ready, job, job->rows, job->done);
+	for (size_t i = job->next; i < job->n; i++) {
+		if (!job->done[i]) {
+			memset(&job->rows[i], 0, sizeof(job->rows[i]));
+			audit_compute(i, &job->rows[i], job);
+			job->done[i] = true;
+		}
+		audit_print_ready(i, job);
+	}
+}
+
 int cmd_audit(struct ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-cache", no_argument, NULL, 'N' },
+		{ "jobs", required_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	bool json = false, use_cache = true;
-	int c, r, ret = EXIT_OK;
-	char **names = NULL;
-	size_t n = 0;
+	struct audit_job job = { .ctx = ctx, .use_cache = true, .ret = EXIT_OK };
+	int c, r;
+	char *end;
+	long jobs = 0;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'j') json = true;
-		else if (c == 'N') use_cache = false;
-		else if (c == 'h') { fputs(audit_help, stdout); return EXIT_OK; }
+		if (c == 'j') job.json = true;
+		else if (c == 'N') job.use_cache = false;
+		else if (c == 'J') {
+			errno = 0;
+			jobs = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || jobs < 1 || jobs > 64)
+				return usage_error("audit", "--jobs: '%s' is not a number of workers from 1 to 64", optarg);
+		} else if (c == 'h') { fputs(audit_help, stdout); return EXIT_OK; }
 		else return option_error("audit", argc, argv, "h");
 	}
 	if (optind != argc)
 		return usage_error("audit", "unexpected argument '%s'", argv[optind]);
-	if ((r = cli_list_store(ctx, "audit", false, &names, &n)))
+	if ((r = cli_list_store(ctx, "audit", false, &job.names, &job.n)))
 		return r;
 
-	struct delta_memo memo = {};
-	struct output_list l;
-	if (output_list_begin(&l, json))
+	job.rows = calloc(job.n ? job.n : 1, sizeof(*job.rows));
+	job.done = calloc(job.n ? job.n : 1, sizeof(*job.done));
+	if (!job.rows || !job.done) {
+		free(job.rows);
+		free(job.done);
+		strv_free(job.names);
+		return log_fail(EXIT_FAIL, "audit: %s", strerror(ENOMEM));
+	}
+	if (output_list_begin(&job.list, job.json))
 		printf("%-20s %-16s %4s %4s %5s %5s %6s %6s %6s %6s %6s %6s %10s %10s\n", "CHILD", "BASE", "GEN", "LAG", "S",
 		       "C", "A", "M", "m", "D", "O", "=", "UPPER", "VACUUM");
-	for (size_t i = 0; i < n; i++) {
-		_cleanup_(child_handle_done) struct child_handle x;
-		struct diff_result res;
-		if (cli_open_child(ctx, "audit", names[i], CLI_CHILD_MANIFEST, &x) || classify_child("audit", &x, use_cache, &res) < 0) {
-			ret = EXIT_FAIL;
-			continue;
-		}
-		struct preview pv;
-		preview_refresh(ctx, &x, &memo, &pv);
-		long lag = (long)pv.current - (long)x.c.gen;
-		if (pv.error)
-			log_warning("audit %s: a refresh to generation %u would be refused: %s", x.c.name, pv.current, pv.error);
-		if (json) {
-			json_begin_object(&l.j);
-			json_kv_string(&l.j, "child", x.c.name);
-			json_kv_string(&l.j, "base", x.c.base);
-			json_kv_uint(&l.j, "generation", x.c.gen);
-			json_kv_int(&l.j, "generation_lag", lag);
-			json_kv_uint(&l.j, "stale", pv.plan.counts[RF_STALE]);
-			json_kv_uint(&l.j, "conflicts", pv.plan.counts[RF_CONFLICT]);
-			if (pv.error)
-				json_kv_string(&l.j, "refresh_error", pv.error);
-			json_kv_bool(&l.j, "differs", diff_result_differs(&res));
-			json_key(&l.j, "summary");
-			json_summary(&l.j, &res);
-			json_end_object(&l.j);
-		} else {
-			char up[32], vac[32];
-			output_format_bytes(res.upper_bytes, up, sizeof(up));
-			output_format_bytes(res.vacuum_bytes, vac, sizeof(vac));
-			/* A child refresh would refuse (type clash, ...) shows '!' for its conflicts. */
-			char conflicts[24] = "!";
-			if (!pv.error)
-				snprintf(conflicts, sizeof(conflicts), "%zu", pv.plan.counts[RF_CONFLICT]);
-			printf("%-20s %-16s %4u %4ld %5zu %5s", x.c.name, x.c.base, x.c.gen, lag, pv.plan.counts[RF_STALE],
-			       conflicts);
-			for (size_t k = 0; k < ELEMENTSOF(classes); k++)
-				printf(" %6" PRIu64, res.totals[(unsigned char)classes[k]].count);
-			printf(" %10s %10s\n", up, vac);
-		}
-		preview_done(&pv);
-		diff_result_done(&res);
-	}
-	output_list_end(&l, n, "No children.");
-	delta_memo_done(&memo);
-	strv_free(names);
-	return ret;
+	audit_all(&job, jobs ? (size_t)jobs : workers_default(job.n, 8));
+	output_list_end(&job.list, job.n, "No children.");
+	delta_memo_done(&job.memo);
+	free(job.rows);
+	free(job.done);
+	strv_free(job.names);
+	return job.ret;
 }
 
 /* ---- vacuum ---- */

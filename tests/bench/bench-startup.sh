@@ -14,6 +14,7 @@
 #   diff, cached second run vs first, every base file copied up   aim >= 5x,
 #                         or at least as fast as `git status` with the
 #                         untracked cache over the same upper dir
+#   audit of 4 children, one process vs a worker per CPU   (information)
 #
 # The run/start-up commands are timed interleaved (tests/bench/interleave.c:
 # run 1 of every command, then run 2 of every command, ...; the machine's
@@ -300,3 +301,30 @@ printf '  %-58s %8s ms\n' "diff, first run (no hash cache)" "$(ms "$t_first")" "
 	"git status (untracked cache), same upper dir" "$(ms "$t_git")"
 line "diff first / diff second" "$(ratio "$t_first" "$t_second")" ">=" 5
 line "git status / diff second" "$(ratio "$t_git" "$t_second")" ">=" 1
+
+# ---- audit: several children, in one process and in one worker per CPU ----
+echo "== audit of 4 children (cu, and three with a share of the base copied up) =="
+for i in 2 3 4; do
+	$L -q child create "cu$i" --base "imp$IMPORTS"
+	$L -q mount "cu$i"
+	python3 - "$LAYERCTL_ROOT/children/cu$i/root" "$i" <<'EOF'
+import os, sys
+n = 0
+for root, dirs, names in os.walk(sys.argv[1]):
+    for name in names:
+        p = os.path.join(root, name)
+        n += 1
+        if n % int(sys.argv[2]) == 0 and os.path.isfile(p) and not os.path.islink(p) and os.access(p, os.W_OK):
+            with open(p, "r+b"):
+                pass
+EOF
+	$L -q umount "cu$i"
+done
+sleep 1   # past the hash cache's racy window
+$L audit >/dev/null
+[ -x "$tmp/interleave" ] || cc -O2 -o "$tmp/interleave" "$(dirname "$0")/interleave.c"
+read -r t_audit1 t_auditn < <(imedians 30 3 "$L audit --jobs 1" "$L audit")
+cpus=$(nproc)
+printf '  %-58s %8s ms\n' "audit --jobs 1 (4 children, hash caches filled)" "$(ms "$t_audit1")" \
+	"audit (one worker process per CPU: $cpus)" "$(ms "$t_auditn")"
+printf '  %-58s %8sx  (information: %s CPUs)\n' "audit --jobs 1 / audit" "$(ratio "$t_audit1" "$t_auditn")" "$cpus"

@@ -365,6 +365,44 @@ assert d["c"]["differs"] and not d["d"]["differs"]
 assert d["c"]["summary"]["vacuum_bytes"] > 0'
 }
 
+# audit's worker processes (--jobs): the same rows, in the children's order,
+# whatever the number of workers; a child that fails fails the command and
+# only its own row.
+test_audit_workers_give_the_rows_of_one_process() {
+	setup_child
+	echo x >"$M/etc/added"
+	local i k
+	for i in 1 2 3 4 5 6 7; do
+		"$L" -q child create "k$i" --base b
+		mkdir -p "$ROOT/children/k$i/upper/etc"
+		for k in $(seq "$i"); do echo "$k" >"$ROOT/children/k$i/upper/etc/f$k"; done
+	done
+	"$L" audit --jobs 1 >"$T/one"
+	"$L" audit --jobs 3 >"$T/three"
+	"$L" audit --jobs 64 >"$T/many"
+	cmp "$T/one" "$T/three" || fail "3 workers: $(diff "$T/one" "$T/three")"
+	cmp "$T/one" "$T/many" || fail "64 workers: $(diff "$T/one" "$T/many")"
+	# The work is shared: three processes read children's child.conf.
+	# (LeakSanitizer cannot work under ptrace: off, for a SANITIZE=1 build)
+	ASAN_OPTIONS=detect_leaks=0 strace -f -qq -e trace=openat -o "$T/trace" "$L" audit --jobs 3 >/dev/null
+	assert_eq "$(grep 'child.conf' "$T/trace" | awk '{print $1}' | sort -u | wc -l)" 3 "processes reading child.conf"
+	assert_eq "$(awk 'NR > 1 {print $1}' "$T/three" | tr '\n' ' ')" "c k1 k2 k3 k4 k5 k6 k7 " "rows in the children's order"
+	echo "$(grep '^k5 ' "$T/three")" | grep -Eq '^k5 +b +1 +0 +0 +0 +5 ' || fail "k5's row: $(grep '^k5 ' "$T/three")"
+	# (without the hash cache: its hit counts move from one run to the next)
+	"$L" audit --json --no-cache --jobs 1 >"$T/one.json"
+	"$L" audit --json --no-cache --jobs 4 >"$T/four.json"
+	cmp "$T/one.json" "$T/four.json" || fail "json: $(diff "$T/one.json" "$T/four.json")"
+	# A broken child: its error, exit 1, every other row still there.
+	echo garbage >"$ROOT/children/k3/child.conf"
+	local rc=0
+	"$L" audit --jobs 3 >"$T/broken" 2>"$T/err" || rc=$?
+	assert_eq "$rc" 1 "a child that cannot be audited fails the command"
+	assert_contains "$(cat "$T/err")" "k3"
+	assert_eq "$(awk 'NR > 1 {print $1}' "$T/broken" | tr '\n' ' ')" "c k1 k2 k4 k5 k6 k7 "
+	expect_fail "$L" audit --jobs 0
+	assert_contains "$ERR" "--jobs"
+}
+
 test_base_verify_finds_in_place_edits() {
 	setup_child
 	tree=$ROOT/bases/b/gens/1/tree
