@@ -25,5 +25,9 @@ void test_hook(const char *point)
 			close(fd);
 		for (int i = 0; i < 6000 && access(file, F_OK) == 0; i++)
 			nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+	} else if (strncmp(action, "sleep:", 6) == 0) {
+		long ms = strtol(action + 6, NULL, 10);
+		if (ms > 0 && ms <= 60000)
+			nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000L }, NULL);
 	}
 }

@@ -17,6 +17,7 @@
 #include <sys/capability.h>
 #include <unistd.h>
 
+#include "src/basic/testhook.h"
 #include "src/runner/runner.h"
 
 extern char **environ;
@@ -302,6 +303,8 @@ static _Noreturn void fork_command_and_stub(const struct run_config *c, int errf
 #endif
 	if (pid < 0)
 		fail(errfd, "fork", errno);
+	/* A slow stub, for the test that the command waits for it (test-run). */
+	test_hook("stub-before-close");
 	close(gate[0]);
 	close(errfd);
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);

@@ -32,6 +32,10 @@ test_stub_holds_no_descriptor_when_the_command_starts() {
 	kill "${busy[@]}"
 	wait "${busy[@]}" 2>/dev/null || true
 	assert_eq "$out" "/proc/1/fd/0 /proc/1/fd/1 /proc/1/fd/2" "run $i"
+	# The same with a stub that takes 0.3 s before it drops its descriptors:
+	# a command that did not wait for it would see them every time.
+	out=$(LAYERCTL_TEST_HOOK=stub-before-close:sleep:300 $L run c -- sh -c 'echo /proc/1/fd/*')
+	assert_eq "$out" "/proc/1/fd/0 /proc/1/fd/1 /proc/1/fd/2" "a slow stub"
 	$L umount c
 }
 
