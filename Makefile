@@ -31,8 +31,22 @@ CC        ?= cc
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
              -Wmissing-prototypes -Wshadow -Wformat=2 -fno-strict-aliasing \
+             -ffunction-sections \
              -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -I. $(PKG_CFLAGS)
 LDLIBS    += $(PKG_LIBS)
+
+# The functions a start-up runs (src/startup-functions.txt, made by
+# tests/bench/startup-functions.sh) are placed together, so a short command
+# faults in one or two 64 KiB windows of code instead of every one
+# (docs/benchmarks.md, "Code placement").  gold orders sections by a list;
+# without gold the default linker keeps the source order: same program,
+# slower start.
+STARTUP_FUNCS := src/startup-functions.txt
+HAVE_GOLD := $(shell $(CC) -fuse-ld=gold -Wl,--version 2>/dev/null | grep -q 'GNU gold' && echo yes)
+ifeq ($(HAVE_GOLD),yes)
+  STARTUP_ORDER = $(BUILD)/startup-sections.order
+  LD_ORDER = -fuse-ld=gold -Wl,--section-ordering-file=$(STARTUP_ORDER)
+endif
 
 # FUZZ=1: the libFuzzer build (make fuzz), instrumented, in its own BUILD dir.
 ifeq ($(FUZZ),1)
@@ -79,9 +93,17 @@ layerctl: $(BUILD)/layerctl
 	cp -f $< $@
 endif
 
-$(BUILD)/layerctl: $(call obj,src/main.c) $(LIBS_A)
+$(BUILD)/layerctl: $(call obj,src/main.c) $(LIBS_A) $(STARTUP_ORDER)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) $(LD_ORDER) -o $@ $(filter-out %.order,$^) $(LDLIBS)
+
+# One section per function (-ffunction-sections): .text.NAME, .text.NAME.*
+# for GCC's clones (NAME.part.0, NAME.constprop.0), .text.startup.NAME for
+# what GCC knows runs once.
+$(BUILD)/startup-sections.order: $(STARTUP_FUNCS) Makefile
+	@mkdir -p $(dir $@)
+	$(Q)sed -e 's/#.*//' -e '/^[[:space:]]*$$/d' \
+		-e 's/^[[:space:]]*\([^[:space:]]*\).*/.text.\1\n.text.\1.*\n.text.startup.\1/' $< >$@.tmp && mv $@.tmp $@
 
 $(BUILD)/libbasic.a: $(call obj,$(BASIC_SRC))
 $(BUILD)/liboverlay.a: $(call obj,$(OVERLAY_SRC))
@@ -99,7 +121,8 @@ ifneq ($(V),1)
   Q := @
 endif
 
-$(BUILD)/%.o: %.c
+# The flags are in this file: objects built with other flags are rebuilt.
+$(BUILD)/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<

@@ -60,13 +60,14 @@ int lc_write_atomic(int dirfd, const char *name, const void *data, size_t len, m
 	return fsync(dirfd) < 0 && errno != EINVAL && errno != EBADF ? -errno : 0;
 }
 
-int lc_read_full(int fd, char **ret, size_t *ret_len)
+/* size_hint 0: unknown, 16 KiB first and reads of at least 4 KiB. */
+static int read_full(int fd, size_t size_hint, char **ret, size_t *ret_len)
 {
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
 	for (;;) {
-		if (cap - len < 4096) {
-			cap = cap ? cap * 2 : 16384;
+		if (size_hint ? len == cap : cap - len < 4096) {
+			cap = cap ? cap * 2 : size_hint ? size_hint : 16384;
 			char *nb = realloc(buf, cap + 1);
 			if (!nb) {
 				free(buf);
@@ -90,4 +91,15 @@ int lc_read_full(int fd, char **ret, size_t *ret_len)
 	*ret = buf;
 	*ret_len = len;
 	return 0;
+}
+
+int lc_read_full(int fd, char **ret, size_t *ret_len)
+{
+	return read_full(fd, 0, ret, ret_len);
+}
+
+int lc_read_full_sized(int fd, size_t size_hint, char **ret, size_t *ret_len)
+{
+	/* One byte more than the size: the read that returns 0 needs room to be asked. */
+	return read_full(fd, size_hint + 1, ret, ret_len);
 }

@@ -189,3 +189,51 @@ int lc_open_parent_beneath(int dirfd, const char *path, size_t len, const char *
 	int fd = (int)syscall(SYS_openat2, dirfd, parent, &how, sizeof(how));
 	return fd < 0 ? -errno : fd;
 }
+
+int lc_open_nofollow(int dirfd, const char *path, int flags)
+{
+	struct open_how how = {
+		.flags = (unsigned)(flags | O_CLOEXEC | O_NOFOLLOW),
+		.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	int fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	return fd < 0 ? -errno : fd;
+}
+
+int lc_dirents_open(struct lc_dirents *d, int dirfd, const char *name)
+{
+	d->pos = d->end = 0;
+	d->fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return d->fd < 0 ? -errno : 0;
+}
+
+int lc_dirents_next(struct lc_dirents *d, const char **ret_name)
+{
+	for (;;) {
+		if (d->pos >= d->end) {
+			ssize_t n = getdents64(d->fd, d->buf, sizeof(d->buf));
+			if (n < 0)
+				return -errno;
+			if (n == 0)
+				return 0;
+			d->pos = 0;
+			d->end = (size_t)n;
+		}
+		/* The kernel's records: struct dirent64 (d_reclen bytes each, d_name NUL-terminated). */
+		const struct dirent64 *de = (const struct dirent64 *)(d->buf + d->pos);
+		if (de->d_reclen == 0 || d->pos + de->d_reclen > d->end)
+			return -EIO;
+		d->pos += de->d_reclen;
+		if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+			continue;
+		*ret_name = de->d_name;
+		return 1;
+	}
+}
+
+void lc_dirents_close(struct lc_dirents *d)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	d->fd = -1;
+}

@@ -41,5 +41,31 @@ int lc_opendirat_with_fd(int dirfd, const char *name, int *ret_fd, DIR **ret);
  * the host.  *ret_name points at the last component.  A new fd, or -errno.
  */
 int lc_open_parent_beneath(int dirfd, const char *path, size_t len, const char **ret_name);
+/*
+ * dirfd/path opened with flags (O_CLOEXEC added) without following a symlink
+ * at any component (openat2 RESOLVE_NO_SYMLINKS): one system call where a
+ * walk with O_NOFOLLOW takes an open and a close per directory.  A new fd or
+ * -errno; -ENOSYS on kernels before 5.6 (the caller walks instead).
+ */
+int lc_open_nofollow(int dirfd, const char *path, int flags);
+/*
+ * Reading a directory's names with getdents64 directly: opendir() of an
+ * fd costs an fstat and two fcntl calls and a 32 KiB buffer, which a
+ * command that lists one directory and exits notices (docs/benchmarks.md,
+ * "child list").  The names of "." and ".." are skipped.
+ *
+ *   struct lc_dirents d;
+ *   r = lc_dirents_open(&d, dirfd, "children");   0 or -errno
+ *   while ((r = lc_dirents_next(&d, &name)) > 0) ...   1, 0 at the end, or -errno
+ *   lc_dirents_close(&d);
+ */
+struct lc_dirents {
+	int fd;
+	size_t pos, end;
+	char buf[4096] __attribute__((aligned(8)));
+};
+int lc_dirents_open(struct lc_dirents *d, int dirfd, const char *name);
+int lc_dirents_next(struct lc_dirents *d, const char **ret_name);
+void lc_dirents_close(struct lc_dirents *d);
 /* Free a NULL-terminated vector of strings and the strings. */
 void strv_free(char **v);

@@ -84,8 +84,12 @@ int lc_statmount_path(const char *path, bool want_opts, struct lc_mount_info *re
 	__u64 want = LC_STATMOUNT_FS_TYPE | LC_STATMOUNT_MNT_ROOT | LC_STATMOUNT_MNT_POINT |
 		     (want_opts ? LC_STATMOUNT_MNT_OPTS : 0);
 	struct lc_mnt_id_req req = { .size = sizeof(req), .mnt_id = stx.stx_mnt_id, .param = want };
-	for (size_t len = 16384; len <= 1024 * 1024; len *= 4) {
-		/* Not calloc: the kernel writes the header and the strings, and zeroing 16 KiB costs 4 page faults. */
+	/*
+	 * 4 KiB first: an overlay's options are a few hundred bytes, and a
+	 * bigger first buffer is a heap page more touched at every start.  Not
+	 * calloc: the kernel writes the header and the strings.
+	 */
+	for (size_t len = 4096; len <= 1024 * 1024; len *= 4) {
 		struct lc_statmount *sm = malloc(len);
 		if (!sm)
 			return -ENOMEM;

@@ -168,8 +168,14 @@ static int screen_entry(struct import *im, struct archive_entry *e)
 	return 1;
 }
 
-/* What a hole reads as: hashed between data blocks, so the hash is the file's as read back. */
-static const uint8_t zeros[65536];
+/*
+ * What a hole reads as: hashed between data blocks, so the hash is the file's
+ * as read back.  Not const: a const array of zeros is 64 KiB of .rodata in
+ * the file, between the strings every command reads, and one more 64 KiB
+ * window of the binary faulted in at every start (docs/benchmarks.md, "Code
+ * placement"); in .bss it costs nothing until an import reads it.
+ */
+static uint8_t zeros[65536];
 
 static void hash_zeros(struct diff_hasher *h, uint64_t n)
 {

@@ -157,20 +157,25 @@ int settings_parse(const char *text, size_t len, const char *what, struct settin
 int settings_load(int dirfd, const char *name, struct settings **ret, struct lc_err *err)
 {
 	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	return settings_load_fd(fd, name, ret, err);
+}
+
+int settings_load_fd(int fd, const char *name, struct settings **ret, struct lc_err *err)
+{
 	_cleanup_free_ char *buf = NULL;
 	size_t len = 0;
 	struct stat st;
 	int r;
 
-	if (fd < 0)
-		return -errno;
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return parse_fail(err, name, 0, "not a regular file");
 	if (st.st_size > (1 << 20))
 		return parse_fail(err, name, 0, "larger than 1 MiB");
-	if ((r = lc_read_full(fd, &buf, &len)) < 0)
+	if ((r = lc_read_full_sized(fd, (size_t)st.st_size, &buf, &len)) < 0)
 		return r;
 	return settings_parse(buf, len, name, ret, err);
 }

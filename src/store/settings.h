@@ -23,6 +23,8 @@ struct settings;
 
 /* Load dirfd/name.  -ENOENT if missing; -EBADMSG with *err = "name:LINE: why". */
 int settings_load(int dirfd, const char *name, struct settings **ret, struct lc_err *err);
+/* The same from an open fd; name is for messages. */
+int settings_load_fd(int fd, const char *name, struct settings **ret, struct lc_err *err);
 /* Parse from memory (unit tests, fuzzing). `what` names the source in errors. */
 int settings_parse(const char *text, size_t len, const char *what, struct settings **ret, struct lc_err *err);
 struct settings *settings_new(void);

@@ -264,10 +264,11 @@ static int list_dir(struct store *s, const char *sub, char ***ret, size_t *ret_n
 {
 	char **v = calloc(1, sizeof(*v));
 	size_t n = 0;
-	_cleanup_closedir_ DIR *d = NULL;
+	struct lc_dirents d;
+	const char *name;
 	if (!v)
 		return -ENOMEM;
-	int r = lc_opendirat(s->root_fd, sub, 0, &d);
+	int r = lc_dirents_open(&d, s->root_fd, sub);
 	if (r == -ENOENT) {
 		*ret = v;
 		*ret_n = 0;
@@ -277,17 +278,22 @@ static int list_dir(struct store *s, const char *sub, char ***ret, size_t *ret_n
 		free(v);
 		return r;
 	}
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (name_validate(de->d_name, NULL) < 0)
+	while ((r = lc_dirents_next(&d, &name)) > 0) {
+		if (name_validate(name, NULL) < 0)
 			continue;
 		char **nv = realloc(v, (n + 2) * sizeof(*v));
-		if (!nv || !(nv[n] = strdup(de->d_name))) {
-			strv_free(nv ? nv : v);
-			return -ENOMEM;
+		if (!nv || !(nv[n] = strdup(name))) {
+			v = nv ? nv : v;
+			r = -ENOMEM;
+			break;
 		}
 		v = nv;
 		v[++n] = NULL;
+	}
+	lc_dirents_close(&d);
+	if (r < 0) {
+		strv_free(v);
+		return r;
 	}
 	qsort(v, n, sizeof(*v), cmp_str);
 	*ret = v;
@@ -433,12 +439,22 @@ int store_child_load(struct store *s, const char *name, struct child_info *ret, 
 	memset(ret, 0, sizeof(*ret));
 	if (name_validate(name, NULL) < 0)
 		return -EINVAL;
-	if (asprintf(&sub, "children/%s", name) < 0)
+	if (asprintf(&sub, "children/%s/child.conf", name) < 0)
 		return -ENOMEM;
-	_cleanup_close_ int fd = openat(s->root_fd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ELOOP || errno == ENOTDIR ? set_err(err, "%s is not a directory (symlinks are refused inside the store)", sub) : -errno;
-	r = settings_load(fd, "child.conf", &ret->conf, err);
+	/*
+	 * One open of children/NAME/child.conf, no symlink followed; when that
+	 * fails, the walk below tells which component is missing or wrong.
+	 */
+	_cleanup_close_ int conf_fd = lc_open_nofollow(s->root_fd, sub, O_RDONLY);
+	if (conf_fd >= 0)
+		r = settings_load_fd(conf_fd, "child.conf", &ret->conf, err);
+	else {
+		sub[strlen(sub) - strlen("/child.conf")] = '\0';
+		_cleanup_close_ int fd = openat(s->root_fd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return errno == ELOOP || errno == ENOTDIR ? set_err(err, "%s is not a directory (symlinks are refused inside the store)", sub) : -errno;
+		r = settings_load(fd, "child.conf", &ret->conf, err);
+	}
 	if (r < 0)
 		return r == -ENOENT ? set_err(err, "child.conf: missing") : r;
 	const char *base = settings_get(ret->conf, "Child", "Base");

@@ -129,6 +129,8 @@ test_symlinked_child_dir_refused() {
 	ln -s "$T/elsewhere" "$ROOT/children/s1"
 	expect_fail $L mount s1; assert_contains "$ERR" "symlink"
 	assert_eq "$(mounts_below "$T")" 0
+	# child list opens children/NAME/child.conf in one call: no symlink followed there either
+	expect_fail $L child list; assert_contains "$ERR" "children/s1 is not a directory (symlinks are refused"
 }
 
 test_many_children_cost_does_not_grow_with_base() {

@@ -384,7 +384,7 @@ test_audit_workers_give_the_rows_of_one_process() {
 	cmp "$T/one" "$T/many" || fail "64 workers: $(diff "$T/one" "$T/many")"
 	# The work is shared: three processes read children's child.conf.
 	# (LeakSanitizer cannot work under ptrace: off, for a SANITIZE=1 build)
-	ASAN_OPTIONS=detect_leaks=0 strace -f -qq -e trace=openat -o "$T/trace" "$L" audit --jobs 3 >/dev/null
+	ASAN_OPTIONS=detect_leaks=0 strace -f -qq -e trace=openat,openat2 -o "$T/trace" "$L" audit --jobs 3 >/dev/null
 	assert_eq "$(grep 'child.conf' "$T/trace" | awk '{print $1}' | sort -u | wc -l)" 3 "processes reading child.conf"
 	assert_eq "$(awk 'NR > 1 {print $1}' "$T/three" | tr '\n' ' ')" "c k1 k2 k3 k4 k5 k6 k7 " "rows in the children's order"
 	echo "$(grep '^k5 ' "$T/three")" | grep -Eq '^k5 +b +1 +0 +0 +0 +5 ' || fail "k5's row: $(grep '^k5 ' "$T/three")"
