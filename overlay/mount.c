@@ -6,6 +6,7 @@
 
 #include "overlay/overlay.h"
 #include "src/basic/statmount.h"
+#include "src/basic/strutil.h"
 
 static void cxt_freep(struct libmnt_context **c) { mnt_free_context(*c); }
 static void table_freep(struct libmnt_table **t) { mnt_unref_table(*t); }
@@ -161,10 +162,13 @@ static char *kernel_shown_path(const char *path)
 static bool optstr_has(const char *opts, const char *want)
 {
 	size_t n = strlen(want);
-	for (const char *p = opts; p && (p = strstr(p, want)); p++)
-		if ((p == opts || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+	/* From option start to option start (not strstr: one more page of libc's code at each `child list`). */
+	for (const char *p = opts;; p++) {
+		if (strncmp(p, want, n) == 0 && (p[n] == ',' || p[n] == '\0'))
 			return true;
-	return false;
+		if (!(p = strchr(p, ',')))
+			return false;
+	}
 }
 
 /*
@@ -181,14 +185,14 @@ static bool opts_have_upper(const char *opts, const char *upper)
 
 	if (!opts || ov_escape_path(upper, &esc) < 0)
 		return false;
-	if (asprintf(&opt, "upperdir=%s", esc) < 0)
+	if (!(opt = lc_strjoin("upperdir=", esc, NULL)))
 		return false;
 	if (optstr_has(opts, opt))
 		return true;
 	shown = kernel_shown_path(esc);
 	free(opt);
 	opt = NULL;
-	return shown && asprintf(&opt, "upperdir=%s", shown) >= 0 && optstr_has(opts, opt);
+	return shown && (opt = lc_strjoin("upperdir=", shown, NULL)) && optstr_has(opts, opt);
 }
 
 static bool fs_has_upper(struct libmnt_fs *fs, const char *upper)

@@ -34,6 +34,11 @@ static int parse_common(int argc, char **argv, const char *cmd, bool *json, cons
 	};
 	int c;
 	optind = 0;
+	/* No argument at all (a plain `child list`): getopt_long's code is a page of libc not worth faulting in. */
+	if (argc <= 1) {
+		optind = 1;
+		return 0;
+	}
 	while ((c = getopt_long(argc, argv, "hb:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':

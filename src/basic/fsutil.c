@@ -211,7 +211,8 @@ int lc_dirents_next(struct lc_dirents *d, const char **ret_name)
 {
 	for (;;) {
 		if (d->pos >= d->end) {
-			ssize_t n = getdents64(d->fd, d->buf, sizeof(d->buf));
+			/* syscall(), as for openat2 and statmount: one page of libc's code fewer at each start. */
+			ssize_t n = syscall(SYS_getdents64, d->fd, d->buf, sizeof(d->buf));
 			if (n < 0)
 				return -errno;
 			if (n == 0)

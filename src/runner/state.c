@@ -21,6 +21,7 @@
 #include <sys/syscall.h>
 
 #include "src/basic/fileio.h"
+#include "src/basic/strutil.h"
 #include "src/runner/runner.h"
 #include "src/store/store.h"
 
@@ -34,10 +35,7 @@ char *runner_state_dir(const char *runtime, const char *name)
 
 static char *state_file(const char *runtime, const char *name, const char *leaf)
 {
-	char *p;
-	if (asprintf(&p, "%s/children/%s/%s", runtime, name, leaf) < 0)
-		return NULL;
-	return p;
+	return lc_strjoin(runtime, "/children/", name, "/", leaf, NULL);
 }
 
 int runner_state_lock(const char *runtime, const char *name)

@@ -2,6 +2,7 @@
 /* systemd-style INI settings files; see settings.h for the format. */
 #include <ctype.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <strings.h>
@@ -11,6 +12,7 @@
 #include "src/store/store.h"
 #include "src/basic/macro.h"
 #include "src/basic/fileio.h"
+#include "src/basic/strutil.h"
 
 enum line_type { LINE_RAW, LINE_SECTION, LINE_ASSIGN };
 
@@ -82,7 +84,7 @@ static bool key_ok(const char *k)
 	if (!*k)
 		return false;
 	for (; *k; k++)
-		if (!isalnum((unsigned char)*k) && *k != '_' && *k != '-' && *k != '.')
+		if (!lc_isalnum_ascii((unsigned char)*k) && *k != '_' && *k != '-' && *k != '.')
 			return false;
 	return true;
 }
@@ -247,15 +249,20 @@ int settings_get_bool(const struct settings *s, const char *section, const char 
 int settings_get_uint(const struct settings *s, const char *section, const char *key, unsigned long *ret)
 {
 	const char *v = settings_get(s, section, key);
-	char *end;
+	unsigned long n = 0;
 	if (!v)
 		return -ENOENT;
-	if (!isdigit((unsigned char)v[0]))
+	if (!*v)
 		return -EINVAL;
-	errno = 0;
-	unsigned long n = strtoul(v, &end, 10);
-	if (errno || *end)
-		return -EINVAL;
+	/* Digits only (no sign, no blank), no overflow: what strtoul would check, without its locale tables. */
+	for (const char *p = v; *p; p++) {
+		if (!lc_isdigit_ascii((unsigned char)*p))
+			return -EINVAL;
+		unsigned d = (unsigned)(*p - '0');
+		if (n > (ULONG_MAX - d) / 10)
+			return -EINVAL;
+		n = n * 10 + d;
+	}
 	*ret = n;
 	return 0;
 }

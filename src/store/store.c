@@ -11,6 +11,7 @@
 #include <sys/sysmacros.h>
 #include <xxhash.h>
 
+#include "src/basic/strutil.h"
 #include "src/store/uidrange.h"
 
 #include "src/store/store.h"
@@ -32,7 +33,7 @@ int name_validate(const char *name, const char **why)
 		return *why = "must not start with '.' or '-'", -EINVAL;
 	for (const char *p = name; *p; p++) {
 		unsigned char c = (unsigned char)*p;
-		if (!(isascii(c) && (isalnum(c) || c == '-' || c == '_' || c == '.')))
+		if (!(lc_isalnum_ascii(c) || c == '-' || c == '_' || c == '.'))
 			return *why = "may only hold ASCII letters, digits, '-', '_' and '.'", -EINVAL;
 		if (c == '.' && p[1] == '.')
 			return *why = "must not hold '..' (an empty hostname label)", -EINVAL;
@@ -44,10 +45,7 @@ int name_validate(const char *name, const char **why)
 
 static char *path_join(const char *a, const char *b, const char *c, const char *d)
 {
-	char *p;
-	if (asprintf(&p, "%s/%s%s%s%s%s", a, b, c ? "/" : "", c ? c : "", d ? "/" : "", d ? d : "") < 0)
-		return NULL;
-	return p;
+	return lc_strjoin(a, "/", b, c ? "/" : "", c ? c : "", d ? "/" : "", d ? d : "", NULL);
 }
 
 static int make_runtime_path(struct store *s, const char *runtime)
@@ -62,8 +60,9 @@ static int make_runtime_path(struct store *s, const char *runtime)
 		return s->runtime ? 0 : -ENOMEM;
 	}
 	/* A non-default store without its own runtime dir: keep it apart from others. */
-	unsigned long long h = (unsigned long long)XXH3_64bits(s->root, strlen(s->root));
-	return asprintf(&s->runtime, "%s/stores/%016llx", base, h) < 0 ? -ENOMEM : 0;
+	char hex[17];
+	s->runtime = lc_strjoin(base, "/stores/", lc_hex64(XXH3_64bits(s->root, strlen(s->root)), hex), NULL);
+	return s->runtime ? 0 : -ENOMEM;
 }
 
 int store_open(struct store *s, const char *root, const char *runtime, bool create)
@@ -81,7 +80,7 @@ int store_open(struct store *s, const char *root, const char *runtime, bool crea
 	 * A newline cannot be carried by mountinfo or fstab; libmount takes '"'
 	 * for quoting when it splits mount options.  Refuse both up front.
 	 */
-	if (strpbrk(root, "\n\""))
+	if (strchr(root, '\n') || strchr(root, '"'))
 		return -EINVAL;
 	if (create) {
 		r = mkdir_p(root, 0700);
@@ -439,7 +438,7 @@ int store_child_load(struct store *s, const char *name, struct child_info *ret, 
 	memset(ret, 0, sizeof(*ret));
 	if (name_validate(name, NULL) < 0)
 		return -EINVAL;
-	if (asprintf(&sub, "children/%s/child.conf", name) < 0)
+	if (!(sub = lc_strjoin("children/", name, "/child.conf", NULL)))
 		return -ENOMEM;
 	/*
 	 * One open of children/NAME/child.conf, no symlink followed; when that

@@ -74,6 +74,12 @@ test_state_comes_from_the_kernel() {
 	expect_fail $L umount two; assert_contains "$ERR" "something other"
 	assert_eq "$(mounts_below "$ROOT/children/two/root")" 1
 	umount "$ROOT/children/two/root"
+	# nor one whose upper dir's path only starts with the child's
+	mkdir -p "$ROOT/children/two/upper2" "$ROOT/children/two/work2"
+	mount -t overlay overlay -o "lowerdir=$T/l,upperdir=$ROOT/children/two/upper2,workdir=$ROOT/children/two/work2" \
+		"$ROOT/children/two/root"
+	expect_fail $L umount two; assert_contains "$ERR" "something other"
+	umount "$ROOT/children/two/root"
 }
 
 test_odd_store_path() {

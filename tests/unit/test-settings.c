@@ -27,6 +27,31 @@ TEST(get_values)
 	settings_free(s);
 }
 
+/* Digits only, no sign or blank, no overflow: every other value is refused, not wrapped. */
+TEST(uint_values_and_refusals)
+{
+	static const struct { const char *v; int r; unsigned long n; } cases[] = {
+		{ "0", 0, 0 }, { "42", 0, 42 }, { "007", 0, 7 },
+		{ "18446744073709551615", 0, 18446744073709551615UL },
+		{ "18446744073709551616", -EINVAL, 0 }, { "99999999999999999999", -EINVAL, 0 },
+		{ "+1", -EINVAL, 0 }, { "-1", -EINVAL, 0 }, { "1x", -EINVAL, 0 },
+		{ "0x10", -EINVAL, 0 }, { "1 2", -EINVAL, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		struct settings *s = settings_new();
+		CHECK(s != NULL);
+		CHECK_INT(settings_set(s, "Child", "Generation", cases[i].v), 0);
+		unsigned long n = 12345;
+		CHECK_INT(settings_get_uint(s, "Child", "Generation", &n), cases[i].r);
+		CHECK(n == (cases[i].r == 0 ? cases[i].n : 12345UL));
+		settings_free(s);
+	}
+	struct settings *s = settings_new();
+	unsigned long n;
+	CHECK_INT(settings_get_uint(s, "Child", "Generation", &n), -ENOENT);
+	settings_free(s);
+}
+
 TEST(multi_values_and_reset)
 {
 	struct settings *s = parse("[Files]\nBind=/a\nBind=/b\nBind=\nBind=/c\nBind=/d\n");
