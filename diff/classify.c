@@ -141,6 +141,31 @@ static int emit(struct walk *w, const char *path, size_t len, const struct emit 
 	return 0;
 }
 
+/*
+ * Room for n changes and their paths before the walk: a cache that knows
+ * the upper's entries spares the doublings' copies (a realloc of hundreds
+ * of KiB copies it and faults in its new pages).  Room not used is never
+ * touched, so a generous guess costs only address space.
+ */
+static int reserve(struct diff_result *r, size_t n, size_t pool_bytes)
+{
+	if (n > r->alloc) {
+		struct diff_change *v = realloc(r->v, n * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		r->v = v;
+		r->alloc = n;
+	}
+	if (pool_bytes > r->pool_alloc) {
+		char *p = realloc(r->pool, pool_bytes);
+		if (!p)
+			return -ENOMEM;
+		r->pool = p;
+		r->pool_alloc = pool_bytes;
+	}
+	return 0;
+}
+
 static int emit_base(struct walk *w, char cls, unsigned changes, const struct diff_entry *b)
 {
 	return emit(w, b->path, b->path_len, &(struct emit){ .cls = cls, .changes = changes, .mode = b->mode, .size = b->size });
@@ -838,8 +863,21 @@ int diff_classify_shifted(int upper_fd, const struct diff_manifest *base, struct
 	int r;
 
 	memset(ret, 0, sizeof(*ret));
-	if ((r = diff_hasher_new(&w.h)) < 0)
+	if (cache) {
+		size_t files = 0, dirs = 0;
+		diff_cache_stats(cache, &files, NULL, NULL);
+		diff_cache_dir_stats(cache, &dirs, NULL, NULL);
+		/* Each entry at most once, plus what appeared since; paths of 64 bytes on average, at a guess. */
+		size_t n = files + dirs + 64;
+		if ((r = reserve(ret, n, n * 64)) < 0) {
+			diff_result_done(ret);
+			return r;
+		}
+	}
+	if ((r = diff_hasher_new(&w.h)) < 0) {
+		diff_result_done(ret);
 		return r;
+	}
 	diff_hasher_set_unshift(w.h, shift_base, shift_count);
 	if ((r = dbuf_reserve(&w.path, 256)) < 0)
 		goto out;
