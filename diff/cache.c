@@ -157,60 +157,68 @@ static bool dirs_valid(const struct hc_dir *d, size_t n, const char *pool, size_
 	return true;
 }
 
-/* Read dirfd/name and check it; on any doubt leave the cache empty and say why. */
+/* The mapped file's header and body checked; NULL if sound, or why not. */
+static const char *check_file(const struct diff_hash_cache *c, const uint8_t *map, size_t size)
+{
+	struct hc_header h;
+	uint8_t want[DIFF_HASH_SIZE];
+	memcpy(&h, map, sizeof(h));
+	if (memcmp(h.magic, HC_MAGIC, sizeof(h.magic)) || h.version != HC_VERSION || h.endian != HC_ENDIAN)
+		return "corrupt";
+	if (h.dev != (uint64_t)c->dev)
+		return "stale"; /* another file system: inode numbers mean nothing */
+	uint64_t body = (uint64_t)size - sizeof(h);
+	if (h.count > body / sizeof(struct hc_record) || h.dir_count > body / sizeof(struct hc_dir) ||
+	    h.names_size > body ||
+	    body != h.count * sizeof(struct hc_record) + h.dir_count * sizeof(struct hc_dir) + h.names_size)
+		return "corrupt";
+	const uint8_t *v = map + sizeof(h);
+	if (sum(&h, v, body, want) < 0)
+		return "out of memory"; /* the cache is then ignored, as any cache in doubt */
+	if (memcmp(want, h.checksum, sizeof(want)) != 0)
+		return "corrupt";
+	const struct hc_record *files = (const struct hc_record *)v;
+	const struct hc_dir *dirs = (const struct hc_dir *)(v + h.count * sizeof(struct hc_record));
+	for (size_t i = 1; i < h.count; i++)
+		if (files[i - 1].ino >= files[i].ino)
+			return "corrupt";
+	if (!dirs_valid(dirs, h.dir_count, (const char *)(dirs + h.dir_count), h.names_size))
+		return "corrupt";
+	return NULL;
+}
+
+/* Map dirfd/name and check it; on any doubt leave the cache empty and say why. */
 static const char *load_records(struct diff_hash_cache *c, int dirfd, const char *name)
 {
 	struct hc_header h;
 	struct stat st;
-	uint8_t want[DIFF_HASH_SIZE];
 	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return errno == ENOENT ? "missing" : "unreadable";
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return "unreadable";
-	if (st.st_size < (off_t)sizeof(h) || pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
-		return "corrupt";
-	if (memcmp(h.magic, HC_MAGIC, sizeof(h.magic)) || h.version != HC_VERSION || h.endian != HC_ENDIAN)
-		return "corrupt";
-	if (h.dev != (uint64_t)c->dev)
-		return "stale"; /* another file system: inode numbers mean nothing */
-	uint64_t body = (uint64_t)st.st_size - sizeof(h);
-	if (h.count > body / sizeof(struct hc_record) || h.dir_count > body / sizeof(struct hc_dir) ||
-	    h.names_size > body ||
-	    body != h.count * sizeof(struct hc_record) + h.dir_count * sizeof(struct hc_dir) + h.names_size)
+	if (st.st_size < (off_t)sizeof(h))
 		return "corrupt";
 	/*
 	 * Mapped, not read: a cache of a few thousand entries is hundreds of
 	 * KiB, and read() into a buffer costs a copy and a page fault per 4 KiB
-	 * of it, where a mapping faults in 64 KiB at a time
-	 * (docs/benchmarks.md, "Cached second diff").  The file is only ever
-	 * replaced by a rename, never rewritten in place, so the mapping stays
-	 * what was checked; the header is read again from it, as checked.
+	 * of it, where a mapping faults in 64 KiB at a time (docs/benchmarks.md,
+	 * "Cached second diff").  The file is only ever replaced by a rename,
+	 * never rewritten in place, so what is checked stays what is used.
 	 */
 	size_t size = (size_t)st.st_size;
-	void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+	uint8_t *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (map == MAP_FAILED)
 		return "unreadable";
-	const uint8_t *v = (const uint8_t *)map + sizeof(h);
-	const char *bad = NULL;
-	if (memcmp(map, &h, sizeof(h)) != 0)
-		bad = "corrupt";
-	else if (sum(&h, v, body, want) < 0)
-		bad = "out of memory"; /* the cache is then ignored, as any cache in doubt */
-	else if (memcmp(want, h.checksum, sizeof(want)) != 0)
-		bad = "corrupt";
-	const struct hc_record *files = (const struct hc_record *)v;
-	const struct hc_dir *dirs = (const struct hc_dir *)(v + h.count * sizeof(struct hc_record));
-	const char *pool = (const char *)(dirs + h.dir_count);
-	for (size_t i = 1; !bad && i < h.count; i++)
-		if (files[i - 1].ino >= files[i].ino)
-			bad = "corrupt";
-	if (!bad && !dirs_valid(dirs, h.dir_count, pool, h.names_size))
-		bad = "corrupt";
+	const char *bad = check_file(c, map, size);
 	if (bad) {
 		munmap(map, size);
 		return bad;
 	}
+	memcpy(&h, map, sizeof(h));
+	const struct hc_dir *dirs = (const struct hc_dir *)(map + sizeof(h) + h.count * sizeof(struct hc_record));
+	const struct hc_record *files = (const struct hc_record *)(map + sizeof(h));
+	const char *pool = (const char *)(dirs + h.dir_count);
 	c->file = map;
 	c->file_size = size;
 	c->old = files;
